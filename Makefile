@@ -1,0 +1,69 @@
+# One-command setup: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON311 ?= $(shell command -v python3.11 || command -v python3)
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+RASA_PY   := $(RASA_VENV)/bin/python
+VAR       := var
+export RASA_TELEMETRY_ENABLED := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install run test test-fast bench clean demo-registry
+
+help:
+	@echo "make run    install what is missing, seed the demo registry, start the services"
+	@echo "make test   install what is missing and run every test"
+	@echo "make bench  run the benchmarks (see bench/README.md)"
+	@echo "make clean  remove virtual environments, databases and logs"
+
+install: $(VENV)/.installed $(RASA_VENV)/.installed
+
+# The project's own code: Python 3.11 and current libraries.
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON311) -c 'import sys; assert sys.version_info >= (3, 11), "need Python >= 3.11 for .venv, found " + sys.version' \
+	  || { echo "ERROR: set PYTHON311=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON311) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=25.1'
+	$(PY) -m pip install -q -e . --group test
+	touch $@
+
+# The Rasa 3.6 engine: Python 3.8-3.10 (scripts/find-python310 explains
+# what to do when there is none).
+$(RASA_VENV)/.installed: pyproject.toml
+	@py310=$$(scripts/find-python310) || exit 1; \
+	  test -x $(RASA_PY) || $$py310 -m venv $(RASA_VENV)
+	$(RASA_PY) -m pip install -q --upgrade 'pip>=25.1'
+	$(RASA_PY) -m pip install -q --group rasa-engine
+	touch $@
+
+$(VAR):
+	mkdir -p $(VAR)
+
+# Demo registry: generated deterministically, imported once into var/backend.db.
+$(VAR)/demo/students.csv: $(VENV)/.installed | $(VAR)
+	$(PY) -m backend demo-registry --students 5000 --teachers 800 --out $(VAR)/demo
+
+$(VAR)/.seeded: $(VAR)/demo/students.csv
+	$(PY) -m backend import-registry --students $(VAR)/demo/students.csv --teachers $(VAR)/demo/teachers.csv
+	touch $@
+
+demo-registry: $(VAR)/.seeded
+
+run: install $(VAR)/.seeded
+	$(PY) -m backend demo-identities --count 6
+	$(PY) -m backend serve
+
+test: install
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
+
+bench: install
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) $(VAR) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Backend of the 学习号 claim assistant: registry, cards, claim log, API."""

@@ -1,0 +1,235 @@
+"""JSON API for the action server, under /api/v1, behind a service token.
+
+Request bodies are validated here (shape, types, lengths, plausible names);
+a malformed request is refused with 4xx before anything is written. Claim
+failures (wrong details, limits) are answers, not errors: 422, or 429 for
+`rate_limited`, with the contract's failure code in `code`.
+"""
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
+from aiohttp import web
+
+from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
+from backend.attempts import latest_attempts
+from backend.claims import ClaimRequest, Outcome, card_for, card_view
+from backend.models import PATHS, MAX_PROXY_CHILDREN, ProxyClaim, Student
+from identity import mask_id, mask_name, name_problem, normalise_name, validate_id
+from sqlalchemy import select
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+MAX_ID_INPUT = 64
+MAX_USER = 128
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"success": False, "code": code, "message": message, **extra}, status=status)
+
+
+# -- request parsing -----------------------------------------------------------
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send application/json")
+    try:
+        body = await request.json()
+    except web.HTTPRequestEntityTooLarge:
+        raise
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
+def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> Optional[str]:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"{key} is required", field=key)
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "wrong_type", f"{key} must be a string", field=key)
+    if "\x00" in value:
+        raise ApiError(400, "bad_request", f"{key} contains a NUL character", field=key)
+    if len(value) > max_len:
+        raise ApiError(400, "too_long", f"{key} is longer than {max_len} characters", field=key)
+    return value
+
+
+def boolean(body: dict[str, Any], key: str) -> Optional[bool]:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(400, "wrong_type", f"{key} must be true, false or null", field=key)
+    return value
+
+
+def person_name(body: dict[str, Any], key: str) -> str:
+    value = string(body, key, max_len=MAX_ID_INPUT)
+    assert value is not None
+    problem = name_problem(value)
+    if problem:
+        raise ApiError(422, "invalid_name", f"{key} is not a plausible name", field=key, detail=problem)
+    return value
+
+
+def integer(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ApiError(400, "wrong_type", f"{key} must be an integer from {lo} to {hi}", field=key)
+    return value
+
+
+def outcome_response(outcome: Outcome) -> web.Response:
+    if outcome.success:
+        return web.json_response(outcome.as_dict(), status=201 if outcome.status == "issued" else 200)
+    status = {"rate_limited": 429, "card_not_found": 404}.get(outcome.failure_code or "", 422)
+    return web.json_response(outcome.as_dict(), status=status)
+
+
+# -- handlers ------------------------------------------------------------------
+
+
+def claim_request(body: dict[str, Any]) -> ClaimRequest:
+    path = string(body, "path", max_len=32)
+    if path not in PATHS:
+        raise ApiError(422, "invalid_path", "path must be one of " + ", ".join(PATHS), field="path")
+    parent = path == "parent"
+    return ClaimRequest(
+        path=path,
+        name=person_name(body, "name"),
+        id_number=string(body, "id_number", max_len=MAX_ID_INPUT) or "",
+        guardian_name=person_name(body, "guardian_name") if parent else None,
+        guardian_id_number=string(body, "guardian_id_number", max_len=MAX_ID_INPUT) if parent else None,
+        face_verification=boolean(body, "face_verification"),
+        channel_user=string(body, "channel_user", max_len=MAX_USER, required=False),
+    )
+
+
+async def post_claim(request: web.Request) -> web.Response:
+    req = claim_request(await json_body(request))
+    return outcome_response(await request.app[CLAIMS].claim(req))
+
+
+async def post_match(request: web.Request) -> web.Response:
+    req = claim_request(await json_body(request))
+    return outcome_response(await request.app[CLAIMS].claim(req, issue=False))
+
+
+async def post_refresh(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    outcome = await request.app[CLAIMS].refresh(
+        person_name(body, "name"),
+        string(body, "id_number", max_len=MAX_ID_INPUT) or "",
+        string(body, "channel_user", max_len=MAX_USER, required=False),
+    )
+    return outcome_response(outcome)
+
+
+def valid_id(body: dict[str, Any], key: str) -> str:
+    check = validate_id(string(body, key, max_len=MAX_ID_INPUT) or "")
+    if not check.ok:
+        raise ApiError(422, "invalid_id_number", f"{key} is not a valid ID number", field=key, detail=check.problem)
+    return check.normalised
+
+
+async def post_card_query(request: web.Request) -> web.Response:
+    """The card of a person; with `name`, only when the name matches too."""
+    body = await json_body(request)
+    id_number = valid_id(body, "id_number")
+    name = string(body, "name", max_len=MAX_ID_INPUT, required=False)
+    async with request.app[DB].reading() as session:
+        card = await card_for(session, id_number)
+    if card is None or (name is not None and normalise_name(name) != card.holder_name):
+        raise ApiError(404, "card_not_found", "no card for this person")
+    return web.json_response({"success": True, "card": card_view(card)})
+
+
+async def post_attempt_query(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    user = string(body, "channel_user", max_len=MAX_USER, required=False)
+    id_hash = request.app[HASHER](valid_id(body, "id_number")) if body.get("id_number") is not None else None
+    if not user and not id_hash:
+        raise ApiError(400, "missing_field", "give channel_user or id_number")
+    limit = integer(body, "limit", 10, 1, 100)
+    async with request.app[DB].reading() as session:
+        attempts = await latest_attempts(session, channel_user=user, id_hash=id_hash, limit=limit)
+    return web.json_response({"success": True, "attempts": attempts})
+
+
+async def post_proxy_query(request: web.Request) -> web.Response:
+    """The children a guardian has claimed for (masked), and the limit."""
+    body = await json_body(request)
+    guardian_id = valid_id(body, "guardian_id_number")
+    async with request.app[DB].reading() as session:
+        rows = await session.execute(
+            select(ProxyClaim.slot, ProxyClaim.child_id_number, Student.name)
+            .join(Student, Student.id_number == ProxyClaim.child_id_number, isouter=True)
+            .where(ProxyClaim.guardian_id_number == guardian_id)
+            .order_by(ProxyClaim.slot)
+        )
+        children = [
+            {"slot": slot, "id_masked": mask_id(child), "name_masked": mask_name(name or "")}
+            for slot, child, name in rows
+        ]
+    return web.json_response(
+        {"success": True, "limit": MAX_PROXY_CHILDREN, "count": len(children), "children": children}
+    )
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.Response(text=OPENAPI_PATH.read_text(encoding="utf-8"), content_type="application/yaml")
+
+
+# -- middlewares ---------------------------------------------------------------
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON with a stable code; no stack trace leaves."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "body_too_large", "the request body is too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except Exception:  # noqa: BLE001 - logged, answered generically
+        request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error")
+
+
+@web.middleware
+async def service_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/api/v1/") and request.path != "/api/v1/openapi.yaml":
+        expected = request.app[SETTINGS].service_token
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            raise ApiError(401, "unauthorized", "a valid service token is required")
+    return await handler(request)
+
+
+def setup_api(app: web.Application) -> None:
+    app.router.add_get("/api/v1/openapi.yaml", get_openapi)
+    app.router.add_post("/api/v1/claims", post_claim)
+    app.router.add_post("/api/v1/matches", post_match)
+    app.router.add_post("/api/v1/cards/query", post_card_query)
+    app.router.add_post("/api/v1/cards/refresh", post_refresh)
+    app.router.add_post("/api/v1/attempts/query", post_attempt_query)
+    app.router.add_post("/api/v1/proxy-claims/query", post_proxy_query)

@@ -1,0 +1,51 @@
+"""The backend's aiohttp application factory."""
+from __future__ import annotations
+
+import logging
+from typing import AsyncIterator, Optional
+
+from aiohttp import web
+
+from backend.api import errors_as_json, service_token, setup_api
+from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
+from backend.attempts import IdHasher, RateLimit
+from backend.claims import ClaimService
+from backend.config import Settings
+from backend.db import Database
+
+log = logging.getLogger("backend")
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    await db.create_schema()
+    app[DB] = db
+    app[HASHER] = IdHasher(settings.id_hash_key)
+    app[CLAIMS] = ClaimService(
+        db, app[HASHER], RateLimit(settings.rate_limit_failures, settings.rate_limit_window_seconds)
+    )
+    yield
+    await db.dispose()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[DB].ping()
+    except Exception:  # noqa: BLE001 - any failure means unreachable
+        log.warning("health check: database unreachable")
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok", "dialect": request.app[DB].dialect})
+
+
+def create_app(settings: Optional[Settings] = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    app = web.Application(
+        middlewares=[errors_as_json, service_token],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    app.router.add_get("/healthz", healthz)
+    setup_api(app)
+    return app

@@ -1,0 +1,299 @@
+"""Admin command line: `python -m backend COMMAND --help`.
+
+Every command works on the database of BACKEND_DATABASE_URL (SQLite file
+var/backend.db by default), the same one the running backend uses. Personal
+data is printed masked.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from backend.config import PROJECT_ROOT, Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+async def _with_db(settings: Settings):  # type: ignore[no-untyped-def]
+    from backend.db import Database
+
+    db = Database(settings.database_url)
+    await db.create_schema()
+    return db
+
+
+# -- commands ----------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from backend.app import create_app
+
+    settings = _settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Access logs show method, path and status: bodies (and so ID numbers) never.
+    web.run_app(create_app(settings), host=host, port=port, access_log_format='%a "%r" %s %b %Tfs')
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    async def run() -> None:
+        db = await _with_db(_settings())
+        await db.dispose()
+
+    asyncio.run(run())
+    print("schema ready")
+    return 0
+
+
+def cmd_import_registry(args: argparse.Namespace) -> int:
+    from backend.registry_import import import_registry
+
+    if not args.students and not args.teachers:
+        print("give --students FILE, --teachers FILE or both", file=sys.stderr)
+        return 2
+    for path in (args.students, args.teachers):
+        if path is not None and not path.is_file():
+            print(f"no such file: {path}", file=sys.stderr)
+            return 2
+    settings = _settings()
+    bars: list[Any] = []
+
+    def progress(table: str, total: int):  # type: ignore[no-untyped-def]
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=table, disable=args.no_progress or None)
+        bars.append(bar)
+        return bar.update
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = await _with_db(settings)
+        await db.dispose()
+        return await import_registry(
+            settings.database_url, args.students, args.teachers, strict=args.strict, progress=progress
+        )
+
+    reports = asyncio.run(run())
+    for bar in bars:
+        bar.close()
+    failed = False
+    for r in reports:
+        print(
+            f"{r.table}: {r.rows} rows read, {r.imported} imported, {len(r.errors)} bad "
+            f"({r.rows_per_second:,.0f} rows/s)"
+        )
+        for line, message in r.errors[: args.max_errors]:
+            print(f"  {r.path}:{line}: {message}")
+        if len(r.errors) > args.max_errors:
+            print(f"  ... and {len(r.errors) - args.max_errors} more bad rows")
+        failed = failed or bool(r.errors)
+    if args.strict and failed:
+        print("strict mode: nothing was imported")
+    return 1 if failed else 0
+
+
+def cmd_demo_registry(args: argparse.Namespace) -> int:
+    from backend.demo_registry import generate
+
+    summary = generate(args.students, args.teachers, args.out, seed=args.seed)
+    print(f"wrote {args.out}/students.csv and {args.out}/teachers.csv")
+    _print({k: v for k, v in vars(summary).items() if k != "samples"})
+    return 0
+
+
+def cmd_demo_identities(args: argparse.Namespace) -> int:
+    """Print demo identities to try in a chat (demo data only, so unmasked)."""
+    from backend.demo_registry import find_samples
+
+    samples = find_samples(args.dir)
+    print("Demo identities from the generated demo registry (fictional people):")
+    for sample in samples[: args.count] if args.count else samples:
+        print("  " + json.dumps(sample, ensure_ascii=False))
+    return 0
+
+
+def cmd_lookup_card(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from backend.claims import card_for, card_view
+    from backend.models import Card
+    from identity import validate_id
+
+    async def run() -> Optional[dict[str, Any]]:
+        db = await _with_db(_settings())
+        try:
+            async with db.reading() as session:
+                if args.card_number:
+                    card = (await session.scalars(select(Card).where(Card.card_number == args.card_number))).first()
+                else:
+                    card = await card_for(session, validate_id(args.id_number).normalised)
+                return card_view(card) if card else None
+        finally:
+            await db.dispose()
+
+    result = asyncio.run(run())
+    if result is None:
+        print("no such card")
+        return 1
+    _print(result)
+    return 0
+
+
+def cmd_lookup_person(args: argparse.Namespace) -> int:
+    from backend.attempts import IdHasher, latest_attempts
+    from backend.claims import card_for, card_view
+    from backend.models import ProxyClaim, Student, Teacher
+    from identity import mask_id, mask_name, validate_id
+    from sqlalchemy import func, select
+
+    check = validate_id(args.id_number)
+    if not check.ok:
+        print(f"not a valid ID number ({check.problem})")
+        return 2
+    settings = _settings()
+
+    async def run() -> dict[str, Any]:
+        db = await _with_db(settings)
+        try:
+            async with db.reading() as session:
+                student = await session.get(Student, check.normalised)
+                teacher = await session.get(Teacher, check.normalised)
+                card = await card_for(session, check.normalised)
+                proxies = (
+                    await session.execute(
+                        select(func.count()).where(ProxyClaim.guardian_id_number == check.normalised)
+                    )
+                ).scalar_one()
+                attempts = await latest_attempts(session, id_hash=IdHasher(settings.id_hash_key)(check.normalised))
+            person: dict[str, Any] = {"id_masked": mask_id(check.normalised)}
+            if student:
+                person["student"] = {
+                    "name_masked": mask_name(student.name), "stage": student.stage, "status": student.status,
+                    "school": student.school_name, "district_code": student.district_code,
+                    "grade": student.grade, "has_guardian_data": bool(student.guardian1_id_number or student.guardian2_id_number),
+                }
+            if teacher:
+                person["teacher"] = {
+                    "name_masked": mask_name(teacher.name), "status": teacher.status,
+                    "school": teacher.school_name, "district_code": teacher.district_code,
+                }
+            person["card"] = card_view(card) if card else None
+            person["proxy_claims_as_guardian"] = proxies
+            person["latest_attempts"] = attempts
+            return person
+        finally:
+            await db.dispose()
+
+    _print(asyncio.run(run()))
+    return 0
+
+
+def cmd_refresh_identity(args: argparse.Namespace) -> int:
+    from backend.attempts import IdHasher, RateLimit
+    from backend.claims import ClaimService
+
+    settings = _settings()
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = await _with_db(settings)
+        try:
+            service = ClaimService(db, IdHasher(settings.id_hash_key), RateLimit(10**9, 1))
+            return await service.refresh(args.name, args.id_number, channel_user="admin-cli")
+        finally:
+            await db.dispose()
+
+    outcome = asyncio.run(run())
+    _print(outcome.as_dict())
+    return 0 if outcome.success else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from backend.report import campaign_rows, write_csv
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = await _with_db(_settings())
+        try:
+            return await campaign_rows(db)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(run())
+    if args.out:
+        with open(args.out, "w", encoding="utf-8-sig", newline="") as fh:
+            write_csv(rows, fh)
+        print(f"wrote {len(rows)} rows to {args.out}")
+    else:
+        write_csv(rows, sys.stdout)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the backend HTTP service")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init-db", help="create the schema")
+    p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("import-registry", help="upsert students and/or teachers from CSV")
+    p.add_argument("--students", type=Path)
+    p.add_argument("--teachers", type=Path)
+    p.add_argument("--strict", action="store_true", help="import nothing when any row is bad")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--max-errors", type=int, default=50, help="bad rows to print per file")
+    p.set_defaults(func=cmd_import_registry)
+
+    p = sub.add_parser("demo-registry", help="write a deterministic demo registry as CSV")
+    p.add_argument("--students", type=int, default=5000)
+    p.add_argument("--teachers", type=int, default=800)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=20190618)
+    p.set_defaults(func=cmd_demo_registry)
+
+    p = sub.add_parser("demo-identities", help="print demo identities to try")
+    p.add_argument("--dir", type=Path, default=PROJECT_ROOT / "var" / "demo")
+    p.add_argument("--count", type=int, default=0)
+    p.set_defaults(func=cmd_demo_identities)
+
+    p = sub.add_parser("lookup-card", help="show a card (masked)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--card-number")
+    g.add_argument("--id-number")
+    p.set_defaults(func=cmd_lookup_card)
+
+    p = sub.add_parser("lookup-person", help="registry records, card and attempts of an ID (masked)")
+    p.add_argument("--id-number", required=True)
+    p.set_defaults(func=cmd_lookup_person)
+
+    p = sub.add_parser("refresh-identity", help="re-match a card holder against the registries")
+    p.add_argument("--name", required=True)
+    p.add_argument("--id-number", required=True)
+    p.set_defaults(func=cmd_refresh_identity)
+
+    p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

@@ -1,0 +1,64 @@
+"""Settings, read from the environment once at start-up."""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "backend.db"
+DEV_SERVICE_TOKEN = "dev-service-token"
+DEV_ID_HASH_KEY = "dev-id-hash-key"
+
+
+def async_database_url(url: str) -> str:
+    """Accept plain SQLAlchemy URLs and pick the async driver."""
+    if url.startswith("sqlite:"):
+        return "sqlite+aiosqlite:" + url[len("sqlite:"):]
+    for prefix in ("postgresql:", "postgres:", "postgresql+psycopg2:", "postgresql+psycopg:"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg:" + url[len(prefix):]
+    return url
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: f"sqlite+aiosqlite:///{DEFAULT_DB_PATH}")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    service_token: str = DEV_SERVICE_TOKEN
+    id_hash_key: str = DEV_ID_HASH_KEY
+    rate_limit_failures: int = 5
+    rate_limit_window_seconds: int = 3600
+    max_body_bytes: int = 16 * 1024
+    db_pool_size: int = 10
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        settings = cls(
+            database_url=async_database_url(
+                env.get("BACKEND_DATABASE_URL") or f"sqlite:///{DEFAULT_DB_PATH}"
+            ),
+            host=env.get("BACKEND_HOST", "127.0.0.1"),
+            port=_int("BACKEND_PORT", 8080),
+            service_token=env.get("BACKEND_SERVICE_TOKEN") or DEV_SERVICE_TOKEN,
+            id_hash_key=env.get("BACKEND_ID_HASH_KEY") or DEV_ID_HASH_KEY,
+            rate_limit_failures=_int("BACKEND_RATE_LIMIT_FAILURES", 5),
+            rate_limit_window_seconds=_int("BACKEND_RATE_LIMIT_WINDOW_SECONDS", 3600),
+            max_body_bytes=_int("BACKEND_MAX_BODY_BYTES", 16 * 1024),
+            db_pool_size=_int("BACKEND_DB_POOL_SIZE", 10),
+        )
+        if settings.service_token == DEV_SERVICE_TOKEN and settings.host not in ("127.0.0.1", "localhost", "::1"):
+            warnings.warn("BACKEND_SERVICE_TOKEN is the development default on a public address")
+        return settings
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

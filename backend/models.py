@@ -1,0 +1,168 @@
+"""Database schema. Rules that must hold under concurrency live here as
+constraints: one card per person, unique learning account numbers, at most
+three proxy slots per guardian, one proxy record per guardian and child."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+K12_STAGES = ("primary", "junior", "senior", "vocational")
+STAGES = K12_STAGES + ("university",)
+STUDENT_STATUSES = ("enrolled", "graduated", "suspended", "withdrawn")
+TEACHER_STATUSES = ("active", "retired", "left")
+PATHS = ("k12_student", "parent", "university_student", "teacher", "public")
+IDENTITIES = ("k12_student", "university_student", "teacher", "public")
+MAX_PROXY_CHILDREN = 3
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Student(Base):
+    """学籍库: one row per student, keyed by ID number."""
+
+    __tablename__ = "students"
+    __table_args__ = (
+        CheckConstraint(_in("stage", STAGES), name="ck_students_stage"),
+        CheckConstraint(_in("status", STUDENT_STATUSES), name="ck_students_status"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    student_no: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    name_norm: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str] = mapped_column(String(1))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    stage: Mapped[str] = mapped_column(String(16))
+    school_code: Mapped[str] = mapped_column(String(32))
+    school_name: Mapped[str] = mapped_column(String(128))
+    district_code: Mapped[str] = mapped_column(String(6))
+    grade: Mapped[str] = mapped_column(String(32))
+    class_name: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    guardian1_name_norm: Mapped[Optional[str]] = mapped_column(String(64))
+    guardian1_id_number: Mapped[Optional[str]] = mapped_column(String(18))
+    guardian1_name: Mapped[Optional[str]] = mapped_column(String(64))
+    guardian1_relation: Mapped[Optional[str]] = mapped_column(String(16))
+    guardian2_name: Mapped[Optional[str]] = mapped_column(String(64))
+    guardian2_name_norm: Mapped[Optional[str]] = mapped_column(String(64))
+    guardian2_id_number: Mapped[Optional[str]] = mapped_column(String(18))
+    guardian2_relation: Mapped[Optional[str]] = mapped_column(String(16))
+
+
+class Teacher(Base):
+    """教师库: one row per teacher, keyed by ID number."""
+
+    __tablename__ = "teachers"
+    __table_args__ = (
+        CheckConstraint(_in("status", TEACHER_STATUSES), name="ck_teachers_status"),
+        {"sqlite_with_rowid": False},
+    )
+
+    id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    teacher_no: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    name_norm: Mapped[str] = mapped_column(String(64))
+    gender: Mapped[str] = mapped_column(String(1))
+    school_code: Mapped[str] = mapped_column(String(32))
+    school_name: Mapped[str] = mapped_column(String(128))
+    district_code: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class Card(Base):
+    """An issued e-card. `holder_id_number` is unique: one card per person."""
+
+    __tablename__ = "cards"
+    __table_args__ = (
+        UniqueConstraint("holder_id_number", name="uq_cards_holder"),
+        UniqueConstraint("card_number", name="uq_cards_number"),
+        CheckConstraint(_in("path", PATHS), name="ck_cards_path"),
+        Index("ix_cards_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_number: Mapped[str] = mapped_column(String(16))
+    holder_id_number: Mapped[str] = mapped_column(String(18))
+    holder_name: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(24))
+    identities: Mapped[list[str]] = mapped_column(JSON)
+    permissions: Mapped[list[str]] = mapped_column(JSON)
+    face_verification: Mapped[Optional[bool]] = mapped_column(Boolean)
+    claimed_by_guardian_id: Mapped[Optional[str]] = mapped_column(String(18))
+    channel_user: Mapped[Optional[str]] = mapped_column(String(128))
+    district_code: Mapped[Optional[str]] = mapped_column(String(6))
+    school_code: Mapped[Optional[str]] = mapped_column(String(32))
+    school_name: Mapped[Optional[str]] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProxyClaim(Base):
+    """A guardian's claim for a child. The primary key (guardian, slot) with
+    slot in 1..3 caps a guardian at three children in the schema itself;
+    (guardian, child) is unique so re-claiming a child takes no new slot."""
+
+    __tablename__ = "proxy_claims"
+    __table_args__ = (
+        UniqueConstraint("guardian_id_number", "child_id_number", name="uq_proxy_pair"),
+        CheckConstraint(f"slot BETWEEN 1 AND {MAX_PROXY_CHILDREN}", name="ck_proxy_slot"),
+    )
+
+    guardian_id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    child_id_number: Mapped[str] = mapped_column(String(18))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ClaimAttempt(Base):
+    """Every claim, refresh or match attempt. Holds no full ID number: a keyed
+    hash for look-ups and the masked form for display."""
+
+    __tablename__ = "claim_attempts"
+    __table_args__ = (
+        Index("ix_attempts_user_time", "channel_user", "created_at"),
+        Index("ix_attempts_id_time", "id_hash", "created_at"),
+        Index("ix_attempts_guardian_time", "guardian_id_hash", "created_at"),
+        Index("ix_attempts_time", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    channel_user: Mapped[Optional[str]] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))  # claim | refresh | match
+    path: Mapped[Optional[str]] = mapped_column(String(24))
+    id_hash: Mapped[Optional[str]] = mapped_column(String(32))
+    id_masked: Mapped[Optional[str]] = mapped_column(String(24))
+    name_masked: Mapped[Optional[str]] = mapped_column(String(64))
+    guardian_id_hash: Mapped[Optional[str]] = mapped_column(String(32))
+    guardian_id_masked: Mapped[Optional[str]] = mapped_column(String(24))
+    success: Mapped[bool] = mapped_column(Boolean)
+    failure_code: Mapped[Optional[str]] = mapped_column(String(32))
+    card_number: Mapped[Optional[str]] = mapped_column(String(16))
+    district_code: Mapped[Optional[str]] = mapped_column(String(6))
+    school_code: Mapped[Optional[str]] = mapped_column(String(32))
