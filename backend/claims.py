@@ -56,7 +56,7 @@ class Outcome:
     success: bool
     status: Optional[str] = None  # issued | existing | matched | refreshed
     failure_code: Optional[str] = None
-    field: Optional[str] = None  # which input failed, when one did
+    bad_field: Optional[str] = None  # which input failed, when one did
     detail: Optional[str] = None  # e.g. the ID check's reason, or a hint
     card: Optional[Card] = None
     identities: list[str] = field(default_factory=list)
@@ -76,8 +76,8 @@ class Outcome:
                 data["card"] = card_view(self.card)
         else:
             data["code"] = self.failure_code
-            if self.field:
-                data["field"] = self.field
+            if self.bad_field:
+                data["field"] = self.bad_field
             if self.detail:
                 data["detail"] = self.detail
         return data
@@ -193,16 +193,16 @@ class ClaimService:
         if await is_rate_limited(session, self.limit, req.channel_user, hashes):
             return Outcome(False, failure_code="rate_limited")
         if not holder.ok:
-            return Outcome(False, failure_code="invalid_id_number", field="id_number", detail=holder.problem)
+            return Outcome(False, failure_code="invalid_id_number", bad_field="id_number", detail=holder.problem)
         if guardian is not None and not guardian.ok:
             return Outcome(
-                False, failure_code="invalid_id_number", field="guardian_id_number", detail=guardian.problem
+                False, failure_code="invalid_id_number", bad_field="guardian_id_number", detail=guardian.problem
             )
         name_norm = normalise_name(req.name)
         match = await match_registry(session, holder.normalised, name_norm)
         if match.other_name_only:
             # Someone else's ID, or a typo in the name: say neither.
-            return Outcome(False, failure_code="identity_not_found", field="id_number")
+            return Outcome(False, failure_code="identity_not_found", bad_field="id_number")
         if match.student is not None:
             attempt.district_code = match.student.district_code
             attempt.school_code = match.student.school_code
@@ -213,14 +213,14 @@ class ClaimService:
         if req.path in K12_PATHS:
             student = match.student
             if student is None:
-                return Outcome(False, failure_code="identity_not_found", field="id_number")
+                return Outcome(False, failure_code="identity_not_found", bad_field="id_number")
             if student.stage not in K12_STAGES or student.status != "enrolled":
                 hint = "use_path:university_student" if student.stage == "university" else student.status
                 return Outcome(False, failure_code="not_enrolled", detail=hint)
             if req.path == "parent":
                 assert guardian is not None
                 if not _is_guardian(student, normalise_name(req.guardian_name or ""), guardian.normalised):
-                    return Outcome(False, failure_code="guardian_mismatch", field="guardian_id_number")
+                    return Outcome(False, failure_code="guardian_mismatch", bad_field="guardian_id_number")
 
         path_mismatch = req.path in SELF_SERVICE_PATHS and req.path not in match.identities
         existing = await card_for(session, holder.normalised)
@@ -300,13 +300,13 @@ class ClaimService:
         if await is_rate_limited(session, self.limit, attempt.channel_user, [attempt.id_hash]):
             return Outcome(False, failure_code="rate_limited")
         if not holder.ok:
-            return Outcome(False, failure_code="invalid_id_number", field="id_number", detail=holder.problem)
+            return Outcome(False, failure_code="invalid_id_number", bad_field="id_number", detail=holder.problem)
         card = await card_for(session, holder.normalised)
         name_norm = normalise_name(name)
         if card is None:
             return Outcome(False, failure_code="card_not_found")
         if card.holder_name != name_norm:
-            return Outcome(False, failure_code="identity_not_found", field="person_name")
+            return Outcome(False, failure_code="identity_not_found", bad_field="person_name")
         match = await match_registry(session, holder.normalised, name_norm)
         previous = list(card.identities)
         if match.student is not None or match.teacher is not None:
