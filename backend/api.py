@@ -7,6 +7,7 @@ failures (wrong details, limits) are answers, not errors: 422, or 429 for
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -19,6 +20,7 @@ from backend.claims import ClaimRequest, Outcome, card_for, card_view
 from backend.models import PATHS, MAX_PROXY_CHILDREN, ProxyClaim, Student
 from identity import mask_id, mask_name, name_problem, normalise_name, validate_id
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 MAX_ID_INPUT = 64
@@ -47,7 +49,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         body = await request.json()
     except web.HTTPRequestEntityTooLarge:
         raise
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
@@ -205,6 +207,9 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "body_too_large", "the request body is too large")
+    except (OSError, asyncio.TimeoutError, OperationalError, InterfaceError):
+        request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
+        return error_response(503, "database_unavailable", "the database is unavailable, try again shortly")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -1,10 +1,12 @@
 """The backend's aiohttp application factory."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import AsyncIterator, Optional
 
 from aiohttp import web
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backend.api import errors_as_json, service_token, setup_api
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
@@ -19,8 +21,8 @@ log = logging.getLogger("backend")
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    await db.create_schema()
     app[DB] = db
+    await _ensure_schema(db)
     app[HASHER] = IdHasher(settings.id_hash_key)
     app[CLAIMS] = ClaimService(
         db, app[HASHER], RateLimit(settings.rate_limit_failures, settings.rate_limit_window_seconds)
@@ -29,9 +31,24 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await db.dispose()
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def _ensure_schema(db: Database) -> bool:
+    """Create missing tables. A database that is down at start-up must not
+    keep the service from starting: /healthz reports it and retries."""
     try:
-        await request.app[DB].ping()
+        await db.create_schema()
+    except (OSError, asyncio.TimeoutError, OperationalError, InterfaceError) as exc:
+        log.error("database unreachable (%s); will retry", type(exc).__name__)
+        return False
+    db.schema_ready = True
+    return True
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    try:
+        if not db.schema_ready:
+            await _ensure_schema(db)
+        await db.ping()
     except Exception:  # noqa: BLE001 - any failure means unreachable
         log.warning("health check: database unreachable")
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)

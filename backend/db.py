@@ -57,6 +57,7 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.schema_ready = False
         if self.is_sqlite:
             self.read_engine = _sqlite_engine(url, writer=False, pool_size=pool_size)
             self.write_engine = _sqlite_engine(url, writer=True, pool_size=1)

@@ -157,10 +157,10 @@ class ClaimAttempt(Base):
     action: Mapped[str] = mapped_column(String(16))  # claim | refresh | match
     path: Mapped[Optional[str]] = mapped_column(String(24))
     id_hash: Mapped[Optional[str]] = mapped_column(String(32))
-    id_masked: Mapped[Optional[str]] = mapped_column(String(24))
+    id_masked: Mapped[Optional[str]] = mapped_column(String(64))
     name_masked: Mapped[Optional[str]] = mapped_column(String(64))
     guardian_id_hash: Mapped[Optional[str]] = mapped_column(String(32))
-    guardian_id_masked: Mapped[Optional[str]] = mapped_column(String(24))
+    guardian_id_masked: Mapped[Optional[str]] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean)
     failure_code: Mapped[Optional[str]] = mapped_column(String(32))
     card_number: Mapped[Optional[str]] = mapped_column(String(16))
