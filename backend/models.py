@@ -48,7 +48,6 @@ class Student(Base):
     __table_args__ = (
         CheckConstraint(_in("stage", STAGES), name="ck_students_stage"),
         CheckConstraint(_in("status", STUDENT_STATUSES), name="ck_students_status"),
-        {"sqlite_with_rowid": False},
     )
 
     id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
@@ -80,7 +79,6 @@ class Teacher(Base):
     __tablename__ = "teachers"
     __table_args__ = (
         CheckConstraint(_in("status", TEACHER_STATUSES), name="ck_teachers_status"),
-        {"sqlite_with_rowid": False},
     )
 
     id_number: Mapped[str] = mapped_column(String(18), primary_key=True)

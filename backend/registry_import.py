@@ -9,21 +9,25 @@ rolled back when any row is bad.
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
-import io
+import multiprocessing as mp
+import os
 import re
 import sqlite3
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
 from sqlalchemy.engine import make_url
 
 from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from identity.idnumber import validate_id
-from identity.names import name_problem, normalise_name
+from identity.names import check_name
 
 STUDENT_COLUMNS = (
     "student_no,name,id_number,gender,birth_date,stage,school_code,school_name,district_code,"
@@ -45,7 +49,9 @@ TEACHER_DB_COLUMNS = (
 )
 _GENDERS = {"M": "M", "F": "F", "男": "M", "女": "F", "MALE": "M", "FEMALE": "F"}
 _DISTRICT = re.compile(r"^[1-8][0-9]{5}$")
-BATCH_ROWS = 20_000
+CHUNK_BYTES = 2 * 1024 * 1024  # about 12,000 student rows
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+COMMIT_ROWS = 200_000  # non-strict imports commit this often, so progress survives a crash
 MAX_FIELD = 128
 
 
@@ -88,10 +94,10 @@ def _id(value: str, what: str) -> tuple[str, Optional[dt.date], Optional[str]]:
 
 def _name(value: str, what: str) -> tuple[str, str]:
     value = value.strip()
-    problem = name_problem(value)
+    norm, problem = check_name(value)
     if problem:
         raise RowError(f"{what} is not a plausible name ({problem})")
-    return value, normalise_name(value)
+    return value, norm
 
 
 def _gender(value: str) -> str:
@@ -126,123 +132,155 @@ def _guardian(name: str, id_number: str, relation: str, n: int) -> tuple[Any, An
     return display, norm, gid, _text(relation, f"guardian{n}_relation", required=False) or None
 
 
-def student_row(r: dict[str, str]) -> tuple[Any, ...]:
-    id_number, born, id_gender = _id(r["id_number"], "id_number")
-    name, name_norm = _name(r["name"], "name")
-    gender = _gender(r["gender"])
-    try:
-        birth_date = dt.date.fromisoformat(r["birth_date"].strip())
-    except ValueError:
-        raise RowError(f"birth_date {r['birth_date']!r} is not YYYY-MM-DD") from None
-    if birth_date != born:
+def student_row(f: Sequence[str]) -> tuple[Any, ...]:
+    """Fields in STUDENT_COLUMNS order -> a row in STUDENT_DB_COLUMNS order."""
+    (student_no, name, id_number, gender, birth_date, stage, school_code, school_name, district_code,
+     grade, class_name, status, g1_name, g1_id, g1_rel, g2_name, g2_id, g2_rel) = f
+    id_number, born, id_gender = _id(id_number, "id_number")
+    name, name_norm = _name(name, "name")
+    gender = _gender(gender)
+    birth_date = birth_date.strip()
+    if birth_date != born.isoformat():  # type: ignore[union-attr]
+        try:
+            dt.date.fromisoformat(birth_date)
+        except ValueError:
+            raise RowError(f"birth_date {birth_date!r} is not YYYY-MM-DD") from None
         raise RowError("birth_date differs from the birth date in id_number")
     if gender != id_gender:
         raise RowError("gender differs from the gender in id_number")
-    g1 = _guardian(r["guardian1_name"], r["guardian1_id_number"], r["guardian1_relation"], 1)
-    g2 = _guardian(r["guardian2_name"], r["guardian2_id_number"], r["guardian2_relation"], 2)
+    g1 = _guardian(g1_name, g1_id, g1_rel, 1)
+    g2 = _guardian(g2_name, g2_id, g2_rel, 2)
     if id_number in (g1[2], g2[2]):
         raise RowError("a student cannot be their own guardian")
     return (
         id_number,
-        _text(r["student_no"], "student_no"),
+        _text(student_no, "student_no"),
         name,
         name_norm,
         gender,
-        birth_date,
-        _choice(r["stage"], STAGES, "stage"),
-        _text(r["school_code"], "school_code"),
-        _text(r["school_name"], "school_name"),
-        _district(r["district_code"]),
-        _text(r["grade"], "grade", required=False),
-        _text(r["class_name"], "class_name", required=False),
-        _choice(r["status"], STUDENT_STATUSES, "status"),
+        birth_date,  # ISO text: cheap to pass between processes
+        _choice(stage, STAGES, "stage"),
+        _text(school_code, "school_code"),
+        _text(school_name, "school_name"),
+        _district(district_code),
+        _text(grade, "grade", required=False),
+        _text(class_name, "class_name", required=False),
+        _choice(status, STUDENT_STATUSES, "status"),
         g1[0], g1[1], g1[2], g1[3],
         g2[0], g2[1], g2[2], g2[3],
     )
 
 
-def teacher_row(r: dict[str, str]) -> tuple[Any, ...]:
-    id_number, _, id_gender = _id(r["id_number"], "id_number")
-    name, name_norm = _name(r["name"], "name")
-    gender = _gender(r["gender"])
+def teacher_row(f: Sequence[str]) -> tuple[Any, ...]:
+    """Fields in TEACHER_COLUMNS order -> a row in TEACHER_DB_COLUMNS order."""
+    teacher_no, name, id_number, gender, school_code, school_name, district_code, status = f
+    id_number, _, id_gender = _id(id_number, "id_number")
+    name, name_norm = _name(name, "name")
+    gender = _gender(gender)
     if gender != id_gender:
         raise RowError("gender differs from the gender in id_number")
     return (
         id_number,
-        _text(r["teacher_no"], "teacher_no"),
+        _text(teacher_no, "teacher_no"),
         name,
         name_norm,
         gender,
-        _text(r["school_code"], "school_code"),
-        _text(r["school_name"], "school_name"),
-        _district(r["district_code"]),
-        _choice(r["status"], TEACHER_STATUSES, "status"),
+        _text(school_code, "school_code"),
+        _text(school_name, "school_name"),
+        _district(district_code),
+        _choice(status, TEACHER_STATUSES, "status"),
     )
 
 
+KINDS: dict[str, tuple[list[str], tuple[str, ...], Callable[[Sequence[str]], tuple[Any, ...]]]] = {
+    "students": (STUDENT_COLUMNS, STUDENT_DB_COLUMNS, student_row),
+    "teachers": (TEACHER_COLUMNS, TEACHER_DB_COLUMNS, teacher_row),
+}
+
+
 # -- reading -----------------------------------------------------------------
+#
+# A file is cut at line ends into chunks of about CHUNK_BYTES; each chunk is
+# decoded, parsed and validated on its own (in worker processes for large
+# files), and the results are written in file order. A field must therefore
+# not contain a line break, which registry exports never do; a row that does
+# is reported as bad.
 
 
-def read_rows(
-    path: Path,
-    columns: Sequence[str],
-    convert: Callable[[dict[str, str]], tuple[Any, ...]],
-    report: FileReport,
-    progress: Optional[Callable[[int], None]] = None,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Yield batches of converted rows; record bad rows in `report`."""
-    with open(path, "rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+@dataclass
+class Chunk:
+    rows: list[tuple[Any, ...]]
+    errors: list[tuple[int, str]]  # line numbers relative to the chunk's start
+    count: int  # data rows seen
+    lines: int  # physical lines consumed
+
+
+def read_header(path: Path, columns: Sequence[str]) -> tuple[Optional[list[int]], int, int, Optional[str]]:
+    """(index of each contract column, header width, byte offset after the
+    header, problem)."""
+    with open(path, "rb") as fh:
+        first = fh.readline()
+        offset = fh.tell()
+    if not first.strip():
+        return None, 0, offset, "the file is empty (no header row)"
+    try:
+        header = [h.strip() for h in next(csv.reader([first.decode("utf-8-sig")]))]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        return None, 0, offset, f"unreadable header: {exc}"
+    missing = [c for c in columns if c not in header]
+    if missing:
+        return None, 0, offset, "header lacks column(s): " + ", ".join(missing)
+    return [header.index(c) for c in columns], len(header), offset, None
+
+
+def chunk_bounds(path: Path, start: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        while start < size:
+            fh.seek(min(start + chunk_bytes, size))
+            if fh.tell() < size:
+                fh.readline()  # on to the end of the line
+            end = fh.tell()
+            yield start, end
+            start = end
+
+
+def convert_chunk(kind: str, path: str, start: int, end: int, index: Sequence[int], width: int) -> Chunk:
+    """Decode, parse and validate one chunk (runs in a worker process)."""
+    _, _, convert = KINDS[kind]
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    errors: list[tuple[int, str]] = []
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    try:
+        texts = data.decode("utf-8").split("\n")[: len(lines)]
+    except UnicodeDecodeError:
+        texts = []
+        for n, line in enumerate(lines, 1):
+            try:
+                texts.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                errors.append((n, "not valid UTF-8"))
+                texts.append("")
+    rows: list[tuple[Any, ...]] = []
+    count = 0
+    identity = list(index) == list(range(len(index)))
+    for n, fields in enumerate(csv.reader(texts), 1):
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        count += 1
+        if len(fields) != width:
+            errors.append((n, f"expected {width} fields, found {len(fields)}"))
+            continue
         try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            report.errors.append((1, "the file is empty (no header row)"))
-            return
-        except (UnicodeDecodeError, csv.Error) as exc:
-            report.errors.append((1, f"unreadable header: {exc}"))
-            return
-        missing = [c for c in columns if c not in header]
-        if missing:
-            report.errors.append((1, "header lacks column(s): " + ", ".join(missing)))
-            return
-        index = [header.index(c) for c in columns]
-        width = len(header)
-        batch: list[tuple[Any, ...]] = []
-        last_pos = 0
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except (UnicodeDecodeError, csv.Error) as exc:
-                report.errors.append((reader.line_num + 1, f"unreadable line: {exc}"))
-                report.rows += 1
-                if isinstance(exc, UnicodeDecodeError):
-                    break  # the decoder cannot resynchronise
-                continue
-            if not fields:
-                continue
-            report.rows += 1
-            if len(fields) != width:
-                report.errors.append((reader.line_num, f"expected {width} fields, found {len(fields)}"))
-                continue
-            try:
-                batch.append(convert({c: fields[i] for c, i in zip(columns, index)}))
-            except RowError as exc:
-                report.errors.append((reader.line_num, str(exc)))
-                continue
-            if len(batch) >= BATCH_ROWS:
-                yield batch
-                batch = []
-                if progress:
-                    pos = raw.tell()
-                    progress(pos - last_pos)
-                    last_pos = pos
-        if batch:
-            yield batch
-        if progress:
-            progress(raw.tell() - last_pos)
+            rows.append(convert(fields if identity else [fields[i] for i in index]))
+        except RowError as exc:
+            errors.append((n, str(exc)))
+    errors.sort()
+    return Chunk(rows, errors, count, len(lines))
 
 
 def _dedupe(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -251,9 +289,6 @@ def _dedupe(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 # -- writing -----------------------------------------------------------------
-
-
-sqlite3.register_adapter(dt.date, dt.date.isoformat)
 
 
 class SqliteSink:
@@ -305,6 +340,10 @@ class PostgresSink:
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             self.staged.add(stage)
+        if "birth_date" in columns:  # ISO text from the validators; COPY wants dates
+            i = list(columns).index("birth_date")
+            fromiso = dt.date.fromisoformat
+            rows = [r[:i] + (fromiso(r[i]),) + r[i + 1:] for r in rows]
         await self.conn.copy_records_to_table(stage, records=rows, columns=list(columns))
         cols = ", ".join(columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
@@ -342,35 +381,86 @@ async def import_registry(
     *,
     strict: bool = False,
     progress: Optional[Callable[[str, int], Callable[[int], None]]] = None,
+    workers: Optional[int] = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> list[FileReport]:
-    """Import one or both files; returns a report per file. The schema
-    must exist (the CLI creates it)."""
-    jobs = []
-    if students is not None:
-        jobs.append(("students", students, STUDENT_COLUMNS, STUDENT_DB_COLUMNS, student_row))
-    if teachers is not None:
-        jobs.append(("teachers", teachers, TEACHER_COLUMNS, TEACHER_DB_COLUMNS, teacher_row))
+    """Import one or both files; returns a report per file. The schema must
+    exist (the CLI creates it). `workers`: processes validating rows in
+    parallel (default: one per core, for files over a few megabytes)."""
+    jobs = [(k, p) for k, p in (("students", students), ("teachers", teachers)) if p is not None]
     sink = await open_sink(database_url)
     reports: list[FileReport] = []
     ok = False
+    pool: Optional[ProcessPoolExecutor] = None
     try:
-        for table, path, columns, db_columns, convert in jobs:
-            report = FileReport(table, str(path))
+        for kind, path in jobs:
+            report = FileReport(kind, str(path))
             reports.append(report)
             started = time.perf_counter()
-            tick = progress(table, path.stat().st_size) if progress else None
-            for batch in read_rows(path, columns, convert, report, tick):
+            columns, db_columns, _ = KINDS[kind]
+            index, width, offset, problem = read_header(path, columns)
+            if problem:
+                report.errors.append((1, problem))
+                continue
+            tick = progress(kind, path.stat().st_size) if progress else None
+            n_workers = workers if workers is not None else (os.cpu_count() or 1)
+            big = workers is not None or path.stat().st_size > PARALLEL_MIN_BYTES
+            if pool is None and n_workers > 1 and big:
+                pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("fork"))
+            line = 1  # lines before the current chunk
+            uncommitted = 0
+            chunks = _chunks(pool, kind, path, offset, index, width, chunk_bytes)  # type: ignore[arg-type]
+            async for (start, end), chunk in chunks:
+                report.rows += chunk.count
+                report.errors.extend((line + n, msg) for n, msg in chunk.errors)
+                line += chunk.lines
+                if tick:
+                    tick(end - start)
                 if strict and report.errors:
                     continue  # keep reading to report every bad row, write nothing
-                await sink.upsert(table, db_columns, _dedupe(batch))
-                report.imported += len(batch)
-                if not strict:
-                    await sink.checkpoint()
+                if chunk.rows:
+                    await sink.upsert(kind, db_columns, _dedupe(chunk.rows))
+                    report.imported += len(chunk.rows)
+                    uncommitted += len(chunk.rows)
+                    if not strict and uncommitted >= COMMIT_ROWS:
+                        await sink.checkpoint()
+                        uncommitted = 0
             report.seconds = time.perf_counter() - started
         ok = not (strict and any(r.errors for r in reports))
         if not ok:
             for r in reports:
                 r.imported = 0
     finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
         await sink.finish(commit=ok)
     return reports
+
+
+async def _chunks(
+    pool: Optional[ProcessPoolExecutor],
+    kind: str,
+    path: Path,
+    offset: int,
+    index: list[int],
+    width: int,
+    chunk_bytes: int,
+) -> AsyncIterator[tuple[tuple[int, int], Chunk]]:
+    """Chunks in file order; with a pool, a few are validated ahead while
+    the previous one is written."""
+    bounds = chunk_bounds(path, offset, chunk_bytes)
+    if pool is None:
+        for start, end in bounds:
+            yield (start, end), convert_chunk(kind, str(path), start, end, index, width)
+        return
+    loop = asyncio.get_running_loop()
+    ahead = pool._max_workers * 2  # type: ignore[attr-defined]
+    pending: deque[tuple[tuple[int, int], asyncio.Future[Chunk]]] = deque()
+    for start, end in bounds:
+        pending.append(((start, end), loop.run_in_executor(pool, convert_chunk, kind, str(path), start, end, index, width)))
+        if len(pending) >= ahead:
+            span, future = pending.popleft()
+            yield span, await future
+    while pending:
+        span, future = pending.popleft()
+        yield span, await future

@@ -6,11 +6,12 @@ Pure Python (stdlib plus the OpenCC dictionary), importable on Python 3.10
 """
 from identity.idnumber import IdCheck, check_char, normalise_id, validate_id
 from identity.masking import mask_id, mask_name
-from identity.names import name_problem, normalise_name, normalise_text
+from identity.names import check_name, name_problem, normalise_name, normalise_text
 
 __all__ = [
     "IdCheck",
     "check_char",
+    "check_name",
     "mask_id",
     "mask_name",
     "name_problem",

@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Optional
+from operator import mul
+from typing import NamedTuple, Optional
 
-_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
+_WEIGHTS = bytes(pow(2, 17 - i, 11) for i in range(17))
+_ASCII_ZERO_TOTAL = ord("0") * sum(_WEIGHTS)
 _CHECK_CHARS = "10X98765432"
-_BODY = re.compile(r"^[0-9]{17}[0-9X]$")
+_BODY = re.compile(r"[0-9]{17}[0-9X]\Z", re.ASCII)
 # Spaces and the dashes people type inside an ID number (after NFKC).
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_]+")
 
@@ -27,6 +28,8 @@ PROVINCE_CODES = frozenset(
     }
 )
 
+_SAFE_YEAR = _dt.date.today().year - 1  # births before this year are in the past
+
 # Reason codes of a failed check; the dialogue turns each into a sentence.
 REASON_EMPTY = "empty"
 REASON_LENGTH = "length"
@@ -36,9 +39,8 @@ REASON_BIRTH_DATE = "birth_date"
 REASON_CHECKSUM = "checksum"
 
 
-@dataclass(frozen=True)
-class IdCheck:
-    """Outcome of validating one ID number input."""
+class IdCheck(NamedTuple):
+    """Outcome of validating one ID number input (a tuple: cheap to make)."""
 
     normalised: str
     problem: Optional[str] = None
@@ -57,25 +59,32 @@ def normalise_id(raw: str) -> str:
 
 
 def check_char(first17: str) -> str:
-    """The ISO 7064 MOD 11-2 check character of the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _WEIGHTS))
+    """The ISO 7064 MOD 11-2 check character of the first 17 ASCII digits."""
+    # Sum over the ASCII codes, minus the codes' share: no int() per digit
+    # (this runs for every row of a ten-million-row import).
+    total = sum(map(mul, first17.encode("ascii"), _WEIGHTS)) - _ASCII_ZERO_TOTAL
     return _CHECK_CHARS[total % 11]
 
 
 def validate_id(raw: str, today: Optional[_dt.date] = None) -> IdCheck:
-    value = normalise_id(raw)
-    if not value:
-        return IdCheck(value, REASON_EMPTY)
-    if len(value) != 18:
-        return IdCheck(value, REASON_LENGTH)
-    if not _BODY.match(value):
-        return IdCheck(value, REASON_CHARACTERS)
+    if raw.__class__ is str and len(raw) == 18 and _BODY.match(raw):
+        value = raw  # fast path: registry files hold canonical IDs already
+    else:
+        value = normalise_id(raw)
+        if not value:
+            return IdCheck(value, REASON_EMPTY)
+        if len(value) != 18:
+            return IdCheck(value, REASON_LENGTH)
+        if not _BODY.match(value):
+            return IdCheck(value, REASON_CHARACTERS)
     if value[:2] not in PROVINCE_CODES or value[2:6] == "0000":
         return IdCheck(value, REASON_AREA)
     try:
-        born = _dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+        born = _dt.date.fromisoformat(f"{value[6:10]}-{value[10:12]}-{value[12:14]}")
     except ValueError:
         return IdCheck(value, REASON_BIRTH_DATE)
+    if today is None and born.year < _SAFE_YEAR:
+        today = born  # surely in the past: spare the clock call (hot in imports)
     if born.year < 1900 or born > (today or _dt.date.today()):
         return IdCheck(value, REASON_BIRTH_DATE)
     if check_char(value[:17]) != value[17]:

@@ -28,7 +28,8 @@ def mask_name(raw: str) -> str:
     n = len(value)
     if n <= 1:
         return "*" * n
-    if n == 2:
-        return value[0] + "*"
+    if n - value.count(MIDDLE_DOT) <= 2:
+        # Two characters (with or without a dot between): show the first only.
+        return value[0] + "".join(MIDDLE_DOT if ch == MIDDLE_DOT else "*" for ch in value[1:])
     inner = "".join(MIDDLE_DOT if ch == MIDDLE_DOT else "*" for ch in value[1:-1])
     return value[0] + inner + value[-1]

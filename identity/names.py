@@ -10,14 +10,15 @@ import os
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 MIDDLE_DOT = "\u00b7"
 # Middle-dot look-alikes seen in minority names (after NFKC): bullet, katakana
 # middle dot, full stop, hyphenation point, dot operators, small dots.
 _DOT_VARIANTS = "\u2022\u30fb\uff65.\u2027\u2219\u22c5\u0387\u16eb\u2e31\u00b7\uff0e\u318d\u119e\u30fb\u2024"
-_DOTS = re.compile("[" + re.escape(_DOT_VARIANTS) + "]+")
+_DOTS = re.compile("[" + re.escape(_DOT_VARIANTS) + "]")
 _SPACES = re.compile(r"\s+")
+_NEEDS_CLEANING = re.compile(r"\s|[" + re.escape(_DOT_VARIANTS.replace(MIDDLE_DOT, "")) + "]")
 # CJK unified ideographs (basic, extension A, B-F, compatibility) and the dot.
 _NAME_CHARS = re.compile(
     "^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -47,6 +48,13 @@ def _t2s_table() -> Dict[int, str]:
                 target = parts[1].split(" ")[0]
                 if len(target) == 1 and target != parts[0]:
                     table[ord(parts[0])] = target
+    # Resolve chains (薴 -> 苧 -> 苎) so one translate() pass is final.
+    for key, target in table.items():
+        seen = {key}
+        while ord(target) in table and ord(target) not in seen:
+            seen.add(ord(target))
+            target = table[ord(target)]
+        table[key] = target
     return table
 
 
@@ -68,23 +76,30 @@ def normalise_text(text: str) -> str:
 
 def normalise_name(raw: str) -> str:
     """Canonical form of a name, for matching and storage of the match key."""
-    value = unicodedata.normalize("NFKC", raw or "")
-    value = _SPACES.sub("", value)
-    value = _DOTS.sub(MIDDLE_DOT, value)
-    return to_simplified(value)
+    value = raw or ""
+    if not unicodedata.is_normalized("NFKC", value):
+        value = unicodedata.normalize("NFKC", value)
+    if _NEEDS_CLEANING.search(value):
+        value = _DOTS.sub(MIDDLE_DOT, _SPACES.sub("", value))
+    return value.translate(_t2s_table())
+
+
+def check_name(raw: str) -> Tuple[str, Optional[str]]:
+    """The normalised name, and None when it is plausible or a reason code."""
+    value = normalise_name(raw)
+    if not value:
+        return value, NAME_EMPTY
+    if len(value) > MAX_NAME_LENGTH:
+        return value, NAME_TOO_LONG
+    if not _NAME_CHARS.match(value):
+        return value, NAME_CHARACTERS
+    if value[0] == MIDDLE_DOT or value[-1] == MIDDLE_DOT or MIDDLE_DOT * 2 in value:
+        return value, NAME_DOTS
+    if len(value) - value.count(MIDDLE_DOT) < 2:
+        return value, NAME_TOO_SHORT
+    return value, None
 
 
 def name_problem(raw: str) -> Optional[str]:
     """None when the input is a plausible name, else a reason code."""
-    value = normalise_name(raw)
-    if not value:
-        return NAME_EMPTY
-    if len(value) > MAX_NAME_LENGTH:
-        return NAME_TOO_LONG
-    if not _NAME_CHARS.match(value):
-        return NAME_CHARACTERS
-    if value.startswith(MIDDLE_DOT) or value.endswith(MIDDLE_DOT) or MIDDLE_DOT * 2 in value:
-        return NAME_DOTS
-    if len(value.replace(MIDDLE_DOT, "")) < 2:
-        return NAME_TOO_SHORT
-    return None
+    return check_name(raw)[1]

@@ -96,6 +96,20 @@ async def test_bad_rows_reported_by_line_rest_imported(database_url: str, tmp_pa
     assert await scalar(database_url, "SELECT count(*) FROM students") == 2
 
 
+async def test_parallel_chunks_give_the_same_result(database_url: str, tmp_path: Path) -> None:
+    """Worker processes and small chunks: same rows, same bad-line numbers."""
+    rows = (student_rows() + bad_rows()) * 20
+    path = write_csv(tmp_path / "s.csv", STUDENT_COLUMNS, rows)
+    await reset_schema(database_url)
+    (serial,) = await import_registry(database_url, students=path, workers=1)
+    await reset_schema(database_url)
+    (parallel,) = await import_registry(database_url, students=path, workers=2, chunk_bytes=2048)
+    assert parallel.errors == serial.errors
+    assert len(serial.errors) == len(bad_rows()) * 20
+    assert (parallel.rows, parallel.imported) == (serial.rows, serial.imported) == (len(rows), len(student_rows()) * 20)
+    assert await scalar(database_url, "SELECT count(*) FROM students") == len(student_rows())
+
+
 async def test_strict_imports_nothing_on_any_error(database_url: str, tmp_path: Path) -> None:
     await reset_schema(database_url)
     good = write_csv(tmp_path / "t.csv", TEACHER_COLUMNS, teacher_rows())
