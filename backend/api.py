@@ -7,7 +7,6 @@ failures (wrong details, limits) are answers, not errors: 422, or 429 for
 """
 from __future__ import annotations
 
-import asyncio
 import hmac
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
 from backend.attempts import latest_attempts
+from backend.claim_runner import unavailable_errors
 from backend.claims import ClaimRequest, Outcome, card_for, card_view
 from backend.models import PATHS, MAX_PROXY_CHILDREN, ProxyClaim, Student
 from identity import mask_id, mask_name, name_problem, normalise_name, validate_id
@@ -26,6 +26,7 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 MAX_ID_INPUT = 64
 MAX_USER = 128
 
+UNAVAILABLE = unavailable_errors()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -207,7 +208,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "body_too_large", "the request body is too large")
-    except (OSError, asyncio.TimeoutError, OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, *UNAVAILABLE):
         request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
         return error_response(503, "database_unavailable", "the database is unavailable, try again shortly")
     except web.HTTPException as exc:

@@ -1,5 +1,6 @@
-"""The claim log: every attempt, its masked identity and result; the
-enumeration limit derived from it; look-ups for the assistant."""
+"""The claim log: keyed hashes of ID numbers, the rate-limit settings, and
+look-ups of the latest attempts for the assistant. (The attempts are
+written, and the limit applied, by the claim flows.)"""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,14 +9,10 @@ import hmac
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import ClaimAttempt, utcnow
-
-# Failures that mean "the registry was consulted and said no": the ones an
-# enumeration attempt produces, and so the ones the limit counts.
-MATCH_FAILURES = ("identity_not_found", "not_enrolled", "guardian_mismatch")
+from backend.models import ClaimAttempt
 
 
 class IdHasher:
@@ -33,30 +30,6 @@ class IdHasher:
 class RateLimit:
     failures: int = 5
     window_seconds: int = 3600
-
-
-async def is_rate_limited(
-    session: AsyncSession,
-    limit: RateLimit,
-    channel_user: Optional[str],
-    id_hashes: list[str],
-) -> bool:
-    since = utcnow() - dt.timedelta(seconds=limit.window_seconds)
-    who = [ClaimAttempt.id_hash.in_(id_hashes), ClaimAttempt.guardian_id_hash.in_(id_hashes)]
-    if channel_user:
-        who.append(ClaimAttempt.channel_user == channel_user)
-    recent = (
-        select(ClaimAttempt.id)
-        .where(
-            or_(*who),
-            ClaimAttempt.created_at >= since,
-            ClaimAttempt.failure_code.in_(MATCH_FAILURES),
-        )
-        .limit(limit.failures)
-        .subquery()
-    )
-    count = (await session.execute(select(func.count()).select_from(recent))).scalar_one()
-    return count >= limit.failures
 
 
 def attempt_view(row: ClaimAttempt) -> dict[str, Any]:

@@ -46,7 +46,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Access logs show method, path and status: bodies (and so ID numbers) never.
-    web.run_app(create_app(settings), host=host, port=port, access_log_format='%a "%r" %s %b %Tfs')
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio works too
+        loop = asyncio.new_event_loop()
+    web.run_app(
+        create_app(settings), host=host, port=port, loop=loop, access_log_format='%a "%r" %s %b %Tfs'
+    )
     return 0
 
 

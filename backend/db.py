@@ -1,4 +1,5 @@
-"""Engines and sessions.
+"""Engines and sessions (the claim hot path has its own runner, see
+claim_runner.py).
 
 SQLite allows one writer at a time, and a deferred transaction that starts
 reading and then writes can fail with "database is locked" instead of
@@ -17,6 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from backend.claim_runner import make_runner
 from backend.models import Base
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -65,6 +67,7 @@ class Database:
             self.read_engine = self.write_engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+        self.runner = make_runner(url, pool_size)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -93,6 +96,7 @@ class Database:
         return True
 
     async def dispose(self) -> None:
+        await self.runner.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

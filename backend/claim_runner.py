@@ -1,0 +1,256 @@
+"""Runs the flows of claim_flow.py in one database transaction.
+
+SQLite: the whole flow runs in a single writer thread with the stdlib
+driver (one thread hop per claim instead of several per statement), under
+`BEGIN IMMEDIATE` so writers queue instead of failing. PostgreSQL: an
+asyncpg pool; each operation is one prepared-statement round trip inside a
+READ COMMITTED transaction.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from sqlalchemy.engine import make_url
+
+from backend.claim_flow import MATCH_FAILURES, CardRec, Flow, Op, Outcome, StudentRec, TeacherRec
+
+SQLITE_BUSY_TIMEOUT_S = 30
+
+_FAILURES = ", ".join(f"'{code}'" for code in MATCH_FAILURES)
+_CARD_COLUMNS = (
+    "id, card_number, holder_id_number, holder_name, path, identities, permissions, face_verification, "
+    "claimed_by_guardian_id, district_code, school_code, school_name, created_at"
+)
+_CARD_INSERT_COLUMNS = (
+    "card_number", "holder_id_number", "holder_name", "path", "identities", "permissions", "face_verification",
+    "claimed_by_guardian_id", "channel_user", "district_code", "school_code", "school_name", "created_at",
+    "updated_at",
+)
+_ATTEMPT_COLUMNS = (
+    "created_at", "channel_user", "action", "path", "id_hash", "id_masked", "name_masked", "guardian_id_hash",
+    "guardian_id_masked", "success", "failure_code", "card_number", "district_code", "school_code",
+)
+_CARD_UPDATE_COLUMNS = ("identities", "permissions", "district_code", "school_code", "school_name", "updated_at")
+
+# SQL with "?" placeholders; the PostgreSQL runner numbers them.
+SQL = {
+    "recent_failures": (
+        "SELECT count(*) FROM (SELECT 1 FROM claim_attempts WHERE "
+        "(channel_user = ? OR id_hash IN (?, ?) OR guardian_id_hash IN (?, ?)) "
+        f"AND created_at >= ? AND failure_code IN ({_FAILURES}) LIMIT ?) AS recent"
+    ),
+    "student": (
+        "SELECT name_norm, stage, status, school_code, school_name, district_code, guardian1_id_number, "
+        "guardian1_name_norm, guardian2_id_number, guardian2_name_norm FROM students WHERE id_number = ?"
+    ),
+    "teacher": "SELECT name_norm, status, school_code, school_name, district_code FROM teachers WHERE id_number = ?",
+    "card": f"SELECT {_CARD_COLUMNS} FROM cards WHERE holder_id_number = ?",
+    "proxy_pair": "SELECT 1 FROM proxy_claims WHERE guardian_id_number = ? AND child_id_number = ?",
+    "proxy_take": (
+        "INSERT INTO proxy_claims (guardian_id_number, slot, child_id_number, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING RETURNING slot"
+    ),
+    "card_insert": (
+        f"INSERT INTO cards ({', '.join(_CARD_INSERT_COLUMNS)}) VALUES ({', '.join('?' for _ in _CARD_INSERT_COLUMNS)}) "
+        "ON CONFLICT DO NOTHING RETURNING id"
+    ),
+    "card_update": f"UPDATE cards SET {', '.join(c + ' = ?' for c in _CARD_UPDATE_COLUMNS)} WHERE id = ?",
+    "attempt_insert": (
+        f"INSERT INTO claim_attempts ({', '.join(_ATTEMPT_COLUMNS)}) VALUES ({', '.join('?' for _ in _ATTEMPT_COLUMNS)})"
+    ),
+}
+# What each operation returns: a row, a value, or nothing.
+FETCH = {
+    "recent_failures": "value", "student": "row", "teacher": "row", "card": "row", "proxy_pair": "row",
+    "proxy_take": "row", "card_insert": "row", "card_update": "none", "attempt_insert": "none",
+}
+
+
+def params(op: Op) -> tuple[Any, ...]:
+    """The SQL parameters of an operation, in placeholder order."""
+    name = op[0]
+    if name == "recent_failures":
+        _, user, (h1, h2), since, limit = op
+        return (user, h1, h2, h1, h2, since, limit)
+    if name == "card_insert":
+        return tuple(op[1][c] for c in _CARD_INSERT_COLUMNS)
+    if name == "attempt_insert":
+        return tuple(op[1][c] for c in _ATTEMPT_COLUMNS)
+    if name == "card_update":
+        return tuple(op[1][c] for c in _CARD_UPDATE_COLUMNS) + (op[1]["id"],)
+    return tuple(op[1:])
+
+
+def result(name: str, row: Any, parse_time: Callable[[Any], dt.datetime]) -> Any:
+    """Turn a driver row into what the flow expects."""
+    if name == "student":
+        return StudentRec(*row) if row is not None else None
+    if name == "teacher":
+        return TeacherRec(*row) if row is not None else None
+    if name == "card":
+        if row is None:
+            return None
+        r = list(row)
+        r[5], r[6] = json.loads(r[5]), json.loads(r[6])
+        r[7] = None if r[7] is None else bool(r[7])
+        r[12] = parse_time(r[12])
+        return CardRec(*r)
+    if name in ("proxy_pair", "proxy_take", "card_insert"):
+        return row is not None
+    return row
+
+
+def drive(flow: Flow, execute: Callable[[Op], Any]) -> Outcome:
+    """Run a flow synchronously (used in the SQLite writer thread)."""
+    try:
+        op = next(flow)
+        while True:
+            op = flow.send(execute(op))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+# -- SQLite ------------------------------------------------------------------------
+
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format
+
+
+def _sqlite_value(value: Any) -> Any:
+    return value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
+
+
+class SqliteRunner:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._conn: Optional[sqlite3.Connection] = None  # lives in the writer thread only
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_S)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._conn = conn
+        return self._conn
+
+    def _run(self, flow: Flow) -> Outcome:
+        conn = self._connection()
+
+        def execute(op: Op) -> Any:
+            name = op[0]
+            cursor = conn.execute(SQL[name], [_sqlite_value(v) for v in params(op)])
+            kind = FETCH[name]
+            row = cursor.fetchone() if kind != "none" else None
+            return row[0] if kind == "value" else result(name, row, dt.datetime.fromisoformat)
+
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcome = drive(flow, execute)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return outcome
+
+    async def run(self, flow: Flow) -> Outcome:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, flow)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+
+# -- PostgreSQL --------------------------------------------------------------------
+
+
+def _numbered(sql: str) -> str:
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+PG_SQL = {name: _numbered(sql) for name, sql in SQL.items()}
+
+
+class PostgresRunner:
+    def __init__(self, url: str, pool_size: int) -> None:
+        self.url = make_url(url)
+        self.pool_size = pool_size
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> Any:
+        """Opened on first use, so a database that is down at start-up does
+        not keep the service from starting."""
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    import asyncpg
+
+                    u = self.url
+                    self._pool = await asyncpg.create_pool(
+                        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database,
+                        min_size=1, max_size=self.pool_size, timeout=5, command_timeout=30,
+                    )
+        return self._pool
+
+    async def run(self, flow: Flow) -> Outcome:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                op = next(flow)
+                while True:
+                    name = op[0]
+                    kind = FETCH[name]
+                    args = params(op)
+                    if kind == "none":
+                        await conn.execute(PG_SQL[name], *args)
+                        value = None
+                    elif kind == "value":
+                        value = await conn.fetchval(PG_SQL[name], *args)
+                    else:
+                        value = result(name, await conn.fetchrow(PG_SQL[name], *args), lambda t: t)
+                    op = flow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def make_runner(database_url: str, pool_size: int) -> SqliteRunner | PostgresRunner:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return SqliteRunner(url.database or ":memory:")
+    if url.get_backend_name() == "postgresql":
+        return PostgresRunner(database_url, pool_size)
+    raise ValueError(f"unsupported database: {url.get_backend_name()}")
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the database cannot be reached right now"."""
+    import asyncpg
+
+    return (
+        OSError,
+        asyncio.TimeoutError,
+        sqlite3.OperationalError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.TooManyConnectionsError,
+    )
