@@ -88,6 +88,13 @@ def person_name(body: dict[str, Any], key: str) -> str:
     return value
 
 
+def channel_user(body: dict[str, Any]) -> Optional[str]:
+    """The chat channel's user id; blank counts as none (so blank users do
+    not share one rate limit)."""
+    value = string(body, "channel_user", max_len=MAX_USER, required=False)
+    return value.strip() or None if value is not None else None
+
+
 def integer(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
     value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
@@ -117,7 +124,7 @@ def claim_request(body: dict[str, Any]) -> ClaimRequest:
         guardian_name=person_name(body, "guardian_name") if parent else None,
         guardian_id_number=string(body, "guardian_id_number", max_len=MAX_ID_INPUT) if parent else None,
         face_verification=boolean(body, "face_verification"),
-        channel_user=string(body, "channel_user", max_len=MAX_USER, required=False),
+        channel_user=channel_user(body),
     )
 
 
@@ -136,7 +143,7 @@ async def post_refresh(request: web.Request) -> web.Response:
     outcome = await request.app[CLAIMS].refresh(
         person_name(body, "name"),
         string(body, "id_number", max_len=MAX_ID_INPUT) or "",
-        string(body, "channel_user", max_len=MAX_USER, required=False),
+        channel_user(body),
     )
     return outcome_response(outcome)
 
@@ -162,7 +169,7 @@ async def post_card_query(request: web.Request) -> web.Response:
 
 async def post_attempt_query(request: web.Request) -> web.Response:
     body = await json_body(request)
-    user = string(body, "channel_user", max_len=MAX_USER, required=False)
+    user = channel_user(body)
     id_hash = request.app[HASHER](valid_id(body, "id_number")) if body.get("id_number") is not None else None
     if not user and not id_hash:
         raise ApiError(400, "missing_field", "give channel_user or id_number")

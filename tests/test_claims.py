@@ -265,6 +265,14 @@ async def test_rate_limit_per_id_number(api: Api) -> None:
     assert (status, body["code"]) == (429, "rate_limited")
 
 
+async def test_blank_channel_users_do_not_share_a_limit(api: Api) -> None:
+    for i in range(5):
+        await api.claim(path="k12_student", name="张三", id_number=PUBLIC.id_number, channel_user="")
+    # PUBLIC's own ID is now limited, but another person with a blank user is not.
+    status, body = await claim_self(api, XIAOMING, user="")
+    assert status == 201, body
+
+
 async def test_invalid_id_numbers_do_not_count_towards_the_limit(api: Api) -> None:
     for _ in range(6):
         await api.claim(path="k12_student", name="张三", id_number="123", channel_user="typo")
