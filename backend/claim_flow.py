@@ -1,7 +1,7 @@
 """The claim and refresh rules, free of I/O.
 
 Each flow is a generator: it yields database operations as tuples
-(`("student", id_number)`, `("card_insert", {...})`, ...) and receives each
+(`("person", id_number)`, `("card_insert", {...})`, ...) and receives each
 one's result, then returns an `Outcome`. A runner (claim_runner.py) executes
 the operations in one transaction: on SQLite the whole flow runs in the
 writer thread with the stdlib driver, on PostgreSQL each operation is one
@@ -215,8 +215,7 @@ def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, n
     if guardian is not None and not guardian.ok:
         return Outcome(False, failure_code="invalid_id_number", bad_field="guardian_id_number", detail=guardian.problem)
     name_norm = normalise_name(req.name)
-    student = yield ("student", holder.normalised)
-    teacher = yield ("teacher", holder.normalised)
+    student, teacher, existing = yield ("person", holder.normalised)
     match = match_registry(student, teacher, name_norm)
     if match.other_name_only:
         # Someone else's ID, or a typo in the name: say neither.
@@ -237,7 +236,6 @@ def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, n
             if not _is_guardian(student, normalise_name(req.guardian_name or ""), guardian.normalised):
                 return Outcome(False, failure_code="guardian_mismatch", bad_field="guardian_id_number")
 
-    existing = yield ("card", holder.normalised)
     if existing is not None:
         return Outcome(True, status="existing", card=existing, identities=list(existing.identities),
                        path_mismatch=_mismatch(req.path, existing.identities))
@@ -284,10 +282,12 @@ def _issue(req, holder_id, name_norm, match, guardian, now) -> Generator[Op, Any
         "updated_at": now,
     }
     for _ in range(CARD_NUMBER_DRAWS):
-        inserted = yield ("card_insert", {"card_number": new_card_number(), **values})
-        card = yield ("card", holder_id)
+        card = yield ("card_insert", {"card_number": new_card_number(), **values})
         if card is not None:
-            return card, "issued" if inserted else "existing"
+            return card, "issued"
+        card = yield ("card", holder_id)  # a concurrent claim won: its card is the one
+        if card is not None:
+            return card, "existing"
         # Neither ours nor anyone's: the random card number collided. Draw again.
     raise RuntimeError("could not draw a free card number")
 
@@ -312,14 +312,12 @@ def _refresh_steps(name, holder, attempt, limit_failures, since, now) -> Flow:  
         return Outcome(False, failure_code="rate_limited")
     if not holder.ok:
         return Outcome(False, failure_code="invalid_id_number", bad_field="id_number", detail=holder.problem)
-    card = yield ("card", holder.normalised)
+    student, teacher, card = yield ("person", holder.normalised)
     if card is None:
         return Outcome(False, failure_code="card_not_found")
     name_norm = normalise_name(name)
     if card.holder_name != name_norm:
         return Outcome(False, failure_code="identity_not_found", bad_field="person_name")
-    student = yield ("student", holder.normalised)
-    teacher = yield ("teacher", holder.normalised)
     match = match_registry(student, teacher, name_norm)
     origin = match.origin or card
     yield ("card_update", {

@@ -45,11 +45,17 @@ SQL = {
         "(channel_user = ? OR id_hash IN (?, ?) OR guardian_id_hash IN (?, ?)) "
         f"AND created_at >= ? AND failure_code IN ({_FAILURES}) LIMIT ?) AS recent"
     ),
-    "student": (
-        "SELECT name_norm, stage, status, school_code, school_name, district_code, guardian1_id_number, "
-        "guardian1_name_norm, guardian2_id_number, guardian2_name_norm FROM students WHERE id_number = ?"
+    # The registries' records and the card of one ID number, in one round trip.
+    "person": (
+        "SELECT s.name_norm, s.stage, s.status, s.school_code, s.school_name, s.district_code, "
+        "s.guardian1_id_number, s.guardian1_name_norm, s.guardian2_id_number, s.guardian2_name_norm, "
+        "t.name_norm, t.status, t.school_code, t.school_name, t.district_code, "
+        + ", ".join(f"c.{c.strip()}" for c in _CARD_COLUMNS.split(","))
+        + " FROM (SELECT CAST(? AS VARCHAR(18)) AS id) AS q "
+        "LEFT JOIN students AS s ON s.id_number = q.id "
+        "LEFT JOIN teachers AS t ON t.id_number = q.id "
+        "LEFT JOIN cards AS c ON c.holder_id_number = q.id"
     ),
-    "teacher": "SELECT name_norm, status, school_code, school_name, district_code FROM teachers WHERE id_number = ?",
     "card": f"SELECT {_CARD_COLUMNS} FROM cards WHERE holder_id_number = ?",
     "proxy_pair": "SELECT 1 FROM proxy_claims WHERE guardian_id_number = ? AND child_id_number = ?",
     "proxy_take": (
@@ -58,7 +64,7 @@ SQL = {
     ),
     "card_insert": (
         f"INSERT INTO cards ({', '.join(_CARD_INSERT_COLUMNS)}) VALUES ({', '.join('?' for _ in _CARD_INSERT_COLUMNS)}) "
-        "ON CONFLICT DO NOTHING RETURNING id"
+        f"ON CONFLICT DO NOTHING RETURNING {_CARD_COLUMNS}"
     ),
     "card_update": f"UPDATE cards SET {', '.join(c + ' = ?' for c in _CARD_UPDATE_COLUMNS)} WHERE id = ?",
     "attempt_insert": (
@@ -67,7 +73,7 @@ SQL = {
 }
 # What each operation returns: a row, a value, or nothing.
 FETCH = {
-    "recent_failures": "value", "student": "row", "teacher": "row", "card": "row", "proxy_pair": "row",
+    "recent_failures": "value", "person": "row", "card": "row", "proxy_pair": "row",
     "proxy_take": "row", "card_insert": "row", "card_update": "none", "attempt_insert": "none",
 }
 
@@ -89,21 +95,26 @@ def params(op: Op) -> tuple[Any, ...]:
 
 def result(name: str, row: Any, parse_time: Callable[[Any], dt.datetime]) -> Any:
     """Turn a driver row into what the flow expects."""
-    if name == "student":
-        return StudentRec(*row) if row is not None else None
-    if name == "teacher":
-        return TeacherRec(*row) if row is not None else None
-    if name == "card":
-        if row is None:
-            return None
-        r = list(row)
-        r[5], r[6] = json.loads(r[5]), json.loads(r[6])
-        r[7] = None if r[7] is None else bool(r[7])
-        r[12] = parse_time(r[12])
-        return CardRec(*r)
-    if name in ("proxy_pair", "proxy_take", "card_insert"):
+    if name == "person":
+        row = tuple(row)
+        student = StudentRec(*row[:10]) if row[0] is not None else None
+        teacher = TeacherRec(*row[10:15]) if row[10] is not None else None
+        return student, teacher, _card(row[15:], parse_time)
+    if name in ("card", "card_insert"):
+        return _card(row, parse_time) if row is not None else None
+    if name in ("proxy_pair", "proxy_take"):
         return row is not None
     return row
+
+
+def _card(row: Any, parse_time: Callable[[Any], dt.datetime]) -> Optional[CardRec]:
+    r = list(row)
+    if r[0] is None:
+        return None
+    r[5], r[6] = json.loads(r[5]), json.loads(r[6])
+    r[7] = None if r[7] is None else bool(r[7])
+    r[12] = parse_time(r[12])
+    return CardRec(*r)
 
 
 def drive(flow: Flow, execute: Callable[[Op], Any]) -> Outcome:
