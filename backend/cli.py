@@ -44,7 +44,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from backend.logredact import install
+
+    install(logging.INFO)
     # Access logs show method, path and status: bodies (and so ID numbers) never.
     try:
         import uvloop
