@@ -196,7 +196,12 @@ def claim_flow(
     now: dt.datetime,
 ) -> Flow:
     """Match (and with `issue`, issue) a card; log the attempt."""
-    outcome = yield from _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, now)
+    return _logged(_claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, now), attempt)
+
+
+def _logged(steps: Flow, attempt: dict[str, Any]) -> Flow:
+    """Run a flow's steps, then log the attempt with its outcome."""
+    outcome = yield from steps
     attempt.update(
         success=outcome.success,
         failure_code=outcome.failure_code,
@@ -296,14 +301,7 @@ def refresh_flow(
     name: str, holder: IdCheck, attempt: dict[str, Any], *, limit_failures: int, since: dt.datetime, now: dt.datetime
 ) -> Flow:
     """更新身份: re-match a card holder and update identities and permissions."""
-    outcome = yield from _refresh_steps(name, holder, attempt, limit_failures, since, now)
-    attempt.update(
-        success=outcome.success,
-        failure_code=outcome.failure_code,
-        card_number=outcome.card.card_number if outcome.card else None,
-    )
-    yield ("attempt_insert", attempt)
-    return outcome
+    return _logged(_refresh_steps(name, holder, attempt, limit_failures, since, now), attempt)
 
 
 def _refresh_steps(name, holder, attempt, limit_failures, since, now) -> Flow:  # type: ignore[no-untyped-def]

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
+from backend.registry_import import STUDENT_COLUMNS, TEACHER_COLUMNS
 from identity.idnumber import check_char
 from identity.names import MIDDLE_DOT
 
@@ -62,19 +64,9 @@ __all__ = [
 # Contract
 # --------------------------------------------------------------------------
 
-STUDENT_HEADER: tuple[str, ...] = (
-    "student_no", "name", "id_number", "gender", "birth_date", "stage",
-    "school_code", "school_name", "district_code", "grade", "class_name",
-    "status", "guardian1_name", "guardian1_id_number", "guardian1_relation",
-    "guardian2_name", "guardian2_id_number", "guardian2_relation",
-)
-TEACHER_HEADER: tuple[str, ...] = (
-    "teacher_no", "name", "id_number", "gender", "school_code", "school_name",
-    "district_code", "status",
-)
-STAGES: tuple[str, ...] = ("primary", "junior", "senior", "vocational", "university")
-STUDENT_STATUSES: tuple[str, ...] = ("enrolled", "graduated", "suspended", "withdrawn")
-TEACHER_STATUSES: tuple[str, ...] = ("active", "retired", "left")
+# The contract's columns and values, from the importer and the schema.
+STUDENT_HEADER: tuple[str, ...] = tuple(STUDENT_COLUMNS)
+TEACHER_HEADER: tuple[str, ...] = tuple(TEACHER_COLUMNS)
 
 DEFAULT_SEED = 20190618
 # Ages are computed against this fixed date, never against today.
