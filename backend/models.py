@@ -143,9 +143,12 @@ class ClaimAttempt(Base):
 
     __tablename__ = "claim_attempts"
     __table_args__ = (
-        Index("ix_attempts_user_time", "channel_user", "created_at"),
-        Index("ix_attempts_id_time", "id_hash", "created_at"),
-        Index("ix_attempts_guardian_time", "guardian_id_hash", "created_at"),
+        # (who, failure_code, time): the rate limit counts recent failures of
+        # one user or ID with tight range scans, however many successful
+        # attempts that user has; look-ups of the latest attempts use the prefix.
+        Index("ix_attempts_user_failure_time", "channel_user", "failure_code", "created_at"),
+        Index("ix_attempts_id_failure_time", "id_hash", "failure_code", "created_at"),
+        Index("ix_attempts_guardian_failure_time", "guardian_id_hash", "failure_code", "created_at"),
         Index("ix_attempts_time", "created_at"),
     )
 

@@ -92,6 +92,24 @@ def snapshot(server_pid: int, database: Optional[str] = None) -> CpuSnapshot:
     return CpuSnapshot(_proc_cpu(server_pid) or 0.0, _self_cpu(), _postgres_cpu(database), busy, total)
 
 
+class PostgresTracker:
+    """Polls PostgreSQL processes so that the CPU of a backend that exits
+    before the end of a phase (the import's connection) is still counted."""
+
+    def __init__(self, database: Optional[str]) -> None:
+        self.database = database
+        self.seen: dict[int, tuple[str, float]] = {}
+
+    def poll(self) -> dict[int, tuple[str, float]]:
+        self.seen.update(_postgres_cpu(self.database))
+        return dict(self.seen)
+
+
+def snapshot_tracked(server_pid: int, tracker: PostgresTracker) -> CpuSnapshot:
+    busy, total = _machine()
+    return CpuSnapshot(_proc_cpu(server_pid) or 0.0, _self_cpu(), tracker.poll(), busy, total)
+
+
 def machine_busy(seconds: float = 2.0) -> float:
     """Share of the machine's CPU (0..1) that was busy over `seconds`."""
     b0, t0 = _machine()

@@ -213,13 +213,23 @@ async def load_phase(
     name: str, url: str, people: list[Person], args: argparse.Namespace, token: str, pid: int, expect: tuple[int, ...]
 ) -> dict[str, Any]:
     idle = procstat.wait_idle(args.idle_threshold, args.idle_max_wait)
-    database = PG_BENCH_DB if args.current_db == "postgresql" else None
-    before = procstat.snapshot(pid, database)
-    result: LoadResult = await run_load(
-        url, (claim_body(p) for p in people), name=name, token=token, concurrency=args.concurrency,
-        max_requests=len(people), time_limit=args.time_limit, expect=expect,
-    )
-    after = procstat.snapshot(pid, database)
+    tracker = procstat.PostgresTracker(PG_BENCH_DB if args.current_db == "postgresql" else None)
+    before = procstat.snapshot_tracked(pid, tracker)
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(2)
+            tracker.poll()
+
+    poller = asyncio.create_task(poll())
+    try:
+        result: LoadResult = await run_load(
+            url, (claim_body(p) for p in people), name=name, token=token, concurrency=args.concurrency,
+            max_requests=len(people), time_limit=args.time_limit, expect=expect,
+        )
+    finally:
+        poller.cancel()
+    after = procstat.snapshot_tracked(pid, tracker)
     print("  " + result.summary(), flush=True)
     data = result.as_dict()
     data["idle_before"] = idle
@@ -254,6 +264,7 @@ async def bench_database(
         url = f"{args.pg_url}/{PG_BENCH_DB}"
         target = None
     env = {"BACKEND_DATABASE_URL": url}
+    log_dir = RESULTS_DIR
     full_env = {**os.environ, **env}
     print(f"\n== {kind}: {url}", flush=True)
 
@@ -266,22 +277,30 @@ async def bench_database(
             "--teachers", rel(ds.teachers_csv), "--no-progress"]
     print("$ " + shell_line(env, argv), flush=True)
     idle = procstat.wait_idle(args.idle_threshold, args.idle_max_wait)
-    before = procstat.snapshot(os.getpid(), PG_BENCH_DB if kind == "postgresql" else None)
+    tracker = procstat.PostgresTracker(PG_BENCH_DB if kind == "postgresql" else None)
+    before = procstat.snapshot_tracked(os.getpid(), tracker)
     children0 = procstat.children_cpu()
     t0 = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    import_cpu = procstat.cpu_delta(before, procstat.snapshot(os.getpid(), PG_BENCH_DB if kind == "postgresql" else None), 0)
+    with open(log_dir / f"{tag}-{kind}-import.out", "w+") as fout, open(log_dir / f"{tag}-{kind}-import.err", "w+") as ferr:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=fout, stderr=ferr, text=True)
+        while proc.poll() is None:
+            time.sleep(0.5)
+            tracker.poll()
+        wall = time.perf_counter() - t0
+        fout.seek(0)
+        ferr.seek(0)
+        proc_stdout, proc_stderr = fout.read(), ferr.read()
+    import_cpu = procstat.cpu_delta(before, procstat.snapshot_tracked(os.getpid(), tracker), 0)
     import_cpu["import_cpu_s"] = round(procstat.children_cpu() - children0, 3)
     import_cpu["other_cpu_s"] = round(import_cpu["other_cpu_s"] - import_cpu["import_cpu_s"], 3)
     for key in ("server_cpu_s", "client_cpu_s"):
         import_cpu.pop(key, None)
-    print(proc.stdout.strip(), flush=True)
+    print(proc_stdout.strip(), flush=True)
     if proc.returncode != 0:
-        print(proc.stderr[-4000:], file=sys.stderr)
+        print(proc_stderr[-4000:], file=sys.stderr)
         raise RuntimeError(f"import-registry failed with {proc.returncode}")
     tables = {}
-    for line in proc.stdout.splitlines():
+    for line in proc_stdout.splitlines():
         m = IMPORT_LINE.match(line.strip())
         if m:
             tables[m["table"]] = {
@@ -291,7 +310,7 @@ async def bench_database(
     total_rows = sum(t["rows"] for t in tables.values())
     out["import"] = {
         "command": shell_line(env, argv),
-        "output": proc.stdout.strip().splitlines(),
+        "output": proc_stdout.strip().splitlines(),
         "tables": tables,
         "wall_seconds": round(wall, 1),
         "rows_per_second_wall": round(total_rows / wall) if wall else 0,
