@@ -6,7 +6,7 @@ Pure Python (stdlib plus the OpenCC dictionary), importable on Python 3.10
 """
 from identity.idnumber import IdCheck, check_char, normalise_id, validate_id
 from identity.masking import mask_id, mask_name
-from identity.names import check_name, name_problem, normalise_name, normalise_text
+from identity.names import check_name, name_problem, normalise_for_nlu, normalise_name, normalise_text
 
 __all__ = [
     "IdCheck",
@@ -15,6 +15,7 @@ __all__ = [
     "mask_id",
     "mask_name",
     "name_problem",
+    "normalise_for_nlu",
     "normalise_id",
     "normalise_name",
     "normalise_text",

@@ -103,3 +103,25 @@ def check_name(raw: str) -> Tuple[str, Optional[str]]:
 def name_problem(raw: str) -> Optional[str]:
     """None when the input is a plausible name, else a reason code."""
     return check_name(raw)[1]
+
+
+_NLU_DOTS = re.compile(r"(?<=[\u3400-\u9fff])[\u2022\u30fb\uff65\u2027\u2219\u22c5\uff0e](?=[\u3400-\u9fff])")
+
+
+@lru_cache(maxsize=1)
+def _nlu_table() -> Dict[int, str]:
+    """One character to one character: full-width ASCII and the ideographic
+    space to ASCII, Traditional to Simplified."""
+    table = dict(_t2s_table())
+    table.update({c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)})
+    table[0x3000] = " "
+    return table
+
+
+def normalise_for_nlu(text: str) -> str:
+    """Normalise a chat message for understanding without changing its
+    length, so entity offsets found in the result hold for the original:
+    full-width to half-width, Traditional to Simplified, and middle-dot
+    look-alikes between Chinese characters to the middle dot (an ASCII "."
+    stays: people end sentences with it)."""
+    return _NLU_DOTS.sub(MIDDLE_DOT, (text or "").translate(_nlu_table()))

@@ -1,0 +1,36 @@
+"""The REST channel, answering every message.
+
+Open-source Rasa's REST channel answers an empty list when a turn produced
+no message, e.g. when the action server is down (RasaHQ/rasa#7630). This
+subclass keeps the contract's URL (`/webhooks/rest/webhook`, name "rest")
+and the metadata handling, and adds an apology with the hotline whenever a
+turn would otherwise end in silence.
+"""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint
+
+SILENCE_APOLOGY = "抱歉，系统暂时没有回复您，请稍后再试。如需帮助，可拨打客服电话 0791-88185066。"
+
+
+class ReplyingRestInput(RestInput):
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        async def answered(message: UserMessage) -> None:
+            output = message.output_channel
+            collected = output if isinstance(output, CollectingOutputChannel) else None
+            before = len(collected.messages) if collected is not None else 0
+            try:
+                await on_new_message(message)
+            finally:
+                if collected is not None and len(collected.messages) == before:
+                    await collected.send_text_message(message.sender_id, SILENCE_APOLOGY)
+
+        return super().blueprint(answered)
