@@ -8,10 +8,16 @@ RASA_VENV := .venv-rasa
 PY        := $(VENV)/bin/python
 RASA_PY   := $(RASA_VENV)/bin/python
 VAR       := var
+RASA      := $(RASA_VENV)/bin/rasa
+MODEL     := models/xuexihao.tar.gz
+# Rasa, TensorFlow, matplotlib and Jieba write caches under HOME and TMPDIR:
+# keep them in var/.
+RASA_ENV  := HOME=$(CURDIR)/$(VAR)/rasa-home TMPDIR=$(CURDIR)/$(VAR)/tmp
+TRAINING_INPUTS := config.yml domain.yml $(shell find data bot identity -type f \( -name '*.yml' -o -name '*.py' -o -name '*.txt' \) 2>/dev/null)
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast bench clean demo-registry
+.PHONY: help install run test test-fast bench clean demo-registry train
 
 help:
 	@echo "make run    install what is missing, seed the demo registry, start the services"
@@ -42,6 +48,15 @@ $(RASA_VENV)/.installed: pyproject.toml
 $(VAR):
 	mkdir -p $(VAR)
 
+# The model is retrained only when the data, domain, config or our
+# components change (Rasa's cache in .rasa/ makes partial retraining fast).
+$(MODEL): $(RASA_VENV)/.installed $(TRAINING_INPUTS) | $(VAR)
+	mkdir -p $(VAR)/rasa-home $(VAR)/tmp models
+	$(RASA_ENV) $(RASA) train --fixed-model-name xuexihao --out models
+	touch $@
+
+train: $(MODEL)
+
 # Demo registry: generated deterministically, imported once into var/backend.db.
 $(VAR)/demo/students.csv: $(VENV)/.installed | $(VAR)
 	$(PY) -m backend demo-registry --students 5000 --teachers 800 --out $(VAR)/demo
@@ -56,7 +71,7 @@ run: install $(VAR)/.seeded
 	$(PY) -m backend demo-identities --count 6
 	$(PY) -m backend serve
 
-test: install
+test: install $(MODEL)
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.installed

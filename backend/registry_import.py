@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
@@ -300,8 +301,9 @@ def convert_chunk(kind: str, path: str, start: int, end: int, index: Sequence[in
 
 
 def _dedupe(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Last row wins within a batch, as it would across batches."""
-    return list({row[0]: row for row in batch}.values())
+    """Last row wins within a batch, as it would across batches; sorted by
+    ID number, so the index is updated in key order (fewer pages touched)."""
+    return sorted({row[0]: row for row in batch}.values(), key=itemgetter(0))
 
 
 # -- writing -----------------------------------------------------------------
@@ -312,7 +314,7 @@ class SqliteSink:
         self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA cache_size=-262144")  # 256 MiB
+        self.conn.execute("PRAGMA cache_size=-1048576")  # 1 GiB: the ID index of ten million rows fits
         self.conn.execute("BEGIN IMMEDIATE")
 
     async def upsert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
