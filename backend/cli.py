@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -36,28 +37,49 @@ async def _with_db(settings: Settings):  # type: ignore[no-untyped-def]
 # -- commands ----------------------------------------------------------------
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _serve_one(host: str, port: int, reuse_port: bool) -> None:
+    import uvloop
     from aiohttp import web
 
     from backend.app import create_app
-
-    settings = _settings()
-    host = args.host or settings.host
-    port = args.port or settings.port
     from backend.logredact import install
 
     install(logging.INFO)
     # Access logs show method, path and status: bodies (and so ID numbers) never.
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio works too
-        loop = asyncio.new_event_loop()
     web.run_app(
-        create_app(settings), host=host, port=port, loop=loop, access_log_format='%a "%r" %s %b %Tfs'
+        create_app(_settings()), host=host, port=port, loop=uvloop.new_event_loop(), reuse_port=reuse_port,
+        access_log_format='%a "%r" %s %b %Tfs',
     )
-    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve in one process, or in N processes sharing the port
+    (SO_REUSEPORT), the parent passing Ctrl-C / SIGTERM on to them."""
+    settings = _settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    if workers <= 1:
+        _serve_one(host, port, reuse_port=False)
+        return 0
+    import multiprocessing as mp
+    import signal
+
+    ctx = mp.get_context("spawn")
+    children = [ctx.Process(target=_serve_one, args=(host, port, True), daemon=False) for _ in range(workers)]
+    for child in children:
+        child.start()
+
+    def stop(signum: int, _frame: Any) -> None:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for child in children:
+        child.join()
+    return max((child.exitcode or 0) for child in children)
 
 
 def cmd_init_db(args: argparse.Namespace) -> int:
@@ -258,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the backend HTTP service")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="processes sharing the port (default BACKEND_WORKERS or 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("init-db", help="create the schema")

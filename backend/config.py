@@ -38,6 +38,7 @@ class Settings:
     rate_limit_window_seconds: int = 3600
     max_body_bytes: int = 16 * 1024
     db_pool_size: int = 10
+    workers: int = 1
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -54,6 +55,7 @@ class Settings:
             rate_limit_window_seconds=_int("BACKEND_RATE_LIMIT_WINDOW_SECONDS", 3600),
             max_body_bytes=_int("BACKEND_MAX_BODY_BYTES", 16 * 1024),
             db_pool_size=_int("BACKEND_DB_POOL_SIZE", 10),
+            workers=_int("BACKEND_WORKERS", 1),
         )
         if settings.service_token == DEV_SERVICE_TOKEN and settings.host not in ("127.0.0.1", "localhost", "::1"):
             warnings.warn("BACKEND_SERVICE_TOKEN is the development default on a public address")

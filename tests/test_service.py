@@ -1,6 +1,7 @@
 """The backend as `make run` starts it: a real process on a real port."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -11,8 +12,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from tests.people import FATHER_LI, XIAOMING, write_registry
+from tests.people import FATHER_LI, UNIVERSITY, XIAOMING, write_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_ID = re.compile(r"\b\d{17}[\dXx]\b")
@@ -24,13 +26,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, workers: int) -> None:
     port = free_port()
     env = {
         **os.environ,
         "BACKEND_DATABASE_URL": f"sqlite:///{tmp_path / 'svc.db'}",
         "BACKEND_PORT": str(port),
         "BACKEND_SERVICE_TOKEN": "svc-token",
+        "BACKEND_WORKERS": str(workers),
     }
     students, teachers = write_registry(tmp_path)
     subprocess.run(
@@ -53,7 +57,7 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path) -> N
                 except aiohttp.ClientConnectionError:
                     assert time.monotonic() < deadline, "backend did not start"
                     assert proc.poll() is None, "backend exited"
-                    await __import__("asyncio").sleep(0.2)
+                    await asyncio.sleep(0.2)
             claim = {"path": "parent", "name": XIAOMING.name, "id_number": XIAOMING.id_number,
                      "guardian_name": FATHER_LI.name, "guardian_id_number": FATHER_LI.id_number,
                      "face_verification": False, "channel_user": "svc"}
@@ -66,10 +70,22 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path) -> N
                 assert (await resp.json())["code"] == "identity_not_found"
             async with http.post(f"{base}/api/v1/claims", data="{bad", headers=headers) as resp:
                 assert resp.status in (400, 415)
+            # Simultaneous duplicates, spread over the worker processes: one card.
+            uni = {"path": "university_student", "name": UNIVERSITY.name, "id_number": UNIVERSITY.id_number}
+
+            async def claim_uni() -> str:
+                async with aiohttp.ClientSession() as own:  # own connection: any worker may answer
+                    async with own.post(f"{base}/api/v1/claims", json=uni, headers=headers) as resp:
+                        assert resp.status in (200, 201)
+                        return str((await resp.json())["card"]["card_number"])
+
+            numbers = await asyncio.gather(*[claim_uni() for _ in range(30)])
+            assert len(set(numbers)) == 1
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
     log.seek(0)
     text = log.read()
+    assert text.count("Running on") == workers, text[:2000]
     assert "POST /api/v1/claims" in text  # the access log is on...
     assert not FULL_ID.search(text), "a full ID number reached the log"  # ...and holds no ID number
