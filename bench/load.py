@@ -97,13 +97,16 @@ async def run_load(
     max_requests: int = 10_000,
     time_limit: float = 60.0,
     channel_user_prefix: Optional[str] = "bench-client-",
+    channel_user_per_request: bool = False,
     expect: Sequence[int] = (200, 201),
     request_timeout: float = 60.0,
     inspect_bodies: bool = True,
 ) -> LoadResult:
     """POST each body (as JSON) to `url` until `max_requests` were sent, the
     bodies run out, or `time_limit` seconds have passed. Client number i
-    sets `channel_user` to f"{channel_user_prefix}{i}" unless None."""
+    sets `channel_user` to f"{channel_user_prefix}{i}" unless None (with
+    `channel_user_per_request`, f"{channel_user_prefix}{i}-{n}" for its n-th
+    request: every request from another chat user)."""
     check_loopback(url)
     if concurrency < 1 or max_requests < 0 or time_limit <= 0:
         raise ValueError("concurrency >= 1, max_requests >= 0 and time_limit > 0 please")
@@ -140,9 +143,11 @@ async def run_load(
 
         async def client(i: int) -> None:
             user = f"{channel_user_prefix}{i}" if channel_user_prefix is not None else None
+            n = 0
             while (body := next_body()) is not None:
+                n += 1
                 if user is not None:
-                    body = {**body, "channel_user": user}
+                    body = {**body, "channel_user": f"{user}-{n}" if channel_user_per_request else user}
                 data = json.dumps(body, ensure_ascii=False).encode()
                 t0 = time.perf_counter()
                 try:

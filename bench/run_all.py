@@ -226,6 +226,7 @@ async def load_phase(
         result: LoadResult = await run_load(
             url, (claim_body(p) for p in people), name=name, token=token, concurrency=args.concurrency,
             max_requests=len(people), time_limit=args.time_limit, expect=expect,
+            channel_user_per_request=args.channel_users == "request",
         )
     finally:
         poller.cancel()
@@ -248,8 +249,10 @@ async def load_phase(
 
 
 async def bench_database(
-    kind: str, ds: Any, people: dict[str, list[Person]], args: argparse.Namespace, tag: str
+    kind: str, ds: Any, people: dict[str, list[Person]], args: argparse.Namespace, tag: str, stem: str
 ) -> dict[str, Any]:
+    """One database: fresh, init-db, import, serve, load. `tag` names the
+    database file, `stem` the log files."""
     out: dict[str, Any] = {"database": kind, "started": dt.datetime.now().isoformat(timespec="seconds")}
     out["backend"] = backend_fingerprint()
     args.current_db = kind
@@ -281,7 +284,7 @@ async def bench_database(
     before = procstat.snapshot_tracked(os.getpid(), tracker)
     children0 = procstat.children_cpu()
     t0 = time.perf_counter()
-    with open(log_dir / f"{tag}-{kind}-import.out", "w+") as fout, open(log_dir / f"{tag}-{kind}-import.err", "w+") as ferr:
+    with open(log_dir / f"{stem}-{kind}-import.out", "w+") as fout, open(log_dir / f"{stem}-{kind}-import.err", "w+") as ferr:
         proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=fout, stderr=ferr, text=True)
         while proc.poll() is None:
             time.sleep(0.5)
@@ -332,10 +335,10 @@ async def bench_database(
                  **dict(kv.split("=", 1) for kv in args.server_env)}
     argv = [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if args.profile_server:
-        prof = RESULTS_DIR / f"{tag}-{kind}-server.pstats"
+        prof = RESULTS_DIR / f"{stem}-{kind}-server.pstats"
         argv[1:1] = ["-m", "cProfile", "-o", str(prof)]
         out["profile"] = rel(prof)
-    log_path = RESULTS_DIR / f"{tag}-{kind}-server.log"
+    log_path = RESULTS_DIR / f"{stem}-{kind}-server.log"
     out["serve"] = {"command": shell_line(serve_env, argv), "log": rel(log_path)}
     print("$ " + shell_line(serve_env, argv), flush=True)
     run_env = {**full_env, **serve_env, "BACKEND_SERVICE_TOKEN": token}
@@ -418,6 +421,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--claim-requests", type=int, default=20_000, help="claims (default 20,000)")
     p.add_argument("--warmup", type=int, default=500, help="match requests before measuring (default 500)")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per load phase (default 60)")
+    p.add_argument("--channel-users", choices=("client", "request"), default="client",
+                   help="one channel_user per simulated client (default), or a new one for every request")
     p.add_argument("--seed", type=int, default=1, help="seed for sampling students")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432",
                    help="PostgreSQL server (without database); the bench database is dropped and created")
@@ -466,7 +471,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     failed = False
     for kind in databases:
         try:
-            results["databases"][kind] = asyncio.run(bench_database(kind, ds, people, args, tag))
+            results["databases"][kind] = asyncio.run(bench_database(kind, ds, people, args, tag, out_path.stem))
         except Exception as exc:  # noqa: BLE001 - record it, go on with the next database
             failed = True
             print(f"{kind} failed: {exc!r}", file=sys.stderr)
