@@ -1,0 +1,122 @@
+"""Actions of the claim path: the questions whose wording depends on the
+path, the confirmation of the collected details, and issuing the card
+through the backend."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.backend_client import BackendClient, BackendUnavailable, backend
+from actions.messages import FAILURES, card_message
+from identity import mask_id, mask_name
+
+# Slots of the collected details, cleared when the user wants to change them.
+DETAIL_SLOTS = ("person_name", "id_number", "guardian_name", "guardian_id_number", "face_verification",
+                "details_confirmed")
+ROLE_TITLES = {
+    "k12_student": "中小学生/中职学生（本人领取）",
+    "parent": "家长为孩子代领",
+    "university_student": "大学生",
+    "teacher": "教师",
+    "public": "社会公众",
+}
+
+
+class ActionAskPersonName(Action):
+    def name(self) -> str:
+        return "action_ask_person_name"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_slot("role") == "parent":
+            dispatcher.utter_message(text="请输入孩子（领卡学生）的姓名：")
+        else:
+            dispatcher.utter_message(text="请输入您的姓名（与身份证一致）：")
+        return []
+
+
+class ActionAskIdNumber(Action):
+    def name(self) -> str:
+        return "action_ask_id_number"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_slot("role") == "parent":
+            dispatcher.utter_message(text="请输入孩子的18位身份证号：")
+        else:
+            dispatcher.utter_message(text="请输入您的18位身份证号：")
+        return []
+
+
+class ActionAskDetailsConfirmed(Action):
+    """Shows the collected details, masked, and asks for confirmation."""
+
+    def name(self) -> str:
+        return "action_ask_details_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        role = tracker.get_slot("role")
+        lines = ["请确认以下信息：", f"领卡身份：{ROLE_TITLES.get(role, role)}"]
+        if role == "parent":
+            lines.append(f"家长：{mask_name(tracker.get_slot('guardian_name') or '')}"
+                         f"（{mask_id(tracker.get_slot('guardian_id_number') or '')}）")
+            lines.append(f"孩子：{mask_name(tracker.get_slot('person_name') or '')}"
+                         f"（{mask_id(tracker.get_slot('id_number') or '')}）")
+        else:
+            lines.append(f"姓名：{mask_name(tracker.get_slot('person_name') or '')}")
+            lines.append(f"身份证号：{mask_id(tracker.get_slot('id_number') or '')}")
+        if role in ("k12_student", "parent"):
+            lines.append("人脸识别验证：" + ("开通" if tracker.get_slot("face_verification") else "不开通"))
+        dispatcher.utter_message(
+            text="\n".join(lines),
+            buttons=[{"title": "确认无误，领卡", "payload": "/affirm"}, {"title": "需要修改", "payload": "/deny"}],
+        )
+        return []
+
+
+def claim_body(tracker: Tracker) -> dict[str, Any]:
+    role = tracker.get_slot("role")
+    body: dict[str, Any] = {
+        "path": role,
+        "name": tracker.get_slot("person_name"),
+        "id_number": tracker.get_slot("id_number"),
+        "channel_user": tracker.sender_id,
+    }
+    if role in ("k12_student", "parent"):
+        body["face_verification"] = bool(tracker.get_slot("face_verification"))
+    if role == "parent":
+        body["guardian_name"] = tracker.get_slot("guardian_name")
+        body["guardian_id_number"] = tracker.get_slot("guardian_id_number")
+    return body
+
+
+class ActionClaimCard(Action):
+    """Issues the card once the details are confirmed; explains a failure in
+    plain words and says what to do next."""
+
+    client: BackendClient = backend
+
+    def name(self) -> str:
+        return "action_claim_card"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if not tracker.get_slot("details_confirmed"):
+            dispatcher.utter_message(text="好的，我们重新填写一下。")
+            return [SlotSet(slot, None) for slot in DETAIL_SLOTS]
+        try:
+            reply = await self.client.claim(**claim_body(tracker))
+        except BackendUnavailable:
+            dispatcher.utter_message(text=FAILURES["backend_unavailable"])
+            return [SlotSet("failure_reason", "backend_unavailable")]
+        if reply.ok:
+            dispatcher.utter_message(text=card_message(reply.body))
+            return [SlotSet("card_number", reply.body["card"]["card_number"]), SlotSet("failure_reason", None)]
+        code = reply.code or "identity_not_found"
+        dispatcher.utter_message(text=FAILURES.get(code, FAILURES["identity_not_found"]))
+        events: list[EventType] = [SlotSet("failure_reason", code if code in FAILURES else "identity_not_found")]
+        if code in ("invalid_id_number", "identity_not_found", "guardian_mismatch"):
+            # Let the user correct the details: confirm again after editing.
+            events.append(SlotSet("details_confirmed", None))
+        return events

@@ -1,0 +1,194 @@
+"""The claim form: which questions each kind of claimant is asked, how a
+free-text answer fills the slot being asked for, and how each answer is
+validated as it comes.
+
+Slots have custom mappings (domain.yml); the `extract_<slot>` methods here
+read the latest message with the question in view, so "我叫李建国" fills the
+parent's name when the parent's name was asked, and the child's otherwise.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.messages import HOTLINE, ID_PROBLEMS, NAME_PROBLEMS
+from identity import check_name, validate_id
+
+FORM = "claim_form"
+ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
+SELF_SERVICE = ("university_student", "teacher", "public")
+K12_PATHS = ("k12_student", "parent")
+# Intents that are never an answer to the form's question.
+NOT_ANSWERS = {
+    "cancel", "request_human", "out_of_scope", "nlu_fallback", "greet", "goodbye", "thank", "refresh_identity",
+    "choose_role", "claim_card",
+}
+MAX_WRONG = 3
+_NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
+_ID_IN_TEXT = re.compile(r"[0-9０-９]{6}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{3}[0-9０-９xXｘＸ]")
+
+
+def required_for(role: Optional[str], k12_claimant: Optional[str]) -> list[str]:
+    """The questions of each path, in the order they are asked. The role
+    comes first on every path, so a path switch mid-form ("我其实是家长") is
+    extracted whatever is being asked."""
+    if role not in ROLES:
+        return ["role"]
+    if role == "parent":
+        return ["role", "guardian_name", "guardian_id_number", "person_name", "id_number", "face_verification",
+                "details_confirmed"]
+    if role == "k12_student":
+        first = [] if k12_claimant == "self" else ["k12_claimant"]
+        return ["role"] + first + ["person_name", "id_number", "face_verification", "details_confirmed"]
+    return ["role", "person_name", "id_number", "details_confirmed"]
+
+
+def realname(tracker: Tracker) -> Optional[dict[str, str]]:
+    """The channel's verified real-name identity, from the latest user
+    message that carried one."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            meta = (event.get("metadata") or {}).get("realname")
+            if isinstance(meta, dict) and meta.get("name") and meta.get("id_number"):
+                return {"name": str(meta["name"]), "id_number": str(meta["id_number"])}
+    return None
+
+
+def _entity(tracker: Tracker, name: str) -> Optional[str]:
+    values = [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
+    return str(values[0]) if values and values[0] else None
+
+
+class ValidateClaimForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_claim_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        return required_for(tracker.get_slot("role"), tracker.get_slot("k12_claimant"))
+
+    # -- extraction ------------------------------------------------------------------
+
+    def _answering(self, tracker: Tracker, slot: str) -> bool:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        return (
+            tracker.get_slot("requested_slot") == slot
+            and tracker.active_loop_name == FORM
+            and not tracker.get_slot("pending_cancel")
+            and intent not in NOT_ANSWERS
+            and not (intent or "").startswith("faq_")
+        )
+
+    def _text(self, tracker: Tracker) -> str:
+        return (tracker.latest_message.get("text") or "").strip()
+
+    def _name_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        if not self._answering(tracker, slot):
+            return {}
+        value = _entity(tracker, "person_name") or _NAME_PREFIX.sub("", self._text(tracker)).strip("。.!！ ")
+        return {slot: value}
+
+    def _id_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        if not self._answering(tracker, slot):
+            return {}
+        found = _entity(tracker, "id_number") or (m.group(0) if (m := _ID_IN_TEXT.search(self._text(tracker))) else None)
+        return {slot: found or self._text(tracker)}
+
+    def _yes_no(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != slot or tracker.get_slot("pending_cancel"):
+            return {}
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "affirm":
+            return {slot: True}
+        if intent == "deny":
+            return {slot: False}
+        return {}
+
+    async def extract_role(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        value = _entity(tracker, "role")
+        return {"role": value} if value in ROLES and value != tracker.get_slot("role") else {}
+
+    async def extract_k12_claimant(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if _entity(tracker, "k12_claimant") == "self":
+            return {"k12_claimant": "self"}
+        return {}
+
+    async def extract_person_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("role") in SELF_SERVICE and tracker.get_slot("person_name") is None:
+            verified = realname(tracker)
+            if verified:
+                return {"person_name": verified["name"], "id_number": verified["id_number"]}
+        return self._name_answer(tracker, "person_name")
+
+    async def extract_id_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._id_answer(tracker, "id_number")
+
+    async def extract_guardian_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._name_answer(tracker, "guardian_name")
+
+    async def extract_guardian_id_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._id_answer(tracker, "guardian_id_number")
+
+    async def extract_face_verification(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._yes_no(tracker, "face_verification")
+
+    async def extract_details_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._yes_no(tracker, "details_confirmed")
+
+    # -- validation ------------------------------------------------------------------
+
+    def _wrong(self, slot: str, explanation: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        """Explain, ask again; after MAX_WRONG wrong answers, offer a human."""
+        counts = dict(tracker.get_slot("wrong_answers") or {})
+        counts[slot] = counts.get(slot, 0) + 1
+        dispatcher.utter_message(text=explanation)
+        if counts[slot] >= MAX_WRONG:
+            dispatcher.utter_message(
+                text=f"看起来这一步不太顺利。需要的话可以转人工客服帮您处理，或拨打客服电话 {HOTLINE}。",
+                buttons=[{"title": "转人工", "payload": "/request_human"}],
+            )
+        return {slot: None, "wrong_answers": counts}
+
+    def _name(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        name, problem = check_name(str(value or ""))
+        if problem:
+            return self._wrong(slot, NAME_PROBLEMS[problem], dispatcher, tracker)
+        return {slot: name}
+
+    def _id(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        check = validate_id(str(value or ""))
+        if not check.ok:
+            return self._wrong(slot, ID_PROBLEMS[check.problem or "characters"], dispatcher, tracker)
+        return {slot: check.normalised}
+
+    async def validate_role(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if value not in ROLES:
+            return {"role": None}
+        events: dict[str, Any] = {"role": value, "details_confirmed": None}
+        if value != "k12_student":
+            events["k12_claimant"] = None
+        return events
+
+    async def validate_k12_claimant(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return {"k12_claimant": "self" if value == "self" else None}
+
+    async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._name("person_name", value, dispatcher, tracker)
+
+    async def validate_guardian_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._name("guardian_name", value, dispatcher, tracker)
+
+    async def validate_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._id("id_number", value, dispatcher, tracker)
+
+    async def validate_guardian_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        result = self._id("guardian_id_number", value, dispatcher, tracker)
+        if result.get("guardian_id_number") and result["guardian_id_number"] == tracker.get_slot("id_number"):
+            return self._wrong("guardian_id_number", "家长的身份证号不能与孩子的相同，请输入您本人的身份证号。",
+                               dispatcher, tracker)
+        return result

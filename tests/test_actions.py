@@ -1,0 +1,174 @@
+"""Actions of the claim path, in the style of RasaHQ/financial-demo: a
+tracker as the action server receives it (JSON), the action run against
+the real backend, and the exact events and messages expected."""
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend_client import BackendClient
+from actions.claim_actions import ActionAskDetailsConfirmed, ActionClaimCard
+from actions.claim_form import ValidateClaimForm
+from tests.conftest import TOKEN, Api
+from tests.people import FATHER_LI, GUARDIAN_HU, MOTHER_WANG, TEACHER, XIAOMING
+
+ALL_SLOTS = ["role", "k12_claimant", "guardian_name", "guardian_id_number", "person_name", "id_number",
+             "face_verification", "details_confirmed"]
+DOMAIN: dict[str, Any] = {"forms": {"claim_form": {"required_slots": ALL_SLOTS}}, "slots": {}}
+
+
+def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform",
+            entities: Optional[list[dict[str, Any]]] = None, metadata: Optional[dict[str, Any]] = None,
+            active_loop: Optional[str] = "claim_form", sender: str = "chat-1") -> Tracker:
+    """A tracker as Rasa sends it: slots, the latest message, the events."""
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": entities or [],
+              "metadata": metadata or {}}
+    all_slots = {s: None for s in ALL_SLOTS + ["wrong_answers", "pending_cancel", "card_number",
+                                                "failure_reason", "requested_slot"]}
+    all_slots.update(slots)
+    return Tracker.from_dict({
+        "sender_id": sender,
+        "slots": all_slots,
+        "latest_message": latest,
+        "events": [{"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}}],
+        "paused": False,
+        "followup_action": None,
+        "active_loop": {"name": active_loop} if active_loop else {},
+        "latest_action_name": "action_listen",
+    })
+
+
+async def run_form(t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateClaimForm().run(dispatcher, t, DOMAIN)
+    return events, dispatcher.messages
+
+
+async def test_parent_name_fills_the_slot_being_asked() -> None:
+    t = tracker({"role": "parent", "requested_slot": "guardian_name"}, text="我叫李建国",
+                entities=[{"entity": "person_name", "value": "李建国"}])
+    events, messages = await run_form(t)
+    assert events == [SlotSet("guardian_name", "李建国"), SlotSet("requested_slot", "guardian_id_number")]
+    assert messages == []
+
+
+async def test_traditional_full_width_and_prefix_are_understood() -> None:
+    t = tracker({"role": "k12_student", "k12_claimant": "self", "requested_slot": "person_name"}, text="名字是張偉")
+    events, _ = await run_form(t)
+    assert events == [SlotSet("person_name", "张伟"), SlotSet("requested_slot", "id_number")]
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in XIAOMING.id_number)
+    t = tracker({"role": "k12_student", "k12_claimant": "self", "person_name": "李小明",
+                 "requested_slot": "id_number"}, text=f"身份证号 {full_width}")
+    events, _ = await run_form(t)
+    assert events == [SlotSet("id_number", XIAOMING.id_number), SlotSet("requested_slot", "face_verification")]
+
+
+async def test_wrong_checksum_is_explained_and_asked_again_then_human_offered() -> None:
+    bad = XIAOMING.id_number[:-1] + ("0" if XIAOMING.id_number[-1] != "0" else "1")
+    wrong: dict[str, int] = {}
+    for attempt in (1, 2, 3):
+        t = tracker({"role": "k12_student", "k12_claimant": "self", "person_name": "李小明",
+                     "requested_slot": "id_number", "wrong_answers": wrong}, text=bad)
+        events, messages = await run_form(t)
+        wrong = {"id_number": attempt}
+        assert events == [SlotSet("id_number", None), SlotSet("wrong_answers", wrong),
+                          SlotSet("requested_slot", "id_number")]
+        assert "校验位" in messages[0]["text"]
+        assert (len(messages) == 2) is (attempt == 3)
+    assert messages[1]["buttons"] == [{"title": "转人工", "payload": "/request_human"}]
+
+
+@pytest.mark.parametrize("text", ["<script>alert(1)</script>", "Robert'); DROP TABLE students;--", "😀😀", ""])
+async def test_hostile_names_are_refused_politely(text: str) -> None:
+    t = tracker({"role": "public", "requested_slot": "person_name"}, text=text)
+    events, messages = await run_form(t)
+    assert SlotSet("person_name", None) in events
+    assert messages and "姓名" in messages[0]["text"]
+
+
+async def test_faq_mid_form_fills_nothing() -> None:
+    t = tracker({"role": "parent", "requested_slot": "person_name"}, text="领卡要收费吗", intent="faq_fee")
+    events, messages = await run_form(t)
+    assert events == [SlotSet("requested_slot", "guardian_name")]  # still the first missing question
+    assert messages == []
+
+
+async def test_realname_metadata_prefills_self_service_paths() -> None:
+    meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    t = tracker({"role": "teacher"}, text="我是老师", intent="choose_role", metadata=meta,
+                entities=[{"entity": "role", "value": "teacher"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("person_name", TEACHER.name), SlotSet("id_number", TEACHER.id_number),
+                      SlotSet("requested_slot", "details_confirmed")]
+
+
+async def test_switching_to_parent_keeps_what_applies() -> None:
+    t = tracker({"role": "k12_student", "k12_claimant": "self", "person_name": "李小明",
+                 "requested_slot": "id_number"}, text="我其实是家长", intent="choose_role",
+                entities=[{"entity": "role", "value": "parent"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("role", "parent"), SlotSet("details_confirmed", None), SlotSet("k12_claimant", None),
+                      SlotSet("requested_slot", "guardian_name")]
+
+
+async def test_confirmation_shows_masked_details_only() -> None:
+    t = tracker({"role": "parent", "guardian_name": FATHER_LI.name, "guardian_id_number": FATHER_LI.id_number,
+                 "person_name": XIAOMING.name, "id_number": XIAOMING.id_number, "face_verification": True})
+    dispatcher = CollectingDispatcher()
+    await ActionAskDetailsConfirmed().run(dispatcher, t, DOMAIN)
+    text = dispatcher.messages[0]["text"]
+    assert "李*国" in text and "李*明" in text and "开通" in text
+    assert FATHER_LI.id_number not in text and XIAOMING.id_number not in text
+    assert FATHER_LI.id_number[:4] + "*" * 10 + FATHER_LI.id_number[-4:] in text
+
+
+def claim_action(api: Optional[Api], url: Optional[str] = None) -> ActionClaimCard:
+    action = ActionClaimCard()
+    action.client = BackendClient(url=url or str(api.client.make_url("")), token=TOKEN, timeout_s=2.5)  # type: ignore[union-attr]
+    return action
+
+
+def confirmed(**slots: Any) -> Tracker:
+    return tracker({"details_confirmed": True, **slots}, active_loop=None)
+
+
+async def test_claim_card_issues_and_sets_the_card_number(api: Api) -> None:
+    action = claim_action(api)
+    dispatcher = CollectingDispatcher()
+    t = confirmed(role="parent", guardian_name=MOTHER_WANG.name, guardian_id_number=MOTHER_WANG.id_number,
+                  person_name=XIAOMING.name, id_number=XIAOMING.id_number, face_verification=False)
+    events = await action.run(dispatcher, t, DOMAIN)
+    number = await api.scalar("SELECT card_number FROM cards")
+    assert events == [SlotSet("card_number", number), SlotSet("failure_reason", None)]
+    text = dispatcher.messages[0]["text"]
+    assert text.startswith("领卡成功") and number in text and "卡包" in text
+    assert XIAOMING.id_number not in text
+    await action.client.close()
+
+
+async def test_claim_card_explains_guardian_mismatch(api: Api) -> None:
+    action = claim_action(api)
+    dispatcher = CollectingDispatcher()
+    t = confirmed(role="parent", guardian_name=GUARDIAN_HU.name, guardian_id_number=GUARDIAN_HU.id_number,
+                  person_name=XIAOMING.name, id_number=XIAOMING.id_number, face_verification=True)
+    events = await action.run(dispatcher, t, DOMAIN)
+    assert events == [SlotSet("failure_reason", "guardian_mismatch"), SlotSet("details_confirmed", None)]
+    assert "联系孩子所在学校" in dispatcher.messages[0]["text"]
+    await action.client.close()
+
+
+async def test_backend_down_answers_within_three_seconds_and_keeps_details() -> None:
+    action = claim_action(None, url="http://127.0.0.1:9")
+    dispatcher = CollectingDispatcher()
+    t = confirmed(role="teacher", person_name=TEACHER.name, id_number=TEACHER.id_number)
+    started = time.monotonic()
+    events = await action.run(dispatcher, t, DOMAIN)
+    assert time.monotonic() - started < 3
+    assert events == [SlotSet("failure_reason", "backend_unavailable")]
+    assert "重试" in dispatcher.messages[0]["text"]
+    await action.client.close()
