@@ -125,13 +125,38 @@ async def postgres_facts(pg_url: str) -> dict[str, Any]:
 # -- databases -------------------------------------------------------------------
 
 
-async def fresh_postgres(pg_url: str) -> None:
+async def fresh_postgres(pg_url: str, keep: bool = False) -> None:
+    """Drop and create the bench database (with `keep`: create it if missing)."""
     import asyncpg
 
     conn = await asyncpg.connect(f"{pg_url}/{PG_ADMIN_DB}")
     try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH_DB)
+        if exists and keep:
+            return
         await conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
         await conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    finally:
+        await conn.close()
+
+
+async def set_pg_database_settings(pg_url: str, settings: list[str]) -> dict[str, str]:
+    """ALTER DATABASE xxh_bench SET k = v for each "k=v" (the server's new
+    connections pick them up); RESET ALL first, so a reused database keeps
+    nothing from an earlier run."""
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{pg_url}/{PG_ADMIN_DB}")
+    try:
+        await conn.execute(f"ALTER DATABASE {PG_BENCH_DB} RESET ALL")
+        out = {}
+        for kv in settings:
+            key, _, value = kv.partition("=")
+            if not re.fullmatch(r"[a-z_.]+", key) or not re.fullmatch(r"[A-Za-z0-9_.]+", value):
+                raise ValueError(f"unexpected setting {kv!r}")
+            await conn.execute(f"ALTER DATABASE {PG_BENCH_DB} SET {key} = '{value}'")
+            out[key] = value
+        return out
     finally:
         await conn.close()
 
@@ -164,6 +189,34 @@ async def database_counts(kind: str, target: Any, pg_url: str) -> dict[str, int]
         counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables}
         counts["bytes"] = await conn.fetchval("SELECT pg_database_size(current_database())")
         return counts
+    finally:
+        await conn.close()
+
+
+async def registry_loaded(kind: str, target: Any, pg_url: str, ds: Any) -> bool:
+    """Does the bench database already hold this registry (for --reuse-db)?"""
+    try:
+        if kind == "sqlite" and not Path(target).is_file():
+            return False
+        counts = await database_counts(kind, target, pg_url)
+    except Exception:  # noqa: BLE001 - no database, no tables: not loaded
+        return False
+    return counts["students"] == ds.students and counts["teachers"] == ds.teachers
+
+
+async def clear_claims(kind: str, target: Any, pg_url: str) -> None:
+    """Empty what the load phases write, so claims are issued afresh."""
+    tables = ("cards", "proxy_claims", "claim_attempts")
+    if kind == "sqlite":
+        with sqlite3.connect(target) as conn:
+            for t in tables:
+                conn.execute(f"DELETE FROM {t}")
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{pg_url}/{PG_BENCH_DB}")
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(tables)}")
     finally:
         await conn.close()
 
@@ -248,29 +301,11 @@ async def load_phase(
 # -- one database ----------------------------------------------------------------
 
 
-async def bench_database(
-    kind: str, ds: Any, people: dict[str, list[Person]], args: argparse.Namespace, tag: str, stem: str
-) -> dict[str, Any]:
-    """One database: fresh, init-db, import, serve, load. `tag` names the
-    database file, `stem` the log files."""
-    out: dict[str, Any] = {"database": kind, "started": dt.datetime.now().isoformat(timespec="seconds")}
-    out["backend"] = backend_fingerprint()
-    args.current_db = kind
-    if kind == "sqlite":
-        db_path = DATA_DIR / f"{tag}.sqlite3"
-        for p in sqlite_files(db_path):
-            p.unlink(missing_ok=True)
-        url = f"sqlite:///{rel(db_path)}"
-        target: Any = db_path
-    else:
-        await fresh_postgres(args.pg_url)
-        url = f"{args.pg_url}/{PG_BENCH_DB}"
-        target = None
-    env = {"BACKEND_DATABASE_URL": url}
+def run_import(kind: str, env: dict[str, str], ds: Any, args: argparse.Namespace, stem: str) -> dict[str, Any]:
+    """`init-db` and `import-registry` into the (empty) database of `env`."""
+    out: dict[str, Any] = {}
     log_dir = RESULTS_DIR
     full_env = {**os.environ, **env}
-    print(f"\n== {kind}: {url}", flush=True)
-
     # Schema and import.
     argv = [sys.executable, "-m", "backend", "init-db"]
     t0 = time.perf_counter()
@@ -320,13 +355,51 @@ async def bench_database(
         "idle_before": idle,
         "cpu": import_cpu,
     }
+    return out
+
+
+async def bench_database(
+    kind: str, ds: Any, people: dict[str, list[Person]], args: argparse.Namespace, tag: str, stem: str
+) -> dict[str, Any]:
+    """One database: fresh, init-db, import, serve, load. `tag` names the
+    database file, `stem` the log files."""
+    out: dict[str, Any] = {"database": kind, "started": dt.datetime.now().isoformat(timespec="seconds")}
+    out["backend"] = backend_fingerprint()
+    args.current_db = kind
+    if kind == "sqlite":
+        db_path = DATA_DIR / f"{tag}.sqlite3"
+        url = f"sqlite:///{rel(db_path)}"
+        target: Any = db_path
+    else:
+        url = f"{args.pg_url}/{PG_BENCH_DB}"
+        target = None
+    env = {"BACKEND_DATABASE_URL": url}
+    print(f"\n== {kind}: {url}", flush=True)
+    if kind == "postgresql":
+        await fresh_postgres(args.pg_url, keep=args.reuse_db)
+    if args.reuse_db and await registry_loaded(kind, target, args.pg_url, ds):
+        print("  reusing the imported registry; emptying cards, proxy claims and the claim log", flush=True)
+        await clear_claims(kind, target, args.pg_url)
+        out["import"] = {"reused": True}
+    else:
+        if kind == "sqlite":
+            for p in sqlite_files(db_path):
+                p.unlink(missing_ok=True)
+        else:
+            await fresh_postgres(args.pg_url)
+        out.update(run_import(kind, env, ds, args, stem))
+    if kind == "postgresql":
+        out["pg_database_settings"] = await set_pg_database_settings(args.pg_url, args.pg_setting)
     out["after_import"] = await database_counts(kind, target, args.pg_url)
-    print(
-        f"  import wall time {wall:.1f}s; database {out['after_import']['bytes'] / 2**30:.2f} GiB; cpu: import "
-        f"{import_cpu['import_cpu_s']:.0f}s, postgres {import_cpu['postgres_cpu_s']:.0f}s, "
-        f"other {import_cpu['other_cpu_s']:.0f}s; machine {import_cpu['machine_busy_pct']:.0f}% busy",
-        flush=True,
-    )
+    if not out["import"].get("reused"):
+        import_cpu = out["import"]["cpu"]
+        print(
+            f"  import wall time {out['import']['wall_seconds']:.1f}s; database "
+            f"{out['after_import']['bytes'] / 2**30:.2f} GiB; cpu: import {import_cpu['import_cpu_s']:.0f}s, "
+            f"postgres {import_cpu['postgres_cpu_s']:.0f}s, other processes {import_cpu['other_cpu_s']:.0f}s; "
+            f"machine {import_cpu['machine_busy_pct']:.0f}% busy",
+            flush=True,
+        )
 
     # The server.
     port = free_port()
@@ -341,7 +414,7 @@ async def bench_database(
     log_path = RESULTS_DIR / f"{stem}-{kind}-server.log"
     out["serve"] = {"command": shell_line(serve_env, argv), "log": rel(log_path)}
     print("$ " + shell_line(serve_env, argv), flush=True)
-    run_env = {**full_env, **serve_env, "BACKEND_SERVICE_TOKEN": token}
+    run_env = {**os.environ, **serve_env, "BACKEND_SERVICE_TOKEN": token}
     with open(log_path, "w") as log:
         server = subprocess.Popen(argv, cwd=ROOT, env=run_env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -432,6 +505,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--idle-threshold", type=float, default=0.25,
                    help="before the import and each load phase, wait until the machine is less busy than this")
     p.add_argument("--idle-max-wait", type=float, default=120.0, help="seconds to wait for that (default 120)")
+    p.add_argument("--pg-setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="ALTER DATABASE xxh_bench SET KEY = VALUE before serving, "
+                        "e.g. plan_cache_mode=force_custom_plan")
+    p.add_argument("--reuse-db", action="store_true",
+                   help="keep an already imported bench database (emptying its cards and claim log) "
+                        "instead of importing again: for re-measuring the API only")
     p.add_argument("--drop-after", action="store_true", help="delete the bench database afterwards")
     args = p.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
