@@ -1,38 +1,16 @@
-"""Keeps full ID numbers out of the logs, whatever logs them: a handler
-filter that masks anything shaped like an 18-character ID number in the
-message and in the formatted exception (driver errors can quote values)."""
+"""The backend's logging: buffered to stderr, every record masked by
+identity.logfilter (no full ID number in any log line)."""
 from __future__ import annotations
 
 import atexit
 import logging
-import re
 import sys
 import threading
 import time
 
-from identity import mask_id
+from identity.logfilter import RedactIdNumbers, redact
 
-ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-
-
-def redact(text: str) -> str:
-    return ID_LIKE.sub(lambda m: mask_id(m.group(0)), text)
-
-
-class RedactIdNumbers(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self._formatter = logging.Formatter()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if record.exc_info:
-            record.exc_text = redact(self._formatter.formatException(record.exc_info))
-            record.exc_info = None
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        record.msg, record.args = redact(message), None
-        return True
+__all__ = ["BufferedStderrHandler", "RedactIdNumbers", "install", "redact"]
 
 
 class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -14,6 +14,12 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 
+from identity.logfilter import guard_process_logging
+
+# Loaded when the Rasa server starts: from here on no full ID number reaches
+# its logs (Rasa logs message texts on some errors).
+guard_process_logging()
+
 SILENCE_APOLOGY = "抱歉，系统暂时没有回复您，请稍后再试。如需帮助，可拨打客服电话 0791-88185066。"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import logging
 
-from backend.logredact import RedactIdNumbers, redact
+from identity.logfilter import RedactIdNumbers, redact
 from tests.people import FATHER_LI, XIAOMING
 
 
@@ -32,3 +32,22 @@ def test_messages_args_and_tracebacks_are_masked() -> None:
 def test_redact_leaves_other_numbers() -> None:
     assert redact("card 360123456785 at 2026-11-28") == "card 360123456785 at 2026-11-28"
     assert redact("phone 07918818506612345678") == "phone 07918818506612345678"  # longer than an ID
+
+
+def test_guarded_process_masks_records_on_any_handler() -> None:
+    """As in the Rasa process: handlers made after the guard still get
+    masked messages (the record factory masks them)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "from identity.logfilter import guard_process_logging\n"
+        "guard_process_logging()\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.INFO, force=True)\n"
+        f"logging.getLogger('rasa').info('user said %s', '我的身份证{XIAOMING.id_number}')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert XIAOMING.id_number not in out.stdout
+    assert XIAOMING.id_number[:4] + "*" * 10 + XIAOMING.id_number[-4:] in out.stdout
