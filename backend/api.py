@@ -17,8 +17,9 @@ from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
 from backend.attempts import latest_attempts
 from backend.claim_runner import unavailable_errors
 from backend.claims import ClaimRequest, Outcome, card_for, card_view
-from backend.models import PATHS, MAX_PROXY_CHILDREN, ProxyClaim, Student
+from backend.models import MAX_PROXY_CHILDREN, PATHS, ProxyClaim, Student, Ticket, utcnow
 from identity import mask_id, mask_name, name_problem, normalise_name, validate_id
+from identity.logfilter import redact
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -199,6 +200,33 @@ async def post_proxy_query(request: web.Request) -> web.Response:
     )
 
 
+async def post_ticket(request: web.Request) -> web.Response:
+    """转人工: open a support ticket for a conversation (one open ticket per
+    conversation: asking again returns it)."""
+    body = await json_body(request)
+    user = channel_user(body)
+    if not user:
+        raise ApiError(400, "missing_field", "channel_user is required", field="channel_user")
+    reason = string(body, "reason", max_len=64, required=False) or "request_human"
+    summary = string(body, "summary", max_len=512, required=False)
+    async with request.app[DB].writing() as session:
+        ticket = (
+            await session.scalars(
+                select(Ticket).where(Ticket.channel_user == user, Ticket.status != "resolved").limit(1)
+            )
+        ).first()
+        created = ticket is None
+        if ticket is None:
+            ticket = Ticket(channel_user=user, reason=reason, summary=redact(summary) if summary else None,
+                            status="open", created_at=utcnow())
+            session.add(ticket)
+            await session.flush()
+    return web.json_response(
+        {"success": True, "ticket_number": ticket.number, "status": ticket.status, "created": created},
+        status=201 if created else 200,
+    )
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     return web.Response(text=OPENAPI_PATH.read_text(encoding="utf-8"), content_type="application/yaml")
 
@@ -246,3 +274,4 @@ def setup_api(app: web.Application) -> None:
     app.router.add_post("/api/v1/cards/refresh", post_refresh)
     app.router.add_post("/api/v1/attempts/query", post_attempt_query)
     app.router.add_post("/api/v1/proxy-claims/query", post_proxy_query)
+    app.router.add_post("/api/v1/tickets", post_ticket)

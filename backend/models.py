@@ -167,3 +167,26 @@ class ClaimAttempt(Base):
     card_number: Mapped[Optional[str]] = mapped_column(String(16))
     district_code: Mapped[Optional[str]] = mapped_column(String(6))
     school_code: Mapped[Optional[str]] = mapped_column(String(32))
+
+
+class Ticket(Base):
+    """A hand-over to a human (转人工), linked to the conversation."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'assigned', 'resolved')", name="ck_tickets_status"),
+        Index("ix_tickets_status_time", "status", "created_at"),
+        Index("ix_tickets_user", "channel_user"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_user: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[Optional[str]] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def number(self) -> str:
+        """The number the user is told: T + date + id."""
+        return f"T{self.created_at:%Y%m%d}{self.id:05d}"

@@ -17,6 +17,7 @@ ENDPOINTS = [
     "/api/v1/cards/refresh",
     "/api/v1/attempts/query",
     "/api/v1/proxy-claims/query",
+    "/api/v1/tickets",
 ]
 
 RAW_BODIES: list[bytes] = [
@@ -56,7 +57,7 @@ def field_bodies() -> list[dict[str, Any]]:
     valid = {
         "path": "parent", "name": XIAOMING.name, "id_number": XIAOMING.id_number,
         "guardian_name": FATHER_LI.name, "guardian_id_number": FATHER_LI.id_number,
-        "face_verification": True, "channel_user": "hostile", "limit": 5,
+        "face_verification": True, "channel_user": "hostile", "limit": 5, "summary": "摘要", "reason": "x",
     }
     bodies = []
     for key in valid:

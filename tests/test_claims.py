@@ -359,3 +359,19 @@ async def test_match_only_issues_nothing(api: Api) -> None:
     assert status == 200
     assert body["status"] == "matched" and body["identities"] == ["university_student", "teacher"]
     assert await api.scalar("SELECT count(*) FROM cards") == 0
+
+
+# -- hand-over tickets ----------------------------------------------------------------
+
+
+async def test_ticket_is_opened_once_per_conversation(api: Api) -> None:
+    status, first = await api.post("/api/v1/tickets", {"channel_user": "chat-7", "summary": f"身份证{XIAOMING.id_number}"})
+    assert status == 201 and first["created"] is True and first["ticket_number"].startswith("T")
+    status, again = await api.post("/api/v1/tickets", {"channel_user": "chat-7"})
+    assert status == 200 and again["ticket_number"] == first["ticket_number"]
+    status, other = await api.post("/api/v1/tickets", {"channel_user": "chat-8"})
+    assert status == 201 and other["ticket_number"] != first["ticket_number"]
+    # The summary is stored masked.
+    assert await api.scalar("SELECT count(*) FROM tickets WHERE summary LIKE '%**********%'") == 1
+    status, body = await api.post("/api/v1/tickets", {})
+    assert (status, body["code"]) == (400, "missing_field")
