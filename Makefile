@@ -67,9 +67,9 @@ $(VAR)/.seeded: $(VAR)/demo/students.csv
 
 demo-registry: $(VAR)/.seeded
 
-run: install $(VAR)/.seeded
+run: install $(MODEL) $(VAR)/.seeded
 	$(PY) -m backend demo-identities --count 6
-	$(PY) -m backend serve
+	$(PY) scripts/run_services.py
 
 test: install $(MODEL)
 	$(PY) -m pytest
