@@ -52,8 +52,10 @@ $(VAR):
 # components change (Rasa's cache in .rasa/ makes partial retraining fast).
 $(MODEL): $(RASA_VENV)/.installed $(TRAINING_INPUTS) | $(VAR)
 	mkdir -p $(VAR)/rasa-home $(VAR)/tmp models
+	touch models/.train-start
 	$(RASA_ENV) $(RASA) train --fixed-model-name xuexihao --out models
-	touch $@
+	# Dated when training started: an input edited during training retrains next time.
+	touch -r models/.train-start $@
 
 train: $(MODEL)
 

@@ -26,6 +26,39 @@ ROLE_TITLES = {
 }
 
 
+# Button menus are sent from actions: Rasa would try to fill the braces of
+# '/choose_role{"role": ...}' payloads in domain responses as slots.
+ROLE_BUTTONS = [
+    {"title": "中小学生/中职学生", "payload": '/choose_role{"role": "k12_student"}'},
+    {"title": "我是家长", "payload": '/choose_role{"role": "parent"}'},
+    {"title": "大学生", "payload": '/choose_role{"role": "university_student"}'},
+    {"title": "教师", "payload": '/choose_role{"role": "teacher"}'},
+    {"title": "社会公众", "payload": '/choose_role{"role": "public"}'},
+]
+
+
+class ActionAskRole(Action):
+    def name(self) -> str:
+        return "action_ask_role"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(text="请选择您的领卡身份：", buttons=ROLE_BUTTONS)
+        return []
+
+
+class ActionAskK12Claimant(Action):
+    def name(self) -> str:
+        return "action_ask_k12_claimant"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(
+            text="是学生本人领取，还是家长代领？",
+            buttons=[{"title": "本人领取", "payload": '/inform{"k12_claimant": "self"}'},
+                     {"title": "家长代领", "payload": '/choose_role{"role": "parent"}'}],
+        )
+        return []
+
+
 class ActionAskPersonName(Action):
     def name(self) -> str:
         return "action_ask_person_name"

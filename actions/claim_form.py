@@ -22,17 +22,20 @@ FORM = "claim_form"
 ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
 SELF_SERVICE = ("university_student", "teacher", "public")
 K12_PATHS = ("k12_student", "parent")
-# Intents that are never an answer to the form's question.
+# Intents that are never an answer to the form's question (each has a rule
+# that answers it mid-claim). Anything else asked for a name or an ID number
+# is taken as the answer and validated: a bare name is often not understood
+# as an intent at all, and a specific "that is not a valid name" helps more
+# than a generic fallback.
 NOT_ANSWERS = {
-    "cancel", "request_human", "out_of_scope", "nlu_fallback", "greet", "goodbye", "thank", "refresh_identity",
-    "choose_role", "claim_card",
+    "cancel", "request_human", "greet", "goodbye", "thank", "refresh_identity", "choose_role", "claim_card",
 }
 MAX_WRONG = 3
 _NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
 _ID_IN_TEXT = re.compile(r"[0-9０-９]{6}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{3}[0-9０-９xXｘＸ]")
 
 
-def required_for(role: Optional[str], k12_claimant: Optional[str]) -> list[str]:
+def required_for(role: Optional[str]) -> list[str]:
     """The questions of each path, in the order they are asked. The role
     comes first on every path, so a path switch mid-form ("我其实是家长") is
     extracted whatever is being asked."""
@@ -42,8 +45,9 @@ def required_for(role: Optional[str], k12_claimant: Optional[str]) -> list[str]:
         return ["role", "guardian_name", "guardian_id_number", "person_name", "id_number", "face_verification",
                 "details_confirmed"]
     if role == "k12_student":
-        first = [] if k12_claimant == "self" else ["k12_claimant"]
-        return ["role"] + first + ["person_name", "id_number", "face_verification", "details_confirmed"]
+        # k12_claimant stays listed once answered: rasa-sdk validates only
+        # the slots that are still required.
+        return ["role", "k12_claimant", "person_name", "id_number", "face_verification", "details_confirmed"]
     return ["role", "person_name", "id_number", "details_confirmed"]
 
 
@@ -55,6 +59,18 @@ def realname(tracker: Tracker) -> Optional[dict[str, str]]:
             meta = (event.get("metadata") or {}).get("realname")
             if isinstance(meta, dict) and meta.get("name") and meta.get("id_number"):
                 return {"name": str(meta["name"]), "id_number": str(meta["id_number"])}
+    return None
+
+
+def _role_before_this_turn(tracker: Tracker) -> Optional[str]:
+    """The role slot as it was before the latest user message (extraction
+    updates the slots as it goes)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == "role":
+            return event.get("value")
     return None
 
 
@@ -70,12 +86,20 @@ class ValidateClaimForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        return required_for(tracker.get_slot("role"), tracker.get_slot("k12_claimant"))
+        return required_for(tracker.get_slot("role"))
 
     # -- extraction ------------------------------------------------------------------
 
     def _answering(self, tracker: Tracker, slot: str) -> bool:
+        """Is the latest message the answer to the question about `slot`?"""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent == "choose_role":
+            # Only a different role is a path switch; a name such as 黄公众
+            # can look like a role phrase.
+            role = _entity(tracker, "role")
+            if role in ROLES and role != _role_before_this_turn(tracker):
+                return False
+            intent = "inform"
         return (
             tracker.get_slot("requested_slot") == slot
             and tracker.active_loop_name == FORM

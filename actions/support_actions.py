@@ -29,11 +29,11 @@ GENERAL_CHILD = (
 )
 
 
-class _BackendAction(Action):
-    client: BackendClient = backend
+class BackendLookups:
+    """Mixin of the actions that consult the backend (not an Action itself:
+    the action server registers every Action subclass)."""
 
-    def name(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    client: BackendClient = backend
 
     async def latest_failure(self, tracker: Tracker) -> Optional[dict[str, Any]]:
         """This user's latest failed claim attempt, if the latest attempt failed."""
@@ -44,7 +44,7 @@ class _BackendAction(Action):
         return None
 
 
-class ActionFaqClaimFailed(_BackendAction):
+class ActionFaqClaimFailed(BackendLookups, Action):
     def name(self) -> str:
         return "action_faq_claim_failed"
 
@@ -64,7 +64,7 @@ class ActionFaqClaimFailed(_BackendAction):
         return []
 
 
-class ActionFaqCannotClaimForChild(_BackendAction):
+class ActionFaqCannotClaimForChild(BackendLookups, Action):
     def name(self) -> str:
         return "action_faq_cannot_claim_for_child"
 
@@ -90,7 +90,7 @@ class ActionFaqCannotClaimForChild(_BackendAction):
         return []
 
 
-class ActionFaqVerifiedNoCard(_BackendAction):
+class ActionFaqVerifiedNoCard(BackendLookups, Action):
     """验证成功但没领到卡: find the card; if the claim did not complete,
     complete it now (claims are idempotent)."""
 
@@ -123,7 +123,7 @@ class ActionFaqVerifiedNoCard(_BackendAction):
         return []
 
 
-class ActionRefreshIdentity(_BackendAction):
+class ActionRefreshIdentity(BackendLookups, Action):
     """身份与实际不符 / 更新身份: re-check the registries now."""
 
     def name(self) -> str:
@@ -164,7 +164,7 @@ class ActionFaqIdentityMismatch(Action):
         return []
 
 
-class ActionHandoff(_BackendAction):
+class ActionHandoff(BackendLookups, Action):
     """转人工: a support ticket linked to this conversation."""
 
     def name(self) -> str:

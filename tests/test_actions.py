@@ -35,7 +35,9 @@ def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform",
         "sender_id": sender,
         "slots": all_slots,
         "latest_message": latest,
-        "events": [{"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}}],
+        # The slots were set in earlier turns, then the user spoke.
+        "events": [{"event": "slot", "name": k, "value": v} for k, v in slots.items() if v is not None]
+        + [{"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}}],
         "paused": False,
         "followup_action": None,
         "active_loop": {"name": active_loop} if active_loop else {},
@@ -172,3 +174,17 @@ async def test_backend_down_answers_within_three_seconds_and_keeps_details() -> 
     assert events == [SlotSet("failure_reason", "backend_unavailable")]
     assert "重试" in dispatcher.messages[0]["text"]
     await action.client.close()
+
+
+async def test_answering_who_claims_fills_the_slot() -> None:
+    t = tracker({"role": "k12_student", "requested_slot": "k12_claimant"}, text='/inform{"k12_claimant": "self"}',
+                entities=[{"entity": "k12_claimant", "value": "self"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("k12_claimant", "self"), SlotSet("requested_slot", "person_name")]
+
+
+async def test_a_name_that_looks_like_a_role_is_still_the_answer() -> None:
+    t = tracker({"role": "public", "requested_slot": "person_name"}, text="黄公众", intent="choose_role",
+                entities=[{"entity": "role", "value": "public"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("person_name", "黄公众"), SlotSet("requested_slot", "id_number")]

@@ -1,0 +1,236 @@
+"""End to end: the backend, the action server and the Rasa server as
+`make run` starts them (scripts/run_services.py), a conversation through
+the REST channel, and what the tracker and the backend hold afterwards.
+
+Rasa takes about a minute to load, so the services start once per test
+session. The model is the one `make test` trains (models/xuexihao.tar.gz).
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import aiohttp
+import pytest
+
+from backend.cardnumber import is_valid_card_number
+from tests.people import FATHER_LI, GUARDIAN_HU, TEACHER, XIAOMING, write_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "xuexihao.tar.gz"
+FULL_ID = re.compile(r"\d{17}[\dXx]")
+pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: `make train` (make test trains it)")
+
+
+def _launcher() -> Any:
+    spec = importlib.util.spec_from_file_location("run_services", ROOT / "scripts" / "run_services.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    """The three services, each restartable."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.launcher = _launcher()
+        os.environ.update({
+            "BACKEND_PORT": str(free_port()), "ACTION_PORT": str(free_port()), "RASA_PORT": str(free_port()),
+            "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
+            "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL),
+        })
+        self.env = self.launcher.service_env()
+        self.commands = self.launcher.commands(self.env)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.rasa_url = f"http://127.0.0.1:{self.env['RASA_PORT']}"
+        self.backend_url = f"http://127.0.0.1:{self.env['BACKEND_PORT']}"
+
+    def start(self, name: str) -> None:
+        env = self.launcher.rasa_env(self.env) if name == "rasa" else self.env
+        log = open(self.tmp / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(self.commands[name], cwd=ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        if proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def wait_ready(self, name: str, timeout: float = 240) -> None:
+        url = {"backend": f"{self.backend_url}/healthz",
+               "actions": f"http://127.0.0.1:{self.env['ACTION_PORT']}/health",
+               "rasa": f"{self.rasa_url}/status"}[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.procs[name].poll() is None, (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+            try:
+                import urllib.request
+
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"{name} not ready after {timeout}s")
+
+    def logs(self) -> str:
+        return "".join((self.tmp / f"{n}.log").read_text(errors="replace") for n in ("backend", "actions", "rasa"))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    saved = dict(os.environ)
+    s = Stack(tmp)
+    students, teachers = write_registry(tmp)
+    subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
+                    str(teachers), "--no-progress"], cwd=ROOT, env=s.env, check=True, capture_output=True)
+    try:
+        for name in ("backend", "actions", "rasa"):
+            s.start(name)
+        for name in ("backend", "actions", "rasa"):
+            s.wait_ready(name)
+        yield s
+    finally:
+        for name in list(s.procs):
+            s.stop(name)
+        os.environ.clear()
+        os.environ.update(saved)
+        full = FULL_ID.findall(s.logs())
+        assert not full, f"full ID numbers in the services' logs: {len(full)}"
+
+
+async def say(stack: Stack, sender: str, text: str, metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"sender": sender, "message": text}
+    if metadata:
+        body["metadata"] = metadata
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook", json=body,
+                             timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            assert resp.status == 200
+            messages = await resp.json()
+    assert messages, f"no reply to {text!r}"
+    for m in messages:
+        assert not FULL_ID.search(m.get("text") or ""), m  # the bot never shows a full ID number
+    return messages
+
+
+async def slots(stack: Stack, sender: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.rasa_url}/conversations/{sender}/tracker") as resp:
+            return (await resp.json())["slots"]
+
+
+def text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
+
+
+async def test_k12_student_claims_for_themselves(stack: Stack) -> None:
+    me = "e2e-k12"
+    reply = await say(stack, me, "我要领卡")
+    assert any("buttons" in m for m in reply) and "身份" in text(reply)
+    reply = await say(stack, me, '/choose_role{"role": "k12_student"}')
+    assert "本人" in text(reply)
+    reply = await say(stack, me, '/inform{"k12_claimant": "self"}')
+    assert "姓名" in text(reply)
+    reply = await say(stack, me, "李小明")
+    assert "身份证号" in text(reply)
+    reply = await say(stack, me, XIAOMING.id_number)
+    assert "人脸识别" in text(reply)
+    reply = await say(stack, me, "开通")
+    assert "请确认" in text(reply) and "李*明" in text(reply)
+    reply = await say(stack, me, "/affirm")
+    assert "领卡成功" in text(reply)
+    state = await slots(stack, me)
+    assert is_valid_card_number(state["card_number"])
+    assert state["card_number"] in text(reply)
+    assert (state["role"], state["face_verification"], state["details_confirmed"], state["failure_reason"]) == (
+        "k12_student", True, True, None)
+    assert (state["person_name"], state["id_number"]) == (XIAOMING.name, XIAOMING.id_number)
+
+
+async def test_parent_who_is_not_the_guardian_hears_why(stack: Stack) -> None:
+    me = "e2e-parent"
+    await say(stack, me, "我是家长，想帮孩子领卡")
+    state = await slots(stack, me)
+    assert state["role"] == "parent" and state["requested_slot"] == "guardian_name"
+    await say(stack, me, GUARDIAN_HU.name)
+    await say(stack, me, GUARDIAN_HU.id_number)
+    reply = await say(stack, me, XIAOMING.name)
+    assert "孩子" in text(reply)
+    await say(stack, me, XIAOMING.id_number)
+    await say(stack, me, "不开通")
+    reply = await say(stack, me, "/affirm")
+    assert "监护人" in text(reply) and "学校" in text(reply)
+    assert (await slots(stack, me))["failure_reason"] == "guardian_mismatch"
+
+
+async def test_question_mid_form_is_answered_and_the_form_resumes(stack: Stack) -> None:
+    me = "e2e-faq"
+    await say(stack, me, "我要领卡")
+    await say(stack, me, '/choose_role{"role": "parent"}')
+    reply = await say(stack, me, "领这个卡要收费吗")
+    assert "免费" in text(reply) and "家长" in text(reply)
+    assert (await slots(stack, me))["requested_slot"] == "guardian_name"
+
+
+async def test_wrong_id_is_explained_and_asked_again(stack: Stack) -> None:
+    me = "e2e-wrong-id"
+    await say(stack, me, "我要领卡")
+    await say(stack, me, '/choose_role{"role": "public"}')
+    await say(stack, me, "黄公众")
+    bad = XIAOMING.id_number[:-1] + ("0" if XIAOMING.id_number[-1] != "0" else "1")
+    reply = await say(stack, me, bad)
+    assert "校验位" in text(reply)
+    assert (await slots(stack, me))["requested_slot"] == "id_number"
+
+
+async def test_realname_metadata_needs_only_a_confirmation(stack: Stack) -> None:
+    me = "e2e-realname"
+    meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    await say(stack, me, "我要领卡", metadata=meta)
+    reply = await say(stack, me, '/choose_role{"role": "teacher"}', metadata=meta)
+    assert "请确认" in text(reply) and "郑*师" in text(reply)
+    reply = await say(stack, me, "确认", metadata=meta)
+    assert "领卡成功" in text(reply) and "教师" in text(reply)
+
+
+@pytest.mark.parametrize("message", ["", "😀😀😀", "<script>alert(1)</script>", "'; DROP TABLE events;--",
+                                     "学" * 10_000])
+async def test_every_message_gets_a_reply(stack: Stack, message: str) -> None:
+    await say(stack, f"e2e-odd-{len(message)}-{message[:1]}", message)
+
+
+async def test_action_server_down_still_gets_an_apology(stack: Stack) -> None:
+    me = "e2e-no-actions"
+    stack.stop("actions")
+    try:
+        reply = await say(stack, me, "我要领卡")
+        assert "0791-88185066" in text(reply) or "抱歉" in text(reply)
+    finally:
+        stack.start("actions")
+        stack.wait_ready("actions")
