@@ -135,7 +135,15 @@ class ValidateClaimForm(FormValidationAction):
 
     async def extract_role(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         value = _entity(tracker, "role")
-        return {"role": value} if value in ROLES and value != tracker.get_slot("role") else {}
+        if value not in ROLES or value == tracker.get_slot("role"):
+            return {}
+        extracted: dict[str, Any] = {"role": value}
+        # The questions of the new path are known only now: pre-fill what
+        # the channel verified, so the user is asked to confirm it at once.
+        verified = realname(tracker) if value in SELF_SERVICE and tracker.get_slot("person_name") is None else None
+        if verified:
+            extracted.update(person_name=verified["name"], id_number=verified["id_number"])
+        return extracted
 
     async def extract_k12_claimant(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if _entity(tracker, "k12_claimant") == "self":

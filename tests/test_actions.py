@@ -188,3 +188,13 @@ async def test_a_name_that_looks_like_a_role_is_still_the_answer() -> None:
                 entities=[{"entity": "role", "value": "public"}])
     events, _ = await run_form(t)
     assert events == [SlotSet("person_name", "黄公众"), SlotSet("requested_slot", "id_number")]
+
+
+async def test_realname_metadata_prefills_when_the_role_is_chosen() -> None:
+    meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    t = tracker({"requested_slot": "role"}, text='/choose_role{"role": "teacher"}', intent="choose_role",
+                metadata=meta, entities=[{"entity": "role", "value": "teacher"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("role", "teacher"), SlotSet("person_name", TEACHER.name),
+                      SlotSet("id_number", TEACHER.id_number), SlotSet("details_confirmed", None),
+                      SlotSet("k12_claimant", None), SlotSet("requested_slot", "details_confirmed")]
