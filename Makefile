@@ -17,10 +17,12 @@ TRAINING_INPUTS := config.yml domain.yml $(shell find data bot identity -type f 
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run test test-fast bench clean demo-registry train
+.PHONY: help install run shell test test-fast bench clean demo-registry train
 
 help:
-	@echo "make run    install what is missing, seed the demo registry, start the services"
+	@echo "make run    install what is missing, train the model if needed, seed the demo registry,"
+	@echo "            start the backend (8080), action server (5055) and Rasa (5005)"
+	@echo "make shell  chat with the bot in this terminal (while make run runs)"
 	@echo "make test   install what is missing and run every test"
 	@echo "make bench  run the benchmarks (see bench/README.md)"
 	@echo "make clean  remove virtual environments, databases and logs"
@@ -72,6 +74,10 @@ demo-registry: $(VAR)/.seeded
 run: install $(MODEL) $(VAR)/.seeded
 	$(PY) -m backend demo-identities --count 6
 	$(PY) scripts/run_services.py
+
+# Chat in the terminal, while `make run` runs in another one.
+shell: install $(MODEL)
+	$(PY) scripts/run_services.py shell
 
 test: install $(MODEL)
 	$(PY) -m pytest

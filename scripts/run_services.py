@@ -1,6 +1,7 @@
 """Runs the backend (8080), the action server (5055) and the Rasa server
 (5005) in the foreground, with labelled logs; Ctrl-C (or any one of them
-exiting) stops all three. Used by `make run`.
+exiting) stops all three. Used by `make run`; `run_services.py shell`
+(`make shell`) opens `rasa shell` against the running services.
 
 Settings come from the environment (defaults in brackets):
 BACKEND_PORT [8080], ACTION_PORT [5055], RASA_PORT [5005],
@@ -97,5 +98,17 @@ async def main() -> int:
     return 0 if stop.is_set() else 1
 
 
+def shell() -> None:
+    """`rasa shell` in this terminal, against the backend and action server
+    that `make run` started (its own Rasa port, the same tracker store)."""
+    env = service_env()
+    cmd = [str(RASA), "shell", "--port", os.environ.get("RASA_SHELL_PORT", "5006"), "--model",
+           env.get("RASA_MODEL", str(ROOT / "models" / "xuexihao.tar.gz")), "--endpoints", "endpoints.yml"]
+    os.chdir(ROOT)
+    os.execve(cmd[0], cmd, rasa_env(env))
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["shell"]:
+        shell()
     raise SystemExit(asyncio.run(main()))
