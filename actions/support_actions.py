@@ -257,3 +257,17 @@ class ActionFallback(Action):
                 buttons=[START_CLAIM],
             )
         return []
+
+
+class ActionAffirm(Action):
+    """A "yes" outside a claim: after `backend_unavailable` it means "retry"
+    (the details were kept); otherwise there is nothing pending."""
+
+    def name(self) -> str:
+        return "action_affirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_slot("failure_reason") == "backend_unavailable" and tracker.get_slot("details_confirmed"):
+            return await ActionClaimCard().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(response="utter_anything_else")
+        return []

@@ -234,3 +234,65 @@ async def test_action_server_down_still_gets_an_apology(stack: Stack) -> None:
     finally:
         stack.start("actions")
         stack.wait_ready("actions")
+
+
+async def test_cancel_asks_first_then_ends_the_claim(stack: Stack) -> None:
+    me = "e2e-cancel"
+    await say(stack, me, "我要领卡")
+    await say(stack, me, '/choose_role{"role": "university_student"}')
+    reply = await say(stack, me, "算了，不领了")
+    assert "确定" in text(reply)
+    reply = await say(stack, me, "/deny")  # 继续领卡
+    assert "姓名" in text(reply)
+    await say(stack, me, "算了，不领了")
+    reply = await say(stack, me, "/affirm")  # 确定，不领了
+    assert "已取消" in text(reply)
+    state = await slots(stack, me)
+    assert (state["requested_slot"], state["role"], state["pending_cancel"]) == (None, None, False)
+
+
+async def test_handoff_opens_a_ticket(stack: Stack) -> None:
+    me = "e2e-human"
+    reply = await say(stack, me, "转人工")
+    assert "工单号 T" in text(reply) and "0791-88185066" in text(reply)
+
+
+async def test_backend_down_keeps_details_and_retry_issues_the_card(stack: Stack) -> None:
+    me = "e2e-backend-down"
+    meta = {"realname": {"name": XIAOMING.name, "id_number": XIAOMING.id_number}}
+    await say(stack, me, "我要领卡")
+    await say(stack, me, '/choose_role{"role": "k12_student"}')
+    await say(stack, me, '/inform{"k12_claimant": "self"}')
+    await say(stack, me, XIAOMING.name)
+    await say(stack, me, XIAOMING.id_number)
+    await say(stack, me, "/deny")
+    stack.stop("backend")
+    try:
+        started = time.monotonic()
+        reply = await say(stack, me, "/affirm")
+        assert time.monotonic() - started < 5
+        assert "重试" in text(reply)
+        state = await slots(stack, me)
+        assert state["failure_reason"] == "backend_unavailable"
+        assert (state["person_name"], state["id_number"]) == (XIAOMING.name, XIAOMING.id_number)
+    finally:
+        stack.start("backend")
+        stack.wait_ready("backend")
+    reply = await say(stack, me, "好的")  # retry
+    assert "学习号" in text(reply), meta
+    assert (await slots(stack, me))["card_number"]
+
+
+async def test_rasa_restart_mid_form_loses_nothing(stack: Stack) -> None:
+    me = "e2e-restart"
+    await say(stack, me, "我要领卡")
+    await say(stack, me, '/choose_role{"role": "parent"}')
+    await say(stack, me, FATHER_LI.name)
+    stack.stop("rasa")
+    stack.start("rasa")
+    stack.wait_ready("rasa")
+    state = await slots(stack, me)
+    assert (state["role"], state["guardian_name"], state["requested_slot"]) == ("parent", FATHER_LI.name,
+                                                                                "guardian_id_number")
+    reply = await say(stack, me, FATHER_LI.id_number)
+    assert "孩子" in text(reply)
