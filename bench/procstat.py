@@ -8,7 +8,7 @@ import time
 import resource
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -78,6 +78,16 @@ def _self_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _all_cpu() -> dict[int, tuple[str, float]]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            cpu = _proc_cpu(int(entry))
+            if cpu:
+                out[int(entry)] = (_comm(int(entry)), cpu)
+    return out
+
+
 @dataclass
 class CpuSnapshot:
     server: float
@@ -85,6 +95,7 @@ class CpuSnapshot:
     postgres: dict[int, tuple[str, float]]
     busy: float
     total: float
+    processes: Optional[dict[int, tuple[str, float]]] = None
 
 
 def snapshot(server_pid: int, database: Optional[str] = None) -> CpuSnapshot:
@@ -107,7 +118,7 @@ class PostgresTracker:
 
 def snapshot_tracked(server_pid: int, tracker: PostgresTracker) -> CpuSnapshot:
     busy, total = _machine()
-    return CpuSnapshot(_proc_cpu(server_pid) or 0.0, _self_cpu(), tracker.poll(), busy, total)
+    return CpuSnapshot(_proc_cpu(server_pid) or 0.0, _self_cpu(), tracker.poll(), busy, total, _all_cpu())
 
 
 def machine_busy(seconds: float = 2.0) -> float:
@@ -148,10 +159,24 @@ def cpu_delta(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> dict[st
     }
     d["other_cpu_s"] = d["machine_busy_s"] - d["server_cpu_s"] - d["client_cpu_s"] - d["postgres_cpu_s"]
     d["machine_busy_pct"] = 100 * d["machine_busy_s"] / wall_cores if wall_cores else 0.0
+    if before.processes is not None and after.processes is not None:
+        # The busiest processes outside the benchmark (seen at both ends).
+        ours = set(after.postgres) | {os.getpid()}
+        others = [
+            (cpu - before.processes[pid][1], f"{comm}[{pid}]")
+            for pid, (comm, cpu) in after.processes.items()
+            if pid in before.processes and pid not in ours and cpu - before.processes[pid][1] >= 0.5
+        ]
+        d_top = {name: round(cpu, 1) for cpu, name in sorted(others, reverse=True)[:6]}
+    else:
+        d_top = None
     if requests:
         for key in ("server", "client", "postgres"):
             d[f"{key}_cpu_ms_per_request"] = 1000 * d[f"{key}_cpu_s"] / requests
-    return {k: round(v, 3) for k, v in d.items()}
+    out: dict[str, Any] = {k: round(v, 3) for k, v in d.items()}
+    if d_top is not None:
+        out["busiest_processes"] = d_top  # includes the server; excludes the load generator and PostgreSQL
+    return out
 
 
 def memory(pid: int) -> dict[str, int]:

@@ -75,14 +75,14 @@ def backend_fingerprint() -> dict[str, Any]:
     """Which backend code was measured: the commit, and whether backend/ had
     uncommitted changes (with a hash of its files, to tell versions apart)."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "backend").rglob("*")):
+    for path in sorted([*(ROOT / "backend").rglob("*"), *(ROOT / "identity").rglob("*")]):
         if path.is_file() and path.suffix in (".py", ".yaml"):
             digest.update(rel(path).encode() + b"\0" + path.read_bytes())
     status = _run_text(["git", "status", "--porcelain", "--", "backend", "identity"])
     return {
         "commit": _run_text(["git", "log", "--oneline", "-1"]),
         "uncommitted_backend_changes": status.splitlines() if status else [],
-        "backend_sha256": digest.hexdigest()[:16],
+        "backend_sha256": digest.hexdigest()[:16],  # backend/ and identity/ sources
     }
 
 
@@ -465,7 +465,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         if "error" in r:
             rows.append(f"| {kind} | failed: {r['error']} | | | | | |")
             continue
-        t = r["import"]["tables"]
+        t = r["import"].get("tables", {})
+        wall = "reused" if r["import"].get("reused") else f"{r['import']['wall_seconds']:.0f} s"
 
         def phase(p: dict[str, Any]) -> str:
             lat = p["latency_ms"]
@@ -475,7 +476,7 @@ def markdown_table(results: dict[str, Any]) -> str:
 
         rows.append(
             f"| {kind} | {t.get('students', {}).get('rows_per_second', 0):,} | "
-            f"{t.get('teachers', {}).get('rows_per_second', 0):,} | {r['import']['wall_seconds']:.0f} s | "
+            f"{t.get('teachers', {}).get('rows_per_second', 0):,} | {wall} | "
             f"{phase(r['matches'])} | {phase(r['claims'])} | "
             f"{r['server_memory_kib'].get('VmHWM', 0) / 1024:.0f} MiB |"
         )
