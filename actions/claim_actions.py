@@ -59,6 +59,37 @@ class ActionAskK12Claimant(Action):
         return []
 
 
+class ActionAskGuardianName(Action):
+    def name(self) -> str:
+        return "action_ask_guardian_name"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(text="请输入您（家长）本人的姓名：")
+        return []
+
+
+class ActionAskGuardianIdNumber(Action):
+    def name(self) -> str:
+        return "action_ask_guardian_id_number"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(text="请输入您（家长）本人的18位身份证号：")
+        return []
+
+
+class ActionAskFaceVerification(Action):
+    def name(self) -> str:
+        return "action_ask_face_verification"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        whose = "孩子的电子卡" if tracker.get_slot("role") == "parent" else "电子卡"
+        dispatcher.utter_message(
+            text=f"是否为{whose}同时开通人脸识别验证？开通后，使用电子卡时可通过刷脸确认是本人；不开通也不影响领卡。",
+            buttons=[{"title": "开通", "payload": "/affirm"}, {"title": "暂不开通", "payload": "/deny"}],
+        )
+        return []
+
+
 class ActionAskPersonName(Action):
     def name(self) -> str:
         return "action_ask_person_name"

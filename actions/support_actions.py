@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -271,3 +271,18 @@ class ActionAffirm(Action):
             return await ActionClaimCard().run(dispatcher, tracker, domain)
         dispatcher.utter_message(response="utter_anything_else")
         return []
+
+
+class ActionCoreFallback(Action):
+    """When no policy knows the next step: say so and forget the message,
+    so the conversation goes on where it was (what Rasa's default does)."""
+
+    def name(self) -> str:
+        return "action_core_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(
+            text="抱歉，我没有理解您的意思。您可以说“我要领卡”，或者直接问我领卡中遇到的问题；需要人工帮助请说“转人工”。",
+            buttons=[START_CLAIM, HUMAN],
+        )
+        return [UserUtteranceReverted()]

@@ -296,3 +296,10 @@ async def test_rasa_restart_mid_form_loses_nothing(stack: Stack) -> None:
                                                                                 "guardian_id_number")
     reply = await say(stack, me, FATHER_LI.id_number)
     assert "孩子" in text(reply)
+
+
+async def test_details_given_first_start_the_claim(stack: Stack) -> None:
+    me = "e2e-inform-first"
+    reply = await say(stack, me, f"身份证号{TEACHER.id_number}")
+    assert "身份" in text(reply)  # the claim starts: which kind of claimant?
+    assert (await slots(stack, me))["requested_slot"] == "role"

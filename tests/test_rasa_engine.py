@@ -31,3 +31,5 @@ def test_rasa_data_validates_without_warnings(tmp_path: Path) -> None:
                           "TMPDIR": str(tmp_path)},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # --fail-on-warnings lets "not used in any story or rule" pass: check it too.
+    assert "is not used in any story or rule" not in out.stdout + out.stderr
