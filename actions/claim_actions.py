@@ -3,7 +3,7 @@ path, the confirmation of the collected details, and issuing the card
 through the backend."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -37,81 +37,63 @@ ROLE_BUTTONS = [
 ]
 
 
-class ActionAskRole(Action):
+class AskQuestion:
+    """A form question whose wording may depend on the path (a mixin, not an
+    Action: the action server registers every Action subclass)."""
+
+    action_name = ""
+    texts: dict[Optional[str], str] = {}  # role -> wording; None: any other role
+    buttons: Optional[list[dict[str, str]]] = None
+
     def name(self) -> str:
-        return "action_ask_role"
+        return self.action_name
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(text="请选择您的领卡身份：", buttons=ROLE_BUTTONS)
+        role = tracker.get_slot("role")
+        dispatcher.utter_message(text=self.texts.get(role, self.texts[None]), buttons=self.buttons or [])
         return []
 
 
-class ActionAskK12Claimant(Action):
-    def name(self) -> str:
-        return "action_ask_k12_claimant"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(
-            text="是学生本人领取，还是家长代领？",
-            buttons=[{"title": "本人领取", "payload": '/inform{"k12_claimant": "self"}'},
-                     {"title": "家长代领", "payload": '/choose_role{"role": "parent"}'}],
-        )
-        return []
+class ActionAskRole(AskQuestion, Action):
+    action_name = "action_ask_role"
+    texts = {None: "请选择您的领卡身份："}
+    buttons = ROLE_BUTTONS
 
 
-class ActionAskGuardianName(Action):
-    def name(self) -> str:
-        return "action_ask_guardian_name"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(text="请输入您（家长）本人的姓名：")
-        return []
+class ActionAskK12Claimant(AskQuestion, Action):
+    action_name = "action_ask_k12_claimant"
+    texts = {None: "是学生本人领取，还是家长代领？"}
+    buttons = [{"title": "本人领取", "payload": '/inform{"k12_claimant": "self"}'},
+               {"title": "家长代领", "payload": '/choose_role{"role": "parent"}'}]
 
 
-class ActionAskGuardianIdNumber(Action):
-    def name(self) -> str:
-        return "action_ask_guardian_id_number"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(text="请输入您（家长）本人的18位身份证号：")
-        return []
+class ActionAskGuardianName(AskQuestion, Action):
+    action_name = "action_ask_guardian_name"
+    texts = {None: "请输入您（家长）本人的姓名："}
 
 
-class ActionAskFaceVerification(Action):
-    def name(self) -> str:
-        return "action_ask_face_verification"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        whose = "孩子的电子卡" if tracker.get_slot("role") == "parent" else "电子卡"
-        dispatcher.utter_message(
-            text=f"是否为{whose}同时开通人脸识别验证？开通后，使用电子卡时可通过刷脸确认是本人；不开通也不影响领卡。",
-            buttons=[{"title": "开通", "payload": "/affirm"}, {"title": "暂不开通", "payload": "/deny"}],
-        )
-        return []
+class ActionAskGuardianIdNumber(AskQuestion, Action):
+    action_name = "action_ask_guardian_id_number"
+    texts = {None: "请输入您（家长）本人的18位身份证号："}
 
 
-class ActionAskPersonName(Action):
-    def name(self) -> str:
-        return "action_ask_person_name"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if tracker.get_slot("role") == "parent":
-            dispatcher.utter_message(text="请输入孩子（领卡学生）的姓名：")
-        else:
-            dispatcher.utter_message(text="请输入您的姓名（与身份证一致）：")
-        return []
+class ActionAskFaceVerification(AskQuestion, Action):
+    action_name = "action_ask_face_verification"
+    texts = {
+        "parent": "是否为孩子的电子卡同时开通人脸识别验证？开通后，使用电子卡时可通过刷脸确认是本人；不开通也不影响领卡。",
+        None: "是否同时开通人脸识别验证？开通后，使用电子卡时可通过刷脸确认是本人；不开通也不影响领卡。",
+    }
+    buttons = [{"title": "开通", "payload": "/affirm"}, {"title": "暂不开通", "payload": "/deny"}]
 
 
-class ActionAskIdNumber(Action):
-    def name(self) -> str:
-        return "action_ask_id_number"
+class ActionAskPersonName(AskQuestion, Action):
+    action_name = "action_ask_person_name"
+    texts = {"parent": "请输入孩子（领卡学生）的姓名：", None: "请输入您的姓名（与身份证一致）："}
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if tracker.get_slot("role") == "parent":
-            dispatcher.utter_message(text="请输入孩子的18位身份证号：")
-        else:
-            dispatcher.utter_message(text="请输入您的18位身份证号：")
-        return []
+
+class ActionAskIdNumber(AskQuestion, Action):
+    action_name = "action_ask_id_number"
+    texts = {"parent": "请输入孩子的18位身份证号：", None: "请输入您的18位身份证号："}
 
 
 class ActionAskDetailsConfirmed(Action):
