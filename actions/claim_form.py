@@ -114,8 +114,12 @@ class ValidateClaimForm(FormValidationAction):
     def _name_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
         if not self._answering(tracker, slot):
             return {}
-        value = _entity(tracker, "person_name") or _NAME_PREFIX.sub("", self._text(tracker)).strip("。.!！ ")
-        return {slot: value}
+        typed = _NAME_PREFIX.sub("", self._text(tracker)).strip("。.!！ ")
+        # A short plausible answer is the name as typed: the model's entity
+        # can be a part of it where Jieba splits the name (陈|大伟).
+        if check_name(typed)[1] is None and (len(typed) <= 4 or "·" in check_name(typed)[0]):
+            return {slot: typed}
+        return {slot: _entity(tracker, "person_name") or typed}
 
     def _id_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
         if not self._answering(tracker, slot):
@@ -195,7 +199,8 @@ class ValidateClaimForm(FormValidationAction):
     def _id(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         check = validate_id(str(value or ""))
         if not check.ok:
-            return self._wrong(slot, ID_PROBLEMS[check.problem or "characters"], dispatcher, tracker)
+            wrong = self._wrong(slot, ID_PROBLEMS[check.problem or "characters"], dispatcher, tracker)
+            return {**wrong, "failure_reason": "invalid_id_number"}
         return {slot: check.normalised}
 
     async def validate_role(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:

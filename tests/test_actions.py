@@ -79,7 +79,7 @@ async def test_wrong_checksum_is_explained_and_asked_again_then_human_offered() 
         events, messages = await run_form(t)
         wrong = {"id_number": attempt}
         assert events == [SlotSet("id_number", None), SlotSet("wrong_answers", wrong),
-                          SlotSet("requested_slot", "id_number")]
+                          SlotSet("failure_reason", "invalid_id_number"), SlotSet("requested_slot", "id_number")]
         assert "校验位" in messages[0]["text"]
         assert (len(messages) == 2) is (attempt == 3)
     assert messages[1]["buttons"] == [{"title": "转人工", "payload": "/request_human"}]
@@ -198,3 +198,15 @@ async def test_realname_metadata_prefills_when_the_role_is_chosen() -> None:
     assert events == [SlotSet("role", "teacher"), SlotSet("person_name", TEACHER.name),
                       SlotSet("id_number", TEACHER.id_number), SlotSet("details_confirmed", None),
                       SlotSet("k12_claimant", None), SlotSet("requested_slot", "details_confirmed")]
+
+
+async def test_the_typed_name_wins_over_a_partial_entity() -> None:
+    t = tracker({"role": "parent", "requested_slot": "guardian_name"}, text="陈大伟",
+                entities=[{"entity": "person_name", "value": "大伟"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("guardian_name", "陈大伟"), SlotSet("requested_slot", "guardian_id_number")]
+    # In a longer sentence the entity is the name.
+    t = tracker({"role": "parent", "requested_slot": "guardian_name"}, text="我是孩子的爸爸李建国",
+                entities=[{"entity": "person_name", "value": "李建国"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("guardian_name", "李建国"), SlotSet("requested_slot", "guardian_id_number")]

@@ -24,7 +24,19 @@ import aiohttp
 import pytest
 
 from backend.cardnumber import is_valid_card_number
-from tests.people import FATHER_LI, GUARDIAN_HU, TEACHER, XIAOMING, write_registry
+from tests.people import (
+    CHEN_CHILDREN,
+    FATHER_CHEN,
+    FATHER_LI,
+    GRADUATED,
+    GUARDIAN_HU,
+    PUBLIC,
+    TEACHER,
+    UNIVERSITY,
+    XIAOMING,
+    Person,
+    write_registry,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "xuexihao.tar.gz"
@@ -206,7 +218,8 @@ async def test_wrong_id_is_explained_and_asked_again(stack: Stack) -> None:
     bad = XIAOMING.id_number[:-1] + ("0" if XIAOMING.id_number[-1] != "0" else "1")
     reply = await say(stack, me, bad)
     assert "校验位" in text(reply)
-    assert (await slots(stack, me))["requested_slot"] == "id_number"
+    state = await slots(stack, me)
+    assert (state["requested_slot"], state["failure_reason"]) == ("id_number", "invalid_id_number")
 
 
 async def test_realname_metadata_needs_only_a_confirmation(stack: Stack) -> None:
@@ -303,3 +316,71 @@ async def test_details_given_first_start_the_claim(stack: Stack) -> None:
     reply = await say(stack, me, f"身份证号{TEACHER.id_number}")
     assert "身份" in text(reply)  # the claim starts: which kind of claimant?
     assert (await slots(stack, me))["requested_slot"] == "role"
+
+
+
+async def claim_k12(stack: Stack, me: str, person: Person) -> dict[str, Any]:
+    """A K-12 student's own claim, typed the way people type."""
+    await say(stack, me, "我要领卡")
+    await say(stack, me, '/choose_role{"role": "k12_student"}')
+    await say(stack, me, '/inform{"k12_claimant": "self"}')
+    await say(stack, me, person.name)
+    await say(stack, me, person.id_number)
+    await say(stack, me, "不开通")
+    await say(stack, me, "确认")
+    return await slots(stack, me)
+
+
+async def claim_for_child(stack: Stack, me: str, guardian: Person, child: Person) -> dict[str, Any]:
+    await say(stack, me, "我是家长，想帮孩子领卡")
+    await say(stack, me, guardian.name)
+    await say(stack, me, guardian.id_number)
+    await say(stack, me, child.name)
+    await say(stack, me, child.id_number)
+    await say(stack, me, "开通")
+    await say(stack, me, "确认")
+    return await slots(stack, me)
+
+
+@pytest.mark.parametrize("person, code", [(PUBLIC, "identity_not_found"), (GRADUATED, "not_enrolled")])
+async def test_k12_failures_are_explained(stack: Stack, person: Person, code: str) -> None:
+    state = await claim_k12(stack, f"e2e-fail-{code}", person)
+    assert (state["failure_reason"], state["card_number"]) == (code, None)
+
+
+async def test_fourth_child_hears_the_limit(stack: Stack) -> None:
+    me = "e2e-four-children"
+    for child in CHEN_CHILDREN[:3]:
+        state = await claim_for_child(stack, me, FATHER_CHEN, child)
+        assert state["card_number"] and state["failure_reason"] is None, child
+    state = await claim_for_child(stack, me, FATHER_CHEN, CHEN_CHILDREN[3])
+    assert (state["failure_reason"], state["card_number"]) == ("proxy_limit_reached", None)
+    reply = await say(stack, me, "为什么我不能帮孩子领卡了")
+    assert "三" in text(reply) and "陈*" in text(reply)  # grounded: the three children, masked
+
+
+async def test_repeated_failures_are_rate_limited_and_explained(stack: Stack) -> None:
+    me = "e2e-probe"
+    # An ID no other test here fails with (failures of an ID count for every user).
+    wrong = {"realname": {"name": "吴小学", "id_number": UNIVERSITY.id_number}}
+    for attempt in range(6):
+        await say(stack, me, "我要领卡", metadata=wrong)
+        await say(stack, me, '/choose_role{"role": "public"}', metadata=wrong)
+        reply = await say(stack, me, "确认", metadata=wrong)
+        expected = "rate_limited" if attempt == 5 else "identity_not_found"
+        assert (await slots(stack, me))["failure_reason"] == expected, attempt
+    assert "一小时" in text(reply)
+    reply = await say(stack, me, "为什么领取失败")
+    assert "一小时" in text(reply)  # grounded in this user's latest attempt
+
+
+async def test_traditional_and_full_width_chat(stack: Stack) -> None:
+    me = "e2e-traditional"
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in TEACHER.id_number)
+    await say(stack, me, "我要領卡")
+    await say(stack, me, "我是老師")
+    await say(stack, me, "鄭老師")
+    reply = await say(stack, me, f"身份證號{full_width}")
+    assert "请确认" in text(reply)
+    state = await slots(stack, me)
+    assert (state["role"], state["person_name"], state["id_number"]) == ("teacher", TEACHER.name, TEACHER.id_number)
