@@ -32,6 +32,7 @@ from tests.people import (
     GUARDIAN_HU,
     PUBLIC,
     TEACHER,
+    TRADITIONAL,
     UNIVERSITY,
     XIAOMING,
     Person,
@@ -384,3 +385,23 @@ async def test_traditional_and_full_width_chat(stack: Stack) -> None:
     assert "请确认" in text(reply)
     state = await slots(stack, me)
     assert (state["role"], state["person_name"], state["id_number"]) == ("teacher", TEACHER.name, TEACHER.id_number)
+
+
+
+async def test_two_fallbacks_in_a_row_offer_a_human(stack: Stack) -> None:
+    me = "e2e-fallbacks"
+    await say(stack, me, "qwpoeiruty zmxncbv")
+    reply = await say(stack, me, "lkjhgf asdpoiu")
+    assert any(b.get("payload") == "/request_human" for m in reply for b in m.get("buttons", [])), reply
+
+
+async def test_verified_but_no_card_and_identity_refresh_are_grounded(stack: Stack) -> None:
+    me = "e2e-grounded"
+    state = await claim_k12(stack, me, TRADITIONAL)
+    assert state["card_number"]
+    reply = await say(stack, me, "验证成功了但是没有领到卡")
+    assert state["card_number"] in text(reply)  # found by the person's identity
+    reply = await say(stack, me, "领卡成功了但是身份和实际不符")
+    assert any(b.get("payload") == "/refresh_identity" for m in reply for b in m.get("buttons", [])), reply
+    reply = await say(stack, me, "/refresh_identity")
+    assert "已重新比对" in text(reply) and "身份没有变化" in text(reply)
