@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -96,6 +97,84 @@ async def main() -> int:
         await asyncio.gather(*exits)
     await asyncio.gather(*pipes, return_exceptions=True)
     return 0 if stop.is_set() else 1
+
+
+class ServiceStack:
+    """The three services as separate, restartable processes on the given
+    (or current) environment: used by the end-to-end tests and bench/bot.py."""
+
+    def __init__(self, logs: Path, overrides: dict[str, str]) -> None:
+        self.logs = logs
+        saved = dict(os.environ)
+        os.environ.update(overrides)
+        try:
+            self.env = service_env()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.commands = commands(self.env)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.rasa_url = f"http://127.0.0.1:{self.env['RASA_PORT']}"
+        self.backend_url = f"http://127.0.0.1:{self.env['BACKEND_PORT']}"
+
+    def start(self, name: str) -> None:
+        env = rasa_env(self.env) if name == "rasa" else self.env
+        log = open(self.logs / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(self.commands[name], cwd=ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        if proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def wait_ready(self, name: str, timeout: float = 240) -> None:
+        import time
+        import urllib.request
+
+        url = {"backend": f"{self.backend_url}/healthz",
+               "actions": f"http://127.0.0.1:{self.env['ACTION_PORT']}/health",
+               "rasa": f"{self.rasa_url}/status"}[name]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[name].poll() is not None:
+                raise RuntimeError((self.logs / f"{name}.log").read_text(errors="replace")[-3000:])
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{name} not ready after {timeout}s")
+
+    def start_all(self) -> None:
+        for name in ("backend", "actions", "rasa"):
+            self.start(name)
+        for name in ("backend", "actions", "rasa"):
+            self.wait_ready(name)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def logs_text(self) -> str:
+        return "".join((self.logs / f"{n}.log").read_text(errors="replace")
+                       for n in ("backend", "actions", "rasa") if (self.logs / f"{n}.log").exists())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def shell() -> None:

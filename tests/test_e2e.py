@@ -7,13 +7,8 @@ session. The model is the one `make test` trains (models/xuexihao.tar.gz).
 """
 from __future__ import annotations
 
-import asyncio
 import importlib.util
-import json
-import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -52,88 +47,28 @@ def _launcher() -> Any:
     return module
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Stack:
-    """The three services, each restartable."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.launcher = _launcher()
-        os.environ.update({
-            "BACKEND_PORT": str(free_port()), "ACTION_PORT": str(free_port()), "RASA_PORT": str(free_port()),
-            "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
-            "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL),
-        })
-        self.env = self.launcher.service_env()
-        self.commands = self.launcher.commands(self.env)
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.rasa_url = f"http://127.0.0.1:{self.env['RASA_PORT']}"
-        self.backend_url = f"http://127.0.0.1:{self.env['BACKEND_PORT']}"
-
-    def start(self, name: str) -> None:
-        env = self.launcher.rasa_env(self.env) if name == "rasa" else self.env
-        log = open(self.tmp / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(self.commands[name], cwd=ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name)
-        if proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def wait_ready(self, name: str, timeout: float = 240) -> None:
-        url = {"backend": f"{self.backend_url}/healthz",
-               "actions": f"http://127.0.0.1:{self.env['ACTION_PORT']}/health",
-               "rasa": f"{self.rasa_url}/status"}[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.procs[name].poll() is None, (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
-            try:
-                import urllib.request
-
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"{name} not ready after {timeout}s")
-
-    def logs(self) -> str:
-        return "".join((self.tmp / f"{n}.log").read_text(errors="replace") for n in ("backend", "actions", "rasa"))
+run_services = _launcher()
+Stack = run_services.ServiceStack
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("e2e")
-    saved = dict(os.environ)
-    s = Stack(tmp)
+    port = run_services.free_port
+    s = Stack(tmp, {
+        "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
+        "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
+        "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL),
+    })
     students, teachers = write_registry(tmp)
     subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
                     str(teachers), "--no-progress"], cwd=ROOT, env=s.env, check=True, capture_output=True)
     try:
-        for name in ("backend", "actions", "rasa"):
-            s.start(name)
-        for name in ("backend", "actions", "rasa"):
-            s.wait_ready(name)
+        s.start_all()
         yield s
     finally:
-        for name in list(s.procs):
-            s.stop(name)
-        os.environ.clear()
-        os.environ.update(saved)
-        full = FULL_ID.findall(s.logs())
+        s.stop_all()
+        full = FULL_ID.findall(s.logs_text())
         assert not full, f"full ID numbers in the services' logs: {len(full)}"
 
 
