@@ -29,7 +29,13 @@ K12_PATHS = ("k12_student", "parent")
 # than a generic fallback.
 NOT_ANSWERS = {
     "cancel", "request_human", "greet", "goodbye", "thank", "refresh_identity", "choose_role", "claim_card",
+    "affirm", "deny",
 }
+# Always a request, however unsure the model is.
+CONTROL_INTENTS = {"cancel", "request_human"}
+# Below this confidence, another intent does not stop a plausible answer:
+# names such as 郭妍月 ("月") can look like a question about the claim period.
+SURE = 0.85
 MAX_WRONG = 3
 _NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
 _ID_IN_TEXT = re.compile(r"[0-9０-９]{6}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{3}[0-9０-９xXｘＸ]")
@@ -92,7 +98,10 @@ class ValidateClaimForm(FormValidationAction):
 
     def _answering(self, tracker: Tracker, slot: str) -> bool:
         """Is the latest message the answer to the question about `slot`?"""
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        parsed = tracker.latest_message.get("intent") or {}
+        intent, confidence = parsed.get("name"), float(parsed.get("confidence") or 0.0)
+        if intent not in CONTROL_INTENTS and confidence < SURE:
+            intent = "inform"  # unsure: take it as the answer, validation has the last word
         if intent == "choose_role":
             # Only a different role is a path switch; a name such as 黄公众
             # can look like a role phrase.
@@ -122,10 +131,13 @@ class ValidateClaimForm(FormValidationAction):
         return {slot: _entity(tracker, "person_name") or typed}
 
     def _id_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        asked = tracker.get_slot("requested_slot") == slot and not tracker.get_slot("pending_cancel")
+        found = _entity(tracker, "id_number") or (m.group(0) if (m := _ID_IN_TEXT.search(self._text(tracker))) else None)
+        if asked and found:
+            return {slot: found}  # an ID-shaped number answers the question whatever the intent
         if not self._answering(tracker, slot):
             return {}
-        found = _entity(tracker, "id_number") or (m.group(0) if (m := _ID_IN_TEXT.search(self._text(tracker))) else None)
-        return {slot: found or self._text(tracker)}
+        return {slot: self._text(tracker)}
 
     def _yes_no(self, tracker: Tracker, slot: str) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != slot or tracker.get_slot("pending_cancel"):

@@ -77,7 +77,8 @@ async def phase(url: str, people: list[tuple[str, str]], users: int, tag: str) -
         nonlocal issued
         while queue:
             i, (name, id_number) = queue.pop()
-            issued += await chat(http, url, f"bench-{tag}-{i}", conversation(name, id_number), latencies)
+            ok = await chat(http, url, f"bench-{tag}-{i}", conversation(name, id_number), latencies)
+            issued += ok  # not `issued += await ...`: that reads `issued` before awaiting
 
     started = time.perf_counter()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
