@@ -60,7 +60,3 @@ class Settings:
         if settings.service_token == DEV_SERVICE_TOKEN and settings.host not in ("127.0.0.1", "localhost", "::1"):
             warnings.warn("BACKEND_SERVICE_TOKEN is the development default on a public address")
         return settings
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

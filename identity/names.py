@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple
 MIDDLE_DOT = "\u00b7"
 # Middle-dot look-alikes seen in minority names (after NFKC): bullet, katakana
 # middle dot, full stop, hyphenation point, dot operators, small dots.
-_DOT_VARIANTS = "\u2022\u30fb\uff65.\u2027\u2219\u22c5\u0387\u16eb\u2e31\u00b7\uff0e\u318d\u119e\u30fb\u2024"
+_DOT_VARIANTS = "\u2022\u30fb\uff65.\u2027\u2219\u22c5\u0387\u16eb\u2e31\u00b7\uff0e\u318d\u119e\u2024"
 _DOTS = re.compile("[" + re.escape(_DOT_VARIANTS) + "]")
 _SPACES = re.compile(r"\s+")
 _NEEDS_CLEANING = re.compile(r"\s|[" + re.escape(_DOT_VARIANTS.replace(MIDDLE_DOT, "")) + "]")
