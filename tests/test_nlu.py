@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -13,10 +12,8 @@ import pytest
 import yaml
 
 from identity import validate_id
+from tests.rasa_cli import MODEL, NO_MODEL, RASA, ROOT, run_rasa
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / "models" / "xuexihao.tar.gz"
-RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 CONTRACT_INTENTS = {
     "greet", "goodbye", "affirm", "deny", "thank", "claim_card", "choose_role", "inform", "request_human",
     "out_of_scope", "faq_claim_failed", "faq_cannot_claim_for_child", "faq_verified_no_card",
@@ -83,14 +80,9 @@ def test_annotated_entities_are_valid() -> None:
 
 @pytest.mark.skipif(not RASA.exists(), reason="no .venv-rasa: run make install")
 def test_intent_accuracy_on_the_held_out_set(tmp_path: Path) -> None:
-    assert MODEL.exists(), "no trained model: `make train` (make test trains it)"
-    out = subprocess.run(
-        [str(RASA), "test", "nlu", "--nlu", "tests/nlu/test_nlu.yml", "--model", str(MODEL),
-         "--out", str(tmp_path / "results")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={"RASA_TELEMETRY_ENABLED": "false", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-             "TMPDIR": str(tmp_path)},
-    )
+    assert MODEL.exists(), NO_MODEL
+    out = run_rasa(["test", "nlu", "--nlu", "tests/nlu/test_nlu.yml", "--model", str(MODEL),
+                    "--out", str(tmp_path / "results")], home=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads((tmp_path / "results" / "intent_report.json").read_text())
     weak = {k: v["f1-score"] for k, v in report.items() if isinstance(v, dict) and v.get("f1-score", 1) < 0.8}
