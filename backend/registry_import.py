@@ -10,23 +10,28 @@ rolled back when any row is bad.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import csv
+import io
 import datetime as dt
 import multiprocessing as mp
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterator, Optional, Sequence
 
+import polars as pl
 from sqlalchemy.engine import make_url
 
 from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
+from backend.registry_frames import ROW, fast_split
 from identity.idnumber import validate_id
 from identity.names import check_name
 
@@ -54,6 +59,7 @@ CHUNK_BYTES = 2 * 1024 * 1024  # about 12,000 student rows
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 COMMIT_ROWS = 200_000  # non-strict imports commit this often, so progress survives a crash
 MAX_FIELD = 128
+PG_LANES = 2  # PostgreSQL connections upserting at once (non-strict imports)
 
 
 class RowError(ValueError):
@@ -226,10 +232,12 @@ KINDS: dict[str, tuple[list[str], tuple[str, ...], Callable[[Sequence[str]], tup
 
 @dataclass
 class Chunk:
-    rows: list[tuple[Any, ...]]
+    frame: pl.DataFrame  # database rows, last row per ID number, sorted by ID number
+    imported: int  # valid rows (before duplicates within the chunk collapse)
     errors: list[tuple[int, str]]  # line numbers relative to the chunk's start
     count: int  # data rows seen
     lines: int  # physical lines consumed
+    written: bool = False  # already staged by the worker (SQLite, see stage_chunk)
 
 
 def read_header(path: Path, columns: Sequence[str]) -> tuple[Optional[list[int]], int, int, Optional[str]]:
@@ -262,16 +270,12 @@ def chunk_bounds(path: Path, start: int, chunk_bytes: int) -> Iterator[tuple[int
             start = end
 
 
-def convert_chunk(kind: str, path: str, start: int, end: int, index: Sequence[int], width: int) -> Chunk:
-    """Decode, parse and validate one chunk (runs in a worker process)."""
-    _, _, convert = KINDS[kind]
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        data = fh.read(end - start)
+def _rows_by_line(
+    convert: Callable[[Sequence[str]], tuple[Any, ...]], data: bytes, lines: list[bytes], index: Sequence[int],
+    width: int,
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]], int]:
+    """The row-by-row path: (rows, each led by its line number; errors; data rows seen)."""
     errors: list[tuple[int, str]] = []
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
     try:
         texts = data.decode("utf-8").split("\n")[: len(lines)]
     except UnicodeDecodeError:
@@ -293,43 +297,193 @@ def convert_chunk(kind: str, path: str, start: int, end: int, index: Sequence[in
             errors.append((n, f"expected {width} fields, found {len(fields)}"))
             continue
         try:
-            rows.append(convert(fields if identity else [fields[i] for i in index]))
+            rows.append((n, *convert(fields if identity else [fields[i] for i in index])))
         except RowError as exc:
             errors.append((n, str(exc)))
-    errors.sort()
-    return Chunk(rows, errors, count, len(lines))
+    return rows, errors, count
 
 
-def _dedupe(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Last row wins within a batch, as it would across batches; sorted by
-    ID number, so the index is updated in key order (fewer pages touched)."""
-    return sorted({row[0]: row for row in batch}.values(), key=itemgetter(0))
+def convert_chunk(
+    kind: str, path: str, start: int, end: int, index: Sequence[int], width: int,
+    stage_to: Optional[tuple[str, int]] = None,
+) -> Chunk:
+    """Decode, parse and validate one chunk (runs in a worker process):
+    vectorised for rows in canonical form (registry_frames.py), row by row
+    for the rest. With `stage_to` (staging directory, chunk sequence number)
+    the worker also stages the rows for SQLite (see stage_chunk)."""
+    columns, db_columns, convert = KINDS[kind]
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    split = fast_split(kind, data, lines, columns, index, width)
+    if split is None:
+        rows, errors, count = _rows_by_line(convert, data, lines, index, width)
+        frames = [_frame(rows, db_columns)]
+    else:
+        good, bad = split
+        rows, errors = [], []
+        for n, *fields in bad.iter_rows():
+            try:
+                rows.append((n, *convert(fields)))
+            except RowError as exc:
+                errors.append((n, str(exc)))
+        frames, count = [good, _frame(rows, db_columns)], len(lines)
+    frame = pl.concat(frames, how="vertical_relaxed")
+    chunk = Chunk(_dedupe(frame), frame.height, sorted(errors), count, len(lines))
+    if stage_to is not None:
+        stage_chunk(*stage_to, kind, db_columns, chunk.frame)
+        chunk.frame, chunk.written = chunk.frame.clear(), True
+    return chunk
+
+
+def _frame(rows: list[tuple[Any, ...]], db_columns: Sequence[str]) -> pl.DataFrame:
+    schema = {ROW: pl.UInt32, **{c: pl.String for c in db_columns}}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _dedupe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Last row wins within a chunk, as it does across chunks; sorted by ID
+    number, so the index is updated in key order (fewer pages touched)."""
+    return frame.sort(ROW).unique(subset="id_number", keep="last").sort("id_number").drop(ROW)
+
+
+def frame_rows(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
+    return list(zip(*(series.to_list() for series in frame.get_columns())))
+
+
+# -- staging in worker processes (SQLite) ------------------------------------
+#
+# SQLite has one writer, and turning validated rows into Python tuples and
+# inserting them into a ten-million-row B-tree in random key order costs more
+# than validating them: in the main process that alone capped the import
+# below 50,000 rows/s, and workers taking turns to write paid for every
+# chunk's commit with tens of megabytes of WAL. So, for large files, each
+# worker appends the rows it validated to its own staging database (an
+# unindexed table, no journal), and at the end of the file the main process
+# merges all staging tables in one statement, sorted by ID number
+# (merge_staged): the B-tree is then written in key order, in C.
+
+_stage_connections: dict[str, sqlite3.Connection] = {}
+
+
+def _close_stages() -> None:
+    for conn in _stage_connections.values():
+        conn.close()
+    _stage_connections.clear()
+
+
+def stage_table(kind: str) -> str:
+    return f"staged_{kind}"
+
+
+def stage_chunk(stage_dir: str, seq: int, kind: str, columns: Sequence[str], frame: pl.DataFrame) -> None:
+    """Append a chunk's rows to this worker's staging database. `seq` orders
+    chunks, so the last row of an ID number in the file wins the merge."""
+    conn = _stage_connections.get(stage_dir)
+    if conn is None:
+        if not _stage_connections:
+            atexit.register(_close_stages)
+        path = os.path.join(stage_dir, f"worker-{os.getpid()}.sqlite3")
+        conn = _stage_connections[stage_dir] = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {stage_table(kind)} (seq INTEGER, {', '.join(columns)})")
+    conn.execute("BEGIN")
+    rows = frame.with_columns(pl.lit(seq).alias("seq")).select(["seq", *columns])
+    conn.executemany(
+        f"INSERT INTO {stage_table(kind)} VALUES ({', '.join('?' for _ in range(len(columns) + 1))})",
+        frame_rows(rows),
+    )
+    conn.execute("COMMIT")
 
 
 # -- writing -----------------------------------------------------------------
 
 
-class SqliteSink:
-    def __init__(self, path: str) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, timeout=60)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA cache_size=-1048576")  # 1 GiB: the ID index of ten million rows fits
-        self.conn.execute("BEGIN IMMEDIATE")
+def sqlite_connection(path: str, cache_mib: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+    return conn
 
-    async def upsert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        cols = ", ".join(columns)
-        marks = ", ".join("?" for _ in columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
-        sql = f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT (id_number) DO UPDATE SET {updates}"
-        self.conn.executemany(sql, rows)
+
+def upsert_sql(table: str, columns: Sequence[str]) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT (id_number) DO UPDATE SET {updates}"
+    )
+
+
+class SqliteSink:
+    """Writes in the main process; a transaction is open only while it has
+    written something (workers writing in turn need the lock)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.conn = sqlite_connection(path, cache_mib=1024)  # the ID index of ten million rows fits
+        self.in_tx = False
+
+    async def upsert(self, table: str, columns: Sequence[str], frame: pl.DataFrame) -> None:
+        if not self.in_tx:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.in_tx = True
+        self.conn.executemany(upsert_sql(table, columns), frame_rows(frame))
 
     async def checkpoint(self) -> None:
-        self.conn.execute("COMMIT")
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.in_tx:
+            self.conn.execute("COMMIT")
+            self.in_tx = False
+
+    async def merge_staged(self, stage_dir: str, kind: str, columns: Sequence[str]) -> None:
+        """Upsert what the workers staged (stage_chunk), in ID order; a later
+        chunk's row wins over an earlier one's."""
+        table = stage_table(kind)
+        sources = []
+        for path in sorted(Path(stage_dir).glob("worker-*.sqlite3")):
+            conn = sqlite3.connect(path)
+            has = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+            conn.close()
+            if has:
+                sources.append(path)
+        if not sources:
+            return
+        await self.checkpoint()  # ATTACH is refused inside a transaction
+        self.conn.execute("PRAGMA threads=4")  # the sort may use helper threads
+        self.conn.execute("PRAGMA temp_store=MEMORY")
+        names = [f"stage{i}" for i in range(len(sources))]
+        for name, path in zip(names, sources):
+            self.conn.execute("ATTACH DATABASE ? AS " + name, (str(path),))
+        try:
+            union = " UNION ALL ".join(f"SELECT * FROM {name}.{table}" for name in names)
+            cols = ", ".join(columns)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.in_tx = True
+            # "WHERE true": SQLite's way to tell an upsert's ON CONFLICT from a join's ON.
+            self.conn.execute(
+                f"INSERT INTO {kind} ({cols}) SELECT {cols} FROM ({union}) WHERE true ORDER BY id_number, seq "
+                f"ON CONFLICT (id_number) DO UPDATE SET {updates}"
+            )
+            await self.checkpoint()
+        finally:
+            if self.in_tx:
+                self.conn.execute("ROLLBACK")
+                self.in_tx = False
+            for name in names:
+                self.conn.execute("DETACH DATABASE " + name)
+        for path in sources:
+            conn = sqlite3.connect(path)
+            conn.execute(f"DROP TABLE {table}")
+            conn.close()
 
     async def finish(self, commit: bool) -> None:
-        self.conn.execute("COMMIT" if commit else "ROLLBACK")
+        if self.in_tx:
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
         if commit:
             # Fresh statistics for the planner after a bulk load (sampled: quick at 10M rows).
             self.conn.execute("PRAGMA analysis_limit=1000")
@@ -337,36 +491,28 @@ class SqliteSink:
         self.conn.close()
 
 
-class PostgresSink:
+class PostgresLane:
+    """One connection and its transaction; rows go in by COPY into a
+    temporary table, then an upsert."""
+
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self.tx = conn.transaction()
         self.staged: set[str] = set()
 
-    @classmethod
-    async def connect(cls, url: str) -> "PostgresSink":
-        import asyncpg
-
-        u = make_url(url)
-        conn = await asyncpg.connect(
-            host=u.host, port=u.port, user=u.username, password=u.password, database=u.database
-        )
-        sink = cls(conn)
-        await sink.tx.start()
-        return sink
-
-    async def upsert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    async def upsert(self, table: str, columns: Sequence[str], frame: pl.DataFrame) -> None:
         stage = f"import_{table}"
         if stage not in self.staged:
             await self.conn.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
             )
             self.staged.add(stage)
-        if "birth_date" in columns:  # ISO text from the validators; COPY wants dates
-            i = list(columns).index("birth_date")
-            fromiso = dt.date.fromisoformat
-            rows = [r[:i] + (fromiso(r[i]),) + r[i + 1:] for r in rows]
-        await self.conn.copy_records_to_table(stage, records=rows, columns=list(columns))
+        # CSV parsed by PostgreSQL itself: no Python per row. Strings are quoted,
+        # so an empty string stays one and an unquoted empty field is NULL.
+        data = io.BytesIO()
+        frame.write_csv(data, include_header=False, quote_style="non_numeric", null_value="")
+        data.seek(0)
+        await self.conn.copy_to_table(stage, source=data, columns=list(columns), format="csv")
         cols = ", ".join(columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         await self.conn.execute(
@@ -380,22 +526,63 @@ class PostgresSink:
         self.tx = self.conn.transaction()
         await self.tx.start()
 
+
+class PostgresSink:
+    """Upserts through one or more connections ("lanes") at once. With
+    several, each ID number always goes through the same lane (by a hash of
+    it), so its rows still land in file order and two lanes never touch the
+    same row; the lanes' transactions commit together at each checkpoint.
+    A strict import uses one lane: one transaction for everything."""
+
+    def __init__(self, lanes: list[PostgresLane]) -> None:
+        self.lanes = lanes
+
+    @classmethod
+    async def connect(cls, url: str, lanes: int) -> "PostgresSink":
+        import asyncpg
+
+        u = make_url(url)
+        conns = [
+            await asyncpg.connect(host=u.host, port=u.port, user=u.username, password=u.password, database=u.database)
+            for _ in range(lanes)
+        ]
+        sink = cls([PostgresLane(conn) for conn in conns])
+        for lane in sink.lanes:
+            await lane.tx.start()
+        return sink
+
+    async def upsert(self, table: str, columns: Sequence[str], frame: pl.DataFrame) -> None:
+        if len(self.lanes) == 1:
+            await self.lanes[0].upsert(table, columns, frame)
+            return
+        lane_of = (pl.col("id_number").hash(seed=0) % len(self.lanes)).alias("_lane")
+        parts = frame.with_columns(lane_of).partition_by("_lane", as_dict=True, include_key=False)
+        await asyncio.gather(*(
+            self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()  # type: ignore[index]
+        ))
+
+    async def checkpoint(self) -> None:
+        for lane in self.lanes:
+            await lane.checkpoint()
+
     async def finish(self, commit: bool) -> None:
         try:
-            await (self.tx.commit() if commit else self.tx.rollback())
+            for lane in self.lanes:
+                await (lane.tx.commit() if commit else lane.tx.rollback())
             if commit:
                 # Statistics for the planner now: autovacuum may be off, or late after a bulk load.
-                await self.conn.execute("ANALYZE students; ANALYZE teachers")
+                await self.lanes[0].conn.execute("ANALYZE students; ANALYZE teachers")
         finally:
-            await self.conn.close()
+            for lane in self.lanes:
+                await lane.conn.close()
 
 
-async def open_sink(database_url: str) -> Any:
+async def open_sink(database_url: str, lanes: int = 1) -> Any:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return SqliteSink(url.database or ":memory:")
     if url.get_backend_name() == "postgresql":
-        return await PostgresSink.connect(database_url)
+        return await PostgresSink.connect(database_url, lanes)
     raise ValueError(f"unsupported database for import: {url.get_backend_name()}")
 
 
@@ -413,10 +600,10 @@ async def import_registry(
     exist (the CLI creates it). `workers`: processes validating rows in
     parallel (default: one per core, for files over a few megabytes)."""
     jobs = [(k, p) for k, p in (("students", students), ("teachers", teachers)) if p is not None]
-    sink = await open_sink(database_url)
+    sink = await open_sink(database_url, lanes=1 if strict else PG_LANES)
     reports: list[FileReport] = []
     ok = False
-    pool: Optional[ProcessPoolExecutor] = None
+    pool: Optional[Workers] = None
     try:
         for kind, path in jobs:
             report = FileReport(kind, str(path))
@@ -431,10 +618,11 @@ async def import_registry(
             n_workers = workers if workers is not None else (os.cpu_count() or 1)
             big = workers is not None or path.stat().st_size > PARALLEL_MIN_BYTES
             if pool is None and n_workers > 1 and big:
-                pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("fork"))
+                # Strict imports write in one transaction, from the main process.
+                pool = Workers(n_workers, sink.path if isinstance(sink, SqliteSink) and not strict else None)
             line = 1  # lines before the current chunk
             uncommitted = 0
-            chunks = _chunks(pool, kind, path, offset, index, width, chunk_bytes)  # type: ignore[arg-type]
+            chunks = _chunks(pool, kind, path, offset, index, width, chunk_bytes)
             async for (start, end), chunk in chunks:
                 report.rows += chunk.count
                 report.errors.extend((line + n, msg) for n, msg in chunk.errors)
@@ -443,13 +631,15 @@ async def import_registry(
                     tick(end - start)
                 if strict and report.errors:
                     continue  # keep reading to report every bad row, write nothing
-                if chunk.rows:
-                    await sink.upsert(kind, db_columns, _dedupe(chunk.rows))
-                    report.imported += len(chunk.rows)
-                    uncommitted += len(chunk.rows)
+                report.imported += chunk.imported
+                if chunk.frame.height and not chunk.written:
+                    await sink.upsert(kind, db_columns, chunk.frame)
+                    uncommitted += chunk.frame.height
                     if not strict and uncommitted >= COMMIT_ROWS:
                         await sink.checkpoint()
                         uncommitted = 0
+            if pool is not None and pool.stage_dir:  # every chunk is staged by now
+                await sink.merge_staged(pool.stage_dir, kind, db_columns)
             report.seconds = time.perf_counter() - started
         ok = not (strict and any(r.errors for r in reports))
         if not ok:
@@ -457,13 +647,38 @@ async def import_registry(
                 r.imported = 0
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            pool.close()
         await sink.finish(commit=ok)
     return reports
 
 
+class Workers:
+    """Worker processes validating chunks; for an SQLite database they also
+    stage them (stage_chunk) in a temporary directory next to it. Spawned,
+    not forked: polars' thread pool does not survive a fork."""
+
+    def __init__(self, n: int, sqlite_path: Optional[str]) -> None:
+        self.size = n
+        self.stage_dir: Optional[str] = None
+        if sqlite_path is not None and sqlite_path != ":memory:":
+            self.stage_dir = tempfile.mkdtemp(prefix=".import-", dir=Path(sqlite_path).resolve().parent)
+        self.next_seq = 0
+        self.pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
+
+    def stage_to(self) -> Optional[tuple[str, int]]:
+        if self.stage_dir is None:
+            return None
+        self.next_seq += 1
+        return self.stage_dir, self.next_seq
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+        if self.stage_dir is not None:
+            shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+
 async def _chunks(
-    pool: Optional[ProcessPoolExecutor],
+    pool: Optional[Workers],
     kind: str,
     path: Path,
     offset: int,
@@ -471,7 +686,7 @@ async def _chunks(
     width: int,
     chunk_bytes: int,
 ) -> AsyncIterator[tuple[tuple[int, int], Chunk]]:
-    """Chunks in file order; with a pool, a few are validated ahead while
+    """Chunks in file order; with workers, a few are validated ahead while
     the previous one is written."""
     bounds = chunk_bounds(path, offset, chunk_bytes)
     if pool is None:
@@ -479,10 +694,11 @@ async def _chunks(
             yield (start, end), convert_chunk(kind, str(path), start, end, index, width)
         return
     loop = asyncio.get_running_loop()
-    ahead = pool._max_workers * 2  # type: ignore[attr-defined]
+    ahead = pool.size * 2
     pending: deque[tuple[tuple[int, int], asyncio.Future[Chunk]]] = deque()
     for start, end in bounds:
-        pending.append(((start, end), loop.run_in_executor(pool, convert_chunk, kind, str(path), start, end, index, width)))
+        job = (kind, str(path), start, end, index, width, pool.stage_to())
+        pending.append(((start, end), loop.run_in_executor(pool.pool, convert_chunk, *job)))
         if len(pending) >= ahead:
             span, future = pending.popleft()
             yield span, await future

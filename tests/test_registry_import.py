@@ -110,6 +110,28 @@ async def test_parallel_chunks_give_the_same_result(database_url: str, tmp_path:
     assert await scalar(database_url, "SELECT count(*) FROM students") == len(student_rows())
 
 
+async def test_last_row_of_an_id_wins_across_chunks_and_workers(database_url: str, tmp_path: Path) -> None:
+    """The same ID number in many chunks, validated by two workers (staged for
+    SQLite, upserted through two connections for PostgreSQL): the file's
+    last row for it is what stays, and existing rows are updated."""
+    statuses = ["enrolled", "graduated", "suspended", "withdrawn"]
+    rows = []
+    for i in range(120):
+        rows.extend(student_rows())
+        rows.append(_student(XIAOMING, "junior", status=statuses[i % 4], g1=FATHER_LI))
+    rows.append(_student(XIAOMING, "senior", status="suspended", g1=FATHER_LI))
+    path = write_csv(tmp_path / "s.csv", STUDENT_COLUMNS, rows)
+    await reset_schema(database_url)
+    await import_registry(database_url, students=write_registry(tmp_path)[0])
+    (report,) = await import_registry(database_url, students=path, workers=2, chunk_bytes=4096)
+    assert (report.rows, report.imported, report.errors) == (len(rows), len(rows), [])
+    assert await scalar(database_url, "SELECT count(*) FROM students") == len(student_rows())
+    assert await scalar(
+        database_url, f"SELECT stage || '/' || status FROM students WHERE id_number = '{XIAOMING.id_number}'"
+    ) == "senior/suspended"
+    assert not list(tmp_path.glob(".import-*")), "staging files left behind"
+
+
 async def test_strict_imports_nothing_on_any_error(database_url: str, tmp_path: Path) -> None:
     await reset_schema(database_url)
     good = write_csv(tmp_path / "t.csv", TEACHER_COLUMNS, teacher_rows())
