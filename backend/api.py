@@ -11,6 +11,7 @@ import hmac
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
+import orjson
 from aiohttp import web
 
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
@@ -37,8 +38,14 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+def json_response(data: dict[str, Any], status: int = 200) -> web.Response:
+    """JSON in UTF-8 (orjson: a few times faster than the json module, and
+    this is on every claim)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"success": False, "code": code, "message": message, **extra}, status=status)
+    return json_response({"success": False, "code": code, "message": message, **extra}, status=status)
 
 
 # -- request parsing -----------------------------------------------------------
@@ -48,10 +55,10 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send application/json")
     try:
-        body = await request.json()
+        body = orjson.loads(await request.read())
     except web.HTTPRequestEntityTooLarge:
         raise
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # orjson.JSONDecodeError is a ValueError
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
@@ -105,9 +112,9 @@ def integer(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> i
 
 def outcome_response(outcome: Outcome) -> web.Response:
     if outcome.success:
-        return web.json_response(outcome.as_dict(), status=201 if outcome.status == "issued" else 200)
+        return json_response(outcome.as_dict(), status=201 if outcome.status == "issued" else 200)
     status = {"rate_limited": 429, "card_not_found": 404}.get(outcome.failure_code or "", 422)
-    return web.json_response(outcome.as_dict(), status=status)
+    return json_response(outcome.as_dict(), status=status)
 
 
 # -- handlers ------------------------------------------------------------------
@@ -165,7 +172,7 @@ async def post_card_query(request: web.Request) -> web.Response:
         card = await card_for(session, id_number)
     if card is None or (name is not None and normalise_name(name) != card.holder_name):
         raise ApiError(404, "card_not_found", "no card for this person")
-    return web.json_response({"success": True, "card": card_view(card)})
+    return json_response({"success": True, "card": card_view(card)})
 
 
 async def post_attempt_query(request: web.Request) -> web.Response:
@@ -177,7 +184,7 @@ async def post_attempt_query(request: web.Request) -> web.Response:
     limit = integer(body, "limit", 10, 1, 100)
     async with request.app[DB].reading() as session:
         attempts = await latest_attempts(session, channel_user=user, id_hash=id_hash, limit=limit)
-    return web.json_response({"success": True, "attempts": attempts})
+    return json_response({"success": True, "attempts": attempts})
 
 
 async def post_proxy_query(request: web.Request) -> web.Response:
@@ -195,7 +202,7 @@ async def post_proxy_query(request: web.Request) -> web.Response:
             {"slot": slot, "id_masked": mask_id(child), "name_masked": mask_name(name or "")}
             for slot, child, name in rows
         ]
-    return web.json_response(
+    return json_response(
         {"success": True, "limit": MAX_PROXY_CHILDREN, "count": len(children), "children": children}
     )
 
@@ -221,7 +228,7 @@ async def post_ticket(request: web.Request) -> web.Response:
                             status="open", created_at=utcnow())
             session.add(ticket)
             await session.flush()
-    return web.json_response(
+    return json_response(
         {"success": True, "ticket_number": ticket.number, "status": ticket.status, "created": created},
         status=201 if created else 200,
     )

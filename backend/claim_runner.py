@@ -1,8 +1,8 @@
 """Runs the flows of claim_flow.py in one database transaction.
 
-SQLite: the whole flow runs in a single writer thread with the stdlib
-driver (one thread hop per claim instead of several per statement), under
-`BEGIN IMMEDIATE` so writers queue instead of failing. PostgreSQL: an
+SQLite: the whole flow runs with the stdlib driver under `BEGIN IMMEDIATE`,
+on the event loop's thread when the write lock is free, else in a writer
+thread that waits for it (see SqliteRunner). PostgreSQL: an
 asyncpg pool; each operation is one prepared-statement round trip inside a
 READ COMMITTED transaction.
 """
@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,6 +22,11 @@ from sqlalchemy.engine import make_url
 from backend.claim_flow import MATCH_FAILURES, CardRec, Flow, Op, Outcome, StudentRec, TeacherRec
 
 SQLITE_BUSY_TIMEOUT_S = 30
+CHECKPOINT_SECONDS = 1.0
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
 
 _FAILURES = ", ".join(f"'{code}'" for code in MATCH_FAILURES)
 _CARD_COLUMNS = (
@@ -137,24 +143,66 @@ def _sqlite_value(value: Any) -> Any:
 
 
 class SqliteRunner:
+    """Runs a flow on the event loop's thread when the database's write lock
+    is free (a claim's statements take a fraction of a millisecond: cheaper
+    than a hop to a thread and back), else in a writer thread that waits
+    for the lock (another process writing: an import, the admin CLI)."""
+
     def __init__(self, path: str) -> None:
         self.path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._conn: Optional[sqlite3.Connection] = None  # lives in the writer thread only
+        self._inline: Optional[sqlite3.Connection] = None  # event loop thread only; never waits
+        self._waiting: Optional[sqlite3.Connection] = None  # writer thread only
+        self._queued = 0  # flows handed to the writer thread and not done yet
+        self._checkpointer: Optional[asyncio.Task[None]] = None
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=SQLITE_BUSY_TIMEOUT_S)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._conn = conn
-        return self._conn
+    def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints (they write and fsync the database file) run in the
+        # writer thread (_checkpoint), never on the event loop.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        return conn
 
-    def _run(self, flow: Flow) -> Outcome:
-        conn = self._connection()
+    def _begin_waiting(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, retrying every 0.2 ms up to the timeout. (SQLite's
+        own busy handler sleeps 1 ms and more between tries: with several
+        server processes sharing the file the lock would sit free.)"""
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.0002)
+
+    def _checkpoint(self) -> None:
+        conn = self._waiting_connection()
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def _checkpoint_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await loop.run_in_executor(self._thread, self._checkpoint)
+            except sqlite3.Error:
+                pass  # e.g. the database is unreachable: the next one tries again
+
+    def _waiting_connection(self) -> sqlite3.Connection:
+        if self._waiting is None:
+            self._waiting = self._connect()
+        return self._waiting
+
+    @staticmethod
+    def _drive(conn: sqlite3.Connection, flow: Flow) -> Outcome:
+        """Run the flow in a transaction that already holds the write lock."""
 
         def execute(op: Op) -> Any:
             name = op[0]
@@ -163,7 +211,6 @@ class SqliteRunner:
             row = cursor.fetchone() if kind != "none" else None
             return row[0] if kind == "value" else result(name, row, dt.datetime.fromisoformat)
 
-        conn.execute("BEGIN IMMEDIATE")
         try:
             outcome = drive(flow, execute)
         except BaseException:
@@ -172,17 +219,44 @@ class SqliteRunner:
         conn.execute("COMMIT")
         return outcome
 
-    async def run(self, flow: Flow) -> Outcome:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, flow)
+    def _run_waiting(self, flow: Flow) -> Outcome:
+        conn = self._waiting_connection()
+        self._begin_waiting(conn)
+        return self._drive(conn, flow)
 
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    async def run(self, flow: Flow) -> Outcome:
+        if self._checkpointer is None:
+            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoint_periodically())
+        if not self._queued:  # keep order with flows already waiting in the thread
+            if self._inline is None:
+                self._inline = self._connect()
+            try:
+                self._inline.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            else:
+                return self._drive(self._inline, flow)
+        self._queued += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_waiting, flow)
+        finally:
+            self._queued -= 1
+
+    def _close_waiting(self) -> None:
+        if self._waiting is not None:
+            self._waiting.close()
+            self._waiting = None
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            self._checkpointer = None
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_waiting)
         self._thread.shutdown(wait=True)
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
 
 
 # -- PostgreSQL --------------------------------------------------------------------

@@ -42,13 +42,13 @@ def _serve_one(host: str, port: int, reuse_port: bool) -> None:
     from aiohttp import web
 
     from backend.app import create_app
-    from backend.logredact import install
+    from backend.logredact import AccessLog, install
 
     install(logging.INFO)
     # Access logs show method, path and status: bodies (and so ID numbers) never.
     web.run_app(
         create_app(_settings()), host=host, port=port, loop=uvloop.new_event_loop(), reuse_port=reuse_port,
-        access_log_format='%a "%r" %s %b %Tfs',
+        access_log_class=AccessLog,
     )
 
 

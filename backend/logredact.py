@@ -7,10 +7,15 @@ import logging
 import sys
 import threading
 import time
+from typing import Optional
 
-from identity.logfilter import RedactIdNumbers, redact
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
-__all__ = ["BufferedStderrHandler", "RedactIdNumbers", "install", "redact"]
+from identity.logfilter import ID_LIKE, RedactIdNumbers, redact
+
+__all__ = ["AccessLog", "BufferedStderrHandler", "RedactIdNumbers", "install", "redact"]
+_handler: Optional["BufferedStderrHandler"] = None
 
 
 class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -48,3 +53,37 @@ def install(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    global _handler
+    _handler = handler
+
+
+class AccessLog(AbstractAccessLogger):
+    """One access-log line per request, written straight into the buffered
+    handler: method, path, status, size and time (never a body). Through
+    the logging module it cost ~0.1 ms a request, a tenth of a claim.
+    Redacted like every other line."""
+
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        self._second = -1
+        self._stamp = ""
+
+    @property
+    def enabled(self) -> bool:
+        return _handler is not None and self.logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time_taken: float) -> None:
+        if _handler is None:
+            return
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._stamp = now, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        line = (
+            f'{self._stamp} INFO aiohttp.access: {request.remote} "{request.method} {request.path_qs} '
+            f'HTTP/{request.version.major}.{request.version.minor}" {response.status} '
+            f"{response.body_length} {time_taken:.6f}s\n"
+        )
+        if ID_LIKE.search(line):
+            line = redact(line)
+        with _handler.lock:  # type: ignore[union-attr]
+            _handler.stream.write(line)
