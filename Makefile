@@ -40,12 +40,17 @@ $(VENV)/.installed: pyproject.toml
 
 # The Rasa 3.6 engine: Python 3.8-3.10 (scripts/find-python310 explains
 # what to do when there is none).
+# Reinstalled (and so the model retrained) only when the rasa-engine group
+# itself changed, not on every edit of pyproject.toml.
+RASA_GROUP = $(shell $(PYTHON311) -c 'import tomllib, json; print(json.dumps(tomllib.load(open("pyproject.toml", "rb"))["dependency-groups"]["rasa-engine"]))')
 $(RASA_VENV)/.installed: pyproject.toml
 	@py310=$$(scripts/find-python310) || exit 1; \
 	  test -x $(RASA_PY) || $$py310 -m venv $(RASA_VENV)
-	$(RASA_PY) -m pip install -q --upgrade 'pip>=25.1'
-	$(RASA_PY) -m pip install -q --group rasa-engine
-	touch $@
+	@if [ -f $@ ] && [ '$(RASA_GROUP)' = "$$(cat $(RASA_VENV)/.group 2>/dev/null)" ]; then \
+	  echo "rasa-engine dependencies unchanged"; exit 0; fi; \
+	  set -e; $(RASA_PY) -m pip install -q --upgrade 'pip>=25.1'; \
+	  $(RASA_PY) -m pip install -q --group rasa-engine; \
+	  echo '$(RASA_GROUP)' > $(RASA_VENV)/.group; touch $@
 
 $(VAR):
 	mkdir -p $(VAR)
@@ -82,8 +87,10 @@ shell: install $(MODEL)
 test: install $(MODEL)
 	$(PY) -m pytest
 
+# Everything but the tests that need the Rasa engine (a quick loop while
+# working on the backend or the actions).
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not rasa"
 
 bench: install
 	$(PY) -m bench.run_all

@@ -1,10 +1,17 @@
 """Registry import from the contract's CSV format (see shared CONTRACT.md).
 
-Rows are validated in Python, then upserted in batches straight through the
-database driver (stdlib sqlite3, or asyncpg's COPY into a staging table):
-the ORM would cost ten times the time at ten million rows. Upsert is keyed
-on `id_number`. A bad row is reported with its line number and skipped; in
-strict mode the whole import (both files) runs in one transaction that is
+A file is cut into chunks validated in worker processes: rows in canonical
+form as polars column expressions (registry_frames.py), the others row by
+row here. Rows are then upserted, keyed on `id_number`, straight through the
+database driver (the ORM would cost ten times the time at ten million rows):
+- PostgreSQL: CSV through COPY into a temporary table, then an upsert, over
+  two connections (PostgresSink), committed every COMMIT_ROWS rows;
+- SQLite, large files: each worker stages its rows in a database of its own,
+  merged in ID order at the end of the file (stage_chunk, merge_staged): a
+  crash before the merge imports nothing of that file; small files: from
+  the main process, committed every COMMIT_ROWS rows.
+A bad row is reported with its line number and skipped; in strict mode the
+whole import (both files) runs in one transaction, from the main process,
 rolled back when any row is bad.
 """
 from __future__ import annotations
@@ -57,7 +64,7 @@ _GENDERS = {"M": "M", "F": "F", "男": "M", "女": "F", "MALE": "M", "FEMALE": "
 _DISTRICT = re.compile(r"^[1-8][0-9]{5}$")
 CHUNK_BYTES = 2 * 1024 * 1024  # about 12,000 student rows
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-COMMIT_ROWS = 200_000  # non-strict imports commit this often, so progress survives a crash
+COMMIT_ROWS = 200_000  # non-strict imports written from this process commit this often
 MAX_FIELD = 128
 PG_LANES = 2  # PostgreSQL connections upserting at once (non-strict imports)
 

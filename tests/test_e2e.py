@@ -37,7 +37,10 @@ from tests.people import (
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "xuexihao.tar.gz"
 FULL_ID = re.compile(r"\d{17}[\dXx]")
-pytestmark = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: `make train` (make test trains it)")
+pytestmark = [
+    pytest.mark.rasa,
+    pytest.mark.skipif(not MODEL.exists(), reason="no trained model: `make train` (make test trains it)"),
+]
 
 
 def _launcher() -> Any:

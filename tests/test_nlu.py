@@ -14,6 +14,8 @@ import yaml
 from identity import validate_id
 from tests.rasa_cli import MODEL, NO_MODEL, RASA, ROOT, run_rasa
 
+pytestmark = pytest.mark.rasa  # needs the Rasa engine (make test-fast leaves these out)
+
 CONTRACT_INTENTS = {
     "greet", "goodbye", "affirm", "deny", "thank", "claim_card", "choose_role", "inform", "request_human",
     "out_of_scope", "faq_claim_failed", "faq_cannot_claim_for_child", "faq_verified_no_card",

@@ -6,6 +6,9 @@ import subprocess
 from pathlib import Path
 
 from tests.rasa_cli import RASA_PY, ROOT, rasa_env, run_rasa
+import pytest
+
+pytestmark = pytest.mark.rasa  # needs the Rasa engine (make test-fast leaves these out)
 
 
 def test_rasa_engine_environment(tmp_path: Path) -> None:

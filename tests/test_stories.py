@@ -21,6 +21,8 @@ import yaml
 
 from tests.rasa_cli import MODEL, NO_MODEL, RASA, ROOT, run_rasa
 
+pytestmark = pytest.mark.rasa  # needs the Rasa engine (make test-fast leaves these out)
+
 STORIES = ROOT / "tests" / "stories"
 OUT = ROOT / "var" / "story-results"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
