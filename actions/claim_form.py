@@ -17,6 +17,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.messages import HOTLINE, ID_PROBLEMS, NAME_PROBLEMS
 from identity import check_name, validate_id
+from identity.names import MIDDLE_DOT
+from identity.surnames import NOT_NAMES, has_surname
 
 FORM = "claim_form"
 ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
@@ -85,6 +87,15 @@ def _entity(tracker: Tracker, name: str) -> Optional[str]:
     return str(values[0]) if values and values[0] else None
 
 
+def _bare_name(text: str) -> bool:
+    """A message that is just a name: plausible, short, led by a surname (or
+    a minority name with a middle dot), and not an everyday reply."""
+    norm, problem = check_name(text)
+    if problem is not None or norm in NOT_NAMES:
+        return False
+    return MIDDLE_DOT in norm or (len(norm) <= 4 and has_surname(norm))
+
+
 class ValidateClaimForm(FormValidationAction):
     def name(self) -> str:
         return "validate_claim_form"
@@ -109,21 +120,24 @@ class ValidateClaimForm(FormValidationAction):
             if role in ROLES and role != _role_before_this_turn(tracker):
                 return False
             intent = "inform"
+        return self._asked(tracker, slot) and intent not in NOT_ANSWERS and not (intent or "").startswith("faq_")
+
+    def _asked(self, tracker: Tracker, slot: str) -> bool:
         return (
             tracker.get_slot("requested_slot") == slot
             and tracker.active_loop_name == FORM
             and not tracker.get_slot("pending_cancel")
-            and intent not in NOT_ANSWERS
-            and not (intent or "").startswith("faq_")
         )
 
     def _text(self, tracker: Tracker) -> str:
         return (tracker.latest_message.get("text") or "").strip()
 
     def _name_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        typed = _NAME_PREFIX.sub("", self._text(tracker)).strip("。.!！ ")
+        if self._asked(tracker, slot) and _bare_name(typed):
+            return {slot: typed}  # whatever the intent model made of it (it reads 姜然宸 as "yes")
         if not self._answering(tracker, slot):
             return {}
-        typed = _NAME_PREFIX.sub("", self._text(tracker)).strip("。.!！ ")
         # A short plausible answer is the name as typed: the model's entity
         # can be a part of it where Jieba splits the name (陈|大伟).
         if check_name(typed)[1] is None and (len(typed) <= 4 or "·" in check_name(typed)[0]):

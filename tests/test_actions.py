@@ -93,6 +93,25 @@ async def test_hostile_names_are_refused_politely(text: str) -> None:
     assert messages and "姓名" in messages[0]["text"]
 
 
+async def test_bare_name_the_model_read_as_yes_is_the_name() -> None:
+    """The intent model reads some unknown three-character words, such as
+    the name 姜然宸, as "affirm" with high confidence (seen in bench/bot.py)."""
+    for name in ("姜然宸", "付睿然", "欧阳娜娜", "阿依古丽·买买提"):
+        t = tracker({"role": "k12_student", "k12_claimant": "self", "requested_slot": "person_name"}, text=name,
+                    intent="affirm", confidence=0.97)
+        events, messages = await run_form(t)
+        assert events == [SlotSet("person_name", name), SlotSet("requested_slot", "id_number")], name
+        assert messages == []
+
+
+async def test_everyday_replies_are_not_names() -> None:
+    for text, intent in (("好的", "affirm"), ("谢谢", "thank"), ("明白了", "affirm"), ("为什么", "out_of_scope")):
+        t = tracker({"role": "k12_student", "k12_claimant": "self", "requested_slot": "person_name"}, text=text,
+                    intent=intent, confidence=0.97)
+        events, _ = await run_form(t)
+        assert SlotSet("person_name", text) not in events, text
+
+
 async def test_faq_mid_form_fills_nothing() -> None:
     t = tracker({"role": "parent", "requested_slot": "person_name"}, text="领卡要收费吗", intent="faq_fee")
     events, messages = await run_form(t)
