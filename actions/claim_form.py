@@ -87,6 +87,12 @@ def _entity(tracker: Tracker, name: str) -> Optional[str]:
     return str(values[0]) if values and values[0] else None
 
 
+# At the confirmation: words that ask for a change (not 没错 / 不错).
+_WANTS_CHANGES = re.compile(r"修改|更改|改一下|改下|要改|改改|不对|有误|(?<![没不])错了|写错|填错|不正确")
+# What "需要修改" at the confirmation clears (the path and k12_claimant stay).
+RETYPED_SLOTS = ("person_name", "id_number", "guardian_name", "guardian_id_number", "face_verification")
+
+
 def _bare_name(text: str) -> bool:
     """A message that is just a name: plausible, short, led by a surname (or
     a minority name with a middle dot), and not an everyday reply."""
@@ -200,7 +206,12 @@ class ValidateClaimForm(FormValidationAction):
         return self._yes_no(tracker, "face_verification")
 
     async def extract_details_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return self._yes_no(tracker, "details_confirmed")
+        answer = self._yes_no(tracker, "details_confirmed")
+        if answer.get("details_confirmed") and _WANTS_CHANGES.search(self._text(tracker)):
+            # The card is issued on this answer: a wish to change something
+            # wins over the intent model (it reads 需要修改 as "yes").
+            return {"details_confirmed": False}
+        return answer
 
     # -- validation ------------------------------------------------------------------
 
@@ -236,6 +247,14 @@ class ValidateClaimForm(FormValidationAction):
         if value != "k12_student":
             events["k12_claimant"] = None
         return events
+
+    async def validate_details_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        """"需要修改": the details are asked again, in the same claim (the
+        path chosen stays; "我其实是家长" still switches it)."""
+        if value is False:
+            dispatcher.utter_message(text="好的，我们重新填写一下。")
+            return {**{slot: None for slot in RETYPED_SLOTS}, "details_confirmed": None}
+        return {"details_confirmed": value}
 
     async def validate_k12_claimant(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return {"k12_claimant": "self" if value == "self" else None}

@@ -112,6 +112,25 @@ async def test_everyday_replies_are_not_names() -> None:
         assert SlotSet("person_name", text) not in events, text
 
 
+async def test_details_to_change_are_asked_again_in_the_same_claim() -> None:
+    t = tracker({"role": "k12_student", "k12_claimant": "self", "person_name": "李小明",
+                 "id_number": XIAOMING.id_number, "face_verification": True, "requested_slot": "details_confirmed"},
+                text="需要修改", intent="deny")
+    events, messages = await run_form(t)
+    assert events == [SlotSet("details_confirmed", None), SlotSet("person_name", None), SlotSet("id_number", None),
+                      SlotSet("guardian_name", None), SlotSet("guardian_id_number", None),
+                      SlotSet("face_verification", None), SlotSet("requested_slot", "person_name")]
+    assert [m["text"] for m in messages] == ["好的，我们重新填写一下。"]
+
+
+async def test_a_wish_to_change_read_as_yes_is_a_no() -> None:
+    slots = {"role": "public", "person_name": "李小明", "id_number": XIAOMING.id_number,
+             "requested_slot": "details_confirmed"}
+    for typed, confirmed in (("需要修改", None), ("名字写错了", None), ("没错", True), ("确认无误", True)):
+        events, _ = await run_form(tracker(slots, text=typed, intent="affirm"))
+        assert SlotSet("details_confirmed", confirmed) in events, typed
+
+
 async def test_faq_mid_form_fills_nothing() -> None:
     t = tracker({"role": "parent", "requested_slot": "person_name"}, text="领卡要收费吗", intent="faq_fee")
     events, messages = await run_form(t)

@@ -124,6 +124,21 @@ async def test_k12_student_claims_for_themselves(stack: Stack) -> None:
     assert (state["person_name"], state["id_number"]) == (XIAOMING.name, XIAOMING.id_number)
 
 
+async def test_details_to_change_are_asked_again(stack: Stack) -> None:
+    me = "e2e-change"
+    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', "李晓明",
+                    XIAOMING.id_number, "不开通"):
+        reply = await say(stack, me, message)
+    assert "请确认" in text(reply) and "李*明" in text(reply)
+    reply = await say(stack, me, "需要修改")
+    assert "重新填写" in text(reply) and "姓名" in text(reply)
+    for message in ("李小明", XIAOMING.id_number, "不开通"):
+        reply = await say(stack, me, message)
+    assert "请确认" in text(reply)
+    reply = await say(stack, me, "确认")
+    assert "领卡成功" in text(reply) or "已经领取" in text(reply)
+
+
 async def test_parent_who_is_not_the_guardian_hears_why(stack: Stack) -> None:
     me = "e2e-parent"
     await say(stack, me, "我是家长，想帮孩子领卡")
