@@ -31,3 +31,39 @@ def test_rasa_data_validates_without_warnings(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # --fail-on-warnings lets "not used in any story or rule" pass: check it too.
     assert "is not used in any story or rule" not in out.stdout + out.stderr
+
+
+def test_schema_cache_validates_like_jsonschema(tmp_path: Path) -> None:
+    """bot/jsonschema_cache.py (installed in the Rasa server by our channel):
+    same answers as jsonschema.validate, the schema checked once."""
+    script = """
+import jsonschema
+from jsonschema import ValidationError
+from bot import jsonschema_cache
+from rasa.core.actions.action import RemoteAction
+
+schema = RemoteAction("action_x", None).action_response_format_spec()
+good = {"events": [{"event": "slot", "name": "a", "value": 1}], "responses": [{"text": "hi"}]}
+bad = {"events": "not a list", "responses": []}
+checks = []
+original_check = jsonschema.validators.validator_for(schema).check_schema
+def counting(s):
+    checks.append(1)
+    return original_check(s)
+jsonschema.validators.validator_for(schema).check_schema = staticmethod(counting)
+jsonschema_cache.install()
+for _ in range(3):
+    jsonschema.validate(good, schema)
+    try:
+        jsonschema.validate(bad, schema)
+    except ValidationError as e:
+        assert "not a list" in str(e) or "array" in str(e), e
+    else:
+        raise SystemExit("bad instance accepted")
+assert RemoteAction("action_x", None)._validate_action_result(good)
+assert len(checks) == 1, checks
+print("ok")
+"""
+    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=rasa_env(tmp_path))
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
