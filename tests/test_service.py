@@ -35,6 +35,7 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, work
         "BACKEND_PORT": str(port),
         "BACKEND_SERVICE_TOKEN": "svc-token",
         "BACKEND_WORKERS": str(workers),
+        "PYTHONUNBUFFERED": "1",  # each worker's "Running on" line shows as soon as it serves
     }
     students, teachers = write_registry(tmp_path)
     subprocess.run(
@@ -58,6 +59,11 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, work
                     assert time.monotonic() < deadline, "backend did not start"
                     assert proc.poll() is None, "backend exited"
                     await asyncio.sleep(0.2)
+            # Every worker serving before the claims (and before SIGINT: a worker
+            # still starting up when the test ends would never say it ran).
+            while open(tmp_path / "backend.log").read().count("Running on") < workers:
+                assert time.monotonic() < deadline, "not every worker started"
+                await asyncio.sleep(0.2)
             claim = {"path": "parent", "name": XIAOMING.name, "id_number": XIAOMING.id_number,
                      "guardian_name": FATHER_LI.name, "guardian_id_number": FATHER_LI.id_number,
                      "face_verification": False, "channel_user": "svc"}
