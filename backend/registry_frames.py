@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 import sys
 from functools import lru_cache
 from typing import Optional, Sequence
@@ -26,14 +25,13 @@ from typing import Optional, Sequence
 import polars as pl
 
 from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
-from identity.idnumber import PROVINCE_CODES
+from identity.idnumber import _CHECK_CHARS, _WEIGHTS, PROVINCE_CODES
 from identity.names import MAX_NAME_LENGTH, MIDDLE_DOT, _t2s_table
 
-MAX_FIELD = 128  # the same limit as registry_import.MAX_FIELD
+MAX_FIELD = 128  # characters in a text field (the row-by-row converters use it too)
 ROW = "_row"  # 1-based line number within the chunk
 
-_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
-_CHECK = {i: c for i, c in enumerate("10X98765432")}
+_CHECK = dict(enumerate(_CHECK_CHARS))  # MOD 11-2 remainder -> check character
 # Characters str.strip() removes: a field starting or ending with one is not canonical.
 _PY_SPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 _SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):04X}}}" for c in _PY_SPACE) + "]"  # Rust regex syntax

@@ -38,7 +38,7 @@ import polars as pl
 from sqlalchemy.engine import make_url
 
 from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
-from backend.registry_frames import ROW, fast_split
+from backend.registry_frames import MAX_FIELD, ROW, fast_split
 from identity.idnumber import validate_id
 from identity.names import check_name
 
@@ -65,7 +65,6 @@ _DISTRICT = re.compile(r"^[1-8][0-9]{5}$")
 CHUNK_BYTES = 2 * 1024 * 1024  # about 12,000 student rows
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 COMMIT_ROWS = 200_000  # non-strict imports written from this process commit this often
-MAX_FIELD = 128
 PG_LANES = 2  # PostgreSQL connections upserting at once (non-strict imports)
 
 
