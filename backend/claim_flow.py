@@ -1,12 +1,18 @@
 """The claim and refresh rules, free of I/O.
 
 Each flow is a generator: it yields database operations as tuples
-(`("person", id_number)`, `("card_insert", {...})`, ...) and receives each
+(`("gate", ...)`, `("card_insert", {...}, {...})`, ...) and receives each
 one's result, then returns an `Outcome`. A runner (claim_runner.py) executes
-the operations in one transaction: on SQLite the whole flow runs in the
-writer thread with the stdlib driver, on PostgreSQL each operation is one
-asyncpg round trip. So the rules exist once, and the hot path pays neither
-the ORM nor a thread hop per statement.
+the operations: on SQLite the whole flow in one transaction with the stdlib
+driver, on PostgreSQL each operation as one asyncpg round trip. So the rules
+exist once, and the hot path pays neither the ORM nor a thread hop per
+statement.
+
+The operations are shaped for few round trips: a claim's first look-up
+("gate") brings the rate-limit count together with the person's registry
+records and card, and issuing a card logs the attempt in the same statement
+("card_insert" carries the log row it writes when the card is new). A
+K-12 claim is two round trips on PostgreSQL.
 
 The invariants that concurrent requests could break are held by the schema
 (models.py) and `INSERT ... ON CONFLICT DO NOTHING`, never by
@@ -106,6 +112,7 @@ class Outcome:
     identities: list[str] = field(default_factory=list)
     previous_identities: Optional[list[str]] = None
     path_mismatch: bool = False
+    logged: bool = False  # the attempt was logged with the card (see _issue)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"success": self.success}
@@ -200,27 +207,41 @@ def claim_flow(
 
 
 def _logged(steps: Flow, attempt: dict[str, Any]) -> Flow:
-    """Run a flow's steps, then log the attempt with its outcome."""
+    """Run a flow's steps, then log the attempt with its outcome (unless
+    issuing the card logged it already)."""
     outcome = yield from steps
-    attempt.update(
-        success=outcome.success,
-        failure_code=outcome.failure_code,
-        card_number=outcome.card.card_number if outcome.card else None,
-    )
-    yield ("attempt_insert", attempt)
+    if not outcome.logged:
+        yield ("attempt_insert", _with_outcome(attempt, outcome.success, outcome.failure_code, outcome.card))
     return outcome
+
+
+def _with_outcome(attempt: dict[str, Any], success: bool, failure_code: Optional[str],
+                  card: Optional[CardRec | dict[str, Any]]) -> dict[str, Any]:
+    number = card["card_number"] if isinstance(card, dict) else card.card_number if card else None
+    return {**attempt, "success": success, "failure_code": failure_code, "card_number": number}
+
+
+def _gate(user: Optional[str], hashes: tuple[str, str], since: dt.datetime, limit: int,
+          holder: IdCheck, others_ok: bool = True) -> Generator[Op, Any, tuple[int, Any]]:
+    """The rate-limit count of recent failures, with the person's records
+    (student, teacher, card) when the ID numbers are valid: one round trip."""
+    if holder.ok and others_ok:
+        return (yield ("gate", user or "", hashes, since, limit, holder.normalised))
+    return (yield ("recent_failures", user or "", hashes, since, limit)), None
 
 
 def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, now) -> Flow:  # type: ignore[no-untyped-def]
     hashes = (attempt["id_hash"], attempt["guardian_id_hash"] or attempt["id_hash"])
-    if (yield ("recent_failures", req.channel_user or "", hashes, since, limit_failures)) >= limit_failures:
+    recent, person = yield from _gate(req.channel_user, hashes, since, limit_failures, holder,
+                                      guardian is None or guardian.ok)
+    if recent >= limit_failures:
         return Outcome(False, failure_code="rate_limited")
     if not holder.ok:
         return Outcome(False, failure_code="invalid_id_number", bad_field="id_number", detail=holder.problem)
     if guardian is not None and not guardian.ok:
         return Outcome(False, failure_code="invalid_id_number", bad_field="guardian_id_number", detail=guardian.problem)
     name_norm = normalise_name(req.name)
-    student, teacher, existing = yield ("person", holder.normalised)
+    student, teacher, existing = person
     match = match_registry(student, teacher, name_norm)
     if match.other_name_only:
         # Someone else's ID, or a typo in the name: say neither.
@@ -251,9 +272,9 @@ def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, n
         assert guardian is not None
         if not (yield from _take_proxy_slot(guardian.normalised, holder.normalised, now)):
             return Outcome(False, failure_code="proxy_limit_reached")
-    card, status = yield from _issue(req, holder.normalised, name_norm, match, guardian, now)
+    card, status = yield from _issue(req, holder.normalised, name_norm, match, guardian, attempt, now)
     return Outcome(True, status=status, card=card, identities=list(card.identities),
-                   path_mismatch=_mismatch(req.path, card.identities))
+                   path_mismatch=_mismatch(req.path, card.identities), logged=status == "issued")
 
 
 def _take_proxy_slot(guardian_id: str, child_id: str, now: dt.datetime) -> Generator[Op, Any, bool]:
@@ -268,7 +289,9 @@ def _take_proxy_slot(guardian_id: str, child_id: str, now: dt.datetime) -> Gener
     return False
 
 
-def _issue(req, holder_id, name_norm, match, guardian, now) -> Generator[Op, Any, tuple[CardRec, str]]:  # type: ignore[no-untyped-def]
+def _issue(req, holder_id, name_norm, match, guardian, attempt, now) -> Generator[Op, Any, tuple[CardRec, str]]:  # type: ignore[no-untyped-def]
+    """Insert the card; a new card is logged as issued in the same statement.
+    A card found instead (a concurrent claim won) is logged by the caller."""
     origin = match.origin
     identities = match.identities
     values = {
@@ -287,7 +310,8 @@ def _issue(req, holder_id, name_norm, match, guardian, now) -> Generator[Op, Any
         "updated_at": now,
     }
     for _ in range(CARD_NUMBER_DRAWS):
-        card = yield ("card_insert", {"card_number": new_card_number(), **values})
+        card_values = {"card_number": new_card_number(), **values}
+        card = yield ("card_insert", card_values, _with_outcome(attempt, True, None, card_values))
         if card is not None:
             return card, "issued"
         card = yield ("card", holder_id)  # a concurrent claim won: its card is the one
@@ -306,11 +330,12 @@ def refresh_flow(
 
 def _refresh_steps(name, holder, attempt, limit_failures, since, now) -> Flow:  # type: ignore[no-untyped-def]
     hashes = (attempt["id_hash"], attempt["id_hash"])
-    if (yield ("recent_failures", attempt["channel_user"] or "", hashes, since, limit_failures)) >= limit_failures:
+    recent, person = yield from _gate(attempt["channel_user"], hashes, since, limit_failures, holder)
+    if recent >= limit_failures:
         return Outcome(False, failure_code="rate_limited")
     if not holder.ok:
         return Outcome(False, failure_code="invalid_id_number", bad_field="id_number", detail=holder.problem)
-    student, teacher, card = yield ("person", holder.normalised)
+    student, teacher, card = person
     if card is None:
         return Outcome(False, failure_code="card_not_found")
     name_norm = normalise_name(name)

@@ -294,18 +294,22 @@ async def test_rate_limit_is_configurable(registry_db: str) -> None:
 async def test_attempts_are_logged_masked_and_can_be_looked_up(api: Api) -> None:
     await api.claim(path="k12_student", name="李小红", id_number=XIAOMING.id_number, channel_user="chat-9")
     await claim_child(api, GUARDIAN_HU, XIAOMING, user="chat-9")
-    await claim_self(api, XIAOMING, user="chat-9")
+    _, claimed = await claim_self(api, XIAOMING, user="chat-9")
+    await claim_self(api, XIAOMING, user="chat-9")  # the same card again: logged as a success too
     status, body = await api.post("/api/v1/attempts/query", {"channel_user": "chat-9"})
     assert status == 200
     attempts = body["attempts"]
     assert [(a["success"], a["failure_code"], a["path"]) for a in attempts] == [
         (True, None, "k12_student"),
+        (True, None, "k12_student"),
         (False, "guardian_mismatch", "parent"),
         (False, "identity_not_found", "k12_student"),
     ]
-    assert attempts[0]["card_number"] and attempts[0]["id_masked"].startswith(XIAOMING.id_number[:4])
-    assert attempts[1]["guardian_id_masked"].count("*") == 10
-    # By ID number: the same three, from any channel user.
+    number = claimed["card"]["card_number"]
+    assert [a["card_number"] for a in attempts[:2]] == [number, number]
+    assert attempts[0]["id_masked"].startswith(XIAOMING.id_number[:4])
+    assert attempts[2]["guardian_id_masked"].count("*") == 10
+    # By ID number: the same attempts, from any channel user.
     status, by_id = await api.post("/api/v1/attempts/query", {"id_number": XIAOMING.id_number, "limit": 2})
     assert status == 200 and len(by_id["attempts"]) == 2
     dump = json.dumps(body) + json.dumps(by_id)
@@ -313,7 +317,7 @@ async def test_attempts_are_logged_masked_and_can_be_looked_up(api: Api) -> None
         assert full not in dump
     # The database holds no full ID number in the log either.
     rows = await api.scalar("SELECT count(*) FROM claim_attempts WHERE id_masked LIKE '%*%'")
-    assert rows == 3
+    assert rows == 4
 
 
 # -- refresh and look-ups --------------------------------------------------------------
