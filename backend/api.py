@@ -241,9 +241,17 @@ async def get_openapi(request: web.Request) -> web.Response:
 # -- middlewares ---------------------------------------------------------------
 
 
+def is_json_path(path: str) -> bool:
+    """The API's paths (errors as JSON); the rest are pages (errors as text)."""
+    return path.startswith(("/api/", "/chat/api/", "/staff/api/")) or path == "/healthz"
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error is JSON with a stable code; no stack trace leaves."""
+    """Every API error is JSON with a stable code; pages answer errors in
+    plain Chinese text. No stack trace leaves."""
+    if not is_json_path(request.path):
+        return await _page_errors(request, handler)
     try:
         return await handler(request)
     except ApiError as exc:
@@ -261,6 +269,27 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception:  # noqa: BLE001 - logged, answered generically
         request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")
+
+
+PAGE_ERRORS = {
+    400: "请求有误。", 403: "没有权限访问此页面。", 404: "页面不存在。", 405: "不支持此操作。",
+    413: "提交的内容过大。", 503: "服务暂时不可用，请稍后再试。",
+}
+
+
+async def _page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.text not in (None, "", f"{exc.status}: {exc.reason}"):
+            raise  # redirects, and errors that already say something
+        raise type(exc)(text=PAGE_ERRORS.get(exc.status, "出错了，请稍后再试。"), content_type="text/plain") from None
+    except (OperationalError, InterfaceError, *UNAVAILABLE):
+        request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
+        raise web.HTTPServiceUnavailable(text=PAGE_ERRORS[503], content_type="text/plain") from None
+    except Exception:  # noqa: BLE001 - logged, answered generically
+        request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        raise web.HTTPInternalServerError(text="出错了，请稍后再试。", content_type="text/plain") from None
 
 
 @web.middleware

@@ -14,6 +14,7 @@ from backend.attempts import IdHasher, RateLimit
 from backend.claims import ClaimService
 from backend.config import Settings
 from backend.db import Database
+from backend.pages import setup_pages
 
 log = logging.getLogger("backend")
 
@@ -65,4 +66,5 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.router.add_get("/healthz", healthz)
     setup_api(app)
+    setup_pages(app)
     return app

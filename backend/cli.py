@@ -253,6 +253,37 @@ def cmd_refresh_identity(args: argparse.Namespace) -> int:
     return 0 if outcome.success else 1
 
 
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    """A staff console account; the password is asked twice (or read from
+    standard input with --password-stdin), never given on the command line."""
+    import getpass
+
+    from backend.staff_auth import create_staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("the two passwords differ", file=sys.stderr)
+            return 2
+
+    async def run() -> None:
+        db = await _with_db(_settings())
+        try:
+            await create_staff(db, args.username, password, args.role)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"staff account {args.username!r} ({args.role}) ready")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from backend.report import campaign_rows, write_csv
 
@@ -321,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-number", required=True)
     p.set_defaults(func=cmd_refresh_identity)
 
+    p = sub.add_parser("create-staff", help="create a staff console account (or reset its password and role)")
+    p.add_argument("username")
+    p.add_argument("--role", choices=("agent", "admin"), default="agent")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_create_staff)
     p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_report)

@@ -10,6 +10,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "backend.db"
 DEV_SERVICE_TOKEN = "dev-service-token"
 DEV_ID_HASH_KEY = "dev-id-hash-key"
+DEV_SESSION_SECRET = "dev-session-secret"
+DEFAULT_TRACKER_PATH = PROJECT_ROOT / "var" / "rasa_tracker.db"
 
 
 def async_database_url(url: str) -> str:
@@ -39,6 +41,14 @@ class Settings:
     max_body_bytes: int = 16 * 1024
     db_pool_size: int = 10
     workers: int = 1
+    # The Rasa server (the web chat page talks to its REST channel through
+    # the backend) and its SQL tracker store (the staff console reads it).
+    rasa_url: str = "http://127.0.0.1:5005"
+    tracker_url: str = field(default_factory=lambda: f"sqlite+aiosqlite:///{DEFAULT_TRACKER_PATH}")
+    # Signs the staff console's session cookies and CSRF tokens.
+    session_secret: str = DEV_SESSION_SECRET
+    # Served over HTTPS: staff cookies get the Secure flag.
+    secure_cookies: bool = False
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -56,7 +66,14 @@ class Settings:
             max_body_bytes=_int("BACKEND_MAX_BODY_BYTES", 16 * 1024),
             db_pool_size=_int("BACKEND_DB_POOL_SIZE", 10),
             workers=_int("BACKEND_WORKERS", 1),
+            rasa_url=(env.get("BACKEND_RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
+            tracker_url=async_database_url(env.get("BACKEND_TRACKER_URL") or f"sqlite:///{DEFAULT_TRACKER_PATH}"),
+            session_secret=env.get("BACKEND_SESSION_SECRET") or DEV_SESSION_SECRET,
+            secure_cookies=env.get("BACKEND_SECURE_COOKIES", "") in ("1", "true", "yes"),
         )
-        if settings.service_token == DEV_SERVICE_TOKEN and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        public = settings.host not in ("127.0.0.1", "localhost", "::1")
+        if settings.service_token == DEV_SERVICE_TOKEN and public:
             warnings.warn("BACKEND_SERVICE_TOKEN is the development default on a public address")
+        if settings.session_secret == DEV_SESSION_SECRET and public:
+            warnings.warn("BACKEND_SESSION_SECRET is the development default on a public address")
         return settings

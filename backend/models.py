@@ -27,6 +27,8 @@ TEACHER_STATUSES = ("active", "retired", "left")
 PATHS = ("k12_student", "parent", "university_student", "teacher", "public")
 IDENTITIES = ("k12_student", "university_student", "teacher", "public")
 MAX_PROXY_CHILDREN = 3
+STAFF_ROLES = ("agent", "admin")
+TICKET_STATUSES = ("open", "assigned", "resolved")
 
 
 def utcnow() -> dt.datetime:
@@ -174,11 +176,12 @@ class ClaimAttempt(Base):
 
 
 class Ticket(Base):
-    """A hand-over to a human (转人工), linked to the conversation."""
+    """A hand-over to a human (转人工), linked to the conversation. An agent
+    takes it (assigned), replies in the chat (AgentReply), resolves it."""
 
     __tablename__ = "tickets"
     __table_args__ = (
-        CheckConstraint("status IN ('open', 'assigned', 'resolved')", name="ck_tickets_status"),
+        CheckConstraint(_in("status", TICKET_STATUSES), name="ck_tickets_status"),
         Index("ix_tickets_status_time", "status", "created_at"),
         Index("ix_tickets_user", "channel_user"),
     )
@@ -189,8 +192,117 @@ class Ticket(Base):
     summary: Mapped[Optional[str]] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    assigned_to: Mapped[Optional[str]] = mapped_column(String(64))  # staff username
+    updated_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
 
     @property
     def number(self) -> str:
         """The number the user is told: T + date + id."""
         return f"T{self.created_at:%Y%m%d}{self.id:05d}"
+
+
+class AgentReply(Base):
+    """A support agent's message to a chat user (answering a ticket); the
+    web chat page polls for them."""
+
+    __tablename__ = "agent_replies"
+    __table_args__ = (Index("ix_agent_replies_user", "channel_user", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_user: Mapped[str] = mapped_column(String(128))
+    ticket_id: Mapped[Optional[int]] = mapped_column(Integer)
+    staff_username: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# -- support staff console ------------------------------------------------------------
+
+
+class StaffUser(Base):
+    """A support staff account (made with `python -m backend create-staff`)."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_staff_username"),
+        CheckConstraint(_in("role", STAFF_ROLES), name="ck_staff_role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+
+
+class LoginFailure(Base):
+    """A failed staff login, for throttling (per username and per address)."""
+
+    __tablename__ = "staff_login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_user_time", "username", "created_at"),
+        Index("ix_login_failures_remote_time", "remote", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    remote: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """What a staff member did: login, viewing a transcript, exporting,
+    replying... (readable by admins)."""
+
+    __tablename__ = "staff_audit"
+    __table_args__ = (Index("ix_staff_audit_time", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    staff_username: Mapped[Optional[str]] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[Optional[str]] = mapped_column(String(128))
+    detail: Mapped[Optional[str]] = mapped_column(String(512))
+    remote: Mapped[Optional[str]] = mapped_column(String(64))
+
+
+class ConversationTag(Base):
+    """A label an agent put on a conversation (e.g. "NLU error")."""
+
+    __tablename__ = "conversation_tags"
+    __table_args__ = (UniqueConstraint("sender_id", "tag", name="uq_conversation_tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender_id: Mapped[str] = mapped_column(String(128))
+    tag: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ConversationSummary(Base):
+    """One Rasa conversation (tracker sender id), summarised from the tracker
+    store's events for the staff console's list and filters. Updated
+    incrementally (backend/transcripts.py): `last_event_id` is the id of the
+    newest tracker event applied, so an event is never counted twice."""
+
+    __tablename__ = "conversation_summaries"
+    __table_args__ = (
+        Index("ix_conv_last_at", "last_at"),
+        Index("ix_conv_last_event", "last_event_id"),
+        Index("ix_conv_path_last", "path", "last_at"),
+        Index("ix_conv_outcome_last", "outcome", "last_at"),
+        Index("ix_conv_failure_last", "failure_code", "last_at"),
+    )
+
+    sender_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    path: Mapped[Optional[str]] = mapped_column(String(32))  # the last role chosen
+    outcome: Mapped[str] = mapped_column(String(16), default="open")  # issued | failed | open
+    failure_code: Mapped[Optional[str]] = mapped_column(String(32))  # the last failure_reason set
+    handed_off: Mapped[bool] = mapped_column(Boolean, default=False)  # action_handoff ran
+    user_messages: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)

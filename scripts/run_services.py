@@ -38,6 +38,10 @@ def service_env() -> dict[str, str]:
     env.setdefault("TRACKER_DB", str(var / "rasa_tracker.db"))
     env.setdefault("TRACKER_USER", "")
     env.setdefault("TRACKER_PASSWORD", "")
+    # The backend's web chat page talks to Rasa; its staff console reads the tracker store.
+    env.setdefault("BACKEND_RASA_URL", f"http://127.0.0.1:{env['RASA_PORT']}")
+    if env["TRACKER_DIALECT"] == "sqlite":
+        env.setdefault("BACKEND_TRACKER_URL", f"sqlite:///{env['TRACKER_DB']}")
     env["RASA_TELEMETRY_ENABLED"] = "false"
     return env
 

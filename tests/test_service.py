@@ -87,6 +87,9 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, work
 
             numbers = await asyncio.gather(*[claim_uni() for _ in range(30)])
             assert len(set(numbers)) == 1
+            # Query strings stay out of the access log (a conversation id, a search term).
+            async with http.get(f"{base}/chat/api/updates", params={"sender": "web-" + "ab" * 16}) as resp:
+                assert resp.status == 200
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
@@ -94,4 +97,5 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, work
     text = log.read()
     assert text.count("Running on") == workers, text[:2000]
     assert "POST /api/v1/claims" in text  # the access log is on...
+    assert '"GET /chat/api/updates?… HTTP' in text and "abab" not in text
     assert not FULL_ID.search(text), "a full ID number reached the log"  # ...and holds no ID number

@@ -1,0 +1,311 @@
+"""The web chat page at `/` and its same-origin JSON API under /chat/api/.
+
+The page (templates/chat.html, static/chat.js) talks to Rasa's REST
+channel through this backend, so the browser needs no other origin and
+Rasa need not be reachable from outside:
+
+- `POST /chat/api/messages` forwards one message (and the simulated
+  channel identity, `metadata.realname`) to Rasa and answers its replies;
+- `GET /chat/api/updates` answers the support agents' replies (AgentReply)
+  to a conversation, for the page to poll;
+- `GET /chat/api/history` restores a conversation after a reload: the
+  user's and the bot's messages from Rasa's tracker, merged with the agent
+  replies, ID numbers masked. The server is the one source of truth (a
+  reload in another tab, or after the agent answered, shows the same), and
+  nothing the user typed is kept in the browser's storage.
+
+The conversation id (the Rasa sender) is the bearer of a conversation: 128
+random bits made by the browser, checked against a strict pattern, so
+nobody reads another conversation. Message bodies and the identity are
+never logged (they may hold ID numbers).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+from typing import Any, AsyncIterator, Optional
+
+import aiohttp
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+
+from backend.api import ApiError, json_body, json_response
+from backend.appkeys import DB, SETTINGS
+from backend.models import AgentReply
+from identity.logfilter import redact
+
+log = logging.getLogger("backend.chat")
+
+MAX_MESSAGE = 500
+MAX_REALNAME_NAME = 64
+MAX_REALNAME_ID = 32
+MAX_BUTTONS = 20
+MAX_UPDATES = 100
+MAX_HISTORY = 300
+POLL_MS = 3000
+SENDER = re.compile(r"web-[0-9a-f]{32}")
+RASA_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+HISTORY_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
+RASA_UNAVAILABLE = "助手暂时无法回复，请稍后再试，或拨打客服电话 0791-88185066。"
+HISTORY_UNAVAILABLE = "暂时无法加载之前的聊天记录，您可以继续对话。"
+
+HTTP = web.AppKey("chat_http", aiohttp.ClientSession)
+
+# The page: scripts and styles from this origin only, no inline code, no
+# framing, no referrer leaving the site.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+# API answers hold conversation text: never cached.
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+class RasaUnavailable(Exception):
+    """Rasa did not answer usefully (down, timed out, 5xx, garbage)."""
+
+
+# -- validation ----------------------------------------------------------------------
+
+
+def checked_sender(value: Any) -> str:
+    if not isinstance(value, str) or not SENDER.fullmatch(value):
+        raise ApiError(400, "bad_sender", "会话编号无效，请点击“新的对话”重新开始。", field="sender")
+    return value
+
+
+def checked_message(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ApiError(400, "wrong_type", "消息必须是文字。", field="message")
+    if "\x00" in value:
+        raise ApiError(400, "bad_request", "消息包含无效字符。", field="message")
+    text = value.strip()
+    if not text:
+        raise ApiError(400, "empty_message", "请输入要发送的内容。", field="message")
+    if len(text) > MAX_MESSAGE:
+        raise ApiError(400, "too_long", f"消息太长了，请不要超过 {MAX_MESSAGE} 个字。", field="message")
+    return text
+
+
+def _realname_field(realname: dict[str, Any], key: str, max_len: int) -> str:
+    value = realname.get(key)
+    if not isinstance(value, str) or "\x00" in value or not value.strip() or len(value.strip()) > max_len:
+        raise ApiError(400, "bad_metadata", "实名信息格式不正确。", field=f"metadata.realname.{key}")
+    return value.strip()
+
+
+def checked_metadata(value: Any) -> Optional[dict[str, Any]]:
+    """Only the contract's verified identity: {"realname": {"name", "id_number"}}."""
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict) or set(value) != {"realname"}:
+        raise ApiError(400, "bad_metadata", "只支持实名信息（metadata.realname）。", field="metadata")
+    realname = value["realname"]
+    if not isinstance(realname, dict) or set(realname) != {"name", "id_number"}:
+        raise ApiError(400, "bad_metadata", "实名信息需要姓名和身份证号。", field="metadata.realname")
+    return {"realname": {
+        "name": _realname_field(realname, "name", MAX_REALNAME_NAME),
+        "id_number": _realname_field(realname, "id_number", MAX_REALNAME_ID),
+    }}
+
+
+def checked_after(value: Optional[str]) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise ApiError(400, "wrong_type", "after 必须是非负整数。", field="after")
+    return int(value)
+
+
+# -- Rasa ------------------------------------------------------------------------------
+
+
+def _buttons(raw: Any) -> list[dict[str, str]]:
+    buttons = []
+    for b in raw if isinstance(raw, list) else []:
+        if isinstance(b, dict) and isinstance(b.get("title"), str) and isinstance(b.get("payload"), str):
+            buttons.append({"title": b["title"], "payload": b["payload"]})
+    return buttons[:MAX_BUTTONS]
+
+
+def bot_message(text: Any, buttons: Any) -> Optional[dict[str, Any]]:
+    """A bot message as the page shows it (text and quick replies), or None
+    when it has neither (images, custom payloads: the page has no use for them)."""
+    message: dict[str, Any] = {}
+    if isinstance(text, str) and text.strip():
+        message["text"] = redact(text)
+    if found := _buttons(buttons):
+        message["buttons"] = found
+    return message or None
+
+
+async def ask_rasa(app: web.Application, sender: str, text: str,
+                   metadata: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"sender": sender, "message": text}
+    if metadata:
+        body["metadata"] = metadata
+    url = f"{app[SETTINGS].rasa_url}/webhooks/rest/webhook"
+    try:
+        async with app[HTTP].post(url, json=body, timeout=RASA_TIMEOUT) as resp:
+            if resp.status != 200:
+                log.warning("rasa answered HTTP %s to a chat message", resp.status)
+                raise RasaUnavailable()
+            answer = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        log.warning("rasa unreachable for a chat message (%s)", type(exc).__name__)
+        raise RasaUnavailable() from None
+    if not isinstance(answer, list):
+        log.warning("rasa answered a chat message with something other than a list")
+        raise RasaUnavailable()
+    messages = [bot_message(m.get("text"), m.get("buttons")) for m in answer if isinstance(m, dict)]
+    return [m for m in messages if m]
+
+
+async def tracker_events(app: web.Application, sender: str) -> list[dict[str, Any]]:
+    url = f"{app[SETTINGS].rasa_url}/conversations/{sender}/tracker"
+    try:
+        async with app[HTTP].get(url, params={"include_events": "AFTER_RESTART"}, timeout=HISTORY_TIMEOUT) as resp:
+            if resp.status != 200:
+                log.warning("rasa answered HTTP %s to a tracker request", resp.status)
+                raise RasaUnavailable()
+            tracker = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        log.warning("rasa unreachable for a tracker request (%s)", type(exc).__name__)
+        raise RasaUnavailable() from None
+    events = tracker.get("events") if isinstance(tracker, dict) else None
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
+
+
+def transcript(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The visible conversation in tracker events: what the user said (a
+    tapped button shows as its title, as it did in the page) and what the
+    bot answered, with its quick replies; ID numbers masked."""
+    titles: dict[str, str] = {}  # payload -> title of the buttons shown last
+    items: list[dict[str, Any]] = []
+    for event in events:
+        kind, at = event.get("event"), event.get("timestamp")
+        at = float(at) if isinstance(at, (int, float)) else 0.0
+        if kind == "bot":
+            data = event.get("data") if isinstance(event.get("data"), dict) else {}
+            message = bot_message(event.get("text"), data.get("buttons"))
+            if message:
+                for b in message.get("buttons", []):
+                    titles[b["payload"]] = b["title"]
+                items.append({"from": "bot", "at": at, **message})
+        elif kind == "user":
+            text = event.get("text")
+            if isinstance(text, str) and text.strip():
+                shown = titles.get(text.strip(), text) if text.startswith("/") else text
+                items.append({"from": "user", "at": at, "text": redact(shown)})
+    return items
+
+
+# -- agent replies -----------------------------------------------------------------------
+
+
+def _epoch(moment: dt.datetime) -> float:
+    return moment.replace(tzinfo=dt.timezone.utc).timestamp() if moment.tzinfo is None else moment.timestamp()
+
+
+def _iso(moment: dt.datetime) -> str:
+    return dt.datetime.fromtimestamp(_epoch(moment), dt.timezone.utc).isoformat(timespec="seconds").replace(
+        "+00:00", "Z")
+
+
+async def agent_replies(app: web.Application, sender: str, after: int = 0,
+                        limit: int = MAX_UPDATES) -> list[AgentReply]:
+    async with app[DB].reading() as session:
+        rows = await session.scalars(
+            select(AgentReply)
+            .where(AgentReply.channel_user == sender, AgentReply.id > after)
+            .order_by(AgentReply.id)
+            .limit(limit)
+        )
+        return list(rows.all())
+
+
+def reply_view(reply: AgentReply) -> dict[str, Any]:
+    return {"id": reply.id, "text": redact(reply.text), "created_at": _iso(reply.created_at)}
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+def api_response(data: dict[str, Any], status: int = 200) -> web.Response:
+    response = json_response(data, status=status)
+    response.headers.update(API_HEADERS)
+    return response
+
+
+async def page(request: web.Request) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS}
+    )
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+async def post_message(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    sender = checked_sender(body.get("sender"))
+    text = checked_message(body.get("message"))
+    metadata = checked_metadata(body.get("metadata"))
+    try:
+        messages = await ask_rasa(request.app, sender, text, metadata)
+    except RasaUnavailable:
+        return api_response({"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE},
+                            status=503)
+    return api_response({"messages": messages})
+
+
+async def get_updates(request: web.Request) -> web.Response:
+    sender = checked_sender(request.query.get("sender"))
+    after = checked_after(request.query.get("after"))
+    replies = await agent_replies(request.app, sender, after)
+    return api_response({"replies": [reply_view(r) for r in replies]})
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """The conversation so far, oldest first (the latest MAX_HISTORY items),
+    and the id of the last agent reply (to poll for newer ones from)."""
+    sender = checked_sender(request.query.get("sender"))
+    try:
+        items = transcript(await tracker_events(request.app, sender))
+    except RasaUnavailable:
+        return api_response({"success": False, "code": "history_unavailable", "message": HISTORY_UNAVAILABLE},
+                            status=503)
+    replies = await agent_replies(request.app, sender, limit=10_000)
+    items += [{"from": "agent", "at": _epoch(r.created_at), "id": r.id, "text": redact(r.text)} for r in replies]
+    items.sort(key=lambda item: item["at"])  # stable: same-time items keep their order
+    messages = [{k: v for k, v in item.items() if k != "at"} for item in items[-MAX_HISTORY:]]
+    return api_response({"messages": messages, "last_reply_id": max((r.id for r in replies), default=0)})
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP client (connection pool) to Rasa for the whole app."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100), raise_for_status=False
+    ) as session:
+        app[HTTP] = session
+        yield
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_http_client)
+    app.router.add_get("/", page)
+    app.router.add_post("/chat/api/messages", post_message)
+    app.router.add_get("/chat/api/updates", get_updates)
+    app.router.add_get("/chat/api/history", get_history)

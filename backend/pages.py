@@ -1,0 +1,39 @@
+"""Server-rendered pages: the web chat page (`/`) and the support staff
+console (`/staff`). Jinja2 with autoescaping everywhere; static files from
+backend/static (nothing is loaded from the internet).
+
+Pages are rendered with `staff_auth.render` (it adds the signed-in staff
+member and the CSRF token). Each feature module registers its own routes:
+- chat_page.py: `/` and the chat's same-origin API under `/chat/`;
+- staff_auth.py: login, logout, sessions, CSRF, roles, the audit log;
+- conversations.py: conversation list, transcripts, tags, story export;
+- tickets_console.py: the 转人工 ticket queue and agent replies;
+- dashboard.py: the campaign dashboard and the distribution report CSV.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from backend import chat_page, conversations, dashboard, staff_auth, tickets_console
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+
+
+def setup_pages(app: web.Application) -> None:
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    )
+    env.globals["static"] = lambda name: f"/static/{name}"
+    app.router.add_static("/static/", STATIC, append_version=False)
+    staff_auth.setup(app)
+    chat_page.setup(app)
+    conversations.setup(app)
+    tickets_console.setup(app)
+    dashboard.setup(app)

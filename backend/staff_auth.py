@@ -1,0 +1,396 @@
+"""Staff console access: accounts, login, sessions, CSRF, roles, audit.
+
+- Passwords: argon2id (argon2-cffi), verified in a thread (tens of
+  milliseconds of CPU each: never on the event loop).
+- Sessions: a signed cookie (HMAC-SHA256 with BACKEND_SESSION_SECRET),
+  HttpOnly, SameSite=Strict, path /staff, eight hours. Every request checks
+  the account again, so a disabled account or a changed role takes effect
+  at once.
+- CSRF: every POST under /staff carries `csrf_token`, an HMAC of the
+  session's nonce (or, for the login form, of a signed pre-session cookie).
+- Roles: `agent` (conversations, tickets) and `admin` (also the dashboard,
+  the audit log). `require_staff()` refuses anonymous requests: a page
+  redirects to the login form, `/staff/api/...` answers 401 JSON.
+- Throttling: after LOGIN_MAX_FAILURES failed logins for one username (or
+  LOGIN_MAX_FAILURES_PER_ADDRESS from one address) within
+  LOGIN_WINDOW_SECONDS, logins are refused without checking the password.
+- Audit: `audit()` records what a staff member did; admins read it at
+  /staff/audit.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Optional
+from urllib.parse import quote, urlsplit
+
+import aiohttp_jinja2
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+
+from backend.appkeys import DB, SETTINGS
+from backend.models import STAFF_ROLES, AuditEntry, LoginFailure, StaffUser, utcnow
+
+SESSION_COOKIE = "xxh_staff"
+LOGIN_COOKIE = "xxh_login"
+SESSION_SECONDS = 8 * 3600
+LOGIN_WINDOW_SECONDS = 15 * 60
+LOGIN_MAX_FAILURES = 5
+LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+MIN_PASSWORD_LENGTH = 10
+MAX_FIELD = 256
+ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
+
+_hasher = PasswordHasher()  # argon2id, the library's current parameters
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    user_id: int
+    username: str
+    role: str
+    nonce: str  # per session: the CSRF token derives from it
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+# -- passwords -----------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_problem(password: str) -> Optional[str]:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"at least {MIN_PASSWORD_LENGTH} characters please"
+    if len(password) > MAX_FIELD:
+        return f"at most {MAX_FIELD} characters please"
+    return None
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# A hash to verify against when the username is unknown, so that a wrong
+# username and a wrong password take the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+async def create_staff(db: Any, username: str, password: str, role: str) -> StaffUser:
+    """Create an account (or reset an existing one's password and role)."""
+    if role not in STAFF_ROLES:
+        raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
+    username = username.strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise ValueError("username: 1 to 64 characters, no spaces")
+    problem = password_problem(password)
+    if problem:
+        raise ValueError("password: " + problem)
+    password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+    async with db.writing() as session:
+        user = (await session.scalars(select(StaffUser).where(StaffUser.username == username))).one_or_none()
+        if user is None:
+            user = StaffUser(username=username, password_hash=password_hash, role=role, active=True)
+            session.add(user)
+        else:
+            user.password_hash, user.role, user.active = password_hash, role, True
+    return user
+
+
+# -- signing ---------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, purpose: str, data: str) -> str:
+    return _b64(hmac.new(secret.encode(), f"{purpose}\0{data}".encode(), hashlib.sha256).digest())
+
+
+def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
+    data = _b64(json.dumps(payload, separators=(",", ":")).encode())
+    return f"{data}.{_mac(secret, purpose, data)}"
+
+
+def unsign(secret: str, purpose: str, value: str, max_age: int) -> Optional[dict[str, Any]]:
+    """The payload of a signed value, or None when forged, malformed or expired."""
+    data, _, mac = value.partition(".")
+    if not data or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, data)):
+        return None
+    try:
+        payload = json.loads(_unb64(data))
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("t"), int):
+        return None
+    if not 0 <= time.time() - payload["t"] <= max_age:
+        return None
+    return payload
+
+
+# -- sessions and CSRF -------------------------------------------------------------------
+
+_SESSION_KEY = "staff_session"  # request key of the checked session
+
+
+def _secret(request: web.Request) -> str:
+    return request.app[SETTINGS].session_secret
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path="/staff", httponly=True, samesite="Strict",
+        secure=request.app[SETTINGS].secure_cookies,
+    )
+
+
+async def current_staff(request: web.Request) -> Optional[StaffSession]:
+    """The signed-in staff member, checked against the account table."""
+    if _SESSION_KEY in request:
+        return request[_SESSION_KEY]  # type: ignore[no-any-return]
+    staff: Optional[StaffSession] = None
+    raw = request.cookies.get(SESSION_COOKIE)
+    payload = unsign(_secret(request), "session", raw, SESSION_SECONDS) if raw else None
+    if payload is not None and isinstance(payload.get("u"), int) and isinstance(payload.get("c"), str):
+        async with request.app[DB].reading() as session:
+            user = await session.get(StaffUser, payload["u"])
+        if user is not None and user.active:
+            staff = StaffSession(user.id, user.username, user.role, payload["c"])
+    request[_SESSION_KEY] = staff
+    return staff
+
+
+def csrf_token(request: web.Request) -> str:
+    """The token forms must send back. Signed-in: bound to the session;
+    on the login form: bound to the pre-session cookie set by `login_form`."""
+    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    if staff is not None:
+        return _mac(_secret(request), "csrf", staff.nonce)
+    nonce = request.get("login_nonce") or _login_nonce(request)
+    return _mac(_secret(request), "login-csrf", nonce or "")
+
+
+def _login_nonce(request: web.Request) -> Optional[str]:
+    raw = request.cookies.get(LOGIN_COOKIE)
+    payload = unsign(_secret(request), "login", raw, SESSION_SECONDS) if raw else None
+    return payload.get("n") if payload else None
+
+
+class CsrfError(web.HTTPForbidden):
+    pass
+
+
+async def checked_form(request: web.Request) -> Any:
+    """The POSTed form, after its CSRF token was checked (403 otherwise)."""
+    form = await request.post()
+    given = form.get("csrf_token")
+    if not isinstance(given, str) or not hmac.compare_digest(given, csrf_token(request)):
+        raise CsrfError(text="CSRF 校验失败，请刷新页面后重试。", content_type="text/plain")
+    return form
+
+
+def require_staff(role: str = "agent") -> Callable[[Handler], Handler]:
+    """Refuse anonymous requests (pages: to the login form; /staff/api/:
+    401 JSON) and, with role="admin", agents (403). POSTs must carry a
+    valid CSRF token: read the form with `checked_form`."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            staff = await current_staff(request)
+            api = request.path.startswith("/staff/api/")
+            if staff is None:
+                if api:
+                    return web.json_response({"code": "unauthorized", "message": "please sign in"}, status=401)
+                raise web.HTTPFound("/staff/login?next=" + quote(request.path_qs, safe=""))
+            if role == "admin" and not staff.is_admin:
+                if api:
+                    return web.json_response({"code": "forbidden", "message": "admins only"}, status=403)
+                raise web.HTTPForbidden(text="此页面仅限管理员。", content_type="text/plain")
+            return await handler(request)
+
+        return guarded
+
+    return wrap
+
+
+def staff_of(request: web.Request) -> StaffSession:
+    """The session of a request that passed `require_staff`."""
+    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    assert staff is not None, "only inside a handler guarded by require_staff"
+    return staff
+
+
+def render(request: web.Request, template: str, context: Optional[dict[str, Any]] = None,
+           status: int = 200) -> web.Response:
+    """Render a page; every template also sees the signed-in staff member
+    (`staff`) and the CSRF token for its forms (`csrf_token`)."""
+    staff = request.get(_SESSION_KEY)
+    base = {"staff": staff, "csrf_token": csrf_token(request) if staff or request.path.startswith("/staff") else "",
+            "role_labels": ROLE_LABELS}
+    return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
+
+
+# -- audit ---------------------------------------------------------------------------
+
+
+def remote_address(request: web.Request) -> str:
+    return (request.remote or "")[:64]
+
+
+async def audit(request: web.Request, action: str, target: Optional[str] = None,
+                detail: Optional[str] = None) -> None:
+    """Record a staff action (login, view_transcript, export_story, reply, ...)."""
+    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    await record_audit(request.app[DB], staff.username if staff else None, action, target, detail,
+                       remote_address(request))
+
+
+async def record_audit(db: Any, username: Optional[str], action: str, target: Optional[str],
+                       detail: Optional[str], remote: Optional[str]) -> None:
+    async with db.writing() as session:
+        session.add(AuditEntry(staff_username=username, action=action[:32], target=(target or None) and target[:128],
+                               detail=(detail or None) and detail[:512], remote=remote))
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+def _safe_next(value: Any) -> str:
+    """Only a path of this console: never another site."""
+    if isinstance(value, str) and value.startswith("/staff") and not value.startswith("//"):
+        parts = urlsplit(value)
+        if not parts.scheme and not parts.netloc and "\\" not in value:
+            return value
+    return "/staff"
+
+
+async def _throttled(db: Any, username: str, remote: str) -> bool:
+    since = utcnow() - dt.timedelta(seconds=LOGIN_WINDOW_SECONDS)
+    async with db.reading() as session:
+        by_user = await session.scalar(
+            select(func.count()).select_from(LoginFailure)
+            .where(LoginFailure.username == username, LoginFailure.created_at >= since)
+        )
+        by_remote = await session.scalar(
+            select(func.count()).select_from(LoginFailure)
+            .where(LoginFailure.remote == remote, LoginFailure.created_at >= since)
+        )
+    return (by_user or 0) >= LOGIN_MAX_FAILURES or (by_remote or 0) >= LOGIN_MAX_FAILURES_PER_ADDRESS
+
+
+def _login_page(request: web.Request, error: Optional[str], status: int = 200,
+                username: str = "") -> web.Response:
+    nonce = _login_nonce(request)
+    fresh = nonce is None
+    if fresh:
+        nonce = secrets.token_urlsafe(16)
+    request["login_nonce"] = nonce
+    response = render(
+        request, "staff/login.html",
+        {"error": error, "next": _safe_next(request.query.get("next") or request.get("login_next")),
+         "username": username},
+        status=status,
+    )
+    if fresh:
+        _set_cookie(request, response, LOGIN_COOKIE, sign(_secret(request), "login", {"n": nonce, "t": int(time.time())}),
+                    SESSION_SECONDS)
+    return response
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if await current_staff(request) is not None:
+        raise web.HTTPFound(_safe_next(request.query.get("next")))
+    return _login_page(request, None)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    request["login_next"] = form.get("next")
+    given = form.get("csrf_token")
+    nonce = _login_nonce(request)
+    if nonce is None or not isinstance(given, str) or not hmac.compare_digest(
+        given, _mac(_secret(request), "login-csrf", nonce)
+    ):
+        return _login_page(request, "页面已过期，请重新登录。", status=403)
+    username = str(form.get("username") or "").strip()[:64]
+    password = str(form.get("password") or "")[:MAX_FIELD]
+    db = request.app[DB]
+    remote = remote_address(request)
+    if await _throttled(db, username, remote):
+        await record_audit(db, username or None, "login_throttled", None, None, remote)
+        return _login_page(request, "登录失败次数过多，请 15 分钟后再试。", status=429, username=username)
+    async with db.reading() as session:
+        user = (await session.scalars(select(StaffUser).where(StaffUser.username == username))).one_or_none()
+    loop = asyncio.get_running_loop()
+    ok = await loop.run_in_executor(None, _verify, user.password_hash if user else _DUMMY_HASH, password)
+    if not ok or user is None or not user.active:
+        async with db.writing() as session:
+            session.add(LoginFailure(username=username, remote=remote))
+        await record_audit(db, username or None, "login_failed", None, None, remote)
+        return _login_page(request, "用户名或密码不正确。", status=401, username=username)
+    async with db.writing() as session:
+        await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+        stored = await session.get(StaffUser, user.id)
+        if stored is not None:
+            stored.last_login_at = utcnow()
+    await record_audit(db, user.username, "login", None, None, remote)
+    response = web.HTTPFound(_safe_next(form.get("next")))
+    payload = {"u": user.id, "c": secrets.token_urlsafe(16), "t": int(time.time())}
+    _set_cookie(request, response, SESSION_COOKIE, sign(_secret(request), "session", payload), SESSION_SECONDS)
+    response.del_cookie(LOGIN_COOKIE, path="/staff")
+    raise response
+
+
+@require_staff()
+async def logout(request: web.Request) -> web.StreamResponse:
+    await checked_form(request)
+    await audit(request, "logout")
+    response = web.HTTPFound("/staff/login")
+    response.del_cookie(SESSION_COOKIE, path="/staff")
+    raise response
+
+
+@require_staff()
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/staff/tickets")
+
+
+@require_staff("admin")
+async def audit_log(request: web.Request) -> web.StreamResponse:
+    await audit(request, "view_audit")
+    async with request.app[DB].reading() as session:
+        entries = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(500))).all()
+    return render(request, "staff/audit.html", {"entries": entries})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/staff", home)
+    app.router.add_get("/staff/", home)
+    app.router.add_get("/staff/login", login_form)
+    app.router.add_post("/staff/login", login_submit)
+    app.router.add_post("/staff/logout", logout)
+    app.router.add_get("/staff/audit", audit_log)

@@ -1,0 +1,472 @@
+/*
+ * 学习号领卡助手: the web chat page at "/". Vanilla JS, no dependencies,
+ * nothing loaded from elsewhere; the page's Content-Security-Policy allows
+ * no inline script, so all behaviour lives here and the server passes its
+ * settings as data- attributes of <body> (data-api, data-max-length,
+ * data-poll-ms).
+ *
+ * Element contract (browser tests rely on these; keep them stable):
+ *   #messages                  the conversation, one child per message:
+ *     .msg.user                what the user sent (a tapped quick reply shows its title);
+ *                              .msg.user.failed when it could not be delivered
+ *     .msg.bot                 an answer of the bot
+ *     .msg.agent               a support agent's reply (labelled 人工客服 in .label)
+ *     .msg.system              a notice of the page (assistant unavailable, ...)
+ *     .msg.welcome             the page's own greeting (not from the bot), with
+ *                              .suggestions buttons that send their text
+ *     .text                    inside each message: its text (always set with textContent)
+ *   .quick-replies button      the bot's buttons, under the bot message that carries
+ *                              them; tapping sends the payload and shows the title;
+ *                              all become disabled once anything is sent
+ *   #typing                    the typing indicator ("正在输入…"), hidden unless waiting
+ *   #input, #send              the text input and the 发送 button (Enter sends too;
+ *                              empty input is not sent; at most data-max-length chars)
+ *   #new-chat                  新的对话: a new conversation id and an empty history
+ *   #realname-toggle           the 模拟实名认证 switch (a checkbox); when on it reveals
+ *   #realname-name, #realname-id   the simulated verified identity, sent as
+ *                              metadata.realname with every message (when both are filled)
+ *
+ * Browser storage (localStorage):
+ *   xxh.chat.sender    the conversation id: "web-" + 32 hex digits (crypto.getRandomValues)
+ *   xxh.chat.started   "1" once the conversation has a message: a reload then restores
+ *                      it from the server (GET /chat/api/history; ID numbers masked)
+ *   xxh.chat.realname  the simulation switch and its two values (JSON)
+ * The conversation itself is not kept in the browser: the server has it.
+ */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var API = body.getAttribute("data-api") || "/chat/api";
+  var MAX_LENGTH = parseInt(body.getAttribute("data-max-length"), 10) || 500;
+  var POLL_MS = parseInt(body.getAttribute("data-poll-ms"), 10) || 3000;
+  var SENDER_PATTERN = /^web-[0-9a-f]{32}$/;
+  var KEY_SENDER = "xxh.chat.sender";
+  var KEY_STARTED = "xxh.chat.started";
+  var KEY_REALNAME = "xxh.chat.realname";
+
+  var TEXT = {
+    welcome: "您好！我是学习号领卡助手，可以帮您领取学习号电子卡，也可以解答领卡中遇到的问题。请问有什么可以帮您？",
+    suggestions: ["我要领卡", "领卡失败了", "怎么查看我的学习号"],
+    unavailable: "助手暂时无法回复，请稍后再试，或拨打客服电话 0791-88185066。",
+    offline: "网络连接失败，消息未发送，请检查网络后重试。",
+    tooLong: "消息太长了，请不要超过 " + MAX_LENGTH + " 个字。",
+    notDelivered: "未送达",
+    agent: "人工客服",
+    realnameOn: "模拟渠道已核验的实名身份：每条消息都会附带以下姓名和身份证号。",
+    realnameIncomplete: "请填写姓名和身份证号，填写完整后才会随消息发送。",
+    realnameOff: "模拟渠道已核验的实名身份：开启后每条消息都会附带这两项，仅用于演示。"
+  };
+
+  var el = {
+    scroller: document.getElementById("scroller"),
+    messages: document.getElementById("messages"),
+    typing: document.getElementById("typing"),
+    input: document.getElementById("input"),
+    send: document.getElementById("send"),
+    newChat: document.getElementById("new-chat"),
+    realnameToggle: document.getElementById("realname-toggle"),
+    realnameFields: document.getElementById("realname-fields"),
+    realnameName: document.getElementById("realname-name"),
+    realnameId: document.getElementById("realname-id"),
+    realnameHint: document.getElementById("realname-hint")
+  };
+
+  // -- storage (may be unavailable, e.g. some private modes: then memory only) --
+
+  var memory = {};
+  var store = {
+    get: function (key) {
+      try { return window.localStorage.getItem(key); } catch (e) { return memory[key] || null; }
+    },
+    set: function (key, value) {
+      memory[key] = value;
+      try { window.localStorage.setItem(key, value); } catch (e) { /* memory only */ }
+    },
+    remove: function (key) {
+      delete memory[key];
+      try { window.localStorage.removeItem(key); } catch (e) { /* memory only */ }
+    }
+  };
+
+  function newSender() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    var hex = "";
+    for (var i = 0; i < bytes.length; i++) {
+      hex += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    }
+    return "web-" + hex;
+  }
+
+  var state = {
+    sender: null,
+    busy: false,
+    polling: false,
+    lastReplyId: 0
+  };
+
+  function loadSender() {
+    var stored = store.get(KEY_SENDER);
+    if (stored && SENDER_PATTERN.test(stored)) {
+      return stored;
+    }
+    var fresh = newSender();
+    store.set(KEY_SENDER, fresh);
+    store.remove(KEY_STARTED);
+    return fresh;
+  }
+
+  function started() {
+    return store.get(KEY_STARTED) === "1";
+  }
+
+  // -- rendering (text only ever goes in with textContent) --
+
+  function scrollToEnd() {
+    el.scroller.scrollTop = el.scroller.scrollHeight;
+  }
+
+  function textElement(text) {
+    var p = document.createElement("p");
+    p.className = "text";
+    p.textContent = text;
+    return p;
+  }
+
+  function addMessage(kind, text, buttons) {
+    var msg = document.createElement("div");
+    msg.className = "msg " + kind;
+    if (kind === "agent") {
+      var label = document.createElement("span");
+      label.className = "label";
+      label.textContent = TEXT.agent;
+      msg.appendChild(label);
+    }
+    if (kind === "system") {
+      msg.appendChild(textElement(text));
+    } else {
+      var bubble = document.createElement("div");
+      bubble.className = "bubble";
+      bubble.appendChild(textElement(text || ""));
+      msg.appendChild(bubble);
+    }
+    if (buttons && buttons.length) {
+      msg.appendChild(quickReplies(buttons, "quick-replies"));
+    }
+    el.messages.appendChild(msg);
+    scrollToEnd();
+    return msg;
+  }
+
+  function quickReplies(buttons, className) {
+    var box = document.createElement("div");
+    box.className = className;
+    buttons.forEach(function (b) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.textContent = b.title;
+      button.addEventListener("click", function () {
+        if (!button.disabled) {
+          send(b.payload, b.title, false);
+        }
+      });
+      box.appendChild(button);
+    });
+    return box;
+  }
+
+  function addWelcome() {
+    var msg = addMessage("welcome", TEXT.welcome);
+    var chips = TEXT.suggestions.map(function (t) { return { title: t, payload: t }; });
+    msg.appendChild(quickReplies(chips, "suggestions"));
+    if (started()) {
+      setButtonsDisabled(msg, true);
+    }
+  }
+
+  function notice(text) {
+    addMessage("system", text);
+  }
+
+  function setButtonsDisabled(root, disabled) {
+    var buttons = root.querySelectorAll(".quick-replies button, .suggestions button");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].disabled = disabled;
+    }
+  }
+
+  function lastMessage() {
+    return el.messages.lastElementChild;
+  }
+
+  function renderBot(messages) {
+    messages.forEach(function (m) {
+      if (m && (m.text || (m.buttons && m.buttons.length))) {
+        addMessage("bot", m.text || "", m.buttons || []);
+      }
+    });
+  }
+
+  function showTyping(on) {
+    el.typing.hidden = !on;
+    if (on) {
+      scrollToEnd();
+    }
+  }
+
+  function setBusy(on) {
+    state.busy = on;
+    el.send.disabled = on;
+    el.messages.setAttribute("aria-busy", on ? "true" : "false");
+    showTyping(on);
+  }
+
+  // -- the simulated real-name identity --
+
+  function loadRealname() {
+    var saved = {};
+    try { saved = JSON.parse(store.get(KEY_REALNAME) || "{}") || {}; } catch (e) { saved = {}; }
+    el.realnameToggle.checked = saved.on === true;
+    el.realnameName.value = typeof saved.name === "string" ? saved.name : "";
+    el.realnameId.value = typeof saved.id_number === "string" ? saved.id_number : "";
+    showRealname();
+  }
+
+  function saveRealname() {
+    store.set(KEY_REALNAME, JSON.stringify({
+      on: el.realnameToggle.checked,
+      name: el.realnameName.value,
+      id_number: el.realnameId.value
+    }));
+    showRealname();
+  }
+
+  function realnameComplete() {
+    return el.realnameName.value.trim() !== "" && el.realnameId.value.trim() !== "";
+  }
+
+  function showRealname() {
+    var on = el.realnameToggle.checked;
+    el.realnameFields.hidden = !on;
+    var incomplete = on && !realnameComplete();
+    el.realnameHint.textContent = on ? (incomplete ? TEXT.realnameIncomplete : TEXT.realnameOn) : TEXT.realnameOff;
+    el.realnameHint.className = "realname-hint" + (incomplete ? " warn" : "");
+  }
+
+  function metadata() {
+    if (!el.realnameToggle.checked || !realnameComplete()) {
+      return null;
+    }
+    return { realname: { name: el.realnameName.value.trim(), id_number: el.realnameId.value.trim() } };
+  }
+
+  // -- talking to the server --
+
+  function getJson(url) {
+    return fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+      .then(function (resp) {
+        return resp.json().catch(function () { return null; }).then(function (data) {
+          return { ok: resp.ok, status: resp.status, data: data };
+        });
+      });
+  }
+
+  function send(payload, shown, fromInput) {
+    var text = (payload || "").trim();
+    if (state.busy || !text) {
+      return;
+    }
+    if (text.length > MAX_LENGTH) {
+      notice(TEXT.tooLong);
+      return;
+    }
+    var sender = state.sender;
+    var request = { sender: sender, message: text };
+    var meta = metadata();
+    if (meta) {
+      request.metadata = meta;
+    }
+    setButtonsDisabled(el.messages, true);
+    var bubble = addMessage("user", shown);
+    if (fromInput) {
+      el.input.value = "";
+    }
+    setBusy(true);
+
+    function failed(message) {
+      bubble.classList.add("failed");
+      var mark = document.createElement("span");
+      mark.className = "status";
+      mark.textContent = TEXT.notDelivered;
+      bubble.appendChild(mark);
+      notice(message);
+      if (fromInput) {
+        if (el.input.value === "") {
+          el.input.value = text;  // nothing typed is lost: it is back in the input
+        }
+      } else {
+        enableTrailingButtons();
+      }
+    }
+
+    fetch(API + "/messages", {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(request)
+    }).then(function (resp) {
+      return resp.json().catch(function () { return null; }).then(function (data) {
+        if (sender !== state.sender) {
+          return;  // a new conversation was started meanwhile
+        }
+        if (resp.ok && data && Array.isArray(data.messages)) {
+          store.set(KEY_STARTED, "1");
+          renderBot(data.messages);
+          startPolling();
+        } else {
+          failed((data && typeof data.message === "string" && data.message) || TEXT.unavailable);
+        }
+      });
+    }).catch(function () {
+      if (sender === state.sender) {
+        failed(TEXT.offline);
+      }
+    }).then(function () {
+      if (sender === state.sender) {
+        setBusy(false);
+        if (fromInput) {
+          el.input.focus();
+        }
+      }
+    });
+  }
+
+  /* The quick replies of the bot's latest message stay usable until the
+     user sends something (an agent's reply in between does not count). */
+  function enableTrailingButtons() {
+    var candidates = el.messages.querySelectorAll(".msg.bot, .msg.user:not(.failed), .msg.welcome");
+    var last = candidates.length ? candidates[candidates.length - 1] : null;
+    if (last && (last.classList.contains("bot") || last.classList.contains("welcome"))) {
+      setButtonsDisabled(last, false);
+    }
+  }
+
+  function sendInput() {
+    var value = el.input.value;
+    if (value.trim() === "") {
+      el.input.value = "";
+      el.input.focus();
+      return;
+    }
+    send(value, value.trim(), true);
+  }
+
+  function poll() {
+    if (state.polling || document.hidden || !started()) {
+      return;
+    }
+    var sender = state.sender;
+    state.polling = true;
+    getJson(API + "/updates?sender=" + encodeURIComponent(sender) + "&after=" + state.lastReplyId)
+      .then(function (r) {
+        if (!r.ok || !r.data || !Array.isArray(r.data.replies) || sender !== state.sender) {
+          return;
+        }
+        r.data.replies.forEach(function (reply) {
+          if (typeof reply.id === "number" && reply.id > state.lastReplyId) {
+            state.lastReplyId = reply.id;
+            addMessage("agent", String(reply.text));
+          }
+        });
+      })
+      .catch(function () { /* offline: the next poll tries again */ })
+      .then(function () { state.polling = false; });
+  }
+
+  var pollTimer = null;
+  function startPolling() {
+    if (pollTimer === null) {
+      pollTimer = window.setInterval(poll, POLL_MS);
+    }
+  }
+
+  function restoreHistory() {
+    var sender = state.sender;
+    return getJson(API + "/history?sender=" + encodeURIComponent(sender)).then(function (r) {
+      if (sender !== state.sender) {
+        return;
+      }
+      if (!r.ok || !r.data || !Array.isArray(r.data.messages)) {
+        notice((r.data && typeof r.data.message === "string" && r.data.message) ||
+               "暂时无法加载之前的聊天记录，您可以继续对话。");
+        return;
+      }
+      r.data.messages.forEach(function (m) {
+        if (m.from === "user") {
+          addMessage("user", String(m.text));
+        } else if (m.from === "agent") {
+          addMessage("agent", String(m.text));
+        } else if (m.from === "bot") {
+          renderBot([m]);
+        }
+      });
+      if (typeof r.data.last_reply_id === "number") {
+        state.lastReplyId = Math.max(state.lastReplyId, r.data.last_reply_id);
+      }
+      setButtonsDisabled(el.messages, true);
+      enableTrailingButtons();
+    }).catch(function () {
+      if (sender === state.sender) {
+        notice("暂时无法加载之前的聊天记录，您可以继续对话。");
+      }
+    });
+  }
+
+  function newChat() {
+    state.sender = newSender();
+    store.set(KEY_SENDER, state.sender);
+    store.remove(KEY_STARTED);
+    state.lastReplyId = 0;
+    setBusy(false);
+    el.messages.textContent = "";
+    el.input.value = "";
+    addWelcome();
+    el.input.focus();
+  }
+
+  // -- wiring --
+
+  el.input.setAttribute("maxlength", String(MAX_LENGTH));
+  el.send.addEventListener("click", sendInput);
+  el.input.addEventListener("keydown", function (event) {
+    // Enter that confirms a Chinese input method's candidate is not a send.
+    if (event.key === "Enter" && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      sendInput();
+    }
+  });
+  el.newChat.addEventListener("click", newChat);
+  el.realnameToggle.addEventListener("change", function () {
+    saveRealname();
+    scrollToEnd();
+  });
+  el.realnameName.addEventListener("input", saveRealname);
+  el.realnameId.addEventListener("input", saveRealname);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) {
+      poll();
+    }
+  });
+
+  loadRealname();
+  state.sender = loadSender();
+  addWelcome();
+  if (started()) {
+    restoreHistory().then(function () {
+      startPolling();
+      poll();
+    });
+  }
+}());

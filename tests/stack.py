@@ -1,0 +1,88 @@
+"""The running services for end-to-end and browser tests: backend, action
+server and Rasa server as `make run` starts them (scripts/run_services.py),
+once per test session (Rasa takes about a minute to load), on free ports,
+with the known registry of tests/people.py. The model is the one `make
+test` trains (models/xuexihao.tar.gz).
+
+`stack` is a session fixture (made visible to every test module by
+conftest.py); `say`, `slots` and `text` talk to its Rasa server.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import aiohttp
+import pytest
+
+from tests.people import write_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "xuexihao.tar.gz"
+FULL_ID = re.compile(r"\d{17}[\dXx]")
+# Test modules that use the stack mark themselves with this.
+NEEDS_STACK = [
+    pytest.mark.rasa,
+    pytest.mark.skipif(not MODEL.exists(), reason="no trained model: `make train` (make test trains it)"),
+]
+
+
+def _launcher() -> Any:
+    spec = importlib.util.spec_from_file_location("run_services", ROOT / "scripts" / "run_services.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+run_services = _launcher()
+Stack = run_services.ServiceStack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = run_services.free_port
+    s = Stack(tmp, {
+        "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
+        "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
+        "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL),
+    })
+    students, teachers = write_registry(tmp)
+    subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
+                    str(teachers), "--no-progress"], cwd=ROOT, env=s.env, check=True, capture_output=True)
+    try:
+        s.start_all()
+        yield s
+    finally:
+        s.stop_all()
+        full = FULL_ID.findall(s.logs_text())
+        assert not full, f"full ID numbers in the services' logs: {len(full)}"
+
+
+async def say(stack: Stack, sender: str, text: str, metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"sender": sender, "message": text}
+    if metadata:
+        body["metadata"] = metadata
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook", json=body,
+                             timeout=aiohttp.ClientTimeout(total=30)) as resp:
+            assert resp.status == 200
+            messages = await resp.json()
+    assert messages, f"no reply to {text!r}"
+    for m in messages:
+        assert not FULL_ID.search(m.get("text") or ""), m  # the bot never shows a full ID number
+    return messages
+
+
+async def slots(stack: Stack, sender: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{stack.rasa_url}/conversations/{sender}/tracker") as resp:
+            return (await resp.json())["slots"]
+
+
+def text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m.get("text") or "" for m in messages)
