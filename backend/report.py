@@ -1,11 +1,17 @@
 """Campaign report (发放领取情况通报): cards issued by district, school and
-identity, with failed claim attempts by failure code, as CSV."""
+identity, with failed claim attempts by failure code, as CSV.
+
+`write_csv` writes the CLI's form (column codes as the header);
+`write_excel_csv` the staff console's download (Chinese headers, district
+names, cells Excel would run as formulas defused)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import functools
 import json
 from collections import defaultdict
-from typing import Any, TextIO
+from typing import Any, Optional, TextIO
 
 from sqlalchemy import String, cast, func, select
 
@@ -17,9 +23,34 @@ FAILURE_CODES = (
     "proxy_limit_reached", "rate_limited", "backend_unavailable",
 )
 UNKNOWN = ""
+IDENTITY_LABELS = {
+    "k12_student": "中小学生", "university_student": "大学生", "teacher": "教师", "public": "社会公众",
+}
+FAILURE_LABELS = {
+    "invalid_id_number": "身份证号无效", "identity_not_found": "未核验到身份", "not_enrolled": "学籍非在读",
+    "guardian_mismatch": "监护人不符", "proxy_limit_reached": "代领已达上限", "rate_limited": "失败次数过多",
+    "backend_unavailable": "系统繁忙", "card_not_found": "未找到电子卡",
+}
 
 
-async def campaign_rows(db: Database) -> list[dict[str, Any]]:
+@functools.cache
+def district_names() -> dict[str, str]:
+    """District code -> name (e.g. 360102 -> 南昌市东湖区), from the Jiangxi
+    reference data of the demo registry generator."""
+    from backend.demo_registry import _CITIES, _DISTRICTS
+
+    return {code: _CITIES[code[:4]] + "市" + name if code[:4] in _CITIES else name
+            for code, name, _ in _DISTRICTS}
+
+
+def district_name(code: Optional[str]) -> str:
+    return district_names().get(code or "", code or "")
+
+
+async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,
+                        until: Optional[dt.datetime] = None) -> list[dict[str, Any]]:
+    """Rows per (district, school); with since/until (UTC, until exclusive)
+    only cards and attempts of that time."""
     groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
         lambda: {"cards_total": 0, **{f"cards_{i}": 0 for i in IDENTITIES},
                  **{f"failures_{c}": 0 for c in FAILURE_CODES}}
@@ -30,7 +61,9 @@ async def campaign_rows(db: Database) -> list[dict[str, Any]]:
             select(
                 Card.district_code, Card.school_code, Card.school_name,
                 cast(Card.identities, String), func.count(),
-            ).group_by(Card.district_code, Card.school_code, Card.school_name, cast(Card.identities, String))
+            )
+            .where(*_between(Card.created_at, since, until))
+            .group_by(Card.district_code, Card.school_code, Card.school_name, cast(Card.identities, String))
         )
         for district, school, school_name, identities, count in cards:
             key = (district or UNKNOWN, school or UNKNOWN, "")
@@ -41,7 +74,8 @@ async def campaign_rows(db: Database) -> list[dict[str, Any]]:
                 g[f"cards_{identity}"] += count
         failures = await session.execute(
             select(ClaimAttempt.district_code, ClaimAttempt.school_code, ClaimAttempt.failure_code, func.count())
-            .where(ClaimAttempt.success.is_(False), ClaimAttempt.action == "claim")
+            .where(ClaimAttempt.success.is_(False), ClaimAttempt.action == "claim",
+                   *_between(ClaimAttempt.created_at, since, until))
             .group_by(ClaimAttempt.district_code, ClaimAttempt.school_code, ClaimAttempt.failure_code)
         )
         for district, school, code, count in failures:
@@ -54,9 +88,48 @@ async def campaign_rows(db: Database) -> list[dict[str, Any]]:
     return rows
 
 
+def _between(column: Any, since: Optional[dt.datetime], until: Optional[dt.datetime]) -> list[Any]:
+    conditions = []
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column < until)
+    return conditions
+
+
 def write_csv(rows: list[dict[str, Any]], out: TextIO) -> None:
     columns = ["district_code", "school_code", "school_name", "cards_total"]
     columns += [f"cards_{i}" for i in IDENTITIES] + [f"failures_{c}" for c in FAILURE_CODES]
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+
+
+def _cell(value: Any) -> Any:
+    """A text cell Excel would evaluate (=, +, -, @ ...) gets a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def excel_columns() -> list[tuple[str, str]]:
+    columns = [("district_code", "区县代码"), ("district_name", "区县"), ("school_code", "学校代码"),
+               ("school_name", "学校名称"), ("cards_total", "发卡总数")]
+    columns += [(f"cards_{i}", f"发卡-{IDENTITY_LABELS[i]}") for i in IDENTITIES]
+    columns += [(f"failures_{c}", f"领取失败-{FAILURE_LABELS[c]}") for c in FAILURE_CODES]
+    return columns
+
+
+def write_excel_csv(rows: list[dict[str, Any]], out: TextIO) -> None:
+    """The report for people: Chinese headers, district names, a total row
+    (write the UTF-8 BOM before it so Excel reads the Chinese)."""
+    columns = excel_columns()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([label for _, label in columns])
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        full = {**row, "district_name": district_name(row["district_code"]) if row["district_code"] else "未关联"}
+        writer.writerow([_cell(full.get(key, "")) for key, _ in columns])
+        for key, _ in columns[4:]:
+            totals[key] += int(row.get(key) or 0)
+    writer.writerow(["合计", "", "", "", *[totals[key] for key, _ in columns[4:]]])
