@@ -184,8 +184,8 @@ def charts(data: dict[str, Any], r: DayRange) -> dict[str, Any]:
     days = [d.isoformat() for d in r.days]
     labels = [d[5:] for d in days]  # MM-DD
     top = data["districts"][:TOP_DISTRICTS]
-    codes = sorted(data["failures_by_day"], key=lambda c: (list(FAILURE_LABELS).index(c)
-                                                            if c in FAILURE_LABELS else 99, c))
+    order = list(FAILURE_LABELS)
+    codes = sorted(data["failures_by_day"], key=lambda c: (order.index(c) if c in order else len(order), c))
     return {
         "cards_per_day": column_chart(
             "chart-cards-per-day", "每日发卡数（北京时间）", labels,
@@ -230,7 +230,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     presets = [(n, default_range(n)) for n in (7, 30, 90)]
     return render(request, "staff/dashboard.html", {
         "range": r, "error": error, "data": data, "charts": charts(data, r), "presets": presets,
-        "identity_labels": IDENTITY_LABELS, "path_labels": ROLE_LABELS, "top_districts": TOP_DISTRICTS,
+        "identity_labels": IDENTITY_LABELS, "path_labels": ROLE_LABELS,
     }, status=400 if error else 200)
 
 
@@ -240,7 +240,7 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
     ranged = bool(request.query.get("from") or request.query.get("to"))
     r, error = parse_range(request.query) if ranged else (None, None)
     if error:
-        raise web.HTTPBadRequest(text=error.split("，")[0] + "。", content_type="text/plain")
+        raise web.HTTPBadRequest(text=f"日期范围无效：请用 YYYY-MM-DD，最长 {MAX_DAYS} 天。", content_type="text/plain")
     rows = await campaign_rows(request.app[DB], r.since if r else None, r.until if r else None)
     out = io.StringIO()
     out.write("\ufeff")  # UTF-8 BOM: Excel then reads the Chinese right

@@ -287,6 +287,11 @@ def _check_by_residue() -> str:
 _CHECK = _check_by_residue()
 _SEQ_STR = tuple(f"{s:03d}" for s in range(1000))
 _SEQ_W = tuple(_weighted(s, 14) for s in _SEQ_STR)
+# District code -> full name (360102 -> 南昌市东湖区): reports and the dashboard.
+DISTRICT_NAMES: dict[str, str] = {
+    code: _CITIES[code[:4]] + "市" + name if code[:4] in _CITIES else name for code, name, _ in _DISTRICTS
+}
+
 _AREA_STR = tuple(code for code, _, _ in _DISTRICTS)
 _AREA_W = tuple(_weighted(code, 0) for code in _AREA_STR)
 _AREA_POOL = _expand(range(len(_DISTRICTS)), [w for _, _, w in _DISTRICTS], 4)

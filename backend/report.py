@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import json
 from collections import defaultdict
 from typing import Any, Optional, TextIO
@@ -16,6 +15,7 @@ from typing import Any, Optional, TextIO
 from sqlalchemy import String, cast, func, select
 
 from backend.db import Database
+from backend.demo_registry import DISTRICT_NAMES
 from backend.models import IDENTITIES, Card, ClaimAttempt
 
 FAILURE_CODES = (
@@ -33,18 +33,10 @@ FAILURE_LABELS = {
 }
 
 
-@functools.cache
-def district_names() -> dict[str, str]:
+def district_name(code: Optional[str]) -> str:
     """District code -> name (e.g. 360102 -> 南昌市东湖区), from the Jiangxi
     reference data of the demo registry generator."""
-    from backend.demo_registry import _CITIES, _DISTRICTS
-
-    return {code: _CITIES[code[:4]] + "市" + name if code[:4] in _CITIES else name
-            for code, name, _ in _DISTRICTS}
-
-
-def district_name(code: Optional[str]) -> str:
-    return district_names().get(code or "", code or "")
+    return DISTRICT_NAMES.get(code or "", code or "")
 
 
 async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,

@@ -153,7 +153,11 @@ def unsign(secret: str, purpose: str, value: str, max_age: int) -> Optional[dict
 
 # -- sessions and CSRF -------------------------------------------------------------------
 
-_SESSION_KEY = "staff_session"  # request key of the checked session
+# Request keys: the checked session (None: anonymous), and the login form's
+# nonce and `next` while it is being rendered.
+_SESSION_KEY = web.RequestKey("staff_session", object)
+_LOGIN_NONCE = web.RequestKey("login_nonce", str)
+_LOGIN_NEXT = web.RequestKey("login_next", object)
 
 
 def _secret(request: web.Request) -> str:
@@ -189,7 +193,7 @@ def csrf_token(request: web.Request) -> str:
     staff: Optional[StaffSession] = request.get(_SESSION_KEY)
     if staff is not None:
         return _mac(_secret(request), "csrf", staff.nonce)
-    nonce = request.get("login_nonce") or _login_nonce(request)
+    nonce = request.get(_LOGIN_NONCE) or _login_nonce(request)
     return _mac(_secret(request), "login-csrf", nonce or "")
 
 
@@ -308,10 +312,10 @@ def _login_page(request: web.Request, error: Optional[str], status: int = 200,
     fresh = nonce is None
     if fresh:
         nonce = secrets.token_urlsafe(16)
-    request["login_nonce"] = nonce
+    request[_LOGIN_NONCE] = nonce
     response = render(
         request, "staff/login.html",
-        {"error": error, "next": _safe_next(request.query.get("next") or request.get("login_next")),
+        {"error": error, "next": _safe_next(request.query.get("next") or request.get(_LOGIN_NEXT)),
          "username": username},
         status=status,
     )
@@ -329,7 +333,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    request["login_next"] = form.get("next")
+    request[_LOGIN_NEXT] = form.get("next")
     given = form.get("csrf_token")
     nonce = _login_nonce(request)
     if nonce is None or not isinstance(given, str) or not hmac.compare_digest(
