@@ -17,13 +17,13 @@ TRAINING_INPUTS := config.yml domain.yml $(shell find data bot identity -type f 
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run shell test test-fast bench clean demo-registry train
+.PHONY: help install run shell test test-fast bench clean demo-registry train chromium
 
 help:
 	@echo "make run    install what is missing, train the model if needed, seed the demo registry,"
 	@echo "            start the backend (8080), action server (5055) and Rasa (5005)"
 	@echo "make shell  chat with the bot in this terminal (while make run runs)"
-	@echo "make test   install what is missing and run every test"
+	@echo "make test   install what is missing (Chromium for the browser tests too) and run every test"
 	@echo "make bench  run the benchmarks (see bench/README.md)"
 	@echo "make clean  remove virtual environments, databases and logs"
 
@@ -84,7 +84,30 @@ run: install $(MODEL) $(VAR)/.seeded
 shell: install $(MODEL)
 	$(PY) scripts/run_services.py shell
 
-test: install $(MODEL)
+# The browser tests drive Debian's headless Chromium through its chromedriver
+# (never a browser downloaded from the internet), with a Chinese font for the
+# pages and their screenshots: installed once with apt-get.
+CHROMEDRIVER := /usr/bin/chromedriver
+CJK_FONT     := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+CHROMIUM_PACKAGES := chromium chromium-driver fonts-wqy-microhei
+
+$(CHROMEDRIVER) $(CJK_FONT) &:
+	@echo "Installing Debian's $(CHROMIUM_PACKAGES) for the browser tests"
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null; then sudo="sudo"; \
+	  else echo "ERROR: not root and no sudo: install the browser tests' Chromium with"; \
+	       echo "       apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES)"; exit 1; fi; \
+	  apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	  $$apt install -y --no-install-recommends $(CHROMIUM_PACKAGES) \
+	  || { $$apt update && $$apt install -y --no-install-recommends $(CHROMIUM_PACKAGES); } \
+	  || { echo "ERROR: could not install $(CHROMIUM_PACKAGES) (the browser tests need"; \
+	       echo "       /usr/bin/chromium and $(CHROMEDRIVER)); install them with apt-get as root"; \
+	       echo "       and run make test again"; exit 1; }
+	@for f in $(CHROMEDRIVER) $(CJK_FONT); do test -e $$f || { echo "ERROR: $$f is still missing"; exit 1; }; done
+
+chromium: $(CHROMEDRIVER) $(CJK_FONT)
+
+test: install $(MODEL) chromium
 	$(PY) -m pytest
 
 # Everything but the tests that need the Rasa engine (a quick loop while

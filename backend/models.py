@@ -198,8 +198,9 @@ class Ticket(Base):
 
     @property
     def number(self) -> str:
-        """The number the user is told: T + date + id."""
-        return f"T{self.created_at:%Y%m%d}{self.id:05d}"
+        """The number the user is told: T + date (Beijing time, as the user
+        and the console see it; stored times are UTC) + id."""
+        return f"T{self.created_at + dt.timedelta(hours=8):%Y%m%d}{self.id:05d}"
 
 
 class AgentReply(Base):
@@ -236,6 +237,9 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    # In every session cookie; raised by logout and by a password reset, so
+    # that copies of older cookies stop working at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LoginFailure(Base):

@@ -5,7 +5,9 @@
 - Sessions: a signed cookie (HMAC-SHA256 with BACKEND_SESSION_SECRET),
   HttpOnly, SameSite=Strict, path /staff, eight hours. Every request checks
   the account again, so a disabled account or a changed role takes effect
-  at once.
+  at once; the cookie carries the account's session version, which logout
+  and a password reset raise, so a copy of an old cookie is worthless after
+  it (logout signs the account out of every browser).
 - CSRF: every POST under /staff carries `csrf_token`, an HMAC of the
   session's nonce (or, for the login form, of a signed pre-session cookie).
 - Roles: `agent` (conversations, tickets) and `admin` (also the dashboard,
@@ -36,7 +38,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from backend.appkeys import DB, SETTINGS
 from backend.models import STAFF_ROLES, AuditEntry, LoginFailure, StaffUser, utcnow
@@ -112,6 +114,7 @@ async def create_staff(db: Any, username: str, password: str, role: str) -> Staf
             session.add(user)
         else:
             user.password_hash, user.role, user.active = password_hash, role, True
+            user.session_version = (user.session_version or 0) + 1
     return user
 
 
@@ -181,7 +184,7 @@ async def current_staff(request: web.Request) -> Optional[StaffSession]:
     if payload is not None and isinstance(payload.get("u"), int) and isinstance(payload.get("c"), str):
         async with request.app[DB].reading() as session:
             user = await session.get(StaffUser, payload["u"])
-        if user is not None and user.active:
+        if user is not None and user.active and payload.get("v") == user.session_version:
             staff = StaffSession(user.id, user.username, user.role, payload["c"])
     request[_SESSION_KEY] = staff
     return staff
@@ -363,7 +366,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             stored.last_login_at = utcnow()
     await record_audit(db, user.username, "login", None, None, remote)
     response = web.HTTPFound(_safe_next(form.get("next")))
-    payload = {"u": user.id, "c": secrets.token_urlsafe(16), "t": int(time.time())}
+    payload = {"u": user.id, "v": user.session_version, "c": secrets.token_urlsafe(16), "t": int(time.time())}
     _set_cookie(request, response, SESSION_COOKIE, sign(_secret(request), "session", payload), SESSION_SECONDS)
     response.del_cookie(LOGIN_COOKIE, path="/staff")
     raise response
@@ -372,6 +375,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 @require_staff()
 async def logout(request: web.Request) -> web.StreamResponse:
     await checked_form(request)
+    async with request.app[DB].writing() as session:
+        await session.execute(
+            update(StaffUser).where(StaffUser.id == staff_of(request).user_id)
+            .values(session_version=StaffUser.session_version + 1)
+        )
     await audit(request, "logout")
     response = web.HTTPFound("/staff/login")
     response.del_cookie(SESSION_COOKIE, path="/staff")
