@@ -284,6 +284,35 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_conversations(args: argparse.Namespace) -> int:
+    """Bring the staff console's conversation summaries up to date with the
+    tracker store in one go (the console does it 5,000 events per list
+    request); --rebuild first forgets them (a recreated tracker store starts
+    its event ids at 1 again)."""
+    from sqlalchemy import delete
+
+    from backend.models import ConversationSummary
+    from backend.transcripts import TrackerStore, catch_up
+
+    settings = _settings()
+
+    async def run() -> int:
+        db = await _with_db(settings)
+        tracker = TrackerStore(async_database_url(args.tracker_url) if args.tracker_url else settings.tracker_url)
+        try:
+            if args.rebuild:
+                async with db.writing() as session:
+                    await session.execute(delete(ConversationSummary))
+            return await catch_up(db, tracker)
+        finally:
+            await tracker.close()
+            await db.dispose()
+
+    applied = asyncio.run(run())
+    print(f"{applied} tracker events indexed")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from backend.report import campaign_rows, write_csv
 
@@ -357,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=("agent", "admin"), default="agent")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_create_staff)
+    p = sub.add_parser("index-conversations", help="index the Rasa tracker store for the staff console")
+    p.add_argument("--tracker-url", help="SQLAlchemy URL of the tracker store (default: BACKEND_TRACKER_URL)")
+    p.add_argument("--rebuild", action="store_true", help="forget the summaries first, then index everything")
+    p.set_defaults(func=cmd_index_conversations)
     p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_report)

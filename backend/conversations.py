@@ -52,6 +52,7 @@ from backend.transcripts import (
     build_transcript,
     export_story,
     known_names,
+    mask_numbers,
     refresh_index,
     summarise,
 )
@@ -88,6 +89,8 @@ FAILURE_LABELS = {
 }
 TICKET_STATUS_LABELS = {"open": "待处理", "assigned": "处理中", "resolved": "已解决"}
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+_MASKED_ID = re.compile(r"[0-9]{4}\*{10}[0-9X]{4}")
+_HASH = re.compile(r"[0-9a-f]{32}")
 _TICKET_NUMBER = re.compile(r"[Tt]([0-9]{8})([0-9]{5,9})")
 
 
@@ -120,6 +123,7 @@ class Filters:
     handed_off: str = ""
     tag: str = ""
     page: int = 1
+    id_hash: str = ""  # an ID number search, as the keyed hash (the URL never holds the ID)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> "Filters":
@@ -128,6 +132,7 @@ class Filters:
             value = (query.get(name) or "").strip()
             return value if value in allowed else ""
 
+        idh = (query.get("idh") or "").strip()
         try:
             page = max(1, min(int(query.get("page") or 1), 100_000))
         except ValueError:
@@ -142,6 +147,7 @@ class Filters:
             handed_off=pick("handed_off", ("yes", "no")),
             tag=(query.get("tag") or "").strip()[:MAX_TAG],
             page=page,
+            id_hash=idh if _HASH.fullmatch(idh) else "",
         )
 
     def params(self, **changes: Any) -> dict[str, str]:
@@ -149,6 +155,7 @@ class Filters:
             "q": self.q, "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "", "path": self.path, "outcome": self.outcome,
             "failure": self.failure, "handed_off": self.handed_off, "tag": self.tag, "page": str(self.page),
+            "idh": self.id_hash if self.search_kind() == "id_hash" else "",
         }
         values.update({k: str(v) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v and not (k == "page" and v == "1")}
@@ -158,11 +165,15 @@ class Filters:
         return "/staff/conversations" + ("?" + urlencode(params) if params else "")
 
     def search_kind(self) -> str:
-        """What `q` is: id | card | ticket | sender | "" (none)."""
+        """What `q` is: id (a full ID number: redirected to id_hash) |
+        id_hash (its masked form, with the hash) | card | ticket | sender |
+        "" (none)."""
         if not self.q:
             return ""
         if _ID_SHAPE.fullmatch(normalise_id(self.q)):
             return "id"
+        if self.id_hash and _MASKED_ID.fullmatch(self.q):
+            return "id_hash"
         if is_valid_card_number(self.q):
             return "card"
         if _TICKET_NUMBER.fullmatch(self.q):
@@ -200,15 +211,12 @@ class Filters:
         if self.tag:
             where.append(exists().where(ConversationTag.sender_id == cs.sender_id, ConversationTag.tag == self.tag))
         kind = self.search_kind()
-        if kind == "id":
-            id_number = normalise_id(self.q)
-            digest = hash_id(id_number)
-            where.append(or_(
-                cs.sender_id.in_(select(ClaimAttempt.channel_user).where(
-                    or_(ClaimAttempt.id_hash == digest, ClaimAttempt.guardian_id_hash == digest))),
-                cs.sender_id.in_(select(Card.channel_user).where(
-                    or_(Card.holder_id_number == id_number, Card.claimed_by_guardian_id == id_number))),
-            ))
+        if kind in ("id", "id_hash"):
+            # Every claim (issued or not) is logged with the keyed hash of the
+            # holder's and the guardian's ID number and the conversation.
+            digest = hash_id(normalise_id(self.q)) if kind == "id" else self.id_hash
+            where.append(cs.sender_id.in_(select(ClaimAttempt.channel_user).where(
+                or_(ClaimAttempt.id_hash == digest, ClaimAttempt.guardian_id_hash == digest))))
         elif kind == "card":
             where.append(or_(
                 cs.sender_id.in_(select(Card.channel_user).where(Card.card_number == self.q)),
@@ -227,6 +235,13 @@ class Filters:
         """The query as the audit log keeps it."""
         return mask_id(self.q) if self.search_kind() == "id" else Masker().text(self.q)
 
+    def without_id_number(self, hash_id: Any) -> str:
+        """The URL of this search with the ID number replaced by its masked
+        form and keyed hash (so it stays out of addresses, history, logs)."""
+        id_number = normalise_id(self.q)
+        masked = dataclasses.replace(self, q=mask_id(id_number), id_hash=hash_id(id_number), page=1)
+        return masked.url()
+
 
 def outcome_of(summary: ConversationSummary, now: Optional[dt.datetime] = None) -> str:
     if summary.outcome in ("issued", "failed"):
@@ -235,6 +250,11 @@ def outcome_of(summary: ConversationSummary, now: Optional[dt.datetime] = None) 
         return "inquiry"
     cutoff = (now or utcnow()) - dt.timedelta(minutes=IN_PROGRESS_MINUTES)
     return "in_progress" if summary.last_at >= cutoff else "abandoned"
+
+
+def _target(sender_id: str) -> str:
+    """A sender id as the audit log keeps it (a channel could use a phone number)."""
+    return mask_numbers(sender_id)
 
 
 def conversation_href(sender_id: str, suffix: str = "") -> str:
@@ -258,6 +278,9 @@ def _labels() -> dict[str, Any]:
 @require_staff()
 async def conversation_list(request: web.Request) -> web.StreamResponse:
     filters = Filters.from_query(request.query)
+    if filters.search_kind() == "id":
+        await audit(request, "search_conversations", None, f"id: {filters.masked_q()}")
+        raise web.HTTPSeeOther(filters.without_id_number(request.app[HASHER]))
     db = request.app[DB]
     warning = notice = None
     try:
@@ -287,7 +310,7 @@ async def conversation_list(request: web.Request) -> web.StreamResponse:
                 select(Ticket.channel_user).where(Ticket.channel_user.in_(senders)).distinct()))
         known_tags = list(await session.scalars(select(ConversationTag.tag).distinct().order_by(ConversationTag.tag)
                                                 .limit(200)))
-    if filters.search_kind() in ("id", "card", "ticket"):
+    if filters.search_kind() in ("card", "ticket"):
         await audit(request, "search_conversations", None, f"{filters.search_kind()}: {filters.masked_q()}")
     masker = Masker()
     now = utcnow()
@@ -343,12 +366,12 @@ async def _transcript_page(request: web.Request, sender_id: str, error: Optional
     summary = summarise(sender_id, events)
     assert summary is not None
     masker = Masker(known_names(events))
-    await audit(request, "view_transcript", sender_id)
+    await audit(request, "view_transcript", _target(sender_id))
     return _no_store(render(request, "staff/transcript.html", {
         **_labels(), "missing": False, "sender": masker.text(sender_id), "summary": summary,
         "outcome": outcome_of(summary), "handed_off": summary.handed_off or bool(tickets),
         "turns": build_transcript(events, replies), "truncated": len(events) >= MAX_TRANSCRIPT_EVENTS,
-        "tickets": [{"number": t.number, "status": t.status, "reason": masker.text(t.reason),
+        "tickets": [{"number": t.number, "href": f"/staff/tickets/{t.id}", "status": t.status, "reason": masker.text(t.reason),
                      "summary": masker.text(t.summary), "assigned_to": t.assigned_to,
                      "created": local_time(t.created_at)} for t in tickets],
         "tags": tags, "error": error,
@@ -392,7 +415,7 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
                 session.add(ConversationTag(sender_id=sender_id, tag=tag, created_by=staff.username))
     except IntegrityError:
         pass  # added at the same moment by someone else
-    await audit(request, "tag_conversation", sender_id, tag)
+    await audit(request, "tag_conversation", _target(sender_id), tag)
     raise web.HTTPSeeOther(conversation_href(sender_id))
 
 
@@ -405,7 +428,7 @@ async def remove_tag(request: web.Request) -> web.StreamResponse:
         removed = (await session.execute(delete(ConversationTag).where(
             ConversationTag.sender_id == sender_id, ConversationTag.tag == tag))).rowcount
     if removed:
-        await audit(request, "untag_conversation", sender_id, tag)
+        await audit(request, "untag_conversation", _target(sender_id), tag)
     raise web.HTTPSeeOther(conversation_href(sender_id))
 
 
@@ -416,7 +439,7 @@ async def story(request: web.Request) -> web.StreamResponse:
     if not events:
         return _not_found(request, sender_id)
     body = export_story(sender_id, events, await _tags(request, sender_id))
-    await audit(request, "export_story", sender_id)
+    await audit(request, "export_story", _target(sender_id))
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", sender_id)[:48].strip("_") or "conversation"
     return _no_store(web.Response(
         text=body, content_type="application/x-yaml", charset="utf-8",

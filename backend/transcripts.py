@@ -77,7 +77,10 @@ _LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})[ \-]([0-9]{3,4}[ \-]?[0-9]{4})(
 def mask_numbers(value: str) -> str:
     """ID numbers and phone numbers in free text, masked (the hotline stays)."""
     value = value.translate(_FULLWIDTH)
-    value = _LONG_NUMBER.sub(lambda m: mask_id(m.group(0)), value)
+    return mask_phones(_LONG_NUMBER.sub(lambda m: mask_id(m.group(0)), value))
+
+
+def mask_phones(value: str) -> str:
     value = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", value)
 
     def landline(m: re.Match[str]) -> str:
@@ -346,14 +349,18 @@ class RefreshResult:
 _PG_LOCK_KEY = 0x78786863  # pg_advisory_xact_lock key of the index ("xxhc")
 
 
-async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BATCH) -> RefreshResult:
+async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BATCH,
+                        overlap: int = REFRESH_OVERLAP) -> RefreshResult:
     """Apply the tracker events not indexed yet (at most `batch`) to the
     summaries. Raises TrackerUnavailable when the store cannot be read."""
     async with tracker.refresh_lock:  # one refresh at a time in this process (others would redo its work)
         async with db.reading() as session:
             highest = await session.scalar(select(func.max(ConversationSummary.last_event_id)))
-        events = await tracker.events_after(max(0, (highest or 0) - REFRESH_OVERLAP), batch)
-        result = RefreshResult(events_read=len(events), more=len(events) >= batch)
+        # Ids are global, so the overlap holds at most `overlap` events: each
+        # refresh reads at least `batch` new ones when there are.
+        limit = batch + overlap
+        events = await tracker.events_after(max(0, (highest or 0) - overlap), limit)
+        result = RefreshResult(events_read=len(events), more=len(events) >= limit)
         if not events:
             return result
         by_sender: dict[str, list[TrackerEvent]] = {}
@@ -640,8 +647,7 @@ class Pseudonymiser:
     def text(self, value: Any) -> str:
         value = "" if value is None else str(value).translate(_FULLWIDTH)
         value = _replace_spans(value, _name_spans(value, self.names), lambda _o, name: self.name(name))
-        value = _LONG_NUMBER.sub(lambda m: self.id_number(m.group(0)), value)
-        return mask_numbers(value)
+        return mask_phones(_LONG_NUMBER.sub(lambda m: self.id_number(m.group(0)), value))
 
     def value(self, key: Optional[str], value: Any) -> Any:
         if isinstance(value, dict):

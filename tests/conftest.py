@@ -87,7 +87,13 @@ async def registry_db(database_url: str, tmp_path: Path) -> str:
     return database_url
 
 
+# A tracker store that does not exist: apps under test never read the
+# developer's own var/rasa_tracker.db (tests that need one pass tracker_url).
+NO_TRACKER = "sqlite+aiosqlite:////nonexistent/xxh-test-tracker.db"
+
+
 def settings_for(url: str, **overrides: Any) -> Settings:
+    overrides.setdefault("tracker_url", NO_TRACKER)
     return Settings(database_url=url, service_token=TOKEN, id_hash_key="test-key", **overrides)
 
 
