@@ -23,12 +23,11 @@ from backend.config import async_database_url
 from backend.db import Database
 from backend.models import AgentReply, AuditEntry, ConversationSummary, ConversationTag
 from backend.transcripts import TrackerStore
-from identity import validate_id
+from identity import mask_id, mask_name, validate_id
 from tests.conftest import reset_schema, serve_api
-from tests.people import TEACHER, XIAOMING
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, say
 from tests.staff_client import StaffClient, signed_in
-from tests.test_transcripts import MOBILE, Chats, hold_conversations
+from tests.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
 
 pytestmark = NEEDS_STACK
 
@@ -116,7 +115,7 @@ async def test_anonymous_requests_are_sent_to_the_login(stack: Stack, chats: Cha
         for path in ("/staff/conversations", href(chats.k12), href(chats.k12, "/story.yml")):
             page = await anonymous.get(path)
             assert page.status == 302 and page.location.startswith("/staff/login?next="), path
-            assert "李" not in page.text and XIAOMING.id_number[-4:] not in page.text
+            assert K12.name[0] not in page.text and K12.id_number[-4:] not in page.text
         page = await anonymous.post(href(chats.k12, "/tags"), {"tag": "x", "csrf_token": "forged"}, csrf=False)
         assert page.status == 302 and page.location.startswith("/staff/login")
 
@@ -126,24 +125,24 @@ async def test_list_filters_and_search(stack: Stack, chats: Chats, agent: StaffC
     # A full ID number finds the conversations that claimed with it (not
     # those that merely mention it), a card number its claim, a ticket
     # number its hand-over.
-    searched = await agent.get("/staff/conversations?" + urlencode({"q": XIAOMING.id_number}))
-    assert searched.status == 303 and XIAOMING.id_number not in searched.location  # the ID leaves the address
-    assert "q=3601**********0137" in unquote(searched.location) and "idh=" in searched.location
+    searched = await agent.get("/staff/conversations?" + urlencode({"q": K12.id_number}))
+    assert searched.status == 303 and K12.id_number not in searched.location  # the ID leaves the address
+    assert f"q={mask_id(K12.id_number)}" in unquote(searched.location) and "idh=" in searched.location
     html = (await agent.get(searched.location)).text
     assert listed(html, chats.k12) and not listed(html, chats.phone) and not listed(html, chats.realname)
-    assert XIAOMING.id_number not in html and 'value="3601**********0137"' in html and 'name="idh"' in html
-    spaced = " ".join(XIAOMING.id_number[i:i + 6] for i in range(0, 18, 6))
+    assert K12.id_number not in html and f'value="{mask_id(K12.id_number)}"' in html and 'name="idh"' in html
+    spaced = " ".join(K12.id_number[i:i + 6] for i in range(0, 18, 6))
     assert listed(await list_page(agent, q=spaced), chats.k12)
     # The masked form alone (without the hash) finds nothing.
-    assert not listed(await list_page(agent, q="3601**********0137"), chats.k12)
-    html = await list_page(agent, q=TEACHER.id_number)
+    assert not listed(await list_page(agent, q=mask_id(K12.id_number)), chats.k12)
+    html = await list_page(agent, q=REALNAME.id_number)
     assert listed(html, chats.realname) and not listed(html, chats.k12)
     html = await list_page(agent, q=chats.card_number)
     assert listed(html, chats.k12) and not listed(html, chats.realname)
     html = await list_page(agent, q=chats.ticket_number)
     assert listed(html, chats.human) and not listed(html, chats.k12)
     searches = [e.detail for e in await audit_entries(stack_db, "cv-agent", "search_conversations")]
-    assert "id: 3601**********0137" in searches and f"ticket: {chats.ticket_number}" in searches
+    assert f"id: {mask_id(K12.id_number)}" in searches and f"ticket: {chats.ticket_number}" in searches
     assert not any(FULL_ID.search(d or "") for d in searches)
     # The row: outcome, path, failure, hand-over.
     html = await list_page(agent, q=chats.failure)
@@ -157,15 +156,15 @@ async def test_transcript_is_masked_and_audited(stack: Stack, chats: Chats, agen
     page = await agent.get(href(chats.k12))
     assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
     html = page.text
-    assert not FULL_ID.search(html) and XIAOMING.name not in html
-    for shown in ("我叫李*明", "3601**********0137", "点击按钮：「中小学生/中职学生」", "tr-button-pressed",
-                  "意图 <code>claim_card</code>", "槽位 <code>person_name</code> = 李*明", "动作 <code>action_claim_card</code>",
+    assert not FULL_ID.search(html) and K12.name not in html
+    for shown in (f"我叫{mask_name(K12.name)}", mask_id(K12.id_number), "点击按钮：「中小学生/中职学生」", "tr-button-pressed",
+                  "意图 <code>claim_card</code>", f"槽位 <code>person_name</code> = {mask_name(K12.name)}", "动作 <code>action_claim_card</code>",
                   "表单 <code>claim_form</code> 开始", chats.card_number, "已领卡"):
         assert shown in html, shown
     assert "parse_data" not in html and "intent_ranking" not in html  # no raw event JSON
     page = await agent.get(href(chats.realname))
-    assert page.status == 200 and not FULL_ID.search(page.text) and TEACHER.name not in page.text
-    assert "郑*师" in page.text and "3601**********0178" in page.text
+    assert page.status == 200 and not FULL_ID.search(page.text) and REALNAME.name not in page.text
+    assert mask_name(REALNAME.name) in page.text and mask_id(REALNAME.id_number) in page.text
     page = await agent.get(href(chats.phone))
     assert "138****5678" in page.text and MOBILE not in page.text and not FULL_ID.search(page.text)
     views = [e.target for e in await audit_entries(stack_db, "cv-agent", "view_transcript")]
@@ -231,11 +230,11 @@ async def test_export_downloads_a_test_story(stack: Stack, chats: Chats, agent: 
     assert page.status == 200
     assert page.headers["Content-Disposition"] == f'attachment; filename="test_conversation_{chats.k12}.yml"'
     assert page.headers["Content-Type"].startswith("application/x-yaml")
-    assert not {XIAOMING.id_number} & set(FULL_ID.findall(page.text)) and XIAOMING.name not in page.text
+    assert not {K12.id_number} & set(FULL_ID.findall(page.text)) and K12.name not in page.text
     story = yaml.safe_load(page.text)["stories"][0]
     fake = next(s["slot_was_set"][0]["id_number"] for s in story["steps"]
                 if "id_number" in s.get("slot_was_set", [{}])[0])
-    assert validate_id(fake).ok and fake != XIAOMING.id_number
+    assert validate_id(fake).ok and fake != K12.id_number
     assert {"action": "action_claim_card"} in story["steps"]
     assert [e.target for e in await audit_entries(stack_db, "cv-agent", "export_story")][-1] == chats.k12
     assert (await agent.get(href("cv-nobody-" + uuid.uuid4().hex, "/story.yml"))).status == 404

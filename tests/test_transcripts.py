@@ -43,7 +43,8 @@ from backend.transcripts import (
 )
 from identity import validate_id
 from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, postgres_reachable, reset_schema
-from tests.people import PUBLIC, TEACHER, XIAOMING
+from identity import mask_id, mask_name
+from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, say, slots, text
 
@@ -170,19 +171,26 @@ class Chats:
     ticket_number: str
 
 
+# The people of the held conversations: none of those tests/test_e2e.py
+# claims for (the services, and so the cards, are shared by the whole test
+# session: a card claimed here would be "already claimed" there).
+K12 = NO_GUARDIAN
+REALNAME = TEACHER_AND_UNIVERSITY
+
+
 async def hold_conversations(stack: Stack, tag: str) -> Chats:
     """A K-12 claim with button payloads, a claim with the channel's verified
     identity, a hand-over, a failed claim, and a message with numbers."""
     suffix = uuid.uuid4().hex[:6]
     c = Chats(*(f"{tag}-{kind}-{suffix}" for kind in ("k12", "realname", "human", "failure", "phone", "started")),
               "", "")
-    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', "我叫李小明",
-                    XIAOMING.id_number, "开通"):
+    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', f"我叫{K12.name}",
+                    K12.id_number, "开通"):
         await say(stack, c.k12, message)
     reply = await say(stack, c.k12, "/affirm")
     c.card_number = (await slots(stack, c.k12))["card_number"]
     assert c.card_number and c.card_number in text(reply)  # issued now, or earlier in this test session
-    meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    meta = {"realname": {"name": REALNAME.name, "id_number": REALNAME.id_number}}
     await say(stack, c.realname, "我要领卡", metadata=meta)
     await say(stack, c.realname, '/choose_role{"role": "teacher"}', metadata=meta)
     assert "学习号" in text(await say(stack, c.realname, "确认", metadata=meta))
@@ -196,7 +204,7 @@ async def hold_conversations(stack: Stack, tag: str) -> Chats:
         await say(stack, c.failure, message)
     await say(stack, c.failure, "/affirm")
     assert (await slots(stack, c.failure))["failure_reason"] == "identity_not_found"
-    await say(stack, c.phone, f"我的手机号是{MOBILE}，身份证 {XIAOMING.id_number}")
+    await say(stack, c.phone, f"我的手机号是{MOBILE}，身份证 {K12.id_number}")
     await say(stack, c.started, "我要领卡")
     await say(stack, c.started, '/choose_role{"role": "parent"}')
     return c
@@ -304,17 +312,17 @@ async def test_transcript_shows_turns_buttons_slots_and_actions_masked(stack: St
         await store.close()
     shown = all_text([dataclasses.asdict(t) for t in k12 + realname + phone])
     assert not FULL_ID.search(shown)
-    for secret in (XIAOMING.name, TEACHER.name, MOBILE, XIAOMING.id_number, TEACHER.id_number):
+    for secret in (K12.name, REALNAME.name, MOBILE, K12.id_number, REALNAME.id_number):
         assert secret not in shown
     users = [t for t in k12 if t.kind == "user"]
     assert [t.pressed for t in users if t.is_payload] == ["中小学生/中职学生", "本人领取", "确认无误，领卡"]
     assert users[0].intent == "claim_card" and 0 < (users[0].confidence or 0) <= 1
-    assert users[3].text == "我叫李*明" and ("person_name", "李*明") in users[3].entities
-    assert users[4].text == "3601**********0137"
+    assert users[3].text == f"我叫{mask_name(K12.name)}" and ("person_name", mask_name(K12.name)) in users[3].entities
+    assert users[4].text == mask_id(K12.id_number)
     role_question = next(t for t in k12 if t.kind == "bot" and any(b.title == "中小学生/中职学生" for b in t.buttons))
     assert [b.title for b in role_question.buttons if b.pressed] == ["中小学生/中职学生"]
     slot_lines = {(t.name, t.value) for t in k12 if t.kind == "slot"}
-    assert {("role", "k12_student"), ("person_name", "李*明"), ("id_number", "3601**********0137"),
+    assert {("role", "k12_student"), ("person_name", mask_name(K12.name)), ("id_number", mask_id(K12.id_number)),
             ("face_verification", "是")} <= slot_lines
     assert ("card_number", chats.card_number) in slot_lines
     actions = [t.name for t in k12 if t.kind == "action"]
@@ -322,10 +330,10 @@ async def test_transcript_shows_turns_buttons_slots_and_actions_masked(stack: St
     assert any(t.kind == "loop" and t.name == "claim_form" for t in k12)
     # The verified identity from the channel's metadata, masked.
     first_user = next(t for t in realname if t.kind == "user")
-    assert "郑*师" in first_user.detail and "3601**********0178" in first_user.detail
-    assert ("person_name", "郑*师") in {(t.name, t.value) for t in realname if t.kind == "slot"}
+    assert mask_name(REALNAME.name) in first_user.detail and mask_id(REALNAME.id_number) in first_user.detail
+    assert ("person_name", mask_name(REALNAME.name)) in {(t.name, t.value) for t in realname if t.kind == "slot"}
     said = next(t for t in phone if t.kind == "user").text
-    assert said == "我的手机号是138****5678，身份证 3601**********0137"
+    assert said == f"我的手机号是138****5678，身份证 {mask_id(K12.id_number)}"
 
 
 def story_steps(yml: str) -> list[dict[str, Any]]:
@@ -345,8 +353,8 @@ async def test_export_is_a_pseudonymised_test_story(stack: Stack, chats: Chats) 
     finally:
         await store.close()
     for exported in (yml, realname, phone):
-        assert not {XIAOMING.id_number, TEACHER.id_number} & set(FULL_ID.findall(exported))
-        for secret in (XIAOMING.name, TEACHER.name, MOBILE):
+        assert not {K12.id_number, REALNAME.id_number} & set(FULL_ID.findall(exported))
+        for secret in (K12.name, REALNAME.name, MOBILE):
             assert secret not in exported
     assert "NLU错误" in yaml.safe_load(yml)["stories"][0]["story"]
     steps = story_steps(yml)
@@ -355,7 +363,7 @@ async def test_export_is_a_pseudonymised_test_story(stack: Stack, chats: Chats) 
     assert {"intent": "inform", "entities": [{"k12_claimant": "self"}]} in steps
     assert {"user": "我叫[张小三](person_name)\n", "intent": "inform"} in steps
     fake = next(s["slot_was_set"][0]["id_number"] for s in steps if "id_number" in s.get("slot_was_set", [{}])[0])
-    assert fake != XIAOMING.id_number and validate_id(fake).ok
+    assert fake != K12.id_number and validate_id(fake).ok
     assert {"user": f"[{fake}](id_number)\n", "intent": "inform"} in steps
     assert {"slot_was_set": [{"person_name": "张小三"}]} in steps
     assert {"active_loop": "claim_form"} in steps and {"active_loop": None} in steps
