@@ -1,0 +1,103 @@
+"""Two Rasa instances' lock stores, one conversation: do they serialise?
+
+Run with the Rasa environment's Python (it imports Rasa):
+
+    .venv-rasa/bin/python tests/lock_race.py stock|atomic --rounds N
+
+Two processes (two "Rasa instances"), each with its own lock store on the
+same Redis, take the lock of the same conversation at the same moment
+(a barrier), once per round, and inside it write "start" and, 20 ms later,
+"end" to a Redis list. If the lock works, every round's list reads start,
+end, start, end; two starts in a row mean both messages were being processed
+at once. Prints one JSON line: rounds, overlapping rounds, lock errors.
+Used by tests/test_lock_store.py.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def make_store(kind: str, prefix: str, port: int, db: int) -> Any:
+    if kind == "stock":
+        from rasa.core.lock_store import RedisLockStore
+
+        return RedisLockStore(host="127.0.0.1", port=port, db=db, key_prefix=prefix)
+    # Made the way Rasa makes it from endpoints.yml.
+    from rasa.core.lock_store import LockStore
+    from rasa.utils.endpoints import EndpointConfig
+
+    config = EndpointConfig(url="127.0.0.1", type="bot.lock_store.AtomicRedisLockStore", port=port, db=db,
+                            key_prefix=prefix)
+    store = LockStore.create(config)
+    assert type(store).__name__ == "AtomicRedisLockStore", store
+    return store
+
+
+def instance(kind: str, prefix: str, port: int, db: int, rounds: int, barrier: Any, errors: Any) -> None:
+    import redis
+    from rasa.core.lock_store import LockError
+
+    store = make_store(kind, prefix, port, db)
+    log = redis.StrictRedis(host="127.0.0.1", port=port, db=db)
+    me = str(os.getpid())
+
+    async def one(r: int) -> None:
+        async with store.lock(f"conv{r}", lock_lifetime=10, wait_time_in_seconds=0.005):
+            log.rpush(f"{prefix}:log{r}", f"start-{me}")
+            await asyncio.sleep(0.02)
+            log.rpush(f"{prefix}:log{r}", f"end-{me}")
+
+    async def main() -> None:
+        for r in range(rounds):
+            barrier.wait()
+            try:
+                await one(r)
+            except LockError:
+                with errors.get_lock():
+                    errors.value += 1
+
+    asyncio.run(main())
+
+
+def run(kind: str, rounds: int, port: int = 6379, db: int = 15) -> dict[str, int]:
+    import redis
+
+    prefix = "race" + uuid.uuid4().hex[:8]
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(2)
+    errors = ctx.Value("i", 0)
+    procs = [ctx.Process(target=instance, args=(kind, prefix, port, db, rounds, barrier, errors)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        if p.exitcode != 0:
+            raise SystemExit(f"an instance failed (exit code {p.exitcode})")
+    red = redis.StrictRedis(host="127.0.0.1", port=port, db=db)
+    overlaps = served = 0
+    for r in range(rounds):
+        entries = [e.decode().split("-")[0] for e in red.lrange(f"{prefix}:log{r}", 0, -1)]
+        served += len(entries) // 2
+        overlaps += entries != ["start", "end"] * (len(entries) // 2)
+    for key in red.scan_iter(f"{prefix}*"):
+        red.delete(key)
+    return {"rounds": rounds, "messages_served": served, "overlapping_rounds": overlaps, "lock_errors": errors.value}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=("stock", "atomic"))
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--port", type=int, default=6379)
+    args = parser.parse_args()
+    print(json.dumps(run(args.kind, args.rounds, args.port)))
