@@ -38,6 +38,12 @@ def service_env() -> dict[str, str]:
     env.setdefault("TRACKER_DB", str(var / "rasa_tracker.db"))
     env.setdefault("TRACKER_USER", "")
     env.setdefault("TRACKER_PASSWORD", "")
+    # Rasa's lock store: in memory for one instance; several instances need
+    # LOCK_STORE_TYPE=bot.lock_store.AtomicRedisLockStore (see bot/lock_store.py).
+    env.setdefault("LOCK_STORE_TYPE", "in_memory")
+    env.setdefault("LOCK_STORE_HOST", "127.0.0.1")
+    env.setdefault("LOCK_STORE_PORT", "6379")
+    env.setdefault("LOCK_STORE_DB", "1")
     # The backend's web chat page talks to Rasa; its staff console reads the tracker store.
     env.setdefault("BACKEND_RASA_URL", f"http://127.0.0.1:{env['RASA_PORT']}")
     if env["TRACKER_DIALECT"] == "sqlite":

@@ -9,6 +9,7 @@ conftest.py); `say`, `slots` and `text` talk to its Rasa server.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
 import subprocess
@@ -42,14 +43,15 @@ run_services = _launcher()
 Stack = run_services.ServiceStack
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    tmp = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iterator[Any]:
+    """The three services on free ports with the known registry, stopped
+    afterwards; their logs must hold no full ID number."""
     port = run_services.free_port
     s = Stack(tmp, {
         "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
         "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
-        "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL),
+        "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL), **(overrides or {}),
     })
     students, teachers = write_registry(tmp)
     subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
@@ -61,6 +63,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         s.stop_all()
         full = FULL_ID.findall(s.logs_text())
         assert not full, f"full ID numbers in the services' logs: {len(full)}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with started_stack(tmp_path_factory.mktemp("e2e")) as s:
+        yield s
 
 
 async def say(stack: Stack, sender: str, text: str, metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
