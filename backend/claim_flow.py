@@ -211,14 +211,14 @@ def _logged(steps: Flow, attempt: dict[str, Any]) -> Flow:
     issuing the card logged it already)."""
     outcome = yield from steps
     if not outcome.logged:
-        yield ("attempt_insert", _with_outcome(attempt, outcome.success, outcome.failure_code, outcome.card))
+        number = outcome.card.card_number if outcome.card else None
+        yield ("attempt_insert", _with_outcome(attempt, outcome.success, outcome.failure_code, number))
     return outcome
 
 
 def _with_outcome(attempt: dict[str, Any], success: bool, failure_code: Optional[str],
-                  card: Optional[CardRec | dict[str, Any]]) -> dict[str, Any]:
-    number = card["card_number"] if isinstance(card, dict) else card.card_number if card else None
-    return {**attempt, "success": success, "failure_code": failure_code, "card_number": number}
+                  card_number: Optional[str]) -> dict[str, Any]:
+    return {**attempt, "success": success, "failure_code": failure_code, "card_number": card_number}
 
 
 def _gate(user: Optional[str], hashes: tuple[str, str], since: dt.datetime, limit: int,
@@ -311,7 +311,7 @@ def _issue(req, holder_id, name_norm, match, guardian, attempt, now) -> Generato
     }
     for _ in range(CARD_NUMBER_DRAWS):
         card_values = {"card_number": new_card_number(), **values}
-        card = yield ("card_insert", card_values, _with_outcome(attempt, True, None, card_values))
+        card = yield ("card_insert", card_values, _with_outcome(attempt, True, None, card_values["card_number"]))
         if card is not None:
             return card, "issued"
         card = yield ("card", holder_id)  # a concurrent claim won: its card is the one
