@@ -71,6 +71,19 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
+
+def _value_axis(parts: list[str], ticks: list[float], left: float, right: float, bottom_y: float,
+                scale: float) -> None:
+    """Open the axis group: a grid line and a label per tick, and the base
+    line (vertical value axis of the bar and line charts; the caller adds
+    its category labels and closes the group)."""
+    parts.append('<g class="axis">')
+    for t in ticks:
+        y = bottom_y - t * scale
+        parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d9e2ec"/>')
+        parts.append(f'<text x="{left - 5:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="#616e7c">{esc(fmt(t))}</text>')
+    parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom_y}" y2="{bottom_y}" stroke="#616e7c"/>')
+
 def _color(series: Series, i: int) -> str:
     return series.color or PALETTE[i % len(PALETTE)]
 
@@ -137,12 +150,7 @@ def column_chart(chart_id: str, title: str, categories: Sequence[str], series: S
     bottom_y, right = height - 26, width - 8
     plot_w, plot_h = right - left, bottom_y - top_y
     scale = plot_h / ticks[-1]
-    parts.append('<g class="axis">')
-    for t in ticks:
-        y = bottom_y - t * scale
-        parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d9e2ec"/>')
-        parts.append(f'<text x="{left - 5:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="#616e7c">{esc(fmt(t))}</text>')
-    parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom_y}" y2="{bottom_y}" stroke="#616e7c"/>')
+    _value_axis(parts, ticks, left, right, bottom_y, scale)
     parts.append("</g>")
     slot = plot_w / len(categories)
     bar_w = max(1.0, slot * 0.7)
@@ -240,12 +248,7 @@ def line_chart(chart_id: str, title: str, categories: Sequence[str], series: Seq
     def px(j: int) -> float:
         return left + (j * step if len(categories) > 1 else plot_w / 2)
 
-    parts.append('<g class="axis">')
-    for t in ticks:
-        y = bottom_y - t * scale
-        parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d9e2ec"/>')
-        parts.append(f'<text x="{left - 5:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="#616e7c">{esc(fmt(t))}</text>')
-    parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom_y}" y2="{bottom_y}" stroke="#616e7c"/>')
+    _value_axis(parts, ticks, left, right, bottom_y, scale)
     label_every = max(1, math.ceil((max(text_width(c) for c in categories) + 8) / max(step, 1.0)))
     for j, category in enumerate(categories):
         if j % label_every == 0:

@@ -149,21 +149,27 @@ def bot_message(text: Any, buttons: Any) -> Optional[dict[str, Any]]:
     return message or None
 
 
+async def _rasa_json(app: web.Application, method: str, path: str, what: str, **kwargs: Any) -> Any:
+    """Rasa's JSON answer to one request; RasaUnavailable when it is down,
+    slow, or answers anything but 200 with JSON (logged without bodies)."""
+    try:
+        async with app[HTTP].request(method, app[SETTINGS].rasa_url + path, **kwargs) as resp:
+            if resp.status != 200:
+                log.warning("rasa answered HTTP %s to %s", resp.status, what)
+                raise RasaUnavailable()
+            return await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        log.warning("rasa unreachable for %s (%s)", what, type(exc).__name__)
+        raise RasaUnavailable() from None
+
+
 async def ask_rasa(app: web.Application, sender: str, text: str,
                    metadata: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"sender": sender, "message": text}
     if metadata:
         body["metadata"] = metadata
-    url = f"{app[SETTINGS].rasa_url}/webhooks/rest/webhook"
-    try:
-        async with app[HTTP].post(url, json=body, timeout=RASA_TIMEOUT) as resp:
-            if resp.status != 200:
-                log.warning("rasa answered HTTP %s to a chat message", resp.status)
-                raise RasaUnavailable()
-            answer = await resp.json(content_type=None)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-        log.warning("rasa unreachable for a chat message (%s)", type(exc).__name__)
-        raise RasaUnavailable() from None
+    answer = await _rasa_json(app, "POST", "/webhooks/rest/webhook", "a chat message", json=body,
+                              timeout=RASA_TIMEOUT)
     if not isinstance(answer, list):
         log.warning("rasa answered a chat message with something other than a list")
         raise RasaUnavailable()
@@ -172,16 +178,8 @@ async def ask_rasa(app: web.Application, sender: str, text: str,
 
 
 async def tracker_events(app: web.Application, sender: str) -> list[dict[str, Any]]:
-    url = f"{app[SETTINGS].rasa_url}/conversations/{sender}/tracker"
-    try:
-        async with app[HTTP].get(url, params={"include_events": "AFTER_RESTART"}, timeout=HISTORY_TIMEOUT) as resp:
-            if resp.status != 200:
-                log.warning("rasa answered HTTP %s to a tracker request", resp.status)
-                raise RasaUnavailable()
-            tracker = await resp.json(content_type=None)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-        log.warning("rasa unreachable for a tracker request (%s)", type(exc).__name__)
-        raise RasaUnavailable() from None
+    tracker = await _rasa_json(app, "GET", f"/conversations/{sender}/tracker", "a tracker request",
+                               params={"include_events": "AFTER_RESTART"}, timeout=HISTORY_TIMEOUT)
     events = tracker.get("events") if isinstance(tracker, dict) else None
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
