@@ -17,11 +17,12 @@ TRAINING_INPUTS := config.yml domain.yml $(shell find data bot identity -type f 
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install run shell test test-fast bench clean demo-registry train chromium
+.PHONY: help install run run-scaled shell test test-fast bench clean demo-registry train chromium nginx
 
 help:
 	@echo "make run    install what is missing, train the model if needed, seed the demo registry,"
 	@echo "            start the backend (8080), action server (5055) and Rasa (5005)"
+	@echo "make run-scaled  the same on PostgreSQL and Redis, two Rasa and two action servers behind nginx"
 	@echo "make shell  chat with the bot in this terminal (while make run runs)"
 	@echo "make test   install what is missing (Chromium for the browser tests too) and run every test"
 	@echo "make bench  run the benchmarks (see bench/README.md)"
@@ -80,6 +81,12 @@ run: install $(MODEL) $(VAR)/.seeded
 	$(PY) -m backend demo-identities --count 6
 	$(PY) scripts/run_services.py
 
+# Several Rasa and action servers behind nginx, PostgreSQL and Redis
+# (settings: scripts/run_services.py and README.md, "Scaled profile").
+run-scaled: install $(MODEL) nginx $(VAR)/demo/students.csv
+	$(PY) -m backend demo-identities --count 6
+	$(PY) scripts/run_services.py --scaled
+
 # Chat in the terminal, while `make run` runs in another one.
 shell: install $(MODEL)
 	$(PY) scripts/run_services.py shell
@@ -92,22 +99,21 @@ CJK_FONT     := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 CHROMIUM_PACKAGES := chromium chromium-driver fonts-wqy-microhei
 
 $(CHROMEDRIVER) $(CJK_FONT) &:
-	@echo "Installing Debian's $(CHROMIUM_PACKAGES) for the browser tests"
-	@if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
-	  elif command -v sudo >/dev/null; then sudo="sudo"; \
-	  else echo "ERROR: not root and no sudo: install the browser tests' Chromium with"; \
-	       echo "       apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES)"; exit 1; fi; \
-	  apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get"; \
-	  $$apt install -y --no-install-recommends $(CHROMIUM_PACKAGES) \
-	  || { $$apt update && $$apt install -y --no-install-recommends $(CHROMIUM_PACKAGES); } \
-	  || { echo "ERROR: could not install $(CHROMIUM_PACKAGES) (the browser tests need"; \
-	       echo "       /usr/bin/chromium and $(CHROMEDRIVER)); install them with apt-get as root"; \
-	       echo "       and run make test again"; exit 1; }
+	@scripts/apt-install "the browser tests' Chromium" $(CHROMIUM_PACKAGES)
 	@for f in $(CHROMEDRIVER) $(CJK_FONT); do test -e $$f || { echo "ERROR: $$f is still missing"; exit 1; }; done
 
 chromium: $(CHROMEDRIVER) $(CJK_FONT)
 
-test: install $(MODEL) chromium
+# The scaled profile's load balancer: Debian's nginx (its service is not
+# started; scripts/run_services.py runs nginx with its own configuration).
+NGINX := /usr/sbin/nginx
+$(NGINX):
+	@scripts/apt-install "the scaled profile's load balancer" nginx
+	@test -x $@ || { echo "ERROR: $@ is still missing"; exit 1; }
+
+nginx: $(NGINX)
+
+test: install $(MODEL) chromium nginx
 	$(PY) -m pytest
 
 # Everything but the tests that need the Rasa engine (a quick loop while

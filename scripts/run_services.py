@@ -1,36 +1,80 @@
-"""Runs the backend (8080), the action server (5055) and the Rasa server
-(5005) in the foreground, with labelled logs; Ctrl-C (or any one of them
-exiting) stops all three. Used by `make run`; `run_services.py shell`
-(`make shell`) opens `rasa shell` against the running services.
+"""Runs the services in the foreground, with labelled logs; Ctrl-C (or any
+one of them exiting) stops them all. `run_services.py shell` (`make shell`)
+opens `rasa shell` against the running services.
 
-Settings come from the environment (defaults in brackets):
-BACKEND_PORT [8080], ACTION_PORT [5055], RASA_PORT [5005],
-RASA_MODEL [models/xuexihao.tar.gz], and the backend's BACKEND_* variables.
+Two profiles, their settings from the environment (defaults in brackets):
+
+- default (`make run`): the backend on BACKEND_PORT [8080] with SQLite, one
+  action server on ACTION_PORT [5055], one Rasa server on RASA_PORT [5005]
+  with an SQLite tracker store and an in-memory lock store.
+- scaled (`make run-scaled`, `run_services.py --scaled`): the backend on
+  PostgreSQL (BACKEND_DATABASE_URL [postgresql://postgres@127.0.0.1:5432/
+  xuexihao]); RASA_INSTANCES [2] Rasa servers and ACTION_INSTANCES [2]
+  action servers behind nginx, which listens on RASA_PORT and ACTION_PORT
+  and passes each request to any instance (members on RASA_MEMBER_PORTS
+  [5105,5106...] and ACTION_MEMBER_PORTS [5155,5156...]); the tracker store
+  on PostgreSQL (TRACKER_HOST [127.0.0.1], TRACKER_DB [xuexihao_tracker],
+  TRACKER_USER [postgres], port 5432), the lock store on Redis
+  (LOCK_STORE_TYPE [bot.lock_store.AtomicRedisLockStore], LOCK_STORE_HOST,
+  _PORT, _DB [127.0.0.1, 6379, 1]); each Rasa process's SQL pool is
+  SQL_POOL_SIZE [5] + SQL_MAX_OVERFLOW [5] connections (Rasa's own default,
+  50 + 100, would exhaust PostgreSQL's 100 connections with two processes).
+  Missing databases are created; a new backend database gets the demo
+  registry of var/demo/.
+
+Either way: RASA_MODEL [models/xuexihao.tar.gz] and the backend's BACKEND_*
+variables.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m"}
+COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m"}
+
+SCALED_DEFAULTS = {
+    "BACKEND_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/xuexihao",
+    "TRACKER_DIALECT": "postgresql",
+    "TRACKER_HOST": "127.0.0.1",
+    "TRACKER_DB": "xuexihao_tracker",
+    "TRACKER_USER": "postgres",
+    "LOCK_STORE_TYPE": "bot.lock_store.AtomicRedisLockStore",
+    "SQL_POOL_SIZE": "5",
+    "SQL_MAX_OVERFLOW": "5",
+    "RASA_INSTANCES": "2",
+    "ACTION_INSTANCES": "2",
+}
 
 
-def service_env() -> dict[str, str]:
-    """Environment shared by the three services (and by the e2e tests)."""
+def service_env(scaled: bool = False) -> dict[str, str]:
+    """Environment shared by the services (and by the e2e tests)."""
     env = dict(os.environ)
+    if scaled:
+        env["PROFILE"] = "scaled"
+    scaled = env.get("PROFILE") == "scaled"
+    if scaled:
+        for key, value in SCALED_DEFAULTS.items():
+            env.setdefault(key, value)
     var = ROOT / "var"
     for folder in ("rasa-home", "tmp"):
         (var / folder).mkdir(parents=True, exist_ok=True)
     backend_port = env.setdefault("BACKEND_PORT", "8080")
     action_port = env.setdefault("ACTION_PORT", "5055")
-    env.setdefault("RASA_PORT", "5005")
+    rasa_port = env.setdefault("RASA_PORT", "5005")
     env.setdefault("BACKEND_URL", f"http://127.0.0.1:{backend_port}")
     env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{action_port}/webhook")
     env.setdefault("TRACKER_DIALECT", "sqlite")
@@ -45,23 +89,204 @@ def service_env() -> dict[str, str]:
     env.setdefault("LOCK_STORE_PORT", "6379")
     env.setdefault("LOCK_STORE_DB", "1")
     # The backend's web chat page talks to Rasa; its staff console reads the tracker store.
-    env.setdefault("BACKEND_RASA_URL", f"http://127.0.0.1:{env['RASA_PORT']}")
+    env.setdefault("BACKEND_RASA_URL", f"http://127.0.0.1:{rasa_port}")
     if env["TRACKER_DIALECT"] == "sqlite":
         env.setdefault("BACKEND_TRACKER_URL", f"sqlite:///{env['TRACKER_DB']}")
+    else:
+        env.setdefault("BACKEND_TRACKER_URL", tracker_url(env))
+    if scaled:
+        rasa_n, action_n = int(env["RASA_INSTANCES"]), int(env["ACTION_INSTANCES"])
+        env.setdefault("RASA_MEMBER_PORTS", ",".join(str(int(rasa_port) + 100 + i) for i in range(rasa_n)))
+        env.setdefault("ACTION_MEMBER_PORTS", ",".join(str(int(action_port) + 100 + i) for i in range(action_n)))
     env["RASA_TELEMETRY_ENABLED"] = "false"
     return env
 
 
-def commands(env: dict[str, str]) -> dict[str, list[str]]:
-    return {
-        "backend": [str(VENV_PY), "-m", "backend", "serve"],
-        "actions": [str(VENV_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", env["ACTION_PORT"]],
-        "rasa": [
-            str(RASA), "run", "--enable-api", "--port", env["RASA_PORT"],
-            "--model", env.get("RASA_MODEL", str(ROOT / "models" / "xuexihao.tar.gz")),
-            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-        ],
-    }
+def tracker_url(env: dict[str, str]) -> str:
+    """SQLAlchemy URL of a server tracker store, as Rasa builds it from endpoints.yml."""
+    user = env.get("TRACKER_USER", "")
+    password = env.get("TRACKER_PASSWORD", "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"{env['TRACKER_DIALECT']}://{auth}{env['TRACKER_HOST']}:5432/{env['TRACKER_DB']}"
+
+
+class Member(NamedTuple):
+    """One process of the stack: `group` is what it is (backend, actions,
+    rasa, nginx), `name` tells the instances of a group apart."""
+
+    name: str
+    group: str
+    command: list[str]
+    health_url: str
+    port: int
+
+
+def members(env: dict[str, str], logs: Path) -> list[Member]:
+    model = env.get("RASA_MODEL", str(ROOT / "models" / "xuexihao.tar.gz"))
+
+    def rasa(port: str) -> list[str]:
+        return [str(RASA), "run", "--enable-api", "--port", port, "--model", model,
+                "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+
+    def actions(port: str) -> list[str]:
+        return [str(VENV_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", port]
+
+    backend = Member("backend", "backend", [str(VENV_PY), "-m", "backend", "serve"],
+                     f"http://127.0.0.1:{env['BACKEND_PORT']}/healthz", int(env["BACKEND_PORT"]))
+    if env.get("PROFILE") != "scaled":
+        return [
+            backend,
+            Member("actions", "actions", actions(env["ACTION_PORT"]),
+                   f"http://127.0.0.1:{env['ACTION_PORT']}/health", int(env["ACTION_PORT"])),
+            Member("rasa", "rasa", rasa(env["RASA_PORT"]),
+                   f"http://127.0.0.1:{env['RASA_PORT']}/status", int(env["RASA_PORT"])),
+        ]
+    action_ports = env["ACTION_MEMBER_PORTS"].split(",")
+    rasa_ports = env["RASA_MEMBER_PORTS"].split(",")
+    conf = write_nginx_conf(logs / "nginx", int(env["RASA_PORT"]), rasa_ports, int(env["ACTION_PORT"]), action_ports)
+    return [
+        backend,
+        *[Member(f"actions-{i + 1}", "actions", actions(p), f"http://127.0.0.1:{p}/health", int(p))
+          for i, p in enumerate(action_ports)],
+        *[Member(f"rasa-{i + 1}", "rasa", rasa(p), f"http://127.0.0.1:{p}/status", int(p))
+          for i, p in enumerate(rasa_ports)],
+        Member("nginx", "nginx", [nginx_binary(), "-p", str(conf.parent), "-c", str(conf)],
+               f"http://127.0.0.1:{env['RASA_PORT']}/nginx-health", int(env["RASA_PORT"])),
+    ]
+
+
+def nginx_binary() -> str:
+    found = os.environ.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(found).exists():
+        raise SystemExit("ERROR: the scaled profile needs nginx: `make nginx` installs Debian's package "
+                         "(apt-get install nginx), or set NGINX=/path/to/nginx")
+    return found
+
+
+# Rasa's REST channel answers with a JSON list of messages: when no Rasa
+# instance can take a message, the load balancer answers in the same shape,
+# politely, with status 503 so that clients know to send it again.
+BUSY_REPLY = '[{"recipient_id": "", "text": "系统繁忙，请稍后再发送一次。您已填写的信息不会丢失。"}]'
+
+
+def write_nginx_conf(folder: Path, rasa_port: int, rasa_members: list[str], action_port: int,
+                     action_members: list[str]) -> Path:
+    """nginx as the load balancer: round robin over the Rasa servers (any
+    instance serves any message: the tracker store and the lock store are
+    shared) and over the action servers. A request goes to the next
+    instance only when the first could not be reached; one that an
+    instance received is never sent twice (nginx does not repeat POSTs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / "temp"
+    user = ""
+    if os.geteuid() == 0:
+        # nginx's workers drop root for nobody, who may not enter `folder`
+        # (pytest's and mkdtemp's folders are 0700): their temp folder is
+        # one of their own under /tmp.
+        digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+        temp = Path(tempfile.gettempdir()) / f"xuexihao-nginx-{digest}"
+        user = "user nobody nogroup;"
+    temp.mkdir(exist_ok=True)
+    if user:
+        shutil.chown(temp, "nobody")
+
+    def upstream(name: str, ports: list[str]) -> str:
+        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports)
+        return f"  upstream {name} {{\n{servers}\n    keepalive 64;\n  }}"
+
+    proxy = """      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 120s;
+      proxy_next_upstream error timeout;
+      proxy_next_upstream_tries 0;"""
+    conf = folder / "nginx.conf"
+    conf.write_text(f"""# Written by scripts/run_services.py (scaled profile).
+daemon off;
+{user}
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {temp}/body;
+  proxy_temp_path {temp}/proxy;
+  fastcgi_temp_path {temp}/fastcgi;
+  uwsgi_temp_path {temp}/uwsgi;
+  scgi_temp_path {temp}/scgi;
+  # Bodies and answers in memory: an action server request carries the
+  # whole tracker.
+  client_body_buffer_size 1m;
+  proxy_buffer_size 64k;
+  proxy_buffers 16 64k;
+{upstream("rasa", rasa_members)}
+{upstream("actions", action_members)}
+  server {{
+    listen 127.0.0.1:{rasa_port};
+    client_max_body_size 64k;
+    location = /nginx-health {{ return 200 "ok"; }}
+    location / {{
+      proxy_pass http://rasa;
+{proxy}
+    }}
+    error_page 502 503 504 = @busy;
+    location @busy {{
+      default_type application/json;
+      return 503 '{BUSY_REPLY}';
+    }}
+  }}
+  server {{
+    listen 127.0.0.1:{action_port};
+    client_max_body_size 32m;
+    location / {{
+      proxy_pass http://actions;
+{proxy}
+    }}
+  }}
+}}
+""", encoding="utf-8")
+    return conf
+
+
+async def ensure_databases(env: dict[str, str]) -> list[str]:
+    """Create the scaled profile's PostgreSQL databases that do not exist
+    yet (backend and tracker store); returns the names created."""
+    import asyncpg
+
+    wanted = {urlsplit(env["BACKEND_DATABASE_URL"]).path.lstrip("/"): urlsplit(env["BACKEND_DATABASE_URL"])}
+    if env["TRACKER_DIALECT"].startswith("postgresql"):
+        wanted.setdefault(env["TRACKER_DB"], urlsplit(tracker_url(env)))
+    created = []
+    for name, parts in wanted.items():
+        try:
+            conn = await asyncpg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username,
+                                         password=parts.password, database="postgres", timeout=5)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise SystemExit(f"ERROR: the scaled profile needs PostgreSQL at {parts.hostname}:{parts.port or 5432} "
+                             f"({exc})") from exc
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+                created.append(name)
+        finally:
+            await conn.close()
+    return created
+
+
+async def drop_databases(env: dict[str, str]) -> None:
+    """Drop the scaled profile's databases (tests and benchmarks clean up with this)."""
+    import asyncpg
+
+    parts = urlsplit(env["BACKEND_DATABASE_URL"])
+    conn = await asyncpg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username,
+                                 password=parts.password, database="postgres", timeout=5)
+    try:
+        for name in {parts.path.lstrip("/"), env["TRACKER_DB"]}:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 def rasa_env(env: dict[str, str]) -> dict[str, str]:
@@ -69,25 +294,54 @@ def rasa_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, "HOME": str(ROOT / "var" / "rasa-home"), "TMPDIR": str(ROOT / "var" / "tmp")}
 
 
-async def pipe(name: str, stream: asyncio.StreamReader) -> None:
-    colour = COLOURS[name] if sys.stdout.isatty() else ""
+def check_redis(env: dict[str, str]) -> None:
+    import socket
+
+    if env["LOCK_STORE_TYPE"] == "in_memory":
+        return
+    host, port = env["LOCK_STORE_HOST"], int(env["LOCK_STORE_PORT"])
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+    except OSError as exc:
+        raise SystemExit(f"ERROR: the lock store needs Redis at {host}:{port} ({exc})") from exc
+
+
+def seed_demo_registry(env: dict[str, str]) -> None:
+    demo = ROOT / "var" / "demo"
+    if not (demo / "students.csv").exists():
+        subprocess.run([str(VENV_PY), "-m", "backend", "demo-registry", "--out", str(demo)], cwd=ROOT, env=env,
+                       check=True)
+    subprocess.run([str(VENV_PY), "-m", "backend", "import-registry", "--students", str(demo / "students.csv"),
+                    "--teachers", str(demo / "teachers.csv"), "--no-progress"], cwd=ROOT, env=env, check=True)
+
+
+async def pipe(name: str, group: str, stream: asyncio.StreamReader) -> None:
+    colour = COLOURS[group] if sys.stdout.isatty() else ""
     reset = "\033[0m" if colour else ""
     while line := await stream.readline():
-        sys.stdout.write(f"{colour}[{name:7}]{reset} {line.decode(errors='replace')}")
+        sys.stdout.write(f"{colour}[{name:9}]{reset} {line.decode(errors='replace')}")
         sys.stdout.flush()
 
 
-async def main() -> int:
-    env = service_env()
+async def main(scaled: bool) -> int:
+    env = service_env(scaled)
+    logs = ROOT / "var" / "scaled"
+    if env.get("PROFILE") == "scaled":
+        check_redis(env)
+        if urlsplit(env["BACKEND_DATABASE_URL"]).path.lstrip("/") in await ensure_databases(env):
+            seed_demo_registry(env)
     procs: dict[str, asyncio.subprocess.Process] = {}
-    for name, cmd in commands(env).items():
-        procs[name] = await asyncio.create_subprocess_exec(
-            *cmd, cwd=ROOT, env=rasa_env(env) if name == "rasa" else env,
+    plan = members(env, logs)
+    for m in plan:
+        procs[m.name] = await asyncio.create_subprocess_exec(
+            *m.command, cwd=ROOT, env=rasa_env(env) if m.group == "rasa" else env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
     print(f"backend http://127.0.0.1:{env['BACKEND_PORT']}  actions :{env['ACTION_PORT']}  "
-          f"rasa http://127.0.0.1:{env['RASA_PORT']} (ready in about a minute); Ctrl-C stops all", flush=True)
-    pipes = [asyncio.create_task(pipe(n, p.stdout)) for n, p in procs.items() if p.stdout]
+          f"rasa http://127.0.0.1:{env['RASA_PORT']} ({len(plan)} processes; Rasa is ready in about a minute); "
+          "Ctrl-C stops all", flush=True)
+    groups = {m.name: m.group for m in plan}
+    pipes = [asyncio.create_task(pipe(n, groups[n], p.stdout)) for n, p in procs.items() if p.stdout]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -110,8 +364,12 @@ async def main() -> int:
 
 
 class ServiceStack:
-    """The three services as separate, restartable processes on the given
-    (or current) environment: used by the end-to-end tests and bench/bot.py."""
+    """The services as separate, restartable processes on the given (or
+    current) environment: used by the end-to-end tests and the benchmarks.
+
+    `start`, `stop` and `wait_ready` take a member's name (rasa-2) or a
+    group's (rasa: every Rasa instance); in the default profile the two
+    are the same."""
 
     def __init__(self, logs: Path, overrides: dict[str, str]) -> None:
         self.logs = logs
@@ -122,52 +380,76 @@ class ServiceStack:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        self.commands = commands(self.env)
+        self.scaled = self.env.get("PROFILE") == "scaled"
+        self.members = {m.name: m for m in members(self.env, logs)}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.rasa_url = f"http://127.0.0.1:{self.env['RASA_PORT']}"
         self.backend_url = f"http://127.0.0.1:{self.env['BACKEND_PORT']}"
 
-    def start(self, name: str) -> None:
-        env = rasa_env(self.env) if name == "rasa" else self.env
-        log = open(self.logs / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(self.commands[name], cwd=ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+    def _names(self, name: str) -> list[str]:
+        if name in self.members:
+            return [name]
+        names = [m.name for m in self.members.values() if m.group == name]
+        if not names:
+            raise KeyError(name)
+        return names
 
-    def stop(self, name: str) -> None:
-        proc = self.procs.pop(name)
-        if proc.poll() is not None:
-            return
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    def member_urls(self, group: str) -> list[str]:
+        """Each instance's own address (bypassing the load balancer)."""
+        return [f"http://127.0.0.1:{m.port}" for m in self.members.values() if m.group == group]
+
+    def start(self, name: str) -> None:
+        for n in self._names(name):
+            member = self.members[n]
+            env = rasa_env(self.env) if member.group == "rasa" else self.env
+            log = open(self.logs / f"{n}.log", "ab")
+            self.procs[n] = subprocess.Popen(member.command, cwd=ROOT, env=env, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self, name: str, sig: int = signal.SIGINT) -> None:
+        for n in self._names(name):
+            proc = self.procs.pop(n, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def kill(self, name: str) -> None:
+        """As a crash would: SIGKILL, no clean shutdown."""
+        self.stop(name, signal.SIGKILL)
 
     def wait_ready(self, name: str, timeout: float = 240) -> None:
-        import time
-        import urllib.request
-
-        url = {"backend": f"{self.backend_url}/healthz",
-               "actions": f"http://127.0.0.1:{self.env['ACTION_PORT']}/health",
-               "rasa": f"{self.rasa_url}/status"}[name]
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs[name].poll() is not None:
-                raise RuntimeError((self.logs / f"{name}.log").read_text(errors="replace")[-3000:])
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{name} not ready after {timeout}s")
+        for n in self._names(name):
+            url = self.members[n].health_url
+            while True:
+                if self.procs[n].poll() is not None:
+                    raise RuntimeError((self.logs / f"{n}.log").read_text(errors="replace")[-3000:])
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{n} not ready after {timeout}s")
+                time.sleep(0.5)
+
+    def prepare(self) -> None:
+        """What the scaled profile needs before it starts: Redis and the databases."""
+        if self.scaled:
+            check_redis(self.env)
+            asyncio.run(ensure_databases(self.env))
 
     def start_all(self) -> None:
-        for name in ("backend", "actions", "rasa"):
+        self.prepare()
+        for name in self.members:
             self.start(name)
-        for name in ("backend", "actions", "rasa"):
+        for name in self.members:
             self.wait_ready(name)
 
     def stop_all(self) -> None:
@@ -176,7 +458,7 @@ class ServiceStack:
 
     def logs_text(self) -> str:
         return "".join((self.logs / f"{n}.log").read_text(errors="replace")
-                       for n in ("backend", "actions", "rasa") if (self.logs / f"{n}.log").exists())
+                       for n in self.members if (self.logs / f"{n}.log").exists())
 
 
 def free_port() -> int:
@@ -200,4 +482,4 @@ def shell() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] == ["shell"]:
         shell()
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(asyncio.run(main(scaled="--scaled" in sys.argv[1:])))

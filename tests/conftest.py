@@ -21,7 +21,7 @@ from backend.db import Database
 from backend.models import Base
 from backend.registry_import import import_registry
 from tests.people import write_registry
-from tests.stack import stack  # noqa: F401 - the running services, one per test session
+from tests.stack import default_stack, scaled_stack, stack  # noqa: F401 - the running services, one of each per test session
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 PG_HOST, PG_PORT = os.environ.get("TEST_PG_HOST", "127.0.0.1"), int(os.environ.get("TEST_PG_PORT", "5432"))

@@ -4,13 +4,17 @@ once per test session (Rasa takes about a minute to load), on free ports,
 with the known registry of tests/people.py. The model is the one `make
 test` trains (models/xuexihao.tar.gz).
 
-`stack` is a session fixture (made visible to every test module by
-conftest.py); `say`, `slots` and `text` talk to its Rasa server.
+Session fixtures (made visible to every test module by conftest.py):
+`stack` (alias `default_stack`) is the default profile; `scaled_stack` is `make run-scaled`'s
+(PostgreSQL, Redis, two Rasa and two action servers behind nginx) on
+throw-away databases. `say`, `slots` and `text` talk to a stack's Rasa
+address.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -53,6 +57,7 @@ def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iter
         "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
         "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL), **(overrides or {}),
     })
+    s.prepare()
     students, teachers = write_registry(tmp)
     subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
                     str(teachers), "--no-progress"], cwd=ROOT, env=s.env, check=True, capture_output=True)
@@ -65,9 +70,51 @@ def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iter
         assert not full, f"full ID numbers in the services' logs: {len(full)}"
 
 
+def scaled_overrides(tag: str, redis_db: int = 13) -> dict[str, str]:
+    """Settings of a scaled stack of its own: databases named for the tag
+    and this process, a Redis database of its own, free member ports."""
+    port = run_services.free_port
+    db = f"xxh_{tag}_{os.getpid()}"
+    return {"PROFILE": "scaled", "BACKEND_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{db}",
+            "TRACKER_DB": f"{db}_tracker", "LOCK_STORE_DB": str(redis_db),
+            "RASA_MEMBER_PORTS": f"{port()},{port()}", "ACTION_MEMBER_PORTS": f"{port()},{port()}"}
+
+
+@contextlib.contextmanager
+def started_scaled_stack(tmp: Path, tag: str, overrides: Optional[dict[str, str]] = None,
+                         redis_db: int = 13) -> Iterator[Any]:
+    """A scaled stack on fresh databases, dropped afterwards."""
+    import asyncio
+
+    import redis
+
+    settings = {**scaled_overrides(tag, redis_db), **(overrides or {})}
+    red = redis.Redis(host="127.0.0.1", port=6379, db=redis_db)
+    red.flushdb()
+    env = Stack(tmp, settings).env
+    asyncio.run(run_services.drop_databases(env))  # left over from an earlier, killed run
+    try:
+        with started_stack(tmp, settings) as s:
+            yield s
+    finally:
+        asyncio.run(run_services.drop_databases(env))
+        red.flushdb()
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with started_stack(tmp_path_factory.mktemp("e2e")) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def stack(default_stack: Any) -> Any:
+    return default_stack
+
+
+@pytest.fixture(scope="session")
+def scaled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with started_scaled_stack(tmp_path_factory.mktemp("e2e-scaled"), "e2e") as s:
         yield s
 
 

@@ -2,8 +2,12 @@
 `make run` starts them (scripts/run_services.py), a conversation through
 the REST channel, and what the tracker and the backend hold afterwards.
 
-Rasa takes about a minute to load, so the services start once per test
-session. The model is the one `make test` trains (models/xuexihao.tar.gz).
+Every test runs twice: against the default profile (`make run`: SQLite,
+one Rasa server) and against the scaled one (`make run-scaled`: PostgreSQL,
+Redis, two Rasa and two action servers behind nginx, each message of a
+conversation free to reach either instance). Rasa takes about a minute to
+load, so each profile's services start once per test session. The model is
+the one `make test` trains (models/xuexihao.tar.gz).
 """
 from __future__ import annotations
 
@@ -29,6 +33,12 @@ from tests.people import (
 from tests.stack import NEEDS_STACK, Stack, say, slots, text
 
 pytestmark = NEEDS_STACK
+
+
+@pytest.fixture(scope="session", params=["default", "scaled"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    """This module's tests run on both profiles."""
+    return request.getfixturevalue(f"{request.param}_stack")  # type: ignore[no-any-return]
 
 
 async def test_k12_student_claims_for_themselves(stack: Stack) -> None:

@@ -12,7 +12,7 @@ benchmark for a service on this machine, not a tool to load anyone else's.
 
 Command line (bodies as JSON lines, one request each):
 
-    python -m bench.load --url http://127.0.0.1:8080/api/v1/matches \\
+    python -m bench.load.http --url http://127.0.0.1:8080/api/v1/matches \\
         --bodies bodies.jsonl --token TOKEN --concurrency 32 --requests 10000 --time-limit 60
 """
 from __future__ import annotations
@@ -196,7 +196,7 @@ async def run_load(
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.load.http", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", required=True, help="loopback URL to POST to")
     p.add_argument("--bodies", required=True, help="JSON lines file, one request body per line ('-': stdin)")
     p.add_argument("--token", help="service token (Authorization: Bearer ...)")
