@@ -28,6 +28,7 @@ variables.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import os
 import shutil
@@ -38,12 +39,13 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Coroutine, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+T = TypeVar("T")
 COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m"}
 
 SCALED_DEFAULTS = {
@@ -289,6 +291,14 @@ async def drop_databases(env: dict[str, str]) -> None:
         await conn.close()
 
 
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from synchronous code, also when that
+    code is itself called inside a running event loop (a fixture requested
+    by an async test)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def rasa_env(env: dict[str, str]) -> dict[str, str]:
     """Rasa and its libraries write caches under HOME and TMPDIR: keep them in var/."""
     return {**env, "HOME": str(ROOT / "var" / "rasa-home"), "TMPDIR": str(ROOT / "var" / "tmp")}
@@ -443,7 +453,7 @@ class ServiceStack:
         """What the scaled profile needs before it starts: Redis and the databases."""
         if self.scaled:
             check_redis(self.env)
-            asyncio.run(ensure_databases(self.env))
+            run_blocking(ensure_databases(self.env))
 
     def start_all(self) -> None:
         self.prepare()

@@ -84,20 +84,18 @@ def scaled_overrides(tag: str, redis_db: int = 13) -> dict[str, str]:
 def started_scaled_stack(tmp: Path, tag: str, overrides: Optional[dict[str, str]] = None,
                          redis_db: int = 13) -> Iterator[Any]:
     """A scaled stack on fresh databases, dropped afterwards."""
-    import asyncio
-
     import redis
 
     settings = {**scaled_overrides(tag, redis_db), **(overrides or {})}
     red = redis.Redis(host="127.0.0.1", port=6379, db=redis_db)
     red.flushdb()
     env = Stack(tmp, settings).env
-    asyncio.run(run_services.drop_databases(env))  # left over from an earlier, killed run
+    run_services.run_blocking(run_services.drop_databases(env))  # left over from an earlier, killed run
     try:
         with started_stack(tmp, settings) as s:
             yield s
     finally:
-        asyncio.run(run_services.drop_databases(env))
+        run_services.run_blocking(run_services.drop_databases(env))
         red.flushdb()
 
 

@@ -402,7 +402,10 @@ class _Run:
     def conversation(self, started: float, warm: bool = False) -> tuple[ConversationRecord, list[str]]:
         self.count += 1
         sender = f"{self.options.sender_prefix}-{self.tag}-{'w' if warm else ''}{self.count}"
-        wants_claim = (self.count % 4 != 0) if warm else self.rng.random() < self.options.claim_ratio
+        if warm:  # three claims in four, unless the run has none
+            wants_claim = self.options.claim_ratio > 0 and self.count % 4 != 0
+        else:
+            wants_claim = self.rng.random() < self.options.claim_ratio
         if wants_claim:
             person = next(self.people, None)
             if person is not None:

@@ -36,7 +36,7 @@ from bench.load.chat import (
     summary,
 )
 from bench.load.http import NotLoopback, check_loopback
-from bench.load.stack import ROOT, own_stack, stack_memory, students_needed
+from bench.load.stack import ROOT, CpuWatch, own_stack, stack_memory, students_needed
 from bench.procstat import wait_idle
 
 RESULTS = ROOT / "bench" / "results"
@@ -104,7 +104,8 @@ def git_commit() -> str:
 
 
 def command_line(argv: Optional[list[str]]) -> str:
-    return "python -m bench.load " + shlex.join(sys.argv[1:] if argv is None else argv)
+    module = "bench.load.matrix" if Path(sys.argv[0]).name == "matrix.py" else "bench.load"
+    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
 def targets(result: ChatLoadResult, audit: Optional[dict[str, Any]], rasa: Optional[int]) -> dict[str, Any]:
@@ -149,7 +150,10 @@ def run_one(args: argparse.Namespace, argv: Optional[list[str]], profile: str, r
             print(f"stack ready in {start_seconds:.0f}s; Rasa at {stack.rasa_url}", flush=True)
             doc["idle_before"] = wait_idle(args.idle_threshold, args.idle_max_wait)
             url = f"{stack.rasa_url}/webhooks/rest/webhook"
+            cpu = CpuWatch({name: proc.pid for name, proc in stack.procs.items()})
+            cpu.start()
             result = asyncio.run(run_chat_load(url, registry_claimants(registry), options))
+            doc["cpu"] = cpu.stop()
             doc["memory"] = stack_memory({name: proc.pid for name, proc in stack.procs.items()})
             audit = audit_run(stack.env["BACKEND_DATABASE_URL"], result.conversations).as_dict()
         doc.update({"run": result.as_dict(), "card_audit": audit, "targets": targets(result, audit, rasa)})
@@ -168,6 +172,11 @@ def report_text(doc: dict[str, Any], result: ChatLoadResult) -> str:
     if doc.get("memory"):
         lines.append("memory (RSS / peak MiB, children included): " + "; ".join(
             f"{name} {m['rss_mib']:.0f}/{m['peak_mib']:.0f}" for name, m in doc["memory"].items()))
+    if doc.get("cpu"):
+        cpu = doc["cpu"]
+        lines.append(f"CPU during the run ({cpu['seconds']:.0f}s, warm-up and drain included), cores busy: "
+                     + ", ".join(f"{name} {m['cores']:.2f}" for name, m in cpu["members"].items())
+                     + f"; the machine {cpu['machine_busy_pct']:.0f}% busy")
     audit = doc.get("card_audit")
     if audit:
         lines.append(f"card audit: {audit['people']} people, {audit['told_success']} told success, "

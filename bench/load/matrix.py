@@ -87,18 +87,23 @@ def markdown(combined: dict[str, Any]) -> str:
                 + (f" (+{step['shed']} shed)" if step["shed"] else "")
                 + f" | {step['cards_issued']} | {step['failed_claims']} | {'yes' if step['passed'] else '**no**'} |")
     lines += ["", "| configuration | highest passing rate msg/s | errors (all turns) | failed claims (all) "
-              "| cards lost / mismatched / duplicated | peak RSS MiB | start s |", "|---|---|---|---|---|---|---|"]
+              "| cards lost / mismatched / duplicated | peak RSS MiB | CPU cores busy (machine) | start s |",
+              "|---|---|---|---|---|---|---|---|"]
     for doc in docs:
         if "run" not in doc:
             continue
         run, audit = doc["run"], doc.get("card_audit") or {}
         failed = run["total"]["failed_claims"] + ((run["warmup"] or {}).get("failed_claims") or 0)
         memory = ", ".join(f"{name} {m['peak_mib']:,.0f}" for name, m in (doc.get("memory") or {}).items())
+        cpu = doc.get("cpu") or {}
+        cores = ", ".join(f"{name} {m['cores']:.2f}" for name, m in (cpu.get("members") or {}).items())
+        if cpu:
+            cores += f" ({cpu['machine_busy_pct']:.0f} %)"
         best = run["highest_passing_rate"]
         lines.append(
             f"| {_label(doc)} | {'none' if best is None else f'{best:g}'} | {run['errors_including_warmup']} "
             f"| {failed} | {audit.get('lost', '-')} / {audit.get('mismatched', '-')} / {audit.get('duplicated', '-')} "
-            f"| {memory} | {doc.get('start_seconds', '-')} |")
+            f"| {memory} | {cores} | {doc.get('start_seconds', '-')} |")
     return "\n".join(lines) + "\n"
 
 

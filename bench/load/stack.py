@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from bench.procstat import memory
+from bench.procstat import _machine, _proc_cpu, memory
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "bench" / "data" / "load"
@@ -160,3 +160,32 @@ def stack_memory(pids: dict[str, int]) -> dict[str, dict[str, Any]]:
         out[name] = {"rss_mib": round(sum(p["rss_mib"] for p in procs), 1),
                      "peak_mib": round(sum(p["peak_mib"] for p in procs), 1), "processes": procs}
     return out
+
+
+class CpuWatch:
+    """CPU seconds of each member's processes (children included) and of the
+    whole machine between `start()` and `stop()`: who was busy during a run."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.before: dict[int, float] = {}
+        self.machine: tuple[float, float] = (0.0, 0.0)
+        self.t0 = 0.0
+
+    def _all(self) -> dict[int, float]:
+        return {p: _proc_cpu(p) or 0.0 for pid in self.pids.values() for p in process_tree(pid)}
+
+    def start(self) -> None:
+        self.before, self.machine, self.t0 = self._all(), _machine(), time.perf_counter()
+
+    def stop(self) -> dict[str, Any]:
+        seconds = time.perf_counter() - self.t0
+        busy0, total0 = self.machine
+        busy1, total1 = _machine()
+        members = {}
+        for name, pid in self.pids.items():
+            used = sum((_proc_cpu(p) or 0.0) - self.before.get(p, 0.0) for p in process_tree(pid))
+            members[name] = {"cpu_s": round(used, 1), "cores": round(used / seconds, 2) if seconds else 0.0}
+        return {"seconds": round(seconds, 1), "members": members,
+                "machine_busy_pct": round(100 * (busy1 - busy0) / (total1 - total0), 1) if total1 > total0 else 0.0}
+

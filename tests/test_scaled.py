@@ -1,0 +1,143 @@
+"""The scaled profile (`make run-scaled`): two Rasa servers behind nginx
+share one conversation store (PostgreSQL) and one lock store (Redis).
+
+- Any instance serves any message of any conversation: a claim whose turns
+  go to the two instances in turn ends with its card.
+- The lock-store race of RasaHQ/rasa#9213, through two real Rasa servers:
+  two messages of one conversation sent at the same moment, one to each
+  instance. With Rasa's own `RedisLockStore` both instances process them at
+  once and one message vanishes from the conversation (the second save
+  skips as many events as the first one wrote); with `bot.lock_store.
+  AtomicRedisLockStore` they are served in turn and both are kept. Same
+  test, both stores; the stock one is a strict xfail.
+- The load balancer: with one instance killed the other answers every
+  message; with none left, a polite 503 in the REST channel's own shape;
+  after the restart the conversation goes on with every detail kept.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import aiohttp
+import pytest
+
+from backend.cardnumber import is_valid_card_number
+from tests.people import MINORITY
+from tests.stack import NEEDS_STACK, Stack, run_services, say, slots, started_scaled_stack, text
+
+pytestmark = NEEDS_STACK
+ROUNDS = 20
+
+
+async def post(http: aiohttp.ClientSession, base: str, sender: str, message: str) -> tuple[int, Any]:
+    async with http.post(f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": message},
+                         timeout=aiohttp.ClientTimeout(total=60)) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def events(base: str, sender: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/conversations/{sender}/tracker") as resp:
+            return (await resp.json())["events"]  # type: ignore[no-any-return]
+
+
+async def test_any_instance_continues_any_conversation(scaled_stack: Stack) -> None:
+    s = scaled_stack
+    first, second = s.member_urls("rasa")
+    me = "scaled-alternate"
+    turns = ["我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', MINORITY.name,
+             MINORITY.id_number, "开通", "确认"]
+    async with aiohttp.ClientSession() as http:
+        for i, message in enumerate(turns):
+            status, reply = await post(http, (first, second)[i % 2], me, message)
+            assert status == 200 and reply
+    assert "领卡成功" in text(reply)
+    state = await slots(s, me)
+    assert is_valid_card_number(state["card_number"])
+    assert (state["person_name"], state["face_verification"]) == (MINORITY.name, True)
+
+
+class Interleaved(AssertionError):
+    """Two messages of one conversation were processed at once."""
+
+
+def check_turns(evs: list[dict[str, Any]], sent: list[str]) -> None:
+    kinds = [e for e in evs if e["event"] in ("user", "action")]
+    users = [e["text"] for e in kinds if e["event"] == "user"]
+    if sorted(users) != sorted(sent):
+        raise Interleaved(f"messages in the conversation: {users}, sent: {sent}")
+    for here, after in zip(kinds, kinds[1:]):
+        if here["event"] == "user" and after["event"] != "action":
+            raise Interleaved(f"two user messages without a bot turn between them: {kinds}")
+
+
+async def race_rounds(s: Stack, tag: str) -> None:
+    first, second = s.member_urls("rasa")
+    async with aiohttp.ClientSession() as http:
+        for i in range(ROUNDS):
+            me = f"race-{tag}-{i}"
+            assert (await post(http, first, me, "你好"))[0] == 200
+            answers = await asyncio.gather(post(http, first, me, "怎么领卡"),
+                                           post(http, second, me, "在哪里查看电子卡"))
+            assert [status for status, _ in answers] == [200, 200]
+            check_turns(await events(s.rasa_url, me), ["你好", "怎么领卡", "在哪里查看电子卡"])
+
+
+@pytest.fixture(scope="module")
+def stock_lock_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Two Rasa servers on Rasa's own RedisLockStore (one action server is enough here)."""
+    with started_scaled_stack(tmp_path_factory.mktemp("stock-lock"), "stocklock",
+                              {"LOCK_STORE_TYPE": "redis", "ACTION_INSTANCES": "1",
+                               "ACTION_MEMBER_PORTS": str(run_services.free_port())}, redis_db=11) as s:
+        yield s
+
+
+@pytest.mark.parametrize("store", [
+    pytest.param("stock", marks=pytest.mark.xfail(strict=True, raises=Interleaved,
+                                                  reason="RasaHQ/rasa#9213: GET-change-SET")),
+    "atomic",
+])
+async def test_simultaneous_messages_at_two_instances_are_served_in_turn(
+        store: str, request: pytest.FixtureRequest) -> None:
+    s = request.getfixturevalue("stock_lock_stack" if store == "stock" else "scaled_stack")
+    assert s.env["LOCK_STORE_TYPE"] == ("redis" if store == "stock" else "bot.lock_store.AtomicRedisLockStore")
+    await race_rounds(s, store)
+
+
+async def test_load_balancer_rides_over_a_killed_instance(scaled_stack: Stack) -> None:
+    s = scaled_stack
+    me = "scaled-failover"
+    await say(s, me, "我要领卡")
+    await say(s, me, '/choose_role{"role": "k12_student"}')
+    await say(s, me, '/inform{"k12_claimant": "self"}')
+    try:
+        s.kill("rasa-1")  # as a crash: no clean shutdown
+        replies = [await say(s, f"scaled-failover-{i}", "在哪里查看电子卡") for i in range(6)]
+        assert all("学习号" in text(r) or "电子卡" in text(r) for r in replies)
+        reply = await say(s, me, "阿依古丽·买买提")
+        assert "身份证号" in text(reply)
+        s.stop("rasa-2")
+        async with aiohttp.ClientSession() as http:
+            status, busy = await post(http, s.rasa_url, me, "你好")
+        assert status == 503
+        assert isinstance(busy, list) and "系统繁忙" in busy[0]["text"] and "不会丢失" in busy[0]["text"]
+    finally:
+        s.start("rasa")
+        s.wait_ready("rasa")
+    state = await slots(s, me)
+    assert (state["role"], state["requested_slot"], state["person_name"]) == ("k12_student", "id_number",
+                                                                              "阿依古丽·买买提")
+
+
+def test_nginx_configuration_is_valid(scaled_stack: Stack, tmp_path: Path) -> None:
+    """`nginx -t` on the configuration the profile wrote."""
+    import subprocess
+
+    conf = Path(scaled_stack.members["nginx"].command[-1])
+    out = subprocess.run([scaled_stack.members["nginx"].command[0], "-t", "-p", str(conf.parent), "-c", str(conf)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(run_services.BUSY_REPLY)[0]["text"].startswith("系统繁忙")
