@@ -21,30 +21,83 @@ between). Use it in endpoints.yml:
       port: 6379
       db: 1
 
+A ticket is also a lease. Rasa gives each ticket a fixed lifetime
+(TICKET_LOCK_LIFETIME, 60 s): when an instance crashes while it holds a
+conversation's lock, the next message of that conversation waits out the
+whole minute. Here a ticket lives LOCK_LEASE_SECONDS (10 s) and the instance
+holding or waiting with it extends it every third of that, for at most
+Rasa's lifetime: a crashed instance's ticket is gone within seconds, a
+slow message keeps its lock (tests/test_faults.py kills an instance that
+holds a lock; tests/test_lock_store.py checks both sides).
+
 tests/test_lock_store.py proves the race with the stock store and its
 absence with this one, with the same test.
 """
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any, Callable, Optional, Text, Tuple, TypeVar
+import logging
+import os
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncGenerator, Callable, Optional, Text, Tuple, TypeVar
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+
+logger = logging.getLogger(__name__)
+LEASE_SECONDS = float(os.environ.get("LOCK_LEASE_SECONDS") or 10)
 
 T = TypeVar("T")
 Change = Callable[[Optional[TicketLock]], Tuple[Optional[TicketLock], T]]
 
 
 class AtomicRedisLockStore(RedisLockStore):
-    def __init__(self, endpoint_config: Any = None, **kwargs: Any) -> None:
+    def __init__(self, endpoint_config: Any = None, lease_seconds: Optional[float] = None, **kwargs: Any) -> None:
         """Made by Rasa from endpoints.yml (`endpoint_config`: url, port, db,
         password, key_prefix ...), or directly with RedisLockStore's arguments."""
         if endpoint_config is not None:
             kwargs = {**endpoint_config.kwargs, **kwargs}
             if endpoint_config.url:
                 kwargs.setdefault("host", endpoint_config.url)
+        self.lease_seconds = float(kwargs.pop("lease_seconds", None) or lease_seconds or LEASE_SECONDS)
         super().__init__(**kwargs)
+
+    @asynccontextmanager
+    async def lock(
+        self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
+    ) -> AsyncGenerator[TicketLock, None]:
+        """Rasa's lock, with the ticket held as a lease that this instance
+        renews while it waits and while it works, up to `lock_lifetime`."""
+        lease = min(self.lease_seconds, lock_lifetime)
+        ticket = self.issue_ticket(conversation_id, lease)
+        renewal = asyncio.ensure_future(self._renew(conversation_id, ticket, lease, time.time() + lock_lifetime))
+        try:
+            yield await self._acquire_lock(conversation_id, ticket, wait_time_in_seconds)
+        finally:
+            renewal.cancel()
+            try:
+                await renewal
+            except asyncio.CancelledError:
+                pass
+            self.cleanup(conversation_id, ticket)
+
+    async def _renew(self, conversation_id: Text, ticket: int, lease: float, until: float) -> None:
+        def extend(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], bool]:
+            held = lock._ticket_for_ticket_number(ticket) if lock is not None else None
+            if held is None:  # released, or expired after all
+                return lock, False
+            held.expires = min(time.time() + lease, until)
+            return lock, True
+
+        while time.time() < until:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not self._transact(conversation_id, extend):
+                    return
+            except Exception as e:  # Redis away for a moment: the next round tries again
+                logger.debug(f"Could not renew the lock of a conversation: {e}")
 
     def _transact(self, conversation_id: Text, change: Change[T]) -> T:
         """Apply `change` to the stored lock atomically: it gets the current

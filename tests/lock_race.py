@@ -10,6 +10,15 @@ same Redis, take the lock of the same conversation at the same moment
 "end" to a Redis list. If the lock works, every round's list reads start,
 end, start, end; two starts in a row mean both messages were being processed
 at once. Prints one JSON line: rounds, overlapping rounds, lock errors.
+
+    .venv-rasa/bin/python tests/lock_race.py lease
+
+checks AtomicRedisLockStore's leases (1 s here): a holder that keeps the
+lock three times as long as its lease still has it to itself (the other
+instance gets in only after it), and a holder that crashes while holding
+the lock (os._exit: no release) frees it within about a lease, not after
+Rasa's 60 s lifetime. Prints one JSON line.
+
 Used by tests/test_lock_store.py.
 """
 from __future__ import annotations
@@ -94,10 +103,71 @@ def run(kind: str, rounds: int, port: int = 6379, db: int = 15) -> dict[str, int
     return {"rounds": rounds, "messages_served": served, "overlapping_rounds": overlaps, "lock_errors": errors.value}
 
 
+def holder(prefix: str, port: int, db: int, conversation: str, hold: float, crash: bool, taken: Any) -> None:
+    import redis
+
+    store = make_store("atomic", prefix, port, db)
+    store.lease_seconds = 1.0
+    log = redis.StrictRedis(host="127.0.0.1", port=port, db=db)
+
+    async def main() -> None:
+        async with store.lock(conversation, lock_lifetime=60, wait_time_in_seconds=0.05):
+            log.rpush(f"{prefix}:log", "holder-start")
+            taken.set()
+            await asyncio.sleep(hold)
+            if crash:
+                os._exit(3)  # as a killed instance: the lock is never released
+            log.rpush(f"{prefix}:log", "holder-end")
+
+    asyncio.run(main())
+
+
+def waiter_seconds(prefix: str, port: int, db: int, conversation: str) -> float:
+    """How long the second instance waits for the lock (and it logs its turn)."""
+    import time
+
+    import redis
+
+    store = make_store("atomic", prefix, port, db)
+    store.lease_seconds = 1.0
+    log = redis.StrictRedis(host="127.0.0.1", port=port, db=db)
+
+    async def main() -> float:
+        started = time.monotonic()
+        async with store.lock(conversation, lock_lifetime=60, wait_time_in_seconds=0.05):
+            waited = time.monotonic() - started
+            log.rpush(f"{prefix}:log", "waiter")
+        return waited
+
+    return asyncio.run(main())
+
+
+def lease(port: int = 6379, db: int = 15) -> dict[str, Any]:
+    import redis
+
+    red = redis.StrictRedis(host="127.0.0.1", port=port, db=db)
+    ctx = mp.get_context("fork")
+    result: dict[str, Any] = {}
+    for case, hold, crash in (("slow_holder", 3.0, False), ("crashed_holder", 0.2, True)):
+        prefix = "lease" + uuid.uuid4().hex[:8]
+        taken = ctx.Event()
+        proc = ctx.Process(target=holder, args=(prefix, port, db, "conv", hold, crash, taken))
+        proc.start()
+        assert taken.wait(30), "the holder never got the lock"
+        waited = waiter_seconds(prefix, port, db, "conv")
+        proc.join(timeout=30)
+        order = [e.decode() for e in red.lrange(f"{prefix}:log", 0, -1)]
+        result[case] = {"waited_s": round(waited, 2), "order": order, "holder_exit": proc.exitcode,
+                        "locks_left": sum(1 for _ in red.scan_iter(f"{prefix}*")) - 1}
+        for key in red.scan_iter(f"{prefix}*"):
+            red.delete(key)
+    return result
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=("stock", "atomic"))
+    parser.add_argument("kind", choices=("stock", "atomic", "lease"))
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--port", type=int, default=6379)
     args = parser.parse_args()
-    print(json.dumps(run(args.kind, args.rounds, args.port)))
+    print(json.dumps(lease(args.port) if args.kind == "lease" else run(args.kind, args.rounds, args.port)))

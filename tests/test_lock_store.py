@@ -105,3 +105,21 @@ async def tracker_events(s: Any, sender: str) -> list[dict[str, Any]]:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{s.rasa_url}/conversations/{sender}/tracker") as resp:
             return (await resp.json())["events"]  # type: ignore[no-any-return]
+
+
+def test_a_lease_is_kept_while_held_and_lapses_when_its_instance_dies() -> None:
+    """AtomicRedisLockStore's tickets are 1 s leases here (10 s in service):
+    a holder busy for 3 s keeps the lock to itself, renewing it; a holder
+    that dies while holding the lock frees it about a lease later, not
+    after Rasa's 60 s ticket lifetime (tests/lock_race.py `lease`)."""
+    assert redis_reachable(), "Redis on 127.0.0.1:6379 is needed (it runs on this machine and in CI)"
+    out = subprocess.run([str(RASA_PY), "tests/lock_race.py", "lease"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    slow, crashed = result["slow_holder"], result["crashed_holder"]
+    assert slow["order"] == ["holder-start", "holder-end", "waiter"] and slow["holder_exit"] == 0
+    assert crashed["order"] == ["holder-start", "waiter"] and crashed["holder_exit"] == 3
+    # Well under Rasa's 60 s lifetime (about 1 s measured; the bound is generous for a busy machine).
+    assert crashed["waited_s"] < 15
+    assert slow["locks_left"] == crashed["locks_left"] == 0
