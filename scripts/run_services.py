@@ -193,7 +193,10 @@ def write_nginx_conf(folder: Path, rasa_port: int, rasa_members: list[str], acti
         shutil.chown(temp, "nobody")
 
     def upstream(name: str, ports: list[str]) -> str:
-        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports)
+        # max_fails=0: never mark an instance down. A stopped instance refuses
+        # the connection at once and nginx tries the next; marked down, a
+        # restarted one would be skipped ("no live upstreams") for a while.
+        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=0;" for p in ports)
         return f"  upstream {name} {{\n{servers}\n    keepalive 64;\n  }}"
 
     proxy = """      proxy_http_version 1.1;
