@@ -6,21 +6,18 @@ for 20 ms (tests/lock_race.py, run with the Rasa environment's Python, real
 Redis on 127.0.0.1:6379). The same test shows open-source Rasa's
 `RedisLockStore` letting both in at once, and `bot.lock_store.
 AtomicRedisLockStore` (made from an endpoint config, as endpoints.yml would)
-serving them one after the other, every message served.
+serving them one after the other, every message served. The same race
+through two real Rasa servers is in tests/test_scaled.py.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import subprocess
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.rasa_cli import MODEL, NO_MODEL, RASA_PY, ROOT
-from tests.stack import say, started_stack, text
+from tests.rasa_cli import RASA_PY, ROOT
 
 ROUNDS = 40
 pytestmark = pytest.mark.rasa
@@ -59,52 +56,6 @@ def test_two_instances_serve_one_conversation_one_message_at_a_time(kind: str) -
         raise Interleaved(f"{result['overlapping_rounds']} of {ROUNDS} rounds interleaved: {result}")
     assert result == {"rounds": ROUNDS, "messages_served": 2 * ROUNDS, "overlapping_rounds": 0,
                       "lock_errors": 0}
-
-
-def watch_calls() -> int:
-    """How many WATCH commands Redis has run (only AtomicRedisLockStore uses it here)."""
-    import redis
-
-    stats = redis.Redis(host="127.0.0.1", port=6379).info("commandstats")
-    return int(stats.get("cmdstat_watch", {}).get("calls", 0))
-
-
-@pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
-async def test_rasa_runs_conversations_on_the_atomic_lock_store(tmp_path: Path) -> None:
-    """A real Rasa server with `LOCK_STORE_TYPE=bot.lock_store.AtomicRedisLockStore`
-    (endpoints.yml): messages of one conversation sent at once are all
-    answered, in turn, and no lock is left behind in Redis."""
-    import redis
-
-    db = 14
-    red = redis.Redis(host="127.0.0.1", port=6379, db=db)
-    red.flushdb()
-    before = watch_calls()
-    overrides = {"LOCK_STORE_TYPE": "bot.lock_store.AtomicRedisLockStore", "LOCK_STORE_DB": str(db)}
-    with started_stack(tmp_path, overrides) as s:
-        me = "lock-e2e"
-        replies = await asyncio.gather(*[say(s, me, message) for message in ("你好", "怎么领卡", "谢谢")])
-        assert all(replies)
-        assert "身份" in text(await say(s, "lock-e2e-claim", "我要领卡"))
-        events = await tracker_events(s, me)
-        users = [e for e in events if e["event"] == "user"]
-        assert len(users) == 3
-        # Each user message is followed by its own bot turn before the next
-        # user message is read: no two turns interleaved.
-        kinds = [e["event"] for e in events if e["event"] in ("user", "action")]
-        for i, kind in enumerate(kinds[:-1]):
-            if kind == "user":
-                assert kinds[i + 1] == "action", kinds
-    assert watch_calls() > before  # Rasa really took its locks through our store
-    assert red.dbsize() == 0  # every lock released
-
-
-async def tracker_events(s: Any, sender: str) -> list[dict[str, Any]]:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{s.rasa_url}/conversations/{sender}/tracker") as resp:
-            return (await resp.json())["events"]  # type: ignore[no-any-return]
 
 
 def test_a_lease_is_kept_while_held_and_lapses_when_its_instance_dies() -> None:

@@ -102,9 +102,19 @@ def stock_lock_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack
 ])
 async def test_simultaneous_messages_at_two_instances_are_served_in_turn(
         store: str, request: pytest.FixtureRequest) -> None:
+    import redis
+
     s = request.getfixturevalue("stock_lock_stack" if store == "stock" else "scaled_stack")
     assert s.env["LOCK_STORE_TYPE"] == ("redis" if store == "stock" else "bot.lock_store.AtomicRedisLockStore")
+    red = redis.Redis(host=s.env["LOCK_STORE_HOST"], port=int(s.env["LOCK_STORE_PORT"]),
+                      db=int(s.env["LOCK_STORE_DB"]))
+    watches = int(red.info("commandstats").get("cmdstat_watch", {}).get("calls", 0))
     await race_rounds(s, store)
+    if store == "atomic":
+        # Rasa really took its locks through our store (WATCH is ours alone),
+        # and released every one.
+        assert int(red.info("commandstats").get("cmdstat_watch", {}).get("calls", 0)) > watches
+        assert not list(red.scan_iter(f"lock:race-{store}-*"))
 
 
 async def test_load_balancer_rides_over_a_killed_instance(scaled_stack: Stack) -> None:
