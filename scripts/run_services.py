@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import shutil
@@ -39,8 +40,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Coroutine, NamedTuple, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, AsyncIterator, Coroutine, NamedTuple, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -255,43 +256,49 @@ http {{
     return conf
 
 
-async def ensure_databases(env: dict[str, str]) -> list[str]:
-    """Create the scaled profile's PostgreSQL databases that do not exist
-    yet (backend and tracker store); returns the names created."""
+def scaled_databases(env: dict[str, str]) -> dict[str, SplitResult]:
+    """The scaled profile's PostgreSQL databases (backend and tracker
+    store), each with the URL of its server."""
+    backend = urlsplit(env["BACKEND_DATABASE_URL"])
+    found = {backend.path.lstrip("/"): backend}
+    if env["TRACKER_DIALECT"].startswith("postgresql"):
+        found.setdefault(env["TRACKER_DB"], urlsplit(tracker_url(env)))
+    return found
+
+
+@contextlib.asynccontextmanager
+async def maintenance_connection(server: SplitResult) -> AsyncIterator[Any]:
+    """A connection to the server's `postgres` database, for CREATE and DROP DATABASE."""
     import asyncpg
 
-    wanted = {urlsplit(env["BACKEND_DATABASE_URL"]).path.lstrip("/"): urlsplit(env["BACKEND_DATABASE_URL"])}
-    if env["TRACKER_DIALECT"].startswith("postgresql"):
-        wanted.setdefault(env["TRACKER_DB"], urlsplit(tracker_url(env)))
+    try:
+        conn = await asyncpg.connect(host=server.hostname, port=server.port or 5432, user=server.username,
+                                     password=server.password, database="postgres", timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise SystemExit(f"ERROR: the scaled profile needs PostgreSQL at {server.hostname}:{server.port or 5432} "
+                         f"({exc})") from exc
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def ensure_databases(env: dict[str, str]) -> list[str]:
+    """Create the scaled profile's databases that do not exist yet; returns the names created."""
     created = []
-    for name, parts in wanted.items():
-        try:
-            conn = await asyncpg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username,
-                                         password=parts.password, database="postgres", timeout=5)
-        except (OSError, asyncpg.PostgresError) as exc:
-            raise SystemExit(f"ERROR: the scaled profile needs PostgreSQL at {parts.hostname}:{parts.port or 5432} "
-                             f"({exc})") from exc
-        try:
+    for name, server in scaled_databases(env).items():
+        async with maintenance_connection(server) as conn:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
                 await conn.execute(f'CREATE DATABASE "{name}"')
                 created.append(name)
-        finally:
-            await conn.close()
     return created
 
 
 async def drop_databases(env: dict[str, str]) -> None:
     """Drop the scaled profile's databases (tests and benchmarks clean up with this)."""
-    import asyncpg
-
-    parts = urlsplit(env["BACKEND_DATABASE_URL"])
-    conn = await asyncpg.connect(host=parts.hostname, port=parts.port or 5432, user=parts.username,
-                                 password=parts.password, database="postgres", timeout=5)
-    try:
-        for name in {parts.path.lstrip("/"), env["TRACKER_DB"]}:
+    for name, server in scaled_databases(env).items():
+        async with maintenance_connection(server) as conn:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
