@@ -1,0 +1,216 @@
+"""An SQL tracker store that keeps conversations in memory between messages.
+
+Rasa 3.6's `SQLTrackerStore` rebuilds a conversation's tracker from its
+stored events at every message (load the rows, parse their JSON, replay
+every event) and saves it by counting the stored events with a subquery,
+then inserting the new ones one ORM object at a time. A py-spy profile put
+a quarter of the Rasa server's CPU there (bench/README.md "Chat load").
+
+`CachedSQLTrackerStore` writes the same rows to the same table, so the
+database stays the source of truth and can be read by stock Rasa, but:
+
+- after a save it keeps the tracker object, and hands it out again at the
+  conversation's next message when the database has not changed: one
+  indexed `max(id)` query instead of loading and replaying the events.
+  Another Rasa instance (or anything else) that writes to the conversation
+  changes its largest event id, so the next retrieve here reloads. Rasa
+  holds the conversation's lock from retrieve to save, so no other writer
+  slips in between (bot/lock_store.py makes that lock hold across
+  instances);
+- a tracker is handed out to one caller only (a retrieve takes it out of
+  the cache, a save puts it back), so a read of the same conversation that
+  runs while a message is handled gets its own copy from the database, and
+  a tracker left half-updated by a failed message is never reused;
+- a save that knows how many of the tracker's events are already stored
+  (it handed the tracker out, and the database still ends where it did)
+  inserts the new events in one multi-row INSERT without counting;
+  otherwise it counts as Rasa does;
+- on SQLite it keeps its connections open (SQLAlchemy 1.4 opens one per
+  session there) and runs in WAL mode with `synchronous=NORMAL`: a commit
+  no longer waits for the disk on Rasa's event loop (a crash of the
+  machine, not of Rasa, can lose the last commits).
+
+Settings (endpoints.yml `tracker_store`, or the environment):
+`cache_size` / `TRACKER_CACHE_SIZE` conversations kept (default 500;
+0 turns the cache off and leaves the faster saves).
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+from collections import OrderedDict
+from typing import Any, Iterator, List, NamedTuple, Optional, Text
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_SIZE = 500
+COMPOSITE_INDEX = "ix_events_sender_id_id"
+INSERT_CHUNK = 500  # rows a statement: 3,000 parameters, well under SQLite's and PostgreSQL's limits
+COLUMNS = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+
+
+class _Known(NamedTuple):
+    """A tracker object of which the first `stored` events are in the
+    database, whose largest event id for the conversation was `last_id`."""
+
+    tracker: DialogueStateTracker
+    stored: int
+    last_id: Optional[int]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class CachedSQLTrackerStore(SQLTrackerStore):
+    def __init__(self, *args: Any, cache_size: Optional[int] = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            self._pool_sqlite()
+        if cache_size is None:
+            cache_size = int(os.environ.get("TRACKER_CACHE_SIZE") or DEFAULT_CACHE_SIZE)
+        self.cache_size = max(0, int(cache_size))
+        # Saved trackers, waiting for their conversation's next message.
+        self._cache: "OrderedDict[str, _Known]" = OrderedDict()
+        # Trackers handed out, waiting for their save.
+        self._out: "OrderedDict[str, _Known]" = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+        # The hot path's two statements, straight to the driver: through the
+        # ORM, building and caching the query cost more than running it.
+        mark = "%s" if self.engine.dialect.paramstyle in ("format", "pyformat") else "?"
+        self._mark = mark
+        self._last_id_sql = f"SELECT max(id) FROM events WHERE sender_id = {mark}"
+        self._ensure_index()
+
+    def _pool_sqlite(self) -> None:
+        """SQLAlchemy 1.4 opens a new SQLite connection for every session
+        (NullPool); Rasa's tracker store runs on the event loop's thread
+        only, so keep a few open, each in WAL mode."""
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8,
+                                       connect_args={"check_same_thread": False})
+        sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+
+    def _ensure_index(self) -> None:
+        """(sender_id, id): the `max(id)` of a conversation from the index alone."""
+        table = self.SQLEvent.__table__
+        try:
+            sa.Index(COMPOSITE_INDEX, table.c.sender_id, table.c.id).create(self.engine, checkfirst=True)
+        except sa.exc.SQLAlchemyError as e:  # another instance created it at the same moment
+            logger.debug(f"Index {COMPOSITE_INDEX} not created: {e}")
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    @staticmethod
+    def _remember(table: "OrderedDict[str, _Known]", known: _Known, limit: int) -> None:
+        sender_id = known.tracker.sender_id
+        table.pop(sender_id, None)
+        if limit <= 0:
+            return
+        table[sender_id] = known
+        while len(table) > limit:
+            table.popitem(last=False)
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A DB-API cursor on a pooled connection (rolled back on return
+        unless committed)."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                yield cursor
+                connection.commit()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()
+
+    def _last_id(self, cursor: Any, sender_id: Text) -> Optional[int]:
+        cursor.execute(self._last_id_sql, (sender_id,))
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+
+    def _insert(self, cursor: Any, sender_id: Text, events: List[Event]) -> None:
+        """Multi-row INSERTs (a message adds a handful of events: one statement)."""
+        row = "(" + ", ".join([self._mark] * len(COLUMNS)) + ")"
+        for start in range(0, len(events), INSERT_CHUNK):
+            chunk = events[start:start + INSERT_CHUNK]
+            sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * len(chunk))
+            cursor.execute(sql, [value for event in chunk for value in self._row(sender_id, event)])
+
+    @staticmethod
+    def _spans_sessions(tracker: DialogueStateTracker) -> bool:
+        """Does the tracker hold events of an earlier session? (A tracker
+        loaded from the database starts at its latest session.)"""
+        for i, event in enumerate(tracker.events):
+            if i > 1 and isinstance(event, SessionStarted):
+                return True
+        return False
+
+    # -- TrackerStore ----------------------------------------------------------------
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        known = self._cache.pop(sender_id, None)
+        if known is not None:
+            with self._cursor() as cursor:
+                last_id = self._last_id(cursor, sender_id)
+            if last_id == known.last_id and len(known.tracker.events) == known.stored:
+                self.hits += 1
+                self._remember(self._out, known, max(self.cache_size, 64))
+                return known.tracker
+        self.misses += 1
+        return self._load(sender_id)
+
+    def _load(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        """The latest session's events, as SQLTrackerStore.retrieve loads them."""
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
+            if not rows or not self.domain:
+                return None
+            tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(row.data) for row in rows],
+                                                     self.domain.slots)
+            last_id = rows[-1].id
+        self._remember(self._out, _Known(tracker, len(tracker.events), last_id), max(self.cache_size, 64))
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        sender_id = tracker.sender_id
+        known = self._out.pop(sender_id, None)
+        with self._cursor() as cursor:
+            last_id = self._last_id(cursor, sender_id)
+            if (known is not None and known.tracker is tracker and known.last_id == last_id
+                    and known.stored <= len(tracker.events)):
+                new_events: List[Event] = list(itertools.islice(tracker.events, known.stored, None))
+            else:  # not handed out here, or changed since: count as Rasa does
+                with self.session_scope() as session:
+                    new_events = list(self._additional_events(session, tracker))
+            if new_events:
+                self._insert(cursor, sender_id, new_events)
+                last_id = self._last_id(cursor, sender_id)
+        logger.debug(f"Tracker with sender_id '{sender_id}' stored to database")
+        if not self._spans_sessions(tracker):
+            self._remember(self._cache, _Known(tracker, len(tracker.events), last_id), self.cache_size)
+
+    @staticmethod
+    def _row(sender_id: Text, event: Event) -> tuple:
+        """The values of COLUMNS, as SQLTrackerStore.save writes them."""
+        data = event.as_dict()
+        intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)
+        return (sender_id, event.type_name, data.get("timestamp"), intent, data.get("name"), json.dumps(data))
