@@ -155,13 +155,18 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             cursor.execute(sql, [value for event in chunk for value in self._row(sender_id, event)])
 
     @staticmethod
-    def _spans_sessions(tracker: DialogueStateTracker) -> bool:
-        """Does the tracker hold events of an earlier session? (A tracker
-        loaded from the database starts at its latest session.)"""
-        for i, event in enumerate(tracker.events):
-            if i > 1 and isinstance(event, SessionStarted):
-                return True
-        return False
+    def _as_stored(tracker: DialogueStateTracker) -> bool:
+        """Would SQLTrackerStore load this very tracker back? It loads the
+        events stamped at or after the latest SessionStarted: a tracker that
+        also holds an earlier session, or the first message's
+        `action_session_start` (logged before SessionStarted), is not what
+        the database gives, so it is not kept."""
+        start = None
+        for event in reversed(tracker.events):
+            if isinstance(event, SessionStarted):
+                start = event.timestamp
+                break
+        return start is None or all(event.timestamp >= start for event in tracker.events)
 
     # -- TrackerStore ----------------------------------------------------------------
 
@@ -195,8 +200,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         known = self._out.pop(sender_id, None)
         with self._cursor() as cursor:
             last_id = self._last_id(cursor, sender_id)
-            if (known is not None and known.tracker is tracker and known.last_id == last_id
-                    and known.stored <= len(tracker.events)):
+            handed_out = (known is not None and known.tracker is tracker and known.last_id == last_id
+                          and known.stored <= len(tracker.events))
+            if handed_out:
                 new_events: List[Event] = list(itertools.islice(tracker.events, known.stored, None))
             else:  # not handed out here, or changed since: count as Rasa does
                 with self.session_scope() as session:
@@ -205,7 +211,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 self._insert(cursor, sender_id, new_events)
                 last_id = self._last_id(cursor, sender_id)
         logger.debug(f"Tracker with sender_id '{sender_id}' stored to database")
-        if not self._spans_sessions(tracker):
+        # After a count (a new conversation, a tracker replaced through the
+        # HTTP API, one read twice at once) the database need not hold this
+        # very tracker: the next message loads it.
+        if handed_out and self._as_stored(tracker):
             self._remember(self._cache, _Known(tracker, len(tracker.events), last_id), self.cache_size)
 
     @staticmethod

@@ -2,10 +2,11 @@
 installs: Rasa 3.6.21, and our shared identity code importable there."""
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
-from tests.rasa_cli import RASA_PY, ROOT, rasa_env, run_rasa
+from tests.rasa_cli import MODEL, NO_MODEL, RASA_PY, ROOT, rasa_env, run_rasa
 import pytest
 
 pytestmark = pytest.mark.rasa  # needs the Rasa engine (make test-fast leaves these out)
@@ -67,3 +68,105 @@ print("ok")
     out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          env=rasa_env(tmp_path))
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
+
+
+def test_fast_schema_validation_used_for_valid_responses(tmp_path: Path) -> None:
+    """A valid action response passes on the compiled (fastjsonschema)
+    validator alone; jsonschema walks only the ones it rejects."""
+    script = """
+import jsonschema
+from jsonschema import ValidationError, validators
+from bot import jsonschema_cache
+from rasa.core.actions.action import RemoteAction
+
+schema = RemoteAction("action_x", None).action_response_format_spec()
+walks = []
+cls = validators.validator_for(schema)
+original_iter = cls.iter_errors
+def counting(self, *a, **k):
+    if self.schema == schema:  # the response's walk, not the metaschema's or a subschema's
+        walks.append(1)
+    return original_iter(self, *a, **k)
+cls.iter_errors = counting
+jsonschema_cache.install()
+good = {"events": [{"event": "slot", "name": "a", "value": 1}, {"event": "active_loop", "name": None}],
+        "responses": [{"text": "您好", "buttons": [{"title": "是", "payload": "/affirm"}]}]}
+for _ in range(5):
+    jsonschema.validate(good, schema)
+assert walks == [], walks
+for bad in ({"events": "x", "responses": []}, {"events": [{"event": 3}], "responses": []}):
+    try:
+        jsonschema.validate(bad, schema)
+    except ValidationError:
+        pass
+    else:
+        raise SystemExit(f"accepted {bad}")
+assert len(walks) == 2, walks
+print("ok")
+"""
+    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=rasa_env(tmp_path))
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
+
+
+def test_action_calls_encoded_with_orjson_as_json_would(tmp_path: Path) -> None:
+    """bot/json_encoding.py: Rasa's endpoint sessions encode with orjson, and
+    a real action call's body (a tracker with a message's parse, the whole
+    domain) decodes to what json.dumps would have sent."""
+    script = """
+import json
+import numpy as np
+from bot import json_encoding
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+json_encoding.install()
+json_encoding.install()  # idempotent
+domain = Domain.load("domain.yml")
+tracker = DialogueStateTracker.from_events("s1", [
+    ActionExecuted("action_listen"),
+    UserUttered("我叫阿依古丽·买买提", {"name": "inform", "confidence": 0.98},
+                [{"entity": "person_name", "value": "阿依古丽·买买提", "start": 2, "end": 10}]),
+    SlotSet("person_name", "阿依古丽·买买提"),
+], domain.slots)
+body = RemoteAction("validate_claim_form", None)._action_call_format(tracker, domain)
+encoded = json_encoding.dumps(body)
+assert json.loads(encoded) == json.loads(json.dumps(body)), "different JSON"
+assert "阿依古丽" in encoded  # UTF-8, not \\u escapes
+assert json.loads(json_encoding.dumps({"c": np.float32(0.5), 1: "x"})) == {"c": 0.5, "1": "x"}
+class Odd:
+    pass
+try:
+    json_encoding.dumps({"x": Odd()})
+except TypeError:
+    pass  # json.dumps' own error, as before
+else:
+    raise SystemExit("an object with no JSON form was encoded")
+
+import asyncio
+async def session_serializer():
+    async with EndpointConfig("http://127.0.0.1:1").session() as session:
+        return session._json_serialize
+assert asyncio.run(session_serializer()) is json_encoding.dumps
+print("ok")
+"""
+    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=rasa_env(tmp_path))
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
+
+
+def test_nlu_cache_answers_what_the_pipeline_answers(tmp_path: Path) -> None:
+    """bot/nlu_cache.py on the trained model (tests/nlu_cache_check.py)."""
+    if not MODEL.exists():
+        pytest.fail(NO_MODEL)
+    out = subprocess.run([str(RASA_PY), "tests/nlu_cache_check.py", str(MODEL)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600, env=rasa_env(tmp_path))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    texts = result["texts"]
+    assert texts >= 80
+    assert result == {"texts": texts, "mismatches": 0, "pipeline_runs_per_text": 2, "cached_parses": texts,
+                      "hits": texts + 2}
