@@ -14,7 +14,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 
-from bot import json_encoding, jsonschema_cache, nlu_cache
+from bot import gc_freeze, http_client, jsonschema_cache, nlu_cache
 from identity.logfilter import guard_process_logging
 
 # Loaded when the Rasa server starts: from here on no full ID number reaches
@@ -22,7 +22,7 @@ from identity.logfilter import guard_process_logging
 guard_process_logging()
 jsonschema_cache.install()  # half of Rasa's CPU a turn went to re-checking a schema
 nlu_cache.install()  # the same text always parses the same way (bot/nlu_cache.py)
-json_encoding.install()  # action calls encoded with orjson
+http_client.install()  # kept-alive connections to the action server, JSON by orjson
 
 SILENCE_APOLOGY = "抱歉，系统暂时没有回复您，请稍后再试。如需帮助，可拨打客服电话 0791-88185066。"
 
@@ -43,4 +43,7 @@ class ReplyingRestInput(RestInput):
                 if collected is not None and len(collected.messages) == before:
                     await collected.send_text_message(message.sender_id, SILENCE_APOLOGY)
 
-        return super().blueprint(answered)
+        blueprint = super().blueprint(answered)
+        blueprint.after_server_start(gc_freeze.freeze_after_start)  # the model is loaded by then
+        blueprint.after_server_stop(http_client.close_sessions)
+        return blueprint

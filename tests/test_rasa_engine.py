@@ -72,7 +72,9 @@ print("ok")
 
 def test_fast_schema_validation_used_for_valid_responses(tmp_path: Path) -> None:
     """A valid action response passes on the compiled (fastjsonschema)
-    validator alone; jsonschema walks only the ones it rejects."""
+    validator alone, events checked against the schema their name picks out
+    of the `oneOf`; jsonschema walks only the ones it rejects, and rejects
+    them all."""
     script = """
 import jsonschema
 from jsonschema import ValidationError, validators
@@ -94,14 +96,20 @@ good = {"events": [{"event": "slot", "name": "a", "value": 1}, {"event": "active
 for _ in range(5):
     jsonschema.validate(good, schema)
 assert walks == [], walks
-for bad in ({"events": "x", "responses": []}, {"events": [{"event": 3}], "responses": []}):
+bad = [{"events": "x", "responses": []}, {"events": [{"event": 3}], "responses": []},
+       {"events": [{"event": "slot", "name": "a"}]},  # no value
+       {"events": [{"event": "no_such_event"}]}, {"events": [{"name": "a", "value": 1}]},
+       {"events": [{"event": "slot", "name": 1, "value": 2}]}, {"events": [{"event": ["slot"], "name": "a", "value": 1}]},
+       {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "now"}]}, {"responses": "x"},
+       {"events": [{"event": "slot", "name": "a", "value": 1}, "not an event"]}]
+for instance in bad:
     try:
-        jsonschema.validate(bad, schema)
+        jsonschema.validate(instance, schema)
     except ValidationError:
         pass
     else:
-        raise SystemExit(f"accepted {bad}")
-assert len(walks) == 2, walks
+        raise SystemExit(f"accepted {instance}")
+assert len(walks) == len(bad), walks  # each rejected by the compiled check, then explained by jsonschema
 print("ok")
 """
     out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -110,21 +118,18 @@ print("ok")
 
 
 def test_action_calls_encoded_with_orjson_as_json_would(tmp_path: Path) -> None:
-    """bot/json_encoding.py: Rasa's endpoint sessions encode with orjson, and
-    a real action call's body (a tracker with a message's parse, the whole
-    domain) decodes to what json.dumps would have sent."""
+    """bot/http_client.py: a real action call's body (a tracker with a
+    message's parse, the whole domain) encoded by orjson decodes to what
+    json.dumps would have sent."""
     script = """
 import json
 import numpy as np
-from bot import json_encoding
+from bot import http_client
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.utils.endpoints import EndpointConfig
 
-json_encoding.install()
-json_encoding.install()  # idempotent
 domain = Domain.load("domain.yml")
 tracker = DialogueStateTracker.from_events("s1", [
     ActionExecuted("action_listen"),
@@ -133,25 +138,85 @@ tracker = DialogueStateTracker.from_events("s1", [
     SlotSet("person_name", "阿依古丽·买买提"),
 ], domain.slots)
 body = RemoteAction("validate_claim_form", None)._action_call_format(tracker, domain)
-encoded = json_encoding.dumps(body)
+encoded = http_client.dumps(body)
 assert json.loads(encoded) == json.loads(json.dumps(body)), "different JSON"
 assert "阿依古丽" in encoded  # UTF-8, not \\u escapes
-assert json.loads(json_encoding.dumps({"c": np.float32(0.5), 1: "x"})) == {"c": 0.5, "1": "x"}
+assert json.loads(http_client.dumps({"c": np.float32(0.5), 1: "x"})) == {"c": 0.5, "1": "x"}
 class Odd:
     pass
 try:
-    json_encoding.dumps({"x": Odd()})
+    http_client.dumps({"x": Odd()})
 except TypeError:
     pass  # json.dumps' own error, as before
 else:
     raise SystemExit("an object with no JSON form was encoded")
-
-import asyncio
-async def session_serializer():
-    async with EndpointConfig("http://127.0.0.1:1").session() as session:
-        return session._json_serialize
-assert asyncio.run(session_serializer()) is json_encoding.dumps
 print("ok")
+"""
+    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=rasa_env(tmp_path))
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
+
+
+def test_action_calls_reuse_connections_and_survive_a_server_restart(tmp_path: Path) -> None:
+    """bot/http_client.py: Rasa's EndpointConfig.request through a real
+    HTTP server (aiohttp, standing in for the action server) - ten calls,
+    one TCP connection, bodies JSON-encoded by orjson; the server restarted
+    on the same port: the next call opens a new connection and succeeds;
+    a server closing idle connections after 5 s as Sanic does: the client
+    has let them go first; the sessions close at server stop."""
+    script = """
+import asyncio, json, socket
+from aiohttp import web
+from bot import http_client
+from rasa.utils.endpoints import EndpointConfig
+
+http_client.install()
+http_client.install()  # idempotent
+peers, bodies = [], []
+
+async def handler(request):
+    peers.append(request.transport.get_extra_info("peername"))
+    bodies.append(await request.text())
+    return web.json_response({"events": [], "responses": []})
+
+async def serve(port, keepalive=75.0):
+    app = web.Application()
+    app.router.add_post("/webhook", handler)
+    runner = web.AppRunner(app, keepalive_timeout=keepalive)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+async def main():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    runner = await serve(port)
+    for i in range(10):
+        assert await endpoint.request(json={"n": i, "名": "领卡"}, method="post") == {"events": [], "responses": []}
+    assert len(set(peers)) == 1, peers
+    assert bodies[0] == '{"n":0,"名":"领卡"}', bodies[0]
+    async with endpoint.session() as first:
+        pass
+    async with endpoint.session() as second:
+        assert second is first and not first.closed
+    await runner.cleanup()  # the action server stops...
+    runner = await serve(port)  # ...and comes back
+    await asyncio.sleep(0.1)
+    assert await endpoint.request(json={"n": 10}, method="post") == {"events": [], "responses": []}
+    assert len(set(peers)) == 2, peers
+    await runner.cleanup()
+    runner = await serve(port, keepalive=http_client.KEEPALIVE_SECONDS + 3)  # Sanic's 5 s
+    await endpoint.request(json={"n": 11}, method="post")
+    await asyncio.sleep(http_client.KEEPALIVE_SECONDS + 1)  # idle: the client let it go
+    await endpoint.request(json={"n": 12}, method="post")
+    assert len(set(peers)) == 4, peers
+    await http_client.close_sessions()
+    assert first.closed
+    await runner.cleanup()
+    print("ok")
+
+asyncio.run(main())
 """
     out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
                          env=rasa_env(tmp_path))
