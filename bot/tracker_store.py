@@ -146,13 +146,22 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         row = cursor.fetchone()
         return None if row is None else row[0]
 
-    def _insert(self, cursor: Any, sender_id: Text, events: List[Event]) -> None:
-        """Multi-row INSERTs (a message adds a handful of events: one statement)."""
+    def _insert(self, cursor: Any, sender_id: Text, events: List[Event]) -> Optional[int]:
+        """Multi-row INSERTs (a message adds a handful of events: one
+        statement); the largest id inserted, when the database tells it
+        without another query (PostgreSQL: RETURNING; SQLite: the last rowid)."""
         row = "(" + ", ".join([self._mark] * len(COLUMNS)) + ")"
+        returning = " RETURNING id" if self.engine.dialect.name == "postgresql" else ""
+        last: Optional[int] = None
         for start in range(0, len(events), INSERT_CHUNK):
             chunk = events[start:start + INSERT_CHUNK]
-            sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * len(chunk))
+            sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * len(chunk)) + returning
             cursor.execute(sql, [value for event in chunk for value in self._row(sender_id, event)])
+            if returning:
+                last = max(found for (found,) in cursor.fetchall())
+            elif self.engine.dialect.name == "sqlite":
+                last = cursor.lastrowid
+        return last
 
     @staticmethod
     def _as_stored(tracker: DialogueStateTracker) -> bool:
@@ -208,8 +217,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 with self.session_scope() as session:
                     new_events = list(self._additional_events(session, tracker))
             if new_events:
-                self._insert(cursor, sender_id, new_events)
-                last_id = self._last_id(cursor, sender_id)
+                inserted = self._insert(cursor, sender_id, new_events)
+                last_id = inserted if inserted is not None else self._last_id(cursor, sender_id)
         logger.debug(f"Tracker with sender_id '{sender_id}' stored to database")
         # After a count (a new conversation, a tracker replaced through the
         # HTTP API, one read twice at once) the database need not hold this
