@@ -24,6 +24,7 @@ import bench.load.http
 from backend.models import Base, Card
 from bench.load import LoadResult, check_loopback, percentile, run_load  # noqa: F401 - the names run_all and bot use
 from bench.load.audit import ClaimRecord, audit_cards, audit_run, claims_of, fetch_cards
+from bench.load.cpu import account
 from bench.load.chat import (
     CLAIM_TURNS,
     QUESTION_TURNS,
@@ -346,3 +347,17 @@ async def test_a_short_real_run_has_no_error_and_its_card_audits(stack: Stack) -
     audit = await asyncio.to_thread(audit_run, stack.env["BACKEND_DATABASE_URL"], result.conversations)
     assert (audit.people, audit.told_success, audit.cards_found, audit.ok) == (1, 1, 1, True), audit.examples
 
+
+
+@needs_stack
+def test_cpu_per_message_is_accounted_per_process(stack: Stack) -> None:
+    """bench/load/cpu.py on the test session's stack: one claim (the person
+    of the short run above: issued or already held), 7 messages, and the CPU
+    of each of the stack's processes divided by them."""
+    url = f"{stack.rasa_url}/webhooks/rest/webhook"
+    pids = {name: proc.pid for name, proc in stack.procs.items()}
+    out = account(url, pids, [Claimant(MINORITY.name, MINORITY.id_number)], tag="test")
+    assert (out["conversations"], out["messages"], out["errors"], out["failed_claims"]) == (1, 7, 0, 0), out
+    assert set(out["cpu_ms_per_message"]) == set(pids)
+    assert 0 < out["cpu_ms_per_message"]["rasa"] < 5_000, out
+    assert 0 < out["turn_ms_median"] < 30_000

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import random
+import secrets
 import statistics
 import time
 from typing import Any, Optional, Sequence
@@ -27,7 +28,8 @@ from bench.load.chat import ConversationRecord, TurnRecord, claim_turns, convers
 from bench.load.stack import CpuWatch, own_stack
 
 
-async def _claims(url: str, people: Sequence[Any], concurrency: int, tag: str) -> tuple[list[TurnRecord], list[ConversationRecord]]:
+async def _claims(url: str, people: Sequence[Any], concurrency: int,
+                  tag: str) -> tuple[list[TurnRecord], list[ConversationRecord]]:
     records: list[TurnRecord] = []
     convs: list[ConversationRecord] = []
     clock = time.perf_counter
@@ -38,11 +40,34 @@ async def _claims(url: str, people: Sequence[Any], concurrency: int, tag: str) -
         async def worker(w: int) -> None:
             while queue:
                 person = queue.pop(0)
-                conv = ConversationRecord(f"cpu-{tag}-{w}-{len(convs)}", "claim", clock(), person=person)
+                sender = f"cpu-{tag}-{secrets.token_hex(4)}-{w}-{len(convs)}"
+                conv = ConversationRecord(sender, "claim", clock(), person=person)
                 convs.append(conv)
                 await converse(http, url, conv, claim_turns(person), clock, records, 0.0, rng)
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
     return records, convs
+
+
+def account(url: str, pids: dict[str, int], people: Sequence[Any], concurrency: int = 1,
+            tag: str = "run") -> dict[str, Any]:
+    """Chat a claim for each person (through the REST channel at `url`) and
+    divide each process's CPU (`pids`: member name to pid, children
+    included) by the messages sent."""
+    cpu = CpuWatch(pids)
+    cpu.start()
+    records, convs = asyncio.run(_claims(url, people, concurrency, tag))
+    used = cpu.stop()
+    messages = len(records)
+    failed = [c.last_text for c in convs if c.outcome not in ("issued", "existing")]
+    latencies = sorted(r.latency * 1000 for r in records if r.error is None)
+    return {
+        "conversations": len(convs), "messages": messages,
+        "errors": sum(1 for r in records if r.error), "failed_claims": len(failed), "failed_examples": failed[:3],
+        "turn_ms_median": round(statistics.median(latencies), 1) if latencies else None,
+        "cpu_ms_per_message": {name: round(1000 * m["cpu_s"] / messages, 1) if messages else None
+                               for name, m in used["members"].items()},
+        "seconds": used["seconds"],
+    }
 
 
 def measure(profile: str, conversations: int, warmup: int, concurrency: int,
@@ -53,21 +78,9 @@ def measure(profile: str, conversations: int, warmup: int, concurrency: int,
         people = registry_claimants(registry, conversations + warmup)
         url = f"{stack.rasa_url}/webhooks/rest/webhook"
         asyncio.run(_claims(url, people[:warmup], 1, "warm"))
-        cpu = CpuWatch({name: proc.pid for name, proc in stack.procs.items()})
-        cpu.start()
-        records, convs = asyncio.run(_claims(url, people[warmup:], concurrency, "run"))
-        used = cpu.stop()
-    messages = len(records)
-    failed = [c.last_text for c in convs if c.outcome not in ("issued", "existing")]
-    latencies = sorted(r.latency * 1000 for r in records if r.error is None)
-    return {
-        "profile": profile, "rasa_instances": rasa_instances, "conversations": len(convs), "messages": messages,
-        "errors": sum(1 for r in records if r.error), "failed_claims": len(failed), "failed_examples": failed[:3],
-        "turn_ms_median": round(statistics.median(latencies), 1) if latencies else None,
-        "cpu_ms_per_message": {name: round(1000 * m["cpu_s"] / messages, 1) if messages else None
-                               for name, m in used["members"].items()},
-        "seconds": used["seconds"],
-    }
+        pids = {name: proc.pid for name, proc in stack.procs.items()}
+        out = account(url, pids, people[warmup:], concurrency)
+    return {"profile": profile, "rasa_instances": rasa_instances, **out}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
