@@ -22,8 +22,11 @@ Two profiles, their settings from the environment (defaults in brackets):
   Missing databases are created; a new backend database gets the demo
   registry of var/demo/.
 
-Either way: RASA_MODEL [models/xuexihao.tar.gz] and the backend's BACKEND_*
-variables.
+Either way: RASA_MODEL [models/xuexihao.tar.gz], the backend's BACKEND_*
+variables, and in each Rasa process TRACKER_CACHE_SIZE [500] conversations
+kept in memory by bot.tracker_store.CachedSQLTrackerStore and
+NLU_CACHE_SIZE [4096] parses of repeated texts (bot/nlu_cache.py); 0 turns
+either off.
 """
 from __future__ import annotations
 
