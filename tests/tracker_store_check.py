@@ -264,6 +264,21 @@ def expect_counters(store: CachedSQLTrackerStore, check: str, before: Tuple[int,
 # -- checks --------------------------------------------------------------------------
 
 
+async def save_then_hit(h: Harness, name: str, store: CachedSQLTrackerStore, sender_id: str,
+                        tracker: DialogueStateTracker, history: List[dict]) -> DialogueStateTracker:
+    """Save; the rows are the history; the next retrieve is a cache hit that
+    hands out that very tracker, equal to what stock Rasa loads."""
+    await store.save(tracker)
+    await h.stored(name, sender_id, history)
+    before = counters(store)
+    got = await store.retrieve(sender_id)
+    expect(got is tracker, name, "a retrieve after a save did not return the saved tracker object")
+    expect_counters(store, name, before, 1, 0, "save, retrieve")
+    await h.as_stock(name, sender_id, got)
+    assert got is not None
+    return got
+
+
 async def check_save_retrieve_hit(h: Harness) -> None:
     """A conversation's next message: the tracker saved at the last one is
     handed out again, and what it saves is stored once, as stock Rasa reads it."""
@@ -271,22 +286,9 @@ async def check_save_retrieve_hit(h: Harness) -> None:
     history = await h.seed(name, "c1", t.session_start() + t.greet())
     tracker = await h.loaded(name, a, "c1")
     history += h.add(tracker, t.choose_role())
-    await a.save(tracker)
-    await h.stored(name, "c1", history)
-    before = counters(a)
-    got = await a.retrieve("c1")
-    expect(got is tracker, name, "a retrieve after a save did not return the saved tracker object")
-    expect_counters(a, name, before, 1, 0, "save, retrieve")
-    await h.as_stock(name, "c1", got)
+    got = await save_then_hit(h, name, a, "c1", tracker, history)
     history += h.add(got, t.give_name())
-    await a.save(got)
-    await h.stored(name, "c1", history)
-    before = counters(a)
-    again = await a.retrieve("c1")
-    expect(again is got, name, "the tracker saved after a cache hit was not served from the cache")
-    expect_counters(a, name, before, 1, 0, "save, retrieve")
-    await h.as_stock(name, "c1", again)
-    assert again is not None
+    again = await save_then_hit(h, name, a, "c1", got, history)  # after a cache hit, too
     expect((again.get_slot("role"), again.get_slot("person_name")) == ("university_student", "王小明"), name,
            f"slots {again.current_slot_values()}")
     await a.save(again)  # nothing new: nothing written
