@@ -175,6 +175,26 @@ def nginx_binary() -> str:
 BUSY_REPLY = '[{"recipient_id": "", "text": "系统繁忙，请稍后再发送一次。您已填写的信息不会丢失。"}]'
 
 
+def nginx_temp(folder: Path) -> tuple[Path, bool]:
+    """nginx's temp folder for the configuration in `folder`, and whether
+    it is a private one under /tmp. Started as root, nginx's workers drop
+    root for nobody, who may not enter `folder` (pytest's and mkdtemp's
+    folders are 0700): their temp folder is then one of their own, removed
+    when nginx stops."""
+    if os.geteuid() == 0:
+        digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"xuexihao-nginx-{digest}", True
+    return folder / "temp", False
+
+
+def make_nginx_temp(folder: Path) -> Path:
+    temp, private = nginx_temp(folder)
+    temp.mkdir(exist_ok=True)
+    if private:
+        shutil.chown(temp, "nobody")
+    return temp
+
+
 def write_nginx_conf(folder: Path, rasa_port: int, rasa_members: list[str], action_port: int,
                      action_members: list[str]) -> Path:
     """nginx as the load balancer: round robin over the Rasa servers (any
@@ -183,18 +203,8 @@ def write_nginx_conf(folder: Path, rasa_port: int, rasa_members: list[str], acti
     instance only when the first could not be reached; one that an
     instance received is never sent twice (nginx does not repeat POSTs)."""
     folder.mkdir(parents=True, exist_ok=True)
-    temp = folder / "temp"
-    user = ""
-    if os.geteuid() == 0:
-        # nginx's workers drop root for nobody, who may not enter `folder`
-        # (pytest's and mkdtemp's folders are 0700): their temp folder is
-        # one of their own under /tmp.
-        digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
-        temp = Path(tempfile.gettempdir()) / f"xuexihao-nginx-{digest}"
-        user = "user nobody nogroup;"
-    temp.mkdir(exist_ok=True)
-    if user:
-        shutil.chown(temp, "nobody")
+    temp = make_nginx_temp(folder)
+    user = "user nobody nogroup;" if nginx_temp(folder)[1] else ""
 
     def upstream(name: str, ports: list[str]) -> str:
         # max_fails=0: never mark an instance down. A stopped instance refuses
@@ -383,6 +393,10 @@ async def main(scaled: bool) -> int:
                 os.killpg(proc.pid, signal.SIGKILL)
         await asyncio.gather(*exits)
     await asyncio.gather(*pipes, return_exceptions=True)
+    if "nginx" in groups.values():
+        temp, private = nginx_temp(logs / "nginx")
+        if private:
+            shutil.rmtree(temp, ignore_errors=True)
     return 0 if stop.is_set() else 1
 
 
@@ -425,6 +439,8 @@ class ServiceStack:
         for n in self._names(name):
             member = self.members[n]
             env = rasa_env(self.env) if member.group == "rasa" else self.env
+            if member.group == "nginx":
+                make_nginx_temp(self.logs / "nginx")  # removed when nginx last stopped
             log = open(self.logs / f"{n}.log", "ab")
             self.procs[n] = subprocess.Popen(member.command, cwd=ROOT, env=env, stdout=log,
                                              stderr=subprocess.STDOUT, start_new_session=True)
@@ -432,14 +448,19 @@ class ServiceStack:
     def stop(self, name: str, sig: int = signal.SIGINT) -> None:
         for n in self._names(name):
             proc = self.procs.pop(n, None)
-            if proc is None or proc.poll() is not None:
+            if proc is None:
                 continue
-            os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            if proc.poll() is None:
+                os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            if self.members[n].group == "nginx":
+                temp, private = nginx_temp(self.logs / "nginx")
+                if private:
+                    shutil.rmtree(temp, ignore_errors=True)
 
     def kill(self, name: str) -> None:
         """As a crash would: SIGKILL, no clean shutdown."""

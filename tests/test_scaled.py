@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -151,3 +152,21 @@ def test_nginx_configuration_is_valid(scaled_stack: Stack, tmp_path: Path) -> No
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert json.loads(run_services.BUSY_REPLY)[0]["text"].startswith("系统繁忙")
+
+
+async def test_nginx_temp_folder_is_removed_when_nginx_stops(scaled_stack: Stack) -> None:
+    """Started as root, nginx's workers (nobody) get a temp folder of their
+    own under /tmp: there while nginx runs, removed when it stops, made
+    again when it starts (earlier stops left one behind per stack)."""
+    temp, private = run_services.nginx_temp(scaled_stack.logs / "nginx")
+    assert temp.is_dir()
+    if private:
+        assert temp.owner() == "nobody" and str(temp).startswith(tempfile.gettempdir())
+    scaled_stack.stop("nginx")
+    try:
+        assert temp.exists() is not private  # a private one is gone; one in the stack's folder stays
+    finally:
+        scaled_stack.start("nginx")
+        scaled_stack.wait_ready("nginx")
+    assert temp.is_dir()
+    assert await say(scaled_stack, "scaled-nginx-temp", "你好")  # through the restarted nginx
