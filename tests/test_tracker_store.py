@@ -36,7 +36,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, postgres_reachable
+from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable
 from tests.rasa_cli import RASA_PY, ROOT, rasa_env
 
 pytestmark = pytest.mark.rasa
@@ -44,16 +44,6 @@ pytestmark = pytest.mark.rasa
 CHECKS = ["save_retrieve_hit", "first_message", "other_instance_write", "unsaved_not_reused", "concurrent_read",
           "session_restart", "cache_size", "composite_index", "unknown_sender"]
 EXPECTED = {"sqlite": CHECKS + ["sqlite_wal"], "postgresql": CHECKS}
-
-
-async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database=PG_ADMIN_DB)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -42,7 +42,7 @@ from backend.transcripts import (
     summarise,
 )
 from identity import validate_id
-from tests.conftest import PG_ADMIN_DB, PG_HOST, PG_PORT, postgres_reachable, reset_schema
+from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset_schema
 from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
@@ -408,20 +408,12 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
     Rasa's table on PostgreSQL read the same, through a read-only session."""
     if not postgres_reachable():
         pytest.skip("PostgreSQL not reachable")
-    import asyncpg
     from sqlalchemy import insert, text as sql
     from sqlalchemy.ext.asyncio import create_async_engine
 
     name = f"xxh_tracker_{uuid.uuid4().hex[:10]}"
 
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database=PG_ADMIN_DB)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
     sqlite_store, pg_store = tracker(stack), TrackerStore(url)
     writer = create_async_engine(url)
@@ -443,7 +435,7 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
         await writer.dispose()
         await sqlite_store.close()
         await pg_store.close()
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @needs_stack
