@@ -13,7 +13,7 @@ MODEL     := models/xuexihao.tar.gz
 # Rasa, TensorFlow, matplotlib and Jieba write caches under HOME and TMPDIR:
 # keep them in var/.
 RASA_ENV  := HOME=$(CURDIR)/$(VAR)/rasa-home TMPDIR=$(CURDIR)/$(VAR)/tmp
-TRAINING_INPUTS := config.yml domain.yml $(shell find data bot identity -type f \( -name '*.yml' -o -name '*.py' -o -name '*.txt' \) 2>/dev/null)
+TRAINING_INPUTS := config.yml domain.yml $(shell find data bot identity contract -type f \( -name '*.yml' -o -name '*.py' -o -name '*.txt' \) 2>/dev/null)
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 

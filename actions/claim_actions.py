@@ -11,8 +11,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
+from actions.failures import fix_buttons, next_steps
 from actions.messages import FAILURES, card_message
-from identity import mask_id, mask_name
+from contract.buttons import (
+    CHANGE,
+    CLAIM_BY_PARENT,
+    CLAIM_SELF,
+    CONFIRM,
+    NEXT_CHILD,
+    ROLES as ROLE_BUTTONS,
+    buttons,
+)
 
 # Slots of the collected details, cleared when the user wants to change them.
 DETAIL_SLOTS = ("person_name", "id_number", "guardian_name", "guardian_id_number", "face_verification",
@@ -26,99 +35,59 @@ ROLE_TITLES = {
 }
 
 
-# Button menus are sent from actions: Rasa would try to fill the braces of
-# '/choose_role{"role": ...}' payloads in domain responses as slots.
-ROLE_BUTTONS = [
-    {"title": "中小学生/中职学生", "payload": '/choose_role{"role": "k12_student"}'},
-    {"title": "我是家长", "payload": '/choose_role{"role": "parent"}'},
-    {"title": "大学生", "payload": '/choose_role{"role": "university_student"}'},
-    {"title": "教师", "payload": '/choose_role{"role": "teacher"}'},
-    {"title": "社会公众", "payload": '/choose_role{"role": "public"}'},
-]
-
-
-class AskQuestion:
-    """A form question whose wording may depend on the path (a mixin, not an
-    Action: the action server registers every Action subclass)."""
-
-    action_name = ""
-    texts: dict[Optional[str], str] = {}  # role -> wording; None: any other role
-    buttons: Optional[list[dict[str, str]]] = None
+class ActionAskRole(Action):
+    """The role question, with its buttons (payloads with braces cannot
+    live in domain responses); wording: utter_ask_role."""
 
     def name(self) -> str:
-        return self.action_name
+        return "action_ask_role"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        role = tracker.get_slot("role")
-        dispatcher.utter_message(text=self.texts.get(role, self.texts[None]), buttons=self.buttons or [])
+        dispatcher.utter_message(response="utter_ask_role", buttons=buttons(*ROLE_BUTTONS))
         return []
 
 
-class ActionAskRole(AskQuestion, Action):
-    action_name = "action_ask_role"
-    texts = {None: "请选择您的领卡身份："}
-    buttons = ROLE_BUTTONS
+class ActionAskK12Claimant(Action):
+    def name(self) -> str:
+        return "action_ask_k12_claimant"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_ask_k12_claimant", buttons=buttons(CLAIM_SELF, CLAIM_BY_PARENT))
+        return []
 
 
-class ActionAskK12Claimant(AskQuestion, Action):
-    action_name = "action_ask_k12_claimant"
-    texts = {None: "是学生本人领取，还是家长代领？"}
-    buttons = [{"title": "本人领取", "payload": '/inform{"k12_claimant": "self"}'},
-               {"title": "家长代领", "payload": '/choose_role{"role": "parent"}'}]
-
-
-class ActionAskGuardianName(AskQuestion, Action):
-    action_name = "action_ask_guardian_name"
-    texts = {None: "请输入您（家长）本人的姓名："}
-
-
-class ActionAskGuardianIdNumber(AskQuestion, Action):
-    action_name = "action_ask_guardian_id_number"
-    texts = {None: "请输入您（家长）本人的18位身份证号："}
-
-
-class ActionAskFaceVerification(AskQuestion, Action):
-    action_name = "action_ask_face_verification"
-    texts = {
-        "parent": "是否为孩子的电子卡同时开通人脸识别验证？开通后，使用电子卡时可通过刷脸确认是本人；不开通也不影响领卡。",
-        None: "是否同时开通人脸识别验证？开通后，使用电子卡时可通过刷脸确认是本人；不开通也不影响领卡。",
-    }
-    buttons = [{"title": "开通", "payload": "/affirm"}, {"title": "暂不开通", "payload": "/deny"}]
-
-
-class ActionAskPersonName(AskQuestion, Action):
-    action_name = "action_ask_person_name"
-    texts = {"parent": "请输入孩子（领卡学生）的姓名：", None: "请输入您的姓名（与身份证一致）："}
-
-
-class ActionAskIdNumber(AskQuestion, Action):
-    action_name = "action_ask_id_number"
-    texts = {"parent": "请输入孩子的18位身份证号：", None: "请输入您的18位身份证号："}
+def summary(tracker: Tracker) -> str:
+    """The collected details in full: the person who typed them checks every
+    character here (transcripts, logs and staff pages mask them)."""
+    role = tracker.get_slot("role")
+    lines = [f"领卡身份：{ROLE_TITLES.get(role, role)}"]
+    if role == "parent":
+        lines.append(f"家长姓名：{tracker.get_slot('guardian_name') or ''}")
+        lines.append(f"家长身份证号：{tracker.get_slot('guardian_id_number') or ''}")
+        lines.append(f"孩子姓名：{tracker.get_slot('person_name') or ''}")
+        lines.append(f"孩子身份证号：{tracker.get_slot('id_number') or ''}")
+    else:
+        lines.append(f"姓名：{tracker.get_slot('person_name') or ''}")
+        lines.append(f"身份证号：{tracker.get_slot('id_number') or ''}")
+    if role in ("k12_student", "parent"):
+        lines.append("人脸识别验证：" + ("开通" if tracker.get_slot("face_verification") else "不开通"))
+    return "\n".join(lines)
 
 
 class ActionAskDetailsConfirmed(Action):
-    """Shows the collected details, masked, and asks for confirmation."""
+    """Shows the collected details and asks for confirmation; after "需要修改"
+    asks which detail to change instead."""
 
     def name(self) -> str:
         return "action_ask_details_confirmed"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        role = tracker.get_slot("role")
-        lines = ["请确认以下信息：", f"领卡身份：{ROLE_TITLES.get(role, role)}"]
-        if role == "parent":
-            lines.append(f"家长：{mask_name(tracker.get_slot('guardian_name') or '')}"
-                         f"（{mask_id(tracker.get_slot('guardian_id_number') or '')}）")
-            lines.append(f"孩子：{mask_name(tracker.get_slot('person_name') or '')}"
-                         f"（{mask_id(tracker.get_slot('id_number') or '')}）")
-        else:
-            lines.append(f"姓名：{mask_name(tracker.get_slot('person_name') or '')}")
-            lines.append(f"身份证号：{mask_id(tracker.get_slot('id_number') or '')}")
-        if role in ("k12_student", "parent"):
-            lines.append("人脸识别验证：" + ("开通" if tracker.get_slot("face_verification") else "不开通"))
-        dispatcher.utter_message(
-            text="\n".join(lines),
-            buttons=[{"title": "确认无误，领卡", "payload": "/affirm"}, {"title": "需要修改", "payload": "/deny"}],
-        )
+        if tracker.get_slot("change_menu"):
+            dispatcher.utter_message(response="utter_which_detail",
+                                     buttons=buttons(*fix_buttons(tracker.get_slot("role")), CONFIRM))
+            return []
+        dispatcher.utter_message(response="utter_confirm_details", details=summary(tracker),
+                                 buttons=buttons(CONFIRM, CHANGE))
         return []
 
 
@@ -148,20 +117,23 @@ class ActionClaimCard(Action):
         return "action_claim_card"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        role = tracker.get_slot("role")
         if not tracker.get_slot("details_confirmed"):
             dispatcher.utter_message(text="好的，我们重新填写一下。")
             return [SlotSet(slot, None) for slot in DETAIL_SLOTS]
         try:
             reply = await self.client.claim(**claim_body(tracker))
         except BackendUnavailable:
-            dispatcher.utter_message(text=FAILURES["backend_unavailable"])
+            dispatcher.utter_message(text=FAILURES["backend_unavailable"],
+                                     buttons=buttons(*next_steps("backend_unavailable", role)))
             return [SlotSet("failure_reason", "backend_unavailable")]
         if reply.ok:
-            dispatcher.utter_message(text=card_message(reply.body))
+            more = [NEXT_CHILD] if role == "parent" else []
+            dispatcher.utter_message(text=card_message(reply.body), buttons=buttons(*more))
             return [SlotSet("card_number", reply.body["card"]["card_number"]), SlotSet("failure_reason", None)]
-        code = reply.code or "identity_not_found"
-        dispatcher.utter_message(text=FAILURES.get(code, FAILURES["identity_not_found"]))
-        events: list[EventType] = [SlotSet("failure_reason", code if code in FAILURES else "identity_not_found")]
+        code = reply.code if reply.code in FAILURES else "identity_not_found"
+        dispatcher.utter_message(text=FAILURES[code], buttons=buttons(*next_steps(code, role)))
+        events: list[EventType] = [SlotSet("failure_reason", code)]
         if code in ("invalid_id_number", "identity_not_found", "guardian_mismatch"):
             # Let the user correct the details: confirm again after editing.
             events.append(SlotSet("details_confirmed", None))

@@ -1,54 +1,64 @@
-"""The claim form: which questions each kind of claimant is asked, how a
-free-text answer fills the slot being asked for, and how each answer is
-validated as it comes.
+"""The claim form: which questions each kind of claimant is asked, and how
+a typed message fills them.
 
-Slots have custom mappings (domain.yml); the `extract_<slot>` methods here
-read the latest message with the question in view, so "我叫李建国" fills the
-parent's name when the parent's name was asked, and the child's otherwise.
+Every message the user sends while the form runs is read whole
+(actions/reading.py), with the question in view: several details at once
+fill everything they hold, whoever's they are (the parent's or the
+child's); "名字打错了，是X" changes that one detail and keeps the rest; a
+name typed at the ID question is kept where a name was missing, and the
+user hears what was expected; a role statement, a greeting or a question is
+never stored as a name. Whatever cannot answer the question gets an
+explanation of what was expected, and after MAX_WRONG of them, a human.
+
+Slots have custom mappings (domain.yml): `get_extraction_events` reads the
+message once and sets the slots; the `validate_<slot>` methods check each
+value as before (name plausibility, ID checksum).
 """
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from typing import Any, Optional
 
 from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.messages import HOTLINE, ID_PROBLEMS, NAME_PROBLEMS
+from actions.failures import fix_buttons
+from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
+from actions.reading import Correction, Reading, read
+from contract.buttons import HUMAN, buttons
 from identity import check_name, validate_id
-from identity.names import MIDDLE_DOT
-from identity.surnames import NOT_NAMES, has_surname
 
 FORM = "claim_form"
 ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
+ROLE_NAMES = {"k12_student": "中小学生/中职学生", "parent": "家长代领", "university_student": "大学生",
+              "teacher": "教师", "public": "社会公众"}
 SELF_SERVICE = ("university_student", "teacher", "public")
 K12_PATHS = ("k12_student", "parent")
-# Intents that are never an answer to the form's question (each has a rule
-# that answers it mid-claim). Anything else asked for a name or an ID number
-# is taken as the answer and validated: a bare name is often not understood
-# as an intent at all, and a specific "that is not a valid name" helps more
-# than a generic fallback.
-NOT_ANSWERS = {
-    "cancel", "request_human", "greet", "goodbye", "thank", "refresh_identity", "choose_role", "claim_card",
-    "affirm", "deny",
-}
-# Always a request, however unsure the model is.
-CONTROL_INTENTS = {"cancel", "request_human"}
-# Below this confidence, another intent does not stop a plausible answer:
-# names such as 郭妍月 ("月") can look like a question about the claim period.
-SURE = 0.85
 MAX_WRONG = 3
-_NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
-_ID_IN_TEXT = re.compile(r"[0-9０-９]{6}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{4}[\s\-－]*[0-9０-９]{3}[0-9０-９xXｘＸ]")
+# The holder's slots, and the parent's own on the parent path.
+PERSON = {"name": "person_name", "id_number": "id_number"}
+GUARDIAN = {"name": "guardian_name", "id_number": "guardian_id_number"}
+NAME_SLOTS = ("person_name", "guardian_name")
+ID_SLOTS = ("id_number", "guardian_id_number")
+DETAIL_FIELDS = {"person_name": "name", "guardian_name": "name", "id_number": "id_number",
+                 "guardian_id_number": "id_number"}
+# Actions that may run between a message and the form reading it.
+STARTERS = ("claim_form", "action_listen", "action_start_claim", "action_next_child")
+# Intents whose rules answer them mid-form: the form then comes back to its
+# question without reading the message again.
+YES, NO = "affirm", "deny"
 
 
 def required_for(role: Optional[str]) -> list[str]:
     """The questions of each path, in the order they are asked. The role
     comes first on every path, so a path switch mid-form ("我其实是家长") is
-    extracted whatever is being asked."""
+    read whatever is being asked, and a cleared detail is asked again
+    before the confirmation."""
     if role not in ROLES:
-        return ["role"]
+        # Details typed before the role are kept (and checked) meanwhile.
+        return ["role", "person_name", "id_number"]
     if role == "parent":
         return ["role", "guardian_name", "guardian_id_number", "person_name", "id_number", "face_verification",
                 "details_confirmed"]
@@ -57,6 +67,16 @@ def required_for(role: Optional[str]) -> list[str]:
         # the slots that are still required.
         return ["role", "k12_claimant", "person_name", "id_number", "face_verification", "details_confirmed"]
     return ["role", "person_name", "id_number", "details_confirmed"]
+
+
+def slot_label(slot: str, role: Optional[str]) -> str:
+    """What a detail is called to this user ("孩子的姓名" on the parent path)."""
+    if role == "parent":
+        return {"person_name": "孩子的姓名", "id_number": "孩子的身份证号", "guardian_name": "您（家长）的姓名",
+                "guardian_id_number": "您（家长）的身份证号", "face_verification": "人脸识别选项",
+                "role": "领卡身份"}[slot]
+    return {"person_name": "姓名", "id_number": "身份证号", "guardian_name": "家长姓名",
+            "guardian_id_number": "家长身份证号", "face_verification": "人脸识别选项", "role": "领卡身份"}[slot]
 
 
 def realname(tracker: Tracker) -> Optional[dict[str, str]]:
@@ -70,36 +90,228 @@ def realname(tracker: Tracker) -> Optional[dict[str, str]]:
     return None
 
 
-def _role_before_this_turn(tracker: Tracker) -> Optional[str]:
-    """The role slot as it was before the latest user message (extraction
-    updates the slots as it goes)."""
-    seen_user = False
+def _payload_entities(tracker: Tracker) -> dict[str, str]:
+    """Entities only buttons send (k12_claimant, detail, followup), and the
+    role a button or the model found."""
+    found: dict[str, str] = {}
+    for e in tracker.latest_message.get("entities") or []:
+        if e.get("entity") in ("k12_claimant", "detail", "followup", "role") and e.get("value"):
+            found.setdefault(str(e["entity"]), str(e["value"]))
+    return found
+
+
+def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> Optional[str]:
+    """Which of the candidate slots was filled most recently."""
     for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            seen_user = True
-        elif seen_user and event.get("event") == "slot" and event.get("name") == "role":
-            return event.get("value")
+        if event.get("event") == "slot" and event.get("name") in candidates and event.get("value") is not None:
+            return str(event["name"])
     return None
 
 
-def _entity(tracker: Tracker, name: str) -> Optional[str]:
-    values = [e.get("value") for e in tracker.latest_message.get("entities", []) if e.get("entity") == name]
-    return str(values[0]) if values and values[0] else None
+class Turn:
+    """One message read with the question in view; collects the slots it
+    sets and what to tell the user about them."""
 
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        parsed = tracker.latest_message.get("intent") or {}
+        self.intent = parsed.get("name")
+        self.text = (tracker.latest_message.get("text") or "").strip()
+        self.payload = _payload_entities(tracker)
+        self.reading: Reading = read(self.text, tracker.latest_message.get("entities") or [])
+        active = tracker.active_loop_name == FORM
+        self.asked: Optional[str] = tracker.get_slot("requested_slot") if active else None
+        self.role: Optional[str] = tracker.get_slot("role")
+        self.updates: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.menu = False
+        self.handled = False  # understood, though no slot changes
 
-# At the confirmation: words that ask for a change (not 没错 / 不错).
-_WANTS_CHANGES = re.compile(r"修改|更改|改一下|改下|要改|改改|不对|有误|(?<![没不])错了|写错|填错|不正确")
-# What "需要修改" at the confirmation clears (the path and k12_claimant stay).
-RETYPED_SLOTS = ("person_name", "id_number", "guardian_name", "guardian_id_number", "face_verification")
+    def slot(self, name: str) -> Any:
+        return self.updates[name] if name in self.updates else self.tracker.get_slot(name)
 
+    # -- the path ----------------------------------------------------------------------
 
-def _bare_name(text: str) -> bool:
-    """A message that is just a name: plausible, short, led by a surname (or
-    a minority name with a middle dot), and not an everyday reply."""
-    norm, problem = check_name(text)
-    if problem is not None or norm in NOT_NAMES:
-        return False
-    return MIDDLE_DOT in norm or (len(norm) <= 4 and has_surname(norm))
+    def read_path(self) -> None:
+        claimant = self.reading.claimant if (self.reading.kind in ("claimant", "role")
+                                             or self.asked in ("role", "k12_claimant")) else None
+        if self.payload.get("k12_claimant") == "self":
+            claimant = "self"
+        role = self.payload.get("role") if self.payload.get("role") in ROLES else self.reading.role
+        if claimant == "parent":
+            role = "parent"
+        elif claimant == "self":
+            if self.role in (None, "k12_student") or self.asked == "k12_claimant":
+                role = "k12_student"
+                self.updates["k12_claimant"] = "self"
+            elif self.role == "parent" and role in (None, "k12_student"):
+                # "我是学生本人" on the parent path: the student claims.
+                role = "k12_student"
+                self.updates["k12_claimant"] = "self"
+        if role is None and self.role is None and any(d.whose == "child" for d in self.reading.details):
+            role = "parent"  # "给女儿李小雨领卡"
+        if role in ROLES and role != self.role:
+            if self.role is not None:
+                self.notes.append(f"好的，领卡身份改为：{ROLE_NAMES[role]}。")
+            self.updates["role"] = role
+            self.role = role
+            # A verified real name fills the self-service paths' details.
+            verified = realname(self.tracker) if role in SELF_SERVICE and self.slot("person_name") is None else None
+            if verified:
+                self.updates.update(person_name=verified["name"], id_number=verified["id_number"])
+
+    # -- corrections -------------------------------------------------------------------
+
+    def correction_slots(self, c: Correction) -> list[str]:
+        fields = ("name", "id_number") if c.field == "any" else (c.field,)
+        slots: list[str] = []
+        for f in fields:
+            if f == "face_verification":
+                slots.append("face_verification")
+                continue
+            if self.role != "parent":
+                slots.append(PERSON[f])
+            elif c.whose == "self":
+                slots.append(GUARDIAN[f])
+            elif c.whose == "child":
+                slots.append(PERSON[f])
+            else:
+                # Whose was not said: the one being asked about, or the one
+                # given last.
+                if self.asked in (PERSON[f], GUARDIAN[f]):
+                    slots.append(self.asked)
+                else:
+                    slots.append(_last_set(self.tracker, (PERSON[f], GUARDIAN[f])) or PERSON[f])
+        return slots
+
+    def read_corrections(self) -> set[int]:
+        """Apply "X打错了，是Y" / "改一下孩子的名字"; returns the indexes of
+        the details the corrections consumed."""
+        corrections = list(self.reading.corrections)
+        detail = self.payload.get("detail")
+        if detail:
+            corrections = [c for c in corrections if c.field == "any"]  # the button says which
+            self.clear(detail)
+        used: set[int] = set()
+        for c in corrections:
+            if c.field == "any":
+                self.menu = True
+                continue
+            for slot in self.correction_slots(c):
+                if slot == "face_verification":
+                    self.updates["face_verification"] = None
+                    continue
+                field = DETAIL_FIELDS[slot]
+                found = next((i for i, d in enumerate(self.reading.details)
+                              if d.field == field and i not in used
+                              and (d.whose is None or self.slot_for(d.field, d.whose) == slot)), None)
+                if found is None:
+                    self.clear(slot)
+                    continue
+                used.add(found)
+                self.updates[slot] = self.reading.details[found].value
+                self.notes.append(f"好的，{slot_label(slot, self.role)}改为：{self.reading.details[found].value}")
+        if corrections or detail:
+            self.updates["details_confirmed"] = None
+        return used
+
+    def clear(self, slot: str) -> None:
+        if slot == "role":
+            self.updates.update(role=None, k12_claimant=None, details_confirmed=None)
+            return
+        self.updates[slot] = None
+        self.updates["details_confirmed"] = None
+        self.notes.append(f"好的，请重新输入{slot_label(slot, self.role)}。" if slot != "face_verification"
+                          else "好的，请重新选择是否开通人脸识别验证。")
+
+    # -- details -----------------------------------------------------------------------
+
+    def slot_for(self, field: str, whose: Optional[str]) -> Optional[str]:
+        """The slot a name or an ID number fills on this path."""
+        if self.role != "parent":
+            return PERSON[field]
+        if whose == "self":
+            return GUARDIAN[field]
+        if whose == "child":
+            return PERSON[field]
+        # Not said: the person being asked about, unless it is the other
+        # kind of detail and only the other person lacks it ("李晓明" typed
+        # at the parent's ID question when the child's name is missing).
+        asked_person = GUARDIAN if self.asked in GUARDIAN.values() else PERSON if self.asked in PERSON.values() else None
+        if asked_person is not None and DETAIL_FIELDS[self.asked] == field:
+            return asked_person[field]
+        order = [asked_person, PERSON if asked_person is GUARDIAN else GUARDIAN] if asked_person else [GUARDIAN, PERSON]
+        for person in order:
+            if self.slot(person[field]) is None:
+                return person[field]
+        return order[0][field]
+
+    def read_details(self, used: set[int]) -> None:
+        filled: list[str] = []
+        for i, d in enumerate(self.reading.details):
+            if i in used:
+                continue
+            slot = self.slot_for(d.field, d.whose)
+            if slot is None:
+                continue
+            current = self.slot(slot)
+            off_question = self.asked in DETAIL_FIELDS and DETAIL_FIELDS[self.asked] != d.field
+            if current is None or slot == self.asked:
+                self.updates[slot] = d.value
+                filled.append(slot)
+            elif current == d.value:
+                if off_question:
+                    self.notes.append(f"{slot_label(slot, self.role)}已经记下了，"
+                                      f"现在需要的是{slot_label(self.asked, self.role)}。")
+                    self.handled = True
+            elif off_question:
+                # A name typed at the ID question when the name is known:
+                # say what is expected rather than overwrite.
+                what = "姓名" if d.field == "name" else "身份证号"
+                self.notes.append(f"这看起来是{what}，{slot_label(slot, self.role)}已经填写过了"
+                                  f"（如需修改，请说“修改{what}”）。现在需要的是{slot_label(self.asked, self.role)}。")
+                self.handled = True
+            else:
+                # At the confirmation: a different value is a correction.
+                self.updates[slot] = d.value
+                self.updates["details_confirmed"] = None
+                self.notes.append(f"好的，{slot_label(slot, self.role)}改为：{d.value}")
+        if len(filled) > 1 or (filled and self.asked not in (None, *filled)):
+            self.notes.append("好的，已记下：" + "、".join(slot_label(s, self.role) for s in filled) + "。")
+
+    # -- yes / no ----------------------------------------------------------------------
+
+    def read_yes_no(self) -> None:
+        if self.asked == "face_verification" and "face_verification" not in self.updates:
+            if self.intent == YES:
+                self.updates["face_verification"] = True
+            elif self.intent == NO:
+                self.updates["face_verification"] = False
+        elif self.asked == "details_confirmed" and "details_confirmed" not in self.updates and not self.menu:
+            if self.intent == YES and not self.reading.corrections:
+                self.updates["details_confirmed"] = True
+            elif self.intent == NO:
+                self.menu = True  # "需要修改": which detail?
+
+    # -- the whole message ---------------------------------------------------------------
+
+    def understood(self) -> bool:
+        return bool(self.updates) or self.menu or self.handled
+
+    def explain(self) -> Optional[str]:
+        """Why the message cannot answer the question being asked."""
+        if self.asked is None:
+            return None
+        kind = self.reading.kind
+        if self.asked in NAME_SLOTS:
+            if kind == "role":
+                return f"这是领卡身份，不是姓名。请输入{slot_label(self.asked, self.role)}（与身份证一致）。"
+            if kind in ("question", "greeting", "other", "claimant"):
+                return NOT_AN_ANSWER["name"].format(what=slot_label(self.asked, self.role))
+            return None  # a name-shaped answer: validation has the last word
+        if self.asked in ID_SLOTS:
+            return NOT_AN_ANSWER["id_number"].format(what=slot_label(self.asked, self.role))
+        return NOT_AN_ANSWER.get(self.asked)
 
 
 class ValidateClaimForm(FormValidationAction):
@@ -111,130 +323,107 @@ class ValidateClaimForm(FormValidationAction):
     ) -> list[str]:
         return required_for(tracker.get_slot("role"))
 
-    # -- extraction ------------------------------------------------------------------
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        extraction = await self.get_extraction_events(dispatcher, tracker, domain)
+        tracker.add_slots(extraction)
+        validation = await self._extract_validation_events(dispatcher, tracker, domain)
+        validated = {e["name"] for e in validation}
+        # rasa-sdk returns only the required slots it validated: what the
+        # reading set besides (bookkeeping, the other path's details) is
+        # kept as well.
+        kept = [e for e in extraction if e["name"] not in validated]
+        return kept + validation
 
-    def _answering(self, tracker: Tracker, slot: str) -> bool:
-        """Is the latest message the answer to the question about `slot`?"""
-        parsed = tracker.latest_message.get("intent") or {}
-        intent, confidence = parsed.get("name"), float(parsed.get("confidence") or 0.0)
-        if intent not in CONTROL_INTENTS and confidence < SURE:
-            intent = "inform"  # unsure: take it as the answer, validation has the last word
-        if intent == "choose_role":
-            # Only a different role is a path switch; a name such as 黄公众
-            # can look like a role phrase.
-            role = _entity(tracker, "role")
-            if role in ROLES and role != _role_before_this_turn(tracker):
+    @staticmethod
+    def fresh_message(tracker: Tracker) -> bool:
+        """Is the latest user message for the form to read? Not when the form
+        comes back after a rule answered it (a question, "继续领卡" after
+        "算了"): only the form itself and the actions that start it may have
+        run since."""
+        if tracker.get_slot("pending_cancel"):
+            return False
+        for event in reversed(tracker.events):
+            kind = event.get("event")
+            if kind == "user":
+                return True
+            if kind == "action" and event.get("name") not in STARTERS:
                 return False
-            intent = "inform"
-        return self._asked(tracker, slot) and intent not in NOT_ANSWERS and not (intent or "").startswith("faq_")
+        return False
 
-    def _asked(self, tracker: Tracker, slot: str) -> bool:
-        return (
-            tracker.get_slot("requested_slot") == slot
-            and tracker.active_loop_name == FORM
-            and not tracker.get_slot("pending_cancel")
-        )
+    async def get_extraction_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if not self.fresh_message(tracker):
+            return []
+        turn = Turn(tracker)
+        if tracker.get_slot("change_menu"):
+            turn.updates["change_menu"] = False
+            self._menu_choice(turn)
+        turn.read_path()
+        used = turn.read_corrections()
+        turn.read_details(used)
+        turn.read_yes_no()
+        for note in turn.notes:
+            dispatcher.utter_message(text=note)
+        if turn.menu and turn.asked == "details_confirmed":
+            turn.updates["change_menu"] = True  # the confirmation question becomes "要修改哪一项？"
+            turn.updates["details_confirmed"] = None
+        elif turn.menu:
+            filled = [b for b in fix_buttons(turn.role) if b.slot() in (None, "role") or turn.slot(b.slot()) is not None]
+            dispatcher.utter_message(response="utter_which_detail", buttons=buttons(*filled))
+        elif not turn.understood():
+            explanation = turn.explain()
+            if explanation and turn.asked:
+                counts = self._count_wrong(turn.asked, dispatcher, tracker, explanation)
+                turn.updates["wrong_answers"] = counts
+        if turn.asked and not turn.updates:
+            # Answered by a note or the menu: a bookkeeping event keeps Rasa
+            # from rejecting the form (it would fall back and drop the notes).
+            turn.updates["wrong_answers"] = tracker.get_slot("wrong_answers") or {}
+        return [SlotSet(k, v) for k, v in turn.updates.items()]
 
-    def _text(self, tracker: Tracker) -> str:
-        return (tracker.latest_message.get("text") or "").strip()
+    @staticmethod
+    def _menu_choice(turn: Turn) -> None:
+        """Right after "要修改哪一项？", "孩子的名字" alone names the detail."""
+        if turn.reading.corrections or turn.payload.get("detail") or turn.reading.details:
+            return
+        text = turn.text
+        field = "id_number" if ("身份证" in text or "号" in text) else "name" if ("名" in text) else None
+        if "人脸" in text or "刷脸" in text:
+            field = "face_verification"
+        if field is None:
+            return
+        whose = "child" if any(w in text for w in ("孩子", "小孩", "女儿", "儿子", "学生")) else (
+            "self" if any(w in text for w in ("我", "家长", "本人")) else None)
+        turn.reading = replace(turn.reading, corrections=(Correction(field, whose),))  # type: ignore[arg-type]
 
-    def _name_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
-        typed = _NAME_PREFIX.sub("", self._text(tracker)).strip("。.!！ ")
-        if self._asked(tracker, slot) and _bare_name(typed):
-            return {slot: typed}  # whatever the intent model made of it (it reads 姜然宸 as "yes")
-        if not self._answering(tracker, slot):
-            return {}
-        # A short plausible answer is the name as typed: the model's entity
-        # can be a part of it where Jieba splits the name (陈|大伟).
-        if check_name(typed)[1] is None and (len(typed) <= 4 or "·" in check_name(typed)[0]):
-            return {slot: typed}
-        return {slot: _entity(tracker, "person_name") or typed}
-
-    def _id_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
-        asked = tracker.get_slot("requested_slot") == slot and not tracker.get_slot("pending_cancel")
-        found = _entity(tracker, "id_number") or (m.group(0) if (m := _ID_IN_TEXT.search(self._text(tracker))) else None)
-        if asked and found:
-            return {slot: found}  # an ID-shaped number answers the question whatever the intent
-        if not self._answering(tracker, slot):
-            return {}
-        return {slot: self._text(tracker)}
-
-    def _yes_no(self, tracker: Tracker, slot: str) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != slot or tracker.get_slot("pending_cancel"):
-            return {}
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if intent == "affirm":
-            return {slot: True}
-        if intent == "deny":
-            return {slot: False}
-        return {}
-
-    async def extract_role(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        value = _entity(tracker, "role")
-        if value not in ROLES or value == tracker.get_slot("role"):
-            return {}
-        extracted: dict[str, Any] = {"role": value}
-        # The questions of the new path are known only now: pre-fill what
-        # the channel verified, so the user is asked to confirm it at once.
-        verified = realname(tracker) if value in SELF_SERVICE and tracker.get_slot("person_name") is None else None
-        if verified:
-            extracted.update(person_name=verified["name"], id_number=verified["id_number"])
-        return extracted
-
-    async def extract_k12_claimant(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if _entity(tracker, "k12_claimant") == "self":
-            return {"k12_claimant": "self"}
-        return {}
-
-    async def extract_person_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if tracker.get_slot("role") in SELF_SERVICE and tracker.get_slot("person_name") is None:
-            verified = realname(tracker)
-            if verified:
-                return {"person_name": verified["name"], "id_number": verified["id_number"]}
-        return self._name_answer(tracker, "person_name")
-
-    async def extract_id_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return self._id_answer(tracker, "id_number")
-
-    async def extract_guardian_name(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return self._name_answer(tracker, "guardian_name")
-
-    async def extract_guardian_id_number(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return self._id_answer(tracker, "guardian_id_number")
-
-    async def extract_face_verification(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return self._yes_no(tracker, "face_verification")
-
-    async def extract_details_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        answer = self._yes_no(tracker, "details_confirmed")
-        if answer.get("details_confirmed") and _WANTS_CHANGES.search(self._text(tracker)):
-            # The card is issued on this answer: a wish to change something
-            # wins over the intent model (it reads 需要修改 as "yes").
-            return {"details_confirmed": False}
-        return answer
+    @staticmethod
+    def _count_wrong(slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, explanation: str) -> dict[str, int]:
+        counts = dict(tracker.get_slot("wrong_answers") or {})
+        counts[slot] = counts.get(slot, 0) + 1
+        dispatcher.utter_message(text=explanation)
+        if counts[slot] >= MAX_WRONG:
+            dispatcher.utter_message(text=human_offer(), buttons=buttons(HUMAN))
+        return counts
 
     # -- validation ------------------------------------------------------------------
 
     def _wrong(self, slot: str, explanation: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         """Explain, ask again; after MAX_WRONG wrong answers, offer a human."""
-        counts = dict(tracker.get_slot("wrong_answers") or {})
-        counts[slot] = counts.get(slot, 0) + 1
-        dispatcher.utter_message(text=explanation)
-        if counts[slot] >= MAX_WRONG:
-            dispatcher.utter_message(
-                text=f"看起来这一步不太顺利。需要的话可以转人工客服帮您处理，或拨打客服电话 {HOTLINE}。",
-                buttons=[{"title": "转人工", "payload": "/request_human"}],
-            )
-        return {slot: None, "wrong_answers": counts}
+        return {slot: None, "wrong_answers": self._count_wrong(slot, dispatcher, tracker, explanation)}
 
     def _name(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
-        name, problem = check_name(str(value or ""))
+        if value is None:
+            return {slot: None}
+        name, problem = check_name(str(value))
         if problem:
             return self._wrong(slot, NAME_PROBLEMS[problem], dispatcher, tracker)
         return {slot: name}
 
     def _id(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
-        check = validate_id(str(value or ""))
+        if value is None:
+            return {slot: None}
+        check = validate_id(str(value))
         if not check.ok:
             wrong = self._wrong(slot, ID_PROBLEMS[check.problem or "characters"], dispatcher, tracker)
             return {**wrong, "failure_reason": "invalid_id_number"}
@@ -249,15 +438,13 @@ class ValidateClaimForm(FormValidationAction):
         return events
 
     async def validate_details_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        """"需要修改": the details are asked again, in the same claim (the
-        path chosen stays; "我其实是家长" still switches it)."""
-        if value is False:
-            dispatcher.utter_message(text="好的，我们重新填写一下。")
-            return {**{slot: None for slot in RETYPED_SLOTS}, "details_confirmed": None}
-        return {"details_confirmed": value}
+        return {"details_confirmed": True if value is True else None}
 
     async def validate_k12_claimant(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return {"k12_claimant": "self" if value == "self" else None}
+
+    async def validate_face_verification(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return {"face_verification": value if isinstance(value, bool) else None}
 
     async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         return self._name("person_name", value, dispatcher, tracker)
@@ -266,7 +453,11 @@ class ValidateClaimForm(FormValidationAction):
         return self._name("guardian_name", value, dispatcher, tracker)
 
     async def validate_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        return self._id("id_number", value, dispatcher, tracker)
+        result = self._id("id_number", value, dispatcher, tracker)
+        guardian = tracker.get_slot("guardian_id_number")
+        if result.get("id_number") and tracker.get_slot("role") == "parent" and result["id_number"] == guardian:
+            return self._wrong("id_number", "孩子的身份证号不能与家长的相同，请输入孩子本人的身份证号。", dispatcher, tracker)
+        return result
 
     async def validate_guardian_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         result = self._id("guardian_id_number", value, dispatcher, tracker)

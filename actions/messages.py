@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from backend.permissions import IDENTITY_LABELS, PERMISSION_LABELS
+from contract.contacts import HOTLINE
 
-HOTLINE = "0791-88185066"
+__all__ = ["HOTLINE", "IDENTITY_LABELS", "PERMISSION_LABELS"]
 
 ID_PROBLEMS = {
     "empty": "没有收到身份证号，请输入18位身份证号码。",
@@ -25,6 +26,21 @@ NAME_PROBLEMS = {
     "too_long": "姓名太长了，请只输入姓名本身。",
     "dots": "姓名中的间隔号“·”位置不对，请重新输入，例如：阿依古丽·买买提。",
 }
+
+# What a question expects, when the message cannot answer it.
+NOT_AN_ANSWER = {
+    "name": "没有识别到姓名。请输入{what}（与身份证一致），例如：李小雨。",
+    "id_number": "没有识别到身份证号。请输入{what}：18位，最后一位可能是字母X。",
+    "role": "没有识别到您的领卡身份。请点选下面的身份，或直接回复，例如“我是家长”“我是老师”。",
+    "k12_claimant": "请回复“本人领取”（学生自己领）或“家长代领”（家长为孩子领）。",
+    "face_verification": "请回复“开通”或“暂不开通”（是否开通由您自行选择）。",
+    "details_confirmed": "信息无误请回复“确认无误，领卡”；要改哪一项，直接告诉我，例如“孩子名字错了”。",
+}
+
+
+def human_offer() -> str:
+    return f"看起来这一步不太顺利。需要的话可以转人工客服帮您处理，或拨打客服电话 {HOTLINE}。"
+
 
 VIEW_CARD = (
     "查看学习号及电子卡有三种方式：\n"
@@ -69,7 +85,10 @@ def card_message(body: dict[str, Any]) -> str:
         f"学习号：{card['card_number']}",
         f"持卡人：{card['holder_name_masked']}（{card['holder_id_masked']}）",
         f"核验身份：{labels(card['identities'], IDENTITY_LABELS)}",
-        f"用卡权限：{labels(card['permissions'], PERMISSION_LABELS)}",
+        # The permission names are this deployment's configuration, not the
+        # notice's: the notice says only that they are assigned automatically.
+        f"用卡权限：{labels(card['permissions'], PERMISSION_LABELS)}"
+        "（系统根据学籍库、教师库的比对结果自动分配，权限名称为本服务的配置）",
     ]
     if card.get("face_verification") is not None:
         lines.append("人脸识别验证：" + ("已开通" if card["face_verification"] else "未开通"))

@@ -6,16 +6,34 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard
+from actions.failures import next_steps
 from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
+from contract.buttons import (
+    ASK_BUTTONS,
+    CHILD_CLAIMS_SELF,
+    CLAIM_AGAIN,
+    I_AM_GUARDIAN,
+    REFRESH_IDENTITY,
+    SCHOOL_FIX,
+    WHAT_NOW,
+    buttons,
+)
+from contract.buttons import HUMAN as HUMAN_BUTTON
+from contract.buttons import START_CLAIM as START_BUTTON
+from identity import mask_id, mask_name
 
-START_CLAIM = {"title": "开始领卡", "payload": "/claim_card"}
-HUMAN = {"title": "转人工", "payload": "/request_human"}
+START_CLAIM = START_BUTTON.as_dict()
+HUMAN = HUMAN_BUTTON.as_dict()
+FORM = "claim_form"
+# What a new claim for another child clears (the parent's details stay).
+CHILD_SLOTS = ("person_name", "id_number", "face_verification", "details_confirmed", "card_number",
+               "failure_reason", "wrong_answers", "k12_claimant", "change_menu")
 
 GENERAL_CLAIM_FAILED = (
     "“领取失败”可能有以下原因：\n"
@@ -57,7 +75,7 @@ class ActionFaqClaimFailed(BackendLookups, Action):
             dispatcher.utter_message(
                 text=f"查到您最近一次领卡（{failure['name_masked']}，{failure['id_masked']}）没有成功，原因是：\n"
                      + FAILURES[failure["failure_code"]],
-                buttons=[{"title": "重新领卡", "payload": "/claim_card"}, HUMAN],
+                buttons=buttons(*next_steps(failure["failure_code"], failure.get("path"))),
             )
             return [SlotSet("failure_reason", failure["failure_code"])]
         dispatcher.utter_message(text=GENERAL_CLAIM_FAILED + "\n需要的话，我现在就可以帮您领卡。", buttons=[START_CLAIM])
@@ -78,15 +96,16 @@ class ActionFaqCannotClaimForChild(BackendLookups, Action):
                 children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
                 dispatcher.utter_message(
                     text=f"您已经为 {listing.get('count', 3)} 个孩子代领了电子卡：{children}。"
-                         "目前每位家长最多代领三张，暂时不能再代领。孩子也可以用本人身份领卡。"
+                         "目前每位家长最多代领三张，暂时不能再代领。孩子也可以用本人身份领卡。",
+                    buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
                 )
                 return [SlotSet("failure_reason", code)]
             if code in ("proxy_limit_reached", "guardian_mismatch"):
-                dispatcher.utter_message(text=FAILURES[code])
+                dispatcher.utter_message(text=FAILURES[code], buttons=buttons(*next_steps(code, "parent")))
                 return [SlotSet("failure_reason", code)]
         except BackendUnavailable:
             pass
-        dispatcher.utter_message(text=GENERAL_CHILD)
+        dispatcher.utter_message(text=GENERAL_CHILD, buttons=buttons(START_BUTTON, HUMAN_BUTTON))
         return []
 
 
@@ -102,7 +121,7 @@ class ActionFaqVerifiedNoCard(BackendLookups, Action):
         if not (name and id_number):
             dispatcher.utter_message(
                 text="可能是网络原因，跳转时没有完成领卡，需要辛苦您重新领取一次（已领过的卡不会重复发放）。",
-                buttons=[{"title": "重新领卡", "payload": "/claim_card"}],
+                buttons=buttons(CLAIM_AGAIN),
             )
             return []
         try:
@@ -119,7 +138,7 @@ class ActionFaqVerifiedNoCard(BackendLookups, Action):
             action.client = self.client
             return await action.run(dispatcher, tracker, domain)
         dispatcher.utter_message(text="没有查到已发放的卡，可能上次没有完成领卡，需要辛苦您重新领取一次。",
-                                 buttons=[{"title": "重新领卡", "payload": "/claim_card"}])
+                                 buttons=buttons(CLAIM_AGAIN))
         return []
 
 
@@ -159,7 +178,7 @@ class ActionFaqIdentityMismatch(Action):
         dispatcher.utter_message(
             text="领卡后身份与实际不符，可以在个人中心-个人身份-更新身份；我也可以现在帮您重新比对学籍库和教师库。"
                  "如果仍有问题，需要联系您所在学校，查询您在学籍系统（学生）或教师管理系统（教师）中的信息是否正常。",
-            buttons=[{"title": "现在重新核对身份", "payload": "/refresh_identity"}],
+            buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON),
         )
         return []
 
@@ -189,17 +208,146 @@ class ActionHandoff(BackendLookups, Action):
 
 
 class ActionStartClaim(Action):
-    """Before the form: a new claim after a finished one starts afresh; a
-    retry after `backend_unavailable` keeps the collected details."""
+    """Before the form. A retry after `backend_unavailable` keeps the
+    details; so does a fix after a failure ("修改身份证号", "让孩子本人
+    领取"); a new claim after a card or a failure starts afresh; a claim
+    left mid-way (再见, 转人工) goes on where it stopped."""
 
     def name(self) -> str:
         return "action_start_claim"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if tracker.get_slot("failure_reason") == "backend_unavailable":
+        failure, card = tracker.get_slot("failure_reason"), tracker.get_slot("card_number")
+        if failure == "backend_unavailable" and not card:
             return []
-        if tracker.get_slot("card_number") or tracker.get_slot("failure_reason"):
-            return [SlotSet(s, None) for s in (*DETAIL_SLOTS, "card_number", "failure_reason", "wrong_answers")]
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        fixing = intent in ("correct", "inform", "choose_role")
+        if card or (failure and not fixing):
+            return [SlotSet(s, None) for s in (*DETAIL_SLOTS, "card_number", "failure_reason", "wrong_answers",
+                                               "change_menu")]
+        if failure:
+            return [SlotSet("failure_reason", None), SlotSet("details_confirmed", None)]
+        if intent == "claim_card" and any(tracker.get_slot(s) for s in ("person_name", "guardian_name", "id_number")):
+            dispatcher.utter_message(text="好的，我们接着刚才的领卡继续，已填写的信息都保留着。")
+        return []
+
+
+class ActionNextChild(Action):
+    """"还有一个孩子": the next child's claim, with the parent's details
+    kept; the three-child limit explained before a fourth is tried."""
+
+    client: BackendClient = backend
+
+    def name(self) -> str:
+        return "action_next_child"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.active_loop_name == FORM:
+            dispatcher.utter_message(response="utter_next_child_mid_claim")
+            return []
+        name, guardian_id = tracker.get_slot("guardian_name"), tracker.get_slot("guardian_id_number")
+        clear = [SlotSet(s, None) for s in CHILD_SLOTS]
+        if tracker.get_slot("role") != "parent" or not (name and guardian_id):
+            dispatcher.utter_message(text="好的，为孩子代领电子卡。")
+            return [*clear, SlotSet("role", "parent"), FollowupAction(FORM)]
+        try:
+            listing = (await self.client.proxy_claims(guardian_id)).body
+        except BackendUnavailable:
+            listing = {}
+        if int(listing.get("count") or 0) >= 3:
+            children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
+            dispatcher.utter_message(
+                text=f"您已经为 3 个孩子代领了电子卡：{children}。目前每位家长最多代领三张，不能再代领第四张。"
+                     "其他孩子可以按中小学生本人领取（填孩子本人的姓名和身份证号，不核对监护人）。",
+                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
+            )
+            return [*clear, SlotSet("role", None)]
+        dispatcher.utter_message(text=f"好的，为另一个孩子领卡。家长信息沿用：{mask_name(name)}"
+                                      f"（{mask_id(guardian_id)}），只需要填写这个孩子的信息。")
+        return [*clear, FollowupAction(FORM)]
+
+
+class ActionFailureFollowup(Action):
+    """"为什么" / "那怎么办" / "需要学校改什么" after a failure, answered from
+    that failure (utter_failure_* in domain.yml, one variation a code)."""
+
+    def name(self) -> str:
+        return "action_failure_followup"
+
+    @staticmethod
+    def asks(tracker: Tracker) -> str:
+        for e in tracker.latest_message.get("entities") or []:
+            if e.get("entity") == "followup" and e.get("value") in ("why", "what_now", "school"):
+                return str(e["value"])
+        text = tracker.latest_message.get("text") or ""
+        if "学校" in text:
+            return "school"
+        if any(w in text for w in ("怎么办", "咋办", "怎么弄", "咋弄", "怎么处理", "咋整", "怎么搞", "该怎么")):
+            return "what_now"
+        return "why"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        code, role = tracker.get_slot("failure_reason"), tracker.get_slot("role")
+        if code is None:
+            # Nothing failed in this chat: what the manual says about failures.
+            action = ActionFaqClaimFailed()
+            return await action.run(dispatcher, tracker, domain)
+        asks = self.asks(tracker)
+        steps = next_steps(code, role)
+        if asks == "why":
+            dispatcher.utter_message(response="utter_failure_why", buttons=buttons(WHAT_NOW, HUMAN_BUTTON))
+        elif asks == "school":
+            dispatcher.utter_message(response="utter_failure_school",
+                                     buttons=buttons(*[b for b in steps if b != SCHOOL_FIX]))
+        else:
+            dispatcher.utter_message(response="utter_failure_what_now", buttons=buttons(*steps))
+        return []
+
+
+class ActionRelativeClaim(Action):
+    """A grandparent or another relative who is not the recorded guardian."""
+
+    def name(self) -> str:
+        return "action_relative_claim"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_relative_claim",
+                                 buttons=buttons(I_AM_GUARDIAN, CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+        return []
+
+
+class ActionRepeat(Action):
+    """"再说一遍": the bot's previous turn again."""
+
+    def name(self) -> str:
+        return "action_repeat"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        turns: list[list[dict[str, Any]]] = [[]]
+        for event in tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events:
+            if event.get("event") == "user":
+                turns.append([])
+            elif event.get("event") == "bot":
+                turns[-1].append(event)
+        # The last turn with something said, before this message.
+        said = next((t for t in reversed(turns) if t), [])
+        if not said:
+            dispatcher.utter_message(response="utter_nothing_to_repeat", buttons=buttons(START_BUTTON))
+            return []
+        for event in said:
+            data = event.get("data") or {}
+            dispatcher.utter_message(text=event.get("text"), buttons=data.get("buttons") or [])
+        return []
+
+
+class ActionDontKnow(Action):
+    """"不知道孩子身份证号": where to find it; the claim waits."""
+
+    def name(self) -> str:
+        return "action_dont_know"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_dont_know", buttons=buttons(HUMAN_BUTTON))
         return []
 
 
@@ -235,10 +383,18 @@ class ActionResumeClaim(Action):
 
 
 class ActionFallback(Action):
-    """Not understood: say so; the second time in a row, offer a human."""
+    """Not understood: offer the likeliest meanings as buttons (typed, their
+    titles work too); the second time in a row, offer a human."""
 
     def name(self) -> str:
         return "action_fallback"
+
+    @staticmethod
+    def likely(tracker: Tracker) -> list[dict[str, str]]:
+        ranking = tracker.latest_message.get("intent_ranking") or []
+        found = [ASK_BUTTONS[r["name"]] for r in ranking if r.get("name") in ASK_BUTTONS
+                 and r.get("name") != "request_human"][:3]
+        return buttons(*found, HUMAN_BUTTON) if found else [START_CLAIM, HUMAN]
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intents = [e.get("parse_data", {}).get("intent", {}).get("name")
@@ -251,11 +407,14 @@ class ActionFallback(Action):
                 text=f"抱歉，我还是没能理解。需要的话可以转人工客服，或拨打客服电话 {HOTLINE}。",
                 buttons=[HUMAN, START_CLAIM],
             )
-        else:
+        elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":
             dispatcher.utter_message(
-                text="抱歉，我没有理解您的意思。我可以帮您领取学习号电子卡，或解答领卡失败、查看电子卡等问题。",
-                buttons=[START_CLAIM],
+                text="抱歉，这个问题我帮不上忙。我只能帮您领取学习号电子卡，解答领卡失败、代领、查看电子卡等问题。",
+                buttons=[START_CLAIM, HUMAN],
             )
+        else:
+            dispatcher.utter_message(text="抱歉，我没太明白。您是想问下面哪一个？也可以换个说法告诉我。",
+                                     buttons=self.likely(tracker))
         return []
 
 

@@ -138,12 +138,15 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
     return buttons[:MAX_BUTTONS]
 
 
-def bot_message(text: Any, buttons: Any) -> Optional[dict[str, Any]]:
+def bot_message(text: Any, buttons: Any, masked: bool = True) -> Optional[dict[str, Any]]:
     """A bot message as the page shows it (text and quick replies), or None
-    when it has neither (images, custom payloads: the page has no use for them)."""
+    when it has neither (images, custom payloads: the page has no use for them).
+    ID numbers are masked, except in the live answer to the message that
+    typed them (the confirmation shows them whole to the person who typed
+    them, to check every digit); a restored history masks them."""
     message: dict[str, Any] = {}
     if isinstance(text, str) and text.strip():
-        message["text"] = redact(text)
+        message["text"] = redact(text) if masked else text
     if found := _buttons(buttons):
         message["buttons"] = found
     return message or None
@@ -173,7 +176,7 @@ async def ask_rasa(app: web.Application, sender: str, text: str,
     if not isinstance(answer, list):
         log.warning("rasa answered a chat message with something other than a list")
         raise RasaUnavailable()
-    messages = [bot_message(m.get("text"), m.get("buttons")) for m in answer if isinstance(m, dict)]
+    messages = [bot_message(m.get("text"), m.get("buttons"), masked=False) for m in answer if isinstance(m, dict)]
     return [m for m in messages if m]
 
 

@@ -31,7 +31,7 @@ from backend.models import AgentReply, Ticket
 from identity import mask_id
 from tests.conftest import settings_for
 from tests.people import PUBLIC, XIAOMING
-from tests.stack import FULL_ID, NEEDS_STACK, Stack, run_services, slots
+from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, run_services, slots
 
 STATIC = Path(__file__).resolve().parent.parent / "backend" / "static"
 PAGE_IDS = ("messages", "typing", "input", "send", "new-chat", "realname-toggle", "realname-name", "realname-id")
@@ -308,7 +308,7 @@ async def post_message(stack: Stack, sender: str, message: str,
     assert messages, f"no reply to {message!r}"
     for m in messages:
         assert set(m) <= {"text", "buttons"} and (m.get("text") or m.get("buttons")), m
-        assert not FULL_ID.search(m.get("text") or "")
+    assert_only_own_ids(sender, message, messages)
     return messages
 
 
