@@ -16,6 +16,7 @@ value as before (name plausibility, ID checksum).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, Optional
 
@@ -26,9 +27,11 @@ from rasa_sdk.types import DomainDict
 
 from actions.failures import fix_buttons
 from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
-from actions.reading import Correction, Reading, read
+from actions.reading import Correction, Detail, Reading, read
 from contract.buttons import HUMAN, buttons
 from identity import check_name, validate_id
+from identity.names import MIDDLE_DOT
+from identity.surnames import NOT_NAMES, has_surname
 
 FORM = "claim_form"
 ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
@@ -46,9 +49,30 @@ DETAIL_FIELDS = {"person_name": "name", "guardian_name": "name", "id_number": "i
                  "guardian_id_number": "id_number"}
 # Actions that may run between a message and the form reading it.
 STARTERS = ("claim_form", "action_listen", "action_start_claim", "action_next_child")
-# Intents whose rules answer them mid-form: the form then comes back to its
-# question without reading the message again.
+# Intents that rules answer mid-form (data/rules*.yml). Rasa gives the
+# active form the first look at every message and lets a rule answer only
+# when the form rejects it: the form rejects these unless the message also
+# holds a detail or a correction for it (a name the model took for a
+# question is still the name).
+RULE_INTENTS = frozenset((
+    "greet", "goodbye", "thank", "cancel", "request_human", "refresh_identity", "out_of_scope", "ask_followup",
+    "relative_claim", "next_child", "repeat", "dont_know", "faq_official", "faq_school_feedback",
+    "faq_claim_failed", "faq_cannot_claim_for_child", "faq_verified_no_card", "faq_identity_mismatch",
+    "faq_claim_entry", "faq_view_card", "faq_claim_period", "faq_what_is_account", "faq_fee",
+    "faq_face_recognition", "faq_contact_support",
+))
 YES, NO = "affirm", "deny"
+_NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
+
+
+def bare_name(text: str) -> Optional[str]:
+    """A message that is just a name the reading did not take (胡·不存,
+    郑老师 as typed at the name question): plausible, short, led by a
+    surname or with a middle dot, not an everyday reply."""
+    norm, problem = check_name(_NAME_PREFIX.sub("", text).strip("。.!！ "))
+    if problem is not None or norm in NOT_NAMES:
+        return None
+    return norm if (MIDDLE_DOT in norm or (len(norm) <= 4 and has_surname(norm))) else None
 
 
 def required_for(role: Optional[str]) -> list[str]:
@@ -356,6 +380,16 @@ class ValidateClaimForm(FormValidationAction):
         if not self.fresh_message(tracker):
             return []
         turn = Turn(tracker)
+        if turn.asked in NAME_SLOTS and turn.reading.kind == "other" and not turn.reading.details:
+            name = bare_name(turn.text)
+            if name:
+                turn.reading = replace(turn.reading, kind="name",
+                                       details=(Detail("name", name, None, 0, len(turn.text)),))
+        if turn.intent in RULE_INTENTS and turn.asked and not (
+                turn.reading.details or any(c.field != "any" for c in turn.reading.corrections)):
+            return []  # rejected: the intent's rule answers it
+        if turn.intent == "claim_card" and not (turn.reading.details or turn.reading.role):
+            turn.handled = True  # "我要领卡" mid-claim: go on with it
         if tracker.get_slot("change_menu"):
             turn.updates["change_menu"] = False
             self._menu_choice(turn)

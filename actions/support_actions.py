@@ -16,6 +16,8 @@ from actions.failures import next_steps
 from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
 from contract.buttons import (
     ASK_BUTTONS,
+    CANCEL_NO,
+    CANCEL_YES,
     CHILD_CLAIMS_SELF,
     CLAIM_AGAIN,
     I_AM_GUARDIAN,
@@ -358,7 +360,7 @@ class ActionAskCancel(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(
             text="确定不领卡了吗？已填写的信息将不会保存。",
-            buttons=[{"title": "确定，不领了", "payload": "/affirm"}, {"title": "继续领卡", "payload": "/deny"}],
+            buttons=buttons(CANCEL_YES, CANCEL_NO),
         )
         return [SlotSet("pending_cancel", True)]
 

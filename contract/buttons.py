@@ -77,7 +77,7 @@ FACE_OFF = Button("暂不开通", "deny")
 CONFIRM = Button("确认无误，领卡", "affirm")
 CHANGE = Button("需要修改", "deny")
 CANCEL_YES = Button("确定，不领了", "affirm")
-CANCEL_NO = Button("继续领卡", "deny")
+CANCEL_NO = Button("不取消", "deny")
 RETRY = Button("重试", "affirm")
 
 # -- corrections: one detail at a time -------------------------------------------------
