@@ -165,13 +165,12 @@ class Turn:
         if claimant == "parent":
             role = "parent"
         elif claimant == "self":
-            if self.role in (None, "k12_student") or self.asked == "k12_claimant":
+            if (self.role in (None, "k12_student") or self.asked == "k12_claimant"
+                    or (self.role == "parent" and role in (None, "k12_student"))):
+                # ("我是学生本人" on the parent path: the student claims.)
                 role = "k12_student"
-                self.updates["k12_claimant"] = "self"
-            elif self.role == "parent" and role in (None, "k12_student"):
-                # "我是学生本人" on the parent path: the student claims.
-                role = "k12_student"
-                self.updates["k12_claimant"] = "self"
+                if self.tracker.get_slot("k12_claimant") != "self":
+                    self.updates["k12_claimant"] = "self"
         if role is None and self.role is None and any(d.whose == "child" for d in self.reading.details):
             role = "parent"  # "给女儿李小雨领卡"
         if role in ROLES and role != self.role:
@@ -179,10 +178,10 @@ class Turn:
                 self.notes.append(f"好的，领卡身份改为：{ROLE_NAMES[role]}。")
             self.updates["role"] = role
             self.role = role
-            # A verified real name fills the self-service paths' details.
-            verified = realname(self.tracker) if role in SELF_SERVICE and self.slot("person_name") is None else None
-            if verified:
-                self.updates.update(person_name=verified["name"], id_number=verified["id_number"])
+        # A verified real name fills the self-service paths' details.
+        verified = realname(self.tracker) if self.role in SELF_SERVICE and self.slot("person_name") is None else None
+        if verified:
+            self.updates.update(person_name=verified["name"], id_number=verified["id_number"])
 
     # -- corrections -------------------------------------------------------------------
 
@@ -268,7 +267,8 @@ class Turn:
         for person in order:
             if self.slot(person[field]) is None:
                 return person[field]
-        return order[0][field]
+        # Both known: the one given last (as a correction without "whose" does).
+        return _last_set(self.tracker, (PERSON[field], GUARDIAN[field])) or PERSON[field]
 
     def read_details(self, used: set[int]) -> None:
         filled: list[str] = []
@@ -278,6 +278,10 @@ class Turn:
             slot = self.slot_for(d.field, d.whose)
             if slot is None:
                 continue
+            if d.whose is None:
+                # Retyped as it was given for either person: that one's.
+                slot = next((s for s in (PERSON[d.field], GUARDIAN[d.field])
+                             if self.role == "parent" and self.slot(s) == d.value), slot)
             current = self.slot(slot)
             off_question = self.asked in DETAIL_FIELDS and DETAIL_FIELDS[self.asked] != d.field
             if current is None or slot == self.asked:

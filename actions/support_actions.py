@@ -333,6 +333,10 @@ class ActionRepeat(Action):
                 turns[-1].append(event)
         # The last turn with something said, before this message.
         said = next((t for t in reversed(turns) if t), [])
+        if tracker.active_loop_name == FORM and said:
+            said = said[:-1]  # the form's question: the form asks it again itself
+            if not said:
+                return []
         if not said:
             dispatcher.utter_message(response="utter_nothing_to_repeat", buttons=buttons(START_BUTTON))
             return []
