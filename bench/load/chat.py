@@ -62,9 +62,9 @@ class Claimant:
 
 
 def claim_turns(person: Claimant) -> list[str]:
-    """A complete K-12 self claim, as typed and tapped."""
-    return ["我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', person.name,
-            person.id_number, "不开通", "确认"]
+    """A complete K-12 self claim, typed (people type the buttons' titles
+    and their own words rather than tap: issue 12)."""
+    return ["我要领卡", "中小学生", "我是学生本人", person.name, person.id_number, "不开通", "确认"]
 
 
 def question_turns(question: str) -> list[str]:
