@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import date
 from typing import Any, Optional
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -28,7 +29,7 @@ from rasa_sdk.types import DomainDict
 from actions.failures import fix_buttons
 from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
 from actions.reading import Correction, Detail, Reading, read
-from contract.buttons import HUMAN, buttons
+from contract.buttons import FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
 from identity import check_name, validate_id
 from identity.names import MIDDLE_DOT
 from identity.surnames import NOT_NAMES, has_surname
@@ -124,6 +125,16 @@ def _payload_entities(tracker: Tracker) -> dict[str, str]:
     return found
 
 
+def whose_by_age(id_number: str) -> Optional[str]:
+    """A parent's ID or a child's, told by the birth date it holds (under
+    18: the child's)."""
+    check = validate_id(id_number)
+    if not check.ok:
+        return None
+    born = int(check.normalised[6:10])
+    return "child" if date.today().year - born < 18 else "self"
+
+
 def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> Optional[str]:
     """Which of the candidate slots was filled most recently."""
     for event in reversed(tracker.events):
@@ -149,6 +160,7 @@ class Turn:
         self.updates: dict[str, Any] = {}
         self.notes: list[str] = []
         self.menu = False
+        self.choices: list[Button] = []  # "家长的还是孩子的？"
         self.handled = False  # understood, though no slot changes
 
     def slot(self, name: str) -> Any:
@@ -174,7 +186,7 @@ class Turn:
         if role is None and self.role is None and any(d.whose == "child" for d in self.reading.details):
             role = "parent"  # "给女儿李小雨领卡"
         if role in ROLES and role != self.role:
-            if self.role is not None:
+            if self.role is not None and self.asked not in ("role", "k12_claimant"):
                 self.notes.append(f"好的，领卡身份改为：{ROLE_NAMES[role]}。")
             self.updates["role"] = role
             self.role = role
@@ -198,13 +210,19 @@ class Turn:
                 slots.append(GUARDIAN[f])
             elif c.whose == "child":
                 slots.append(PERSON[f])
+            elif self.asked in (PERSON[f], GUARDIAN[f]):
+                # Whose was not said: the one being asked about.
+                slots.append(self.asked)
             else:
-                # Whose was not said: the one being asked about, or the one
-                # given last.
-                if self.asked in (PERSON[f], GUARDIAN[f]):
-                    slots.append(self.asked)
-                else:
+                value = next((d for d in self.reading.details if d.field == f), None)
+                if value is not None and f == "id_number" and (whose := whose_by_age(value.value)):
+                    slots.append(GUARDIAN[f] if whose == "self" else PERSON[f])
+                elif value is not None:
                     slots.append(_last_set(self.tracker, (PERSON[f], GUARDIAN[f])) or PERSON[f])
+                else:
+                    # "身份证号输错了" at the confirmation: the parent's or the child's?
+                    self.choices = [FIX_GUARDIAN_NAME, FIX_CHILD_NAME] if f == "name" else [FIX_GUARDIAN_ID,
+                                                                                            FIX_CHILD_ID]
         return slots
 
     def read_corrections(self) -> set[int]:
@@ -324,7 +342,7 @@ class Turn:
     # -- the whole message ---------------------------------------------------------------
 
     def understood(self) -> bool:
-        return bool(self.updates) or self.menu or self.handled
+        return bool(self.updates) or self.menu or self.handled or bool(self.choices)
 
     def explain(self) -> Optional[str]:
         """Why the message cannot answer the question being asked."""
@@ -332,9 +350,9 @@ class Turn:
             return None
         kind = self.reading.kind
         if self.asked in NAME_SLOTS:
-            if kind == "role":
+            if kind in ("role", "claimant"):
                 return f"这是领卡身份，不是姓名。请输入{slot_label(self.asked, self.role)}（与身份证一致）。"
-            if kind in ("question", "greeting", "other", "claimant"):
+            if kind in ("question", "greeting", "other"):
                 return NOT_AN_ANSWER["name"].format(what=slot_label(self.asked, self.role))
             return None  # a name-shaped answer: validation has the last word
         if self.asked in ID_SLOTS:
@@ -403,7 +421,9 @@ class ValidateClaimForm(FormValidationAction):
         turn.read_yes_no()
         for note in turn.notes:
             dispatcher.utter_message(text=note)
-        if turn.menu and turn.asked == "details_confirmed":
+        if turn.choices:
+            dispatcher.utter_message(response="utter_whose_detail", buttons=buttons(*turn.choices))
+        elif turn.menu and turn.asked == "details_confirmed":
             turn.updates["change_menu"] = True  # the confirmation question becomes "要修改哪一项？"
             turn.updates["details_confirmed"] = None
         elif turn.menu:

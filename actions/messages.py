@@ -29,7 +29,7 @@ NAME_PROBLEMS = {
 
 # What a question expects, when the message cannot answer it.
 NOT_AN_ANSWER = {
-    "name": "没有识别到姓名。请输入{what}（与身份证一致），例如：李小雨。",
+    "name": "没有识别到姓名。请只输入{what}（与身份证一致）。",
     "id_number": "没有识别到身份证号。请输入{what}：18位，最后一位可能是字母X。",
     "role": "没有识别到您的领卡身份。请点选下面的身份，或直接回复，例如“我是家长”“我是老师”。",
     "k12_claimant": "请回复“本人领取”（学生自己领）或“家长代领”（家长为孩子领）。",

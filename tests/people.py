@@ -131,3 +131,87 @@ def write_registry(directory: Path) -> tuple[Path, Path]:
         write_csv(directory / "students.csv", STUDENT_COLUMNS, student_rows()),
         write_csv(directory / "teachers.csv", TEACHER_COLUMNS, teacher_rows()),
     )
+
+
+# -- tests/test_typed_chats.py: people of its own (claims and failures of
+# these IDs happen nowhere else) ------------------------------------------------
+TYPED_MOTHER_LI = Person("李秀兰", make_id("360124", "19850312", 42))
+TYPED_DAUGHTER_LI = Person("李小雨", make_id("360124", "20130415", 62))
+TYPED_FATHER_WANG = Person("王建军", make_id("360302", "19780909", 13))
+TYPED_SON_WANG = Person("王子涵", make_id("360302", "20120321", 35))
+TYPED_STUDENT_LIU = Person("刘晓东", make_id("360203", "20090118", 33))  # senior, claims for himself
+TYPED_TEACHER_CHEN = Person("陈丽华", make_id("360403", "19860214", 26))  # typed as 陳麗華
+TYPED_UNIVERSITY_SONG = Person("宋佳怡", make_id("360502", "20030706", 48))
+TYPED_PUBLIC_MA = Person("马志强", make_id("360102", "19900101", 57))  # in no registry
+TYPED_FATHER_SUN = Person("孙伟", make_id("360111", "19800808", 39))
+TYPED_SON_SUN = Person("孙浩", make_id("360111", "20120909", 77))  # guardian: 孙伟 only
+TYPED_MOTHER_ZHAO = Person("赵敏", make_id("360111", "19820202", 44))  # nobody's guardian
+TYPED_FATHER_HUANG = Person("黄志明", make_id("360502", "19790419", 51))  # four children
+TYPED_HUANG_CHILDREN = [
+    Person("黄嘉欣", make_id("360502", "20090101", 62)),
+    Person("黄嘉豪", make_id("360502", "20110202", 73)),
+    Person("黄嘉怡", make_id("360502", "20130303", 84)),
+    Person("黄嘉乐", make_id("360502", "20150404", 95)),
+]
+TYPED_STUDENT_XU = Person("徐文博", make_id("360124", "20100606", 17))  # claims, repeats, cancels
+
+
+def _typed_students() -> list[dict[str, str]]:
+    uni = ("4136010403", "南昌大学", "360111")
+    return [
+        _student(TYPED_DAUGHTER_LI, "primary", g2=TYPED_MOTHER_LI),
+        _student(TYPED_SON_WANG, "primary", g1=TYPED_FATHER_WANG),
+        _student(TYPED_STUDENT_LIU, "senior", g1=TYPED_FATHER_WANG),
+        _student(TYPED_UNIVERSITY_SONG, "university", school=uni),
+        _student(TYPED_SON_SUN, "primary", g1=TYPED_FATHER_SUN),
+        *[_student(c, "junior" if i == 0 else "primary", g1=TYPED_FATHER_HUANG)
+          for i, c in enumerate(TYPED_HUANG_CHILDREN)],
+        _student(TYPED_STUDENT_XU, "primary", g1=TYPED_FATHER_SUN),
+    ]
+
+
+_base_student_rows, _base_teacher_rows = student_rows, teacher_rows
+
+
+def student_rows() -> list[dict[str, str]]:  # type: ignore[no-redef]
+    return [*_base_student_rows(), *_typed_students()]
+
+
+def teacher_rows() -> list[dict[str, str]]:  # type: ignore[no-redef]
+    return [*_base_teacher_rows(), _teacher(TYPED_TEACHER_CHEN)]
+
+
+# -- tests/test_buttons.py: people of its own, so its many replays of the same
+# conversations neither issue cards other tests expect to issue nor reach the
+# rate limit (five match failures an hour count per ID number). ------------------
+BTN_STUDENT = Person("柳思源", make_id("360730", "20120515", 33))  # claims for themself
+BTN_PARENT = Person("蒋志强", make_id("360730", "19810312", 35))  # two children
+BTN_CHILDREN = [Person("蒋小雨", make_id("360730", "20130101", 37)), Person("蒋小雪", make_id("360730", "20150202", 38))]
+BTN_FOUR_PARENT = Person("冯建华", make_id("360730", "19780707", 41))  # three children, then a fourth
+BTN_FOUR_CHILDREN = [Person(f"冯小{n}", make_id("360730", f"20{9 + i:02d}0{i + 3}0{i + 1}", 43 + 2 * i))
+                     for i, n in enumerate("一二三")]
+# One for each replay that fails on purpose: graduates (not_enrolled) and
+# children with no guardian recorded (guardian_mismatch for any parent).
+_BTN_GIVEN = [a + b for a in "春夏秋冬松竹" for b in "一二三四五六七八九十"]
+BTN_GRADUATES = [Person(f"周{c}", make_id("360730", f"2005{1 + i // 28:02d}{1 + i % 28:02d}", 101 + 2 * i))
+                 for i, c in enumerate(_BTN_GIVEN)]
+BTN_NO_GUARDIAN = [Person(f"赵{c}", make_id("360730", f"2014{1 + i // 28:02d}{1 + i % 28:02d}", 301 + 2 * i))
+                   for i, c in enumerate(_BTN_GIVEN)]
+# Fourth children of 冯建华: one for each replay (a replay may issue its card
+# to the child claiming for themself, and the next must still hit the limit).
+BTN_FOURTH_CHILDREN = [Person(f"冯{c}", make_id("360730", f"2016{1 + i // 28:02d}{1 + i % 28:02d}", 501 + 2 * i))
+                       for i, c in enumerate(_BTN_GIVEN)]
+
+_rows_before_buttons = student_rows
+
+
+def student_rows() -> list[dict[str, str]]:  # type: ignore[no-redef]
+    return [
+        *_rows_before_buttons(),
+        _student(BTN_STUDENT, "primary", g1=BTN_PARENT),
+        *[_student(c, "primary", g1=BTN_PARENT) for c in BTN_CHILDREN],
+        *[_student(c, "primary", g1=BTN_FOUR_PARENT) for c in BTN_FOUR_CHILDREN],
+        *[_student(p, "senior", status="graduated") for p in BTN_GRADUATES],
+        *[_student(p, "primary") for p in BTN_NO_GUARDIAN],
+        *[_student(p, "primary", g1=BTN_FOUR_PARENT) for p in BTN_FOURTH_CHILDREN],
+    ]

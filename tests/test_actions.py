@@ -93,7 +93,7 @@ async def test_hostile_names_are_refused_politely(text: str) -> None:
     t = tracker({"role": "public", "requested_slot": "person_name"}, text=text)
     events, messages = await run_form(t)
     assert events == [SlotSet("wrong_answers", {"person_name": 1}), SlotSet("requested_slot", "person_name")]
-    assert [m["text"] for m in messages] == ["没有识别到姓名。请输入姓名（与身份证一致），例如：李小雨。"]
+    assert [m["text"] for m in messages] == ["没有识别到姓名。请只输入姓名（与身份证一致）。"]
 
 
 async def test_bare_name_the_model_read_as_yes_is_the_name() -> None:

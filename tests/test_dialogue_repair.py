@@ -172,8 +172,21 @@ async def test_a_correction_with_a_value_at_the_confirmation_changes_that_detail
     assert texts(messages) == [note]
 
 
+async def test_whose_detail_is_asked_when_a_parent_does_not_say() -> None:
+    events, messages = await run_form(tracker({**PARENT_ALL, **AT_CONFIRMATION}, text="身份证号输错了",
+                                              intent="correct"))
+    assert events == [SlotSet("details_confirmed", None), SlotSet("requested_slot", "details_confirmed")]
+    assert messages[0]["response"] == "utter_whose_detail"
+    assert [b["title"] for b in messages[0]["buttons"]] == ["修改家长身份证号", "修改孩子身份证号"]
+
+
+async def test_a_corrected_id_without_whose_goes_to_the_person_of_its_age() -> None:
+    events, messages = await run_form(tracker({**PARENT_ALL, **AT_CONFIRMATION},
+                                              text=f"身份证号输错了，应该是{FATHER_LI.id_number}", intent="correct"))
+    assert SlotSet("guardian_id_number", FATHER_LI.id_number) in events
+
+
 @pytest.mark.parametrize("text, slot, note", [
-    ("身份证号输错了", "id_number", "好的，请重新输入孩子的身份证号。"),
     ("孩子的身份证号输错了", "id_number", "好的，请重新输入孩子的身份证号。"),
     ("我的身份证号输错了", "guardian_id_number", "好的，请重新输入您（家长）的身份证号。"),
     ("改一下孩子的名字", "person_name", "好的，请重新输入孩子的姓名。"),
@@ -252,8 +265,8 @@ async def test_the_parents_own_name_retyped_at_the_parents_id_question_is_not_th
     ({"role": "teacher"}, "老师", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
     ({"role": "university_student"}, "我是大学生", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
     # The model misread a greeting or a question as an answer: still no name.
-    (K12, "你好", "inform", "没有识别到姓名。请输入姓名（与身份证一致），例如：李小雨。"),
-    (K12, "怎么领卡？", "inform", "没有识别到姓名。请输入姓名（与身份证一致），例如：李小雨。"),
+    (K12, "你好", "inform", "没有识别到姓名。请只输入姓名（与身份证一致）。"),
+    (K12, "怎么领卡？", "inform", "没有识别到姓名。请只输入姓名（与身份证一致）。"),
 ])
 async def test_role_statements_greetings_and_questions_are_never_stored_as_names(
         slots: dict[str, Any], text: str, intent: str, explanation: str) -> None:
@@ -267,7 +280,7 @@ async def test_a_parent_stating_the_role_at_the_parents_name_question_hears_what
     events, messages = await run_form(tracker({**PARENT, "requested_slot": "guardian_name"}, text=text,
                                               intent="choose_role"))
     assert events == [SlotSet("wrong_answers", {"guardian_name": 1}), SlotSet("requested_slot", "guardian_name")]
-    assert texts(messages) == ["没有识别到姓名。请输入您（家长）的姓名（与身份证一致），例如：李小雨。"]
+    assert texts(messages) == ["这是领卡身份，不是姓名。请输入您（家长）的姓名（与身份证一致）。"]
 
 
 @pytest.mark.parametrize("text", ["我是学生", "我是学生本人"])
@@ -287,7 +300,7 @@ async def test_after_three_wrong_answers_a_human_is_offered() -> None:
         events, messages = await run_form(t)
         wrong = {"person_name": attempt}
         assert events == [SlotSet("wrong_answers", wrong), SlotSet("requested_slot", "person_name")]
-        explanation = ("没有识别到姓名。请输入姓名（与身份证一致），例如：李小雨。", [])
+        explanation = ("没有识别到姓名。请只输入姓名（与身份证一致）。", [])
         human = (HUMAN_OFFER, [{"title": "转人工", "payload": "/request_human"}])
         assert [(m["text"], m["buttons"]) for m in messages] == ([explanation, human] if attempt == 3 else [explanation])
 
@@ -380,7 +393,7 @@ async def test_parent_claims_at_the_claimant_question_switches_to_the_parent_pat
     events, messages = await run_form(t)
     assert events == [SlotSet("role", "parent"), SlotSet("details_confirmed", None), SlotSet("k12_claimant", None),
                       SlotSet("requested_slot", "guardian_name")]
-    assert texts(messages) == ["好的，领卡身份改为：家长代领。"]
+    assert texts(messages) == []  # an answer to the question, not a change to announce
 
 
 async def test_a_role_switch_mid_form_is_announced_and_keeps_the_details_that_apply() -> None:
