@@ -231,7 +231,7 @@ class Turn:
         corrections = list(self.reading.corrections)
         detail = self.payload.get("detail")
         if detail:
-            corrections = [c for c in corrections if c.field == "any"]  # the button says which
+            corrections = []  # the button says which
             self.clear(detail)
         used: set[int] = set()
         for c in corrections:
@@ -383,11 +383,9 @@ class ValidateClaimForm(FormValidationAction):
     @staticmethod
     def fresh_message(tracker: Tracker) -> bool:
         """Is the latest user message for the form to read? Not when the form
-        comes back after a rule answered it (a question, "继续领卡" after
+        comes back after a rule answered it (a question, "不取消" after
         "算了"): only the form itself and the actions that start it may have
         run since."""
-        if tracker.get_slot("pending_cancel"):
-            return False
         for event in reversed(tracker.events):
             kind = event.get("event")
             if kind == "user":
@@ -402,19 +400,27 @@ class ValidateClaimForm(FormValidationAction):
         if not self.fresh_message(tracker):
             return []
         turn = Turn(tracker)
+        if tracker.get_slot("pending_cancel"):
+            if turn.intent in ("affirm", "deny", "cancel"):
+                return []  # "确定不领了吗？" answered: its rules take it
+            turn.updates["pending_cancel"] = False  # moved on ("继续领卡", a name): the claim goes on
         if turn.asked in NAME_SLOTS and turn.reading.kind == "other" and not turn.reading.details:
             name = bare_name(turn.text)
             if name:
                 turn.reading = replace(turn.reading, kind="name",
                                        details=(Detail("name", name, None, 0, len(turn.text)),))
-        if turn.intent in RULE_INTENTS and turn.asked and not (
-                turn.reading.details or any(c.field != "any" for c in turn.reading.corrections)):
-            return []  # rejected: the intent's rule answers it
-        if turn.intent == "claim_card" and not (turn.reading.details or turn.reading.role):
-            turn.handled = True  # "我要领卡" mid-claim: go on with it
         if tracker.get_slot("change_menu"):
             turn.updates["change_menu"] = False
             self._menu_choice(turn)
+        elif turn.reading.corrections and all(c.field == "any" for c in turn.reading.corrections) and (
+                "身份" in turn.text.replace("身份证", "")):
+            turn.payload["detail"] = "role"  # "领卡身份选错了"
+        if turn.intent in RULE_INTENTS and turn.asked and not (
+                turn.reading.details or turn.payload.get("detail")
+                or any(c.field != "any" for c in turn.reading.corrections)):
+            return []  # rejected: the intent's rule answers it
+        if turn.intent == "claim_card" and not (turn.reading.details or turn.reading.role):
+            turn.handled = True  # "我要领卡" mid-claim: go on with it
         turn.read_path()
         used = turn.read_corrections()
         turn.read_details(used)
@@ -443,9 +449,13 @@ class ValidateClaimForm(FormValidationAction):
     @staticmethod
     def _menu_choice(turn: Turn) -> None:
         """Right after "要修改哪一项？", "孩子的名字" alone names the detail."""
-        if turn.reading.corrections or turn.payload.get("detail") or turn.reading.details:
+        if (turn.payload.get("detail") or turn.reading.details
+                or any(c.field != "any" for c in turn.reading.corrections)):
             return
         text = turn.text
+        if "身份" in text.replace("身份证", ""):
+            turn.payload["detail"] = "role"  # "领卡身份选错了", "换个身份"
+            return
         field = "id_number" if ("身份证" in text or "号" in text) else "name" if ("名" in text) else None
         if "人脸" in text or "刷脸" in text:
             field = "face_verification"

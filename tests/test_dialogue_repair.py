@@ -719,3 +719,39 @@ async def test_claim_card_during_a_claim_left_mid_way_goes_on_with_it() -> None:
     events, messages = await run(ActionStartClaim(), t)
     assert events == []
     assert texts(messages) == ["好的，我们接着刚才的领卡继续，已填写的信息都保留着。"]
+
+
+# -- moving on from "确定不领了吗？" and naming the role in the change menu --------------------
+
+
+@pytest.mark.parametrize("text, intent", [("继续领卡", "claim_card"), ("继续", "claim_card"), ("不是，继续领", "inform")])
+async def test_going_on_instead_of_answering_the_cancel_question_keeps_the_claim(text: str, intent: str) -> None:
+    t = tracker({**K12, "requested_slot": "person_name", "pending_cancel": True}, text=text, intent=intent)
+    events, _ = await run_form(t)
+    assert SlotSet("pending_cancel", False) in events
+    assert events[-1] == SlotSet("requested_slot", "person_name")
+
+
+async def test_a_name_typed_instead_of_answering_the_cancel_question_is_the_name() -> None:
+    t = tracker({**K12, "requested_slot": "person_name", "pending_cancel": True}, text=CHILD.name)
+    events, _ = await run_form(t)
+    assert SlotSet("pending_cancel", False) in events and SlotSet("person_name", CHILD.name) in events
+
+
+@pytest.mark.parametrize("intent", ["affirm", "deny", "cancel"])
+async def test_the_cancel_question_answered_is_left_to_its_rules(intent: str) -> None:
+    t = tracker({**K12, "requested_slot": "person_name", "pending_cancel": True}, text="好", intent=intent)
+    events, _ = await run_form(t)
+    assert events == [SlotSet("requested_slot", "person_name")]  # rejected: the cancel rules answer
+
+
+@pytest.mark.parametrize("text, intent", [("换个身份", "faq_identity_mismatch"), ("领卡身份选错了", "correct"),
+                                          ("人脸识别", "faq_face_recognition")])
+async def test_the_change_menu_understands_the_role_and_face_named_in_words(text: str, intent: str) -> None:
+    t = tracker({**PARENT_ALL, **AT_CONFIRMATION, "change_menu": True}, text=text, intent=intent)
+    events, _ = await run_form(t)
+    if "身份" in text:
+        assert SlotSet("role", None) in events and events[-1] == SlotSet("requested_slot", "role")
+    else:
+        assert SlotSet("face_verification", None) in events
+        assert events[-1] == SlotSet("requested_slot", "face_verification")
