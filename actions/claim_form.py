@@ -26,10 +26,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.failures import fix_buttons
 from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
 from actions.reading import Correction, Detail, Reading, read
-from contract.buttons import FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
+from contract.buttons import CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
 from identity import check_name, validate_id
 from identity.names import MIDDLE_DOT
 from identity.surnames import NOT_NAMES, has_surname
@@ -125,6 +126,11 @@ def _payload_entities(tracker: Tracker) -> dict[str, str]:
     return found
 
 
+def limit_reached(listing: dict[str, Any]) -> bool:
+    """A guardian's proxy claims (the backend's /proxy-claims/query) at its limit."""
+    return int(listing.get("count") or 0) >= int(listing.get("limit") or 3)
+
+
 def whose_by_age(id_number: str) -> Optional[str]:
     """A parent's ID or a child's, told by the birth date it holds (under
     18: the child's)."""
@@ -133,6 +139,18 @@ def whose_by_age(id_number: str) -> Optional[str]:
         return None
     born = int(check.normalised[6:10])
     return "child" if date.today().year - born < 18 else "self"
+
+
+def _before_this_message(tracker: Tracker, slot: str) -> Any:
+    """A slot's value before the latest user message (the form has set
+    this message's values on the tracker already)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    return None
 
 
 def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> Optional[str]:
@@ -361,6 +379,8 @@ class Turn:
 
 
 class ValidateClaimForm(FormValidationAction):
+    client: BackendClient = backend
+
     def name(self) -> str:
         return "validate_claim_form"
 
@@ -529,7 +549,25 @@ class ValidateClaimForm(FormValidationAction):
 
     async def validate_guardian_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         result = self._id("guardian_id_number", value, dispatcher, tracker)
-        if result.get("guardian_id_number") and result["guardian_id_number"] == tracker.get_slot("id_number"):
+        guardian_id = result.get("guardian_id_number")
+        if guardian_id and guardian_id == tracker.get_slot("id_number"):
             return self._wrong("guardian_id_number", "家长的身份证号不能与孩子的相同，请输入您本人的身份证号。",
                                dispatcher, tracker)
+        if guardian_id and guardian_id != _before_this_message(tracker, "guardian_id_number"):
+            await self._limit_heads_up(guardian_id, dispatcher)
         return result
+
+    async def _limit_heads_up(self, guardian_id: str, dispatcher: CollectingDispatcher) -> None:
+        """A parent who already claimed for three children hears the limit
+        before typing a fourth child's details (the claim of one of the
+        three may still be repeated)."""
+        try:
+            listing = (await self.client.proxy_claims(guardian_id)).body
+        except BackendUnavailable:
+            return  # the claim itself checks the limit
+        if limit_reached(listing):
+            children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
+            dispatcher.utter_message(
+                text=f"提示：您已经为 {listing['count']} 个孩子代领了电子卡：{children}。每位家长最多代领三张，"
+                     "不能再为其他孩子代领；其他孩子可以按中小学生本人领取。如果是这几个孩子之一，可以继续。",
+                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN))

@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard
+from actions.claim_form import limit_reached
 from actions.failures import next_steps
 from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
 from contract.buttons import (
@@ -256,7 +257,7 @@ class ActionNextChild(Action):
             listing = (await self.client.proxy_claims(guardian_id)).body
         except BackendUnavailable:
             listing = {}
-        if int(listing.get("count") or 0) >= 3:
+        if limit_reached(listing):
             children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
             dispatcher.utter_message(
                 text=f"您已经为 3 个孩子代领了电子卡：{children}。目前每位家长最多代领三张，不能再代领第四张。"

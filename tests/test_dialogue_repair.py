@@ -755,3 +755,18 @@ async def test_the_change_menu_understands_the_role_and_face_named_in_words(text
     else:
         assert SlotSet("face_verification", None) in events
         assert events[-1] == SlotSet("requested_slot", "face_verification")
+
+
+async def test_a_parent_at_the_three_child_limit_hears_it_before_typing_a_fourth_child(api: Api) -> None:
+    for child in CHEN_CHILDREN[:3]:
+        await claim_for(api, FATHER_CHEN, child)
+    t = tracker({"role": "parent", "guardian_name": FATHER_CHEN.name, "requested_slot": "guardian_id_number"},
+                text=FATHER_CHEN.id_number)
+    form = ValidateClaimForm()
+    form.client = BackendClient(url=str(api.client.make_url("")), token=TOKEN, timeout_s=2.5)
+    dispatcher = CollectingDispatcher()
+    events = await form.run(dispatcher, t, DOMAIN)
+    await form.client.close()
+    assert SlotSet("guardian_id_number", FATHER_CHEN.id_number) in events  # one of the three may be claimed again
+    assert "每位家长最多代领三张" in dispatcher.messages[0]["text"]
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["让孩子本人领取", "转人工"]
