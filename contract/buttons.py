@@ -66,10 +66,10 @@ ROLE_PUBLIC = Button("社会公众", "choose_role", (("role", "public"),))
 ROLES = (ROLE_K12, ROLE_PARENT, ROLE_UNIVERSITY, ROLE_TEACHER, ROLE_PUBLIC)
 
 # -- 本人领取 or 家长代领 --------------------------------------------------------------
-CLAIM_SELF = Button("本人领取", "inform", (("k12_claimant", "self"),))
+CLAIM_SELF = Button("本人领取", "choose_role", (("k12_claimant", "self"),))
 CLAIM_BY_PARENT = Button("家长代领", "choose_role", (("role", "parent"),))
 # After a parent's claim failed: the child claims as the student instead.
-CHILD_CLAIMS_SELF = Button("让孩子本人领取", "inform", (("k12_claimant", "self"),))
+CHILD_CLAIMS_SELF = Button("让孩子本人领取", "choose_role", (("k12_claimant", "self"),))
 
 # -- yes / no questions --------------------------------------------------------------
 # (The face question's 开通 / 暂不开通 are domain.yml's utter_ask_face_verification.)

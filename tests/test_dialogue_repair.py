@@ -535,7 +535,7 @@ async def test_another_child_at_the_three_child_limit_is_explained_before_a_four
         None,
         "您已经为 3 个孩子代领了电子卡：陈*（3601**********0516）、陈*（3601**********0534）、陈*（3601**********0552）。"
         "目前每位家长最多代领三张，不能再代领第四张。其他孩子可以按中小学生本人领取（填孩子本人的姓名和身份证号，不核对监护人）。",
-        [{"title": "让孩子本人领取", "payload": '/inform{"k12_claimant": "self"}'},
+        [{"title": "让孩子本人领取", "payload": '/choose_role{"k12_claimant": "self"}'},
          {"title": "转人工", "payload": "/request_human"}],
     )]
 
