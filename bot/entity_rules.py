@@ -35,8 +35,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from identity import check_name, normalise_id, normalise_name
 from identity.surnames import COMPOUND, NOT_NAMES, SINGLE as _SINGLE
 
-# A few more surnames common in Jiangxi (赖) and elsewhere.
-SINGLE = _SINGLE | frozenset("赖甘揭幸付付敖阙廖晏钭鄢邝")
+# Common surnames missing from identity's list (洪, and 赖: common in Jiangxi).
+SINGLE = _SINGLE | frozenset("洪赖钭")
 
 
 def has_surname(name: str) -> bool:
@@ -73,17 +73,17 @@ _words("parent", """
     家长 学生家长 监护人 家长代领 代领 爸爸 妈妈 爸 妈 父亲 母亲 老爸 老妈 爹 娘 孩子爸 孩子妈 孩子他爸 孩子他妈
     孩子她爸 孩子她妈 孩他爸 孩他妈 娃他爸 娃他妈 娃他爹 娃他娘 孩子他爹 孩子他娘 孩他爹 孩他娘 当妈的 当爸的 娃爸 娃妈 宝爸 宝妈 孩子爸爸 孩子妈妈 爷爷 奶奶 外公 外婆 姥姥
     姥爷 舅舅 舅妈 姑姑 姑妈 姑父 小姨 姨妈 姨父 阿姨 叔叔 婶婶 伯伯 伯母 大伯 哥哥 姐姐 继父 继母 后妈 亲戚
-    帮孩子 给孩子 替孩子 帮孩子领 帮娃 给娃 帮小孩 给小孩 帮女儿 给女儿 帮儿子 给儿子 帮闺女 给闺女 外祖父 外祖母
+    他爸 她爸 他妈 她妈 他爹 他娘 帮孩子 给孩子 替孩子 帮孩子领 帮娃 给娃 帮小孩 给小孩 帮女儿 给女儿 帮儿子 给儿子 帮闺女 给闺女 外祖父 外祖母
     祖父 祖母 监护者 孩子家长 孩子的家长 表哥 表姐 表叔 表姑 表舅 嫲嫲 阿嬷 阿婆 外祖 干妈 干爹
 """)
 _words("public", """
     社会公众 社会人员 社会人士 普通市民 市民 普通人 普通群众 群众 公众 都不是 都不是的 上班族 打工人 打工的 个体户
-    自由职业 自由职业者 打工 退休人员 已经工作 已工作 工作了 毕业了 社会上的
+    自由职业 自由职业者 打工 退休人员 退休职工 上班 公务员 医生 护士 工人 农民 司机 职工 个体 务工人员 上班的 社会上 以上都不是 哪个都不是 啥都不是 都不是吧 已经工作 已工作 工作了 毕业了 社会上的
 """)
 _ROLE_WORDS = sorted(_ROLE_LEXICON, key=len, reverse=True)
 _ROLE_RE = re.compile("|".join(map(re.escape, _ROLE_WORDS)))
 # Words that, inside a role phrase, make a generic 学生 a university student.
-_UNIVERSITY_HINT = re.compile(r"大学|学院|大专|高校|本科|研究生|高职")
+_UNIVERSITY_HINT = re.compile(r"大学|学院|大专|高校|本科|研究生|高职|大[一二三四五]|研[一二三]|硕士|博士|专科")
 # Relatives (kept as parent) are a role only in a self statement.
 _RELATIVES = frozenset("""爷爷 奶奶 外公 外婆 姥姥 姥爷 舅舅 舅妈 姑姑 姑妈 姑父 小姨 姨妈 姨父 阿姨 叔叔 婶婶 伯伯 伯母 大伯
     哥哥 姐姐 继父 继母 后妈 亲戚 外祖父 外祖母 祖父 祖母 爸 妈 爹 娘 表哥 表姐 表叔 表姑 表舅 嫲嫲 阿嬷 阿婆 外祖 干妈 干爹""".split())
@@ -93,9 +93,9 @@ _OTHER_ACTS = re.compile(r"(?:让|叫|说|通知|要求|布置|喊|催|讲|告�
 _OTHER_BEFORE = re.compile(r"(?:问|找|联系|跟|和|让|叫|给|告诉|通知|请|催|的)$")
 
 _SELF = re.compile(
-    r"(?<!不)(?<!不就)(?:我是|我系|俺是|我就是|我算是|我算|我属于|本人是|本人系|身份是|我的身份是|作为|我是个|我是一个|我是一名|"
+    r"(?<!不)(?<!不就)(?:我是|我系|俺是|我就是|我算是|我算|我属于|本人是|本人系|^身份是|^我的身份是|作为|我是个|我是一个|我是一名|"
     r"我是一位|我这边是|咱是|我们是|这边是|我现在是|我目前是|目前是|现在是|我乃|我为|我明明是|明明是|我其实是|其实我是|其实是|"
-    r"我本来是|我本身是|我自己是|我也是|应该是|改成|改为|换成|选|(?:^|(?<=[,，。\s]))是)"
+    r"我本来是|我本身是|我自己是|我也是|应该是|改成|改为|换成|选|(?:^|(?<=[,，。\s]))(?:是|本人))"
 )
 # Self statements of schooling: 我在读大二, 我上高一, 本人读研.
 _SCHOOLING = re.compile(
@@ -103,13 +103,20 @@ _SCHOOLING = re.compile(
 )
 # 我在南昌大学读书, 我在学校当老师, 我已经工作了
 _STUDY_AT = re.compile(r"(?:我|本人|俺)(?:现在|目前|今年)?在([^,，。!！?？]{1,10}?)(?:读书|上学|念书|读|上课|就读)")
-_TEACH = re.compile(r"(?:我|本人|俺)[^,，。!！?？]{0,8}?(?:当|做|是)(老师|教师|班主任|辅导员)|(?:我|本人|俺)(?:在学校)?(?:教书|教学)")
+_TEACH = re.compile(
+    r"(?:我|本人|俺)[^,，。!！?？]{0,8}?(?:当|做|是)(老师|教师|班主任|辅导员)|(?:我|本人|俺)(?:在学校)?(?:教书|教学|任教)"
+    r"|(?:^|(?<=[,，。\s]))在[^,，。!！?？]{1,10}?(?:教书|任教)|(?:我是|我)教[^,，。!！?？师职练]{1,6}的"
+)
 _WORKING = re.compile(r"(?:(?:我|本人|俺)(?:已经|早就|早|都)?|(?:^|(?<=[,，。\s]))(?:已经|早就|早))(?:毕业|参加工作|工作|上班|退休)(?:工作)?(?:了|多年|好几年)")
 # A phrase ends at punctuation or where a new clause begins.
-_PHRASE_END = re.compile(r"[\s,，。.!！?？;；:：、~～]|想|要|帮|给|替|能|可以|怎么|咋|领|办|申请|请问|需要|打算|准备|来|的话|但|可是|不过|所以|因为")
+_PHRASE_END = re.compile(
+    r"[\s,，。.!！?？;；:：、~～]|想|要|帮|给|替|能|可以|怎么|咋|领|办|申请|请问|需要|打算|准备|来|的话|但|可|不过|所以|因为"
+    r"|结果|显示|卡上|却|还|为什么|为啥|怎么"
+)
 _PARENT_ACTION = re.compile(
     r"(?:帮|给|替|为|代)(?:我|我们)?(?:家|的|家的)?(?:两个|三个|俩|几个)?(?:孩子|小孩子|小孩|娃娃|娃|儿子|女儿|闺女|宝宝|小朋友|"
-    r"孩儿|儿女|大宝|二宝|三宝|老大|老二|老三|小儿子|大儿子|小女儿|大女儿|孙子|孙女|外孙女|外孙|侄子|侄女|外甥女|外甥|学生)"
+    r"孩儿|儿女|大宝|二宝|三宝|老大|老二|老三|小儿子|大儿子|小女儿|大女儿|孙子|孙女|外孙女|外孙|侄子|侄女|外甥女|外甥|小子|丫头|"
+    r"小宝|宝贝|学生)"
 )
 _PARENT_WORDS = re.compile(
     r"(?:孩子|娃|孩|小孩|宝宝)(?:的)?(?:他|她)?(?:的)?(?:爸爸|妈妈|爸|妈|爹|娘|父亲|母亲|家长|监护人)"
@@ -118,7 +125,7 @@ _PARENT_WORDS = re.compile(
 )
 _CHILD_WORD = re.compile(r"孩子|小孩|娃|儿子|女儿|闺女|宝宝|孙子|孙女|外孙|小朋友")
 # Before 我是: what the card or the system says ("卡上写的我是学生").
-_NOT_SELF = re.compile(r"(?:显示|写的|写着|卡上|变成|成了|认成|当成|弄成|为什么|为啥|怎么|咋)[^,，。]{0,4}$")
+_NOT_SELF = re.compile(r"(?:显示|写的|写着|卡上|变成|成了|认成|当成|弄成|发现|为什么|为啥|怎么|咋)[^,，。]{0,4}$")
 _NEGATED = re.compile(r"(?:不是|并非|不算|也不是|又不是|还不是)$")
 
 
@@ -152,6 +159,8 @@ def _phrase_roles(text: str, start: int) -> List[Dict[str, Any]]:
     its last role word, the head noun."""
     stop = _PHRASE_END.search(text, start)
     end = stop.start() if stop else len(text)
+    if re.match(r"教(?!师|职|练)", text[start:end]):
+        return []  # 我是教初中的: a teacher (_TEACH)
     if end - start > 16:
         return []
     head = None
@@ -207,12 +216,14 @@ def find_roles(text: str) -> List[Dict[str, Any]]:
 
 
 _CHUNK = re.compile(r"[^\s,，。.!！?？;；:：、/~～()（）]+")
-_CHUNK_LEAD = re.compile(r"^(?:我是|我就是|我|俺|是|选|就|身份是|身份|那个|嗯|哦|呃|额)")
+_CHUNK_LEAD = re.compile(r"^(?:我是|我就是|就是|我|俺|是|选|就|身份是|身份|那个|嗯|哦|呃|额)+")
+# 在读初中, 读职高的: the user's schooling, unless the message is about a child.
+_SCHOOL_LEAD = re.compile(r"^(?:现在|目前|正)?(?:在读|就读|在上|读|上|念)")
 _CHUNK_TAIL = re.compile(r"(?:吧|啊|呀|哈|哦|噢|喔|嘛|呢|啦|的|哟|咯|嘞|一个|一枚|身份|这个|那个)+$")
 _QUESTION = re.compile(r"不|没|吗|么|啥|什么|怎么|能否|可以|为什么|好$|你好|您好")
 # Right after a role word that opens a clause: the role acts ("奶奶能领吗",
 # "中职生要领学习号", "班主任领卡怎么弄").
-_SUBJECT_NEXT = re.compile(r"能|可以|可不可以|能不能|帮|给|替|代|来|也|要|想|领|怎么|咋|去|申请|办")
+_SUBJECT_NEXT = re.compile(r"能|可以|可不可以|能不能|帮|给|替|代|来|也|要|想|领|怎么|咋|去|申请|办|在这|在呢|在旁边")
 _NOT_SUBJECT = frozenset("大学 小学 初中 高中 中学 本科 公众 群众 工作了 毕业了 已经工作 已工作 市民 学生 一年级 二年级 三年级 "
                          "四年级 五年级 六年级 七年级 八年级 九年级 大专 中专 技校 中职 职高 高职 教练".split())
 
@@ -226,6 +237,9 @@ def _chunk_roles(text: str) -> List[Dict[str, Any]]:
         chunk = m.group(0)
         lead = _CHUNK_LEAD.match(chunk)
         offset = lead.end() if lead else 0
+        school = _SCHOOL_LEAD.match(chunk, offset)
+        if school and not _CHILD_WORD.search(text):
+            offset = school.end()
         core = _CHUNK_TAIL.sub("", chunk[offset:])
         if not core:
             continue
@@ -315,11 +329,11 @@ COMMON_WORDS = frozenset("""
 """.split())
 # Name triggers: what comes right before a name.
 _NAME_TRIGGER = re.compile(
-    r"(?:(?:我|本人|俺|他|她|孩子|小孩|儿子|女儿|闺女|娃|宝宝|学生|老大|老二|老三|大宝|二宝|三宝|孙子|孙女|外孙|外孙女|"
+    r"(?:(?:我|本人|俺|他|她|孩子|小孩|儿子|女儿|闺女|娃|宝宝|学生|老大|老二|老三|大宝|二宝|三宝|孙子|孙女|外孙|外孙女|女孩|男孩|"
     r"小孩子|孩儿|小儿子|大儿子|小女儿|大女儿|对象|老公|老婆|爱人|监护人|家长|妈妈|爸爸)(?:的)?(?:名字|姓名|大名|名)?"
     r"(?:叫做|叫|名叫|是叫|就叫|是)"
     r"|(?:名字|姓名|大名|真实姓名|学生姓名|孩子姓名|本人姓名|家长姓名|监护人姓名|孩子名字|学生名字|我的名字|孩子的名字)"
-    r"(?:应该是|应该叫|改成|改为|是|叫|为|写|填)?[:：\s]*"
+    r"(?:应该是|应该叫|改成|改为|是|叫做|叫|为|写|填)?[:：\s]*"
     r"|(?:改成|改为|更正为|更正成|换成|应该是|应该叫|正确的是|正确的名字是|其实是|其实叫|就是)"
     r"|(?:^|(?<=[,，。\s]))(?:是|叫|就叫)"
     r"|本人(?=[\u3400-\u9fff]{2,4}(?:[,，。\s]|$|身份|\d))"
@@ -434,7 +448,7 @@ def find_names(text: str, strict_bare: bool = True) -> List[Dict[str, Any]]:
         add(_name_at(text, m.end(), strict=bare_self or trigger.endswith("是") or trigger == "就是"))
     for m in _RELATION_NAME.finditer(text):
         span = _name_at(text, m.end(), strict=True)
-        if span and re.match(r"$|[\s,，。;；:：]|身份|\d|的身份|今年|在读|读|上", text[span[1]:]):
+        if span and re.match(r"$|[\s,，。;；:：]|身份|\d|的|今年|在读|读|上", text[span[1]:]):
             add(span)
     for m in _FOR_NAME.finditer(text):
         span = _name_at(text, m.end(), strict=True)
