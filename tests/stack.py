@@ -128,10 +128,15 @@ def typed_ids(text: str) -> set[str]:
     return {m.upper() for m in FULL_ID.findall(compact)}
 
 
-def assert_only_own_ids(sender: str, sent: str, messages: list[dict[str, Any]]) -> None:
-    """A reply holds no full ID number this conversation did not type."""
+def assert_only_own_ids(sender: str, sent: str, messages: list[dict[str, Any]],
+                        metadata: Optional[dict[str, Any]] = None) -> None:
+    """A reply holds no full ID number this conversation did not type (or
+    its channel identity did not bring: the user's own)."""
     own = TYPED_IDS.setdefault(sender, set())
     own |= typed_ids(sent)
+    realname = (metadata or {}).get("realname")
+    if isinstance(realname, dict):
+        own |= typed_ids(str(realname.get("id_number") or ""))
     for m in messages:
         shown = {i.upper() for i in FULL_ID.findall(m.get("text") or "")}
         assert shown <= own, f"the bot showed an ID number this chat never typed: {m}"
@@ -147,7 +152,7 @@ async def say(stack: Stack, sender: str, text: str, metadata: Optional[dict[str,
             assert resp.status == 200
             messages = await resp.json()
     assert messages, f"no reply to {text!r}"
-    assert_only_own_ids(sender, text, messages)
+    assert_only_own_ids(sender, text, messages, metadata)
     return messages
 
 

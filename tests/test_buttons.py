@@ -39,7 +39,7 @@ import pytest
 import yaml
 
 import contract.buttons as contract_buttons
-from contract.buttons import REGISTRY, RETRY, parse_payload
+from contract.buttons import ASK_BUTTONS, REGISTRY, RETRY, parse_payload
 from contract.contacts import DEPARTMENT_PHONE, HOTLINE
 from tests import people
 from tests.people import Person, make_id
@@ -528,7 +528,13 @@ async def test_typing_a_button_title_does_what_tapping_does(stack: Stack) -> Non
     print(f"\nexplorer: {len(result.seen)} buttons seen, {result.compared} comparisons, "
           f"{result.messages} messages, {elapsed:.0f} s; people drawn: {DRAWN}")
     expected = button_set()
-    unseen = sorted(expected - result.seen.keys() - EXCLUDED.keys())
+    # The "您是想问" buttons (contract.buttons.ASK_BUTTONS) are chosen by the
+    # model's ranking of an unclear message, so which ones an unclear seed
+    # reaches moves with every retraining. They carry a bare intent (no
+    # entities, no state): typed, their titles are checked by
+    # test_typed_titles_and_their_variants_are_the_buttons.
+    stateless = {(b.title, b.payload) for b in ASK_BUTTONS.values() if not b.entities}
+    unseen = sorted(expected - result.seen.keys() - EXCLUDED.keys() - stateless)
     unknown = sorted(result.seen.keys() - expected)
     report = []
     if result.problems:

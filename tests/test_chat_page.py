@@ -31,6 +31,7 @@ from backend.models import AgentReply, Ticket
 from identity import mask_id
 from tests.conftest import settings_for
 from tests.people import PUBLIC, XIAOMING
+from contract.buttons import CLAIM_SELF
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, run_services, slots
 
 STATIC = Path(__file__).resolve().parent.parent / "backend" / "static"
@@ -308,7 +309,7 @@ async def post_message(stack: Stack, sender: str, message: str,
     assert messages, f"no reply to {message!r}"
     for m in messages:
         assert set(m) <= {"text", "buttons"} and (m.get("text") or m.get("buttons")), m
-    assert_only_own_ids(sender, message, messages)
+    assert_only_own_ids(sender, message, messages, metadata)
     return messages
 
 
@@ -367,7 +368,7 @@ class TestThroughTheStack:
         me = new_sender()
         first = await post_message(stack, me, "我要领卡")
         await post_message(stack, me, buttons(first)["中小学生/中职学生"])
-        await post_message(stack, me, '/inform{"k12_claimant": "self"}')
+        await post_message(stack, me, CLAIM_SELF.payload)
         await post_message(stack, me, XIAOMING.name)
         last = await post_message(stack, me, XIAOMING.id_number)
         assert "人脸识别" in joined(last)

@@ -675,7 +675,10 @@ async def test_nothing_to_repeat_before_anything_was_said(stack: Stack, test_nam
     assert "我要领卡" in t.text, t.text
 
 
-@pytest.mark.parametrize("message", ["卡的事情", "那个卡怎么回事"])
+# A message the model is unsure of (its two likeliest meanings nearly tied).
+# "卡的事情" was one until a retraining made the model sure it asks where to
+# see the card: which vague texts stay vague moves with the model.
+@pytest.mark.parametrize("message", ["那个卡怎么回事"])
 async def test_an_unclear_message_gets_did_you_mean_buttons_understood_typed(stack: Stack, test_name: str,
                                                                             message: str) -> None:
     say_ = chat(stack, ascii_sender("typed-unclear", message), test_name)
