@@ -34,6 +34,7 @@ from identity import mask_id, mask_name
 START_CLAIM = START_BUTTON.as_dict()
 HUMAN = HUMAN_BUTTON.as_dict()
 FORM = "claim_form"
+SMALL_TALK = {"greet": "utter_greet", "thank": "utter_thank", "goodbye": "utter_goodbye"}
 # What a new claim for another child clears (the parent's details stay).
 CHILD_SLOTS = ("person_name", "id_number", "face_verification", "details_confirmed", "card_number",
                "failure_reason", "wrong_answers", "k12_claimant", "change_menu")
@@ -407,6 +408,18 @@ class ActionFallback(Action):
         intents = [e.get("parse_data", {}).get("intent", {}).get("name")
                    for e in tracker.events if e.get("event") == "user"][-2:]
         text = (tracker.latest_message.get("text") or "").strip()
+        if tracker.get_slot("pending_cancel"):
+            # "确定不领了吗？" answered with something unclear ("继续"): not a
+            # yes, so nothing is cancelled; the claim goes on.
+            dispatcher.utter_message(text="好的，我们继续领卡。")
+            return [SlotSet("pending_cancel", False)]
+        ranked = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []
+                  if r.get("name") != "nlu_fallback"][:2]
+        if text and len(ranked) == 2 and set(ranked) <= set(SMALL_TALK):
+            # Unsure only between pleasantries ("谢谢，再见"): answer both.
+            for intent in ranked:
+                dispatcher.utter_message(response=SMALL_TALK[intent])
+            return []
         if not text:
             dispatcher.utter_message(text="没有收到内容哦。您可以说“我要领卡”，或者直接问我领卡遇到的问题。", buttons=[START_CLAIM])
         elif len(intents) == 2 and all(i in ("nlu_fallback", "out_of_scope") for i in intents):

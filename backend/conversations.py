@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import time
 from typing import Any, AsyncIterator, Mapping, Optional
 from urllib.parse import quote, urlencode
 
@@ -272,6 +273,9 @@ def _labels() -> dict[str, Any]:
             "local_time": local_time}
 
 
+CATCH_UP_SECONDS = 3.0
+
+
 # -- the list -----------------------------------------------------------------------------
 
 
@@ -284,7 +288,12 @@ async def conversation_list(request: web.Request) -> web.StreamResponse:
     db = request.app[DB]
     warning = notice = None
     try:
+        # Batches until caught up, for at most CATCH_UP_SECONDS a page view
+        # (a busy day leaves more than one batch between two views).
+        deadline = time.monotonic() + CATCH_UP_SECONDS
         refreshed = await refresh_index(db, request.app[TRACKER])
+        while refreshed.more and time.monotonic() < deadline:
+            refreshed = await refresh_index(db, request.app[TRACKER])
         if refreshed.more:
             notice = "会话索引正在追赶最新记录，最近的会话可能还未列出；刷新页面可继续更新。"
     except TrackerUnavailable:

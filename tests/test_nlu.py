@@ -35,10 +35,14 @@ ROLE_VALUES = {"k12_student", "parent", "university_student", "teacher", "public
 MIN_ACCURACY = 0.95
 HELDOUT_MIN_INTENT_ACCURACY = 0.97
 HELDOUT_MIN_ENTITY_RECALL = 0.95
-# What the model reaches today (issue 12 asks for HELDOUT_MIN_INTENT_ACCURACY).
-HELDOUT_REACHED_INTENT_ACCURACY = 0.94
+# What the model reaches today, as regression guards (issue 12 asks for the
+# two figures above). heldout.yml reaches them, but the second round of
+# training data was asked for with phrasings seen among its errors, so it is
+# no longer a clean exam; exam2.yml, written afterwards by someone who saw
+# neither, is: there the targets are not met yet (strict xfail below).
+REACHED = {"heldout.yml": (0.97, 0.95), "exam2.yml": (0.93, 0.92)}
 NLU_SETS = ROOT / "tests" / "nlu"
-HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml"]
+HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml"]
 
 
 def examples(paths: list[Path]) -> dict[str, list[str]]:
@@ -173,9 +177,8 @@ async def held_out_scores(stack: Any, tmp_path: Path) -> dict[str, dict[str, Any
     CLI when that server will not answer /model/parse."""
     if _SCORES:
         return _SCORES
-    heldout = NLU_SETS / "heldout.yml"
-    assert heldout.exists(), "tests/nlu/heldout.yml is missing"
-    paths = [heldout, NLU_SETS / "test_nlu.yml"]
+    paths = [NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml", NLU_SETS / "test_nlu.yml"]
+    assert all(p.exists() for p in paths), paths
     sets = {p.name: read_examples(p) for p in paths}
     parses = await parse_all(stack, [e.text for exs in sets.values() for e in exs])
     if parses is None:
@@ -190,27 +193,22 @@ async def held_out_scores(stack: Any, tmp_path: Path) -> dict[str, dict[str, Any
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
-async def test_held_out_entity_recall(default_stack: Any, tmp_path: Path) -> None:
-    result = (await held_out_scores(default_stack, tmp_path))["heldout.yml"]
-    assert result["entity_recall"] >= HELDOUT_MIN_ENTITY_RECALL, (result["entity_recall"],
-                                                                 len(result["missed_entities"]))
-
-
-@pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
-async def test_held_out_intent_accuracy_does_not_fall_below_what_was_reached(default_stack: Any,
-                                                                            tmp_path: Path) -> None:
-    """A regression guard at the level reached (not the issue's target:
-    see the strict xfail below)."""
+@pytest.mark.parametrize("name", sorted(REACHED))
+async def test_held_out_scores_do_not_fall_below_what_was_reached(default_stack: Any, tmp_path: Path,
+                                                                  name: str) -> None:
     results = await held_out_scores(default_stack, tmp_path)
-    result = results["heldout.yml"]
+    result = results[name]
+    intent, entities = REACHED[name]
     weak = {k: v for k, v in result["per_intent"].items() if v["correct"] < v["total"]}
-    assert result["intent_accuracy"] >= HELDOUT_REACHED_INTENT_ACCURACY, (result["intent_accuracy"], weak)
+    assert result["intent_accuracy"] >= intent, (result["intent_accuracy"], weak)
+    assert result["entity_recall"] >= entities, (result["entity_recall"], result["missed_entities"])
     assert results["test_nlu.yml"]["intent_accuracy"] >= MIN_ACCURACY
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
-@pytest.mark.xfail(strict=True, reason="issue 12's target (intent accuracy >= 0.97 on heldout.yml) is not met yet; "
-                                       "strict: the suite says so when it is")
-async def test_held_out_intent_accuracy_meets_the_target(default_stack: Any, tmp_path: Path) -> None:
-    result = (await held_out_scores(default_stack, tmp_path))["heldout.yml"]
+@pytest.mark.xfail(strict=True, reason="issue 12's targets (intent accuracy >= 0.97, entity recall >= 0.95) are not "
+                                       "met on the clean exam (exam2.yml) yet; strict: the suite says so when they are")
+async def test_the_clean_exam_meets_the_targets(default_stack: Any, tmp_path: Path) -> None:
+    result = (await held_out_scores(default_stack, tmp_path))["exam2.yml"]
     assert result["intent_accuracy"] >= HELDOUT_MIN_INTENT_ACCURACY, result["intent_accuracy"]
+    assert result["entity_recall"] >= HELDOUT_MIN_ENTITY_RECALL, result["entity_recall"]

