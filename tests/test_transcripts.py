@@ -46,6 +46,7 @@ from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset
 from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
+from contract.buttons import CLAIM_SELF
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, say, slots, text
 
 MOBILE = "13812345678"
@@ -184,7 +185,7 @@ async def hold_conversations(stack: Stack, tag: str) -> Chats:
     suffix = uuid.uuid4().hex[:6]
     c = Chats(*(f"{tag}-{kind}-{suffix}" for kind in ("k12", "realname", "human", "failure", "phone", "started")),
               "", "")
-    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', f"我叫{K12.name}",
+    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', CLAIM_SELF.payload, f"我叫{K12.name}",
                     K12.id_number, "开通"):
         await say(stack, c.k12, message)
     reply = await say(stack, c.k12, "/affirm")
@@ -199,7 +200,7 @@ async def hold_conversations(stack: Stack, tag: str) -> Chats:
     found = re.search(r"T\d{13}", text(reply))
     assert found, text(reply)
     c.ticket_number = found.group(0)
-    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', "王大明",
+    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', CLAIM_SELF.payload, "王大明",
                     PUBLIC.id_number, "不开通"):  # not a student of the registry
         await say(stack, c.failure, message)
     await say(stack, c.failure, "/affirm")
@@ -360,7 +361,7 @@ async def test_export_is_a_pseudonymised_test_story(stack: Stack, chats: Chats) 
     steps = story_steps(yml)
     assert steps[0] == {"user": "我要领卡\n", "intent": "claim_card"}
     assert {"intent": "choose_role", "entities": [{"role": "k12_student"}]} in steps
-    assert {"intent": "inform", "entities": [{"k12_claimant": "self"}]} in steps
+    assert {"intent": "choose_role", "entities": [{"k12_claimant": "self"}]} in steps
     assert {"user": "我叫[张小三](person_name)\n", "intent": "inform"} in steps
     fake = next(s["slot_was_set"][0]["id_number"] for s in steps if "id_number" in s.get("slot_was_set", [{}])[0])
     assert fake != K12.id_number and validate_id(fake).ok
