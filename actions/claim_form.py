@@ -131,6 +131,11 @@ def limit_reached(listing: dict[str, Any]) -> bool:
     return int(listing.get("count") or 0) >= int(listing.get("limit") or 3)
 
 
+def children_claimed(listing: dict[str, Any]) -> str:
+    """The children of a guardian's proxy claims, masked, as one line."""
+    return "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
+
+
 def whose_by_age(id_number: str) -> Optional[str]:
     """A parent's ID or a child's, told by the birth date it holds (under
     18: the child's)."""
@@ -566,7 +571,7 @@ class ValidateClaimForm(FormValidationAction):
         except BackendUnavailable:
             return  # the claim itself checks the limit
         if limit_reached(listing):
-            children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
+            children = children_claimed(listing)
             dispatcher.utter_message(
                 text=f"提示：您已经为 {listing['count']} 个孩子代领了电子卡：{children}。每位家长最多代领三张，"
                      "不能再为其他孩子代领；其他孩子可以按中小学生本人领取。如果是这几个孩子之一，可以继续。",

@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard
-from actions.claim_form import limit_reached
+from actions.claim_form import children_claimed, limit_reached
 from actions.failures import next_steps
 from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
 from contract.buttons import (
@@ -97,7 +97,7 @@ class ActionFaqCannotClaimForChild(BackendLookups, Action):
             guardian_id = tracker.get_slot("guardian_id_number")
             if code == "proxy_limit_reached" and guardian_id:
                 listing = (await self.client.proxy_claims(guardian_id)).body
-                children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
+                children = children_claimed(listing)
                 dispatcher.utter_message(
                     text=f"您已经为 {listing.get('count', 3)} 个孩子代领了电子卡：{children}。"
                          "目前每位家长最多代领三张，暂时不能再代领。孩子也可以用本人身份领卡。",
@@ -259,7 +259,7 @@ class ActionNextChild(Action):
         except BackendUnavailable:
             listing = {}
         if limit_reached(listing):
-            children = "、".join(f"{c['name_masked']}（{c['id_masked']}）" for c in listing.get("children", []))
+            children = children_claimed(listing)
             dispatcher.utter_message(
                 text=f"您已经为 3 个孩子代领了电子卡：{children}。目前每位家长最多代领三张，不能再代领第四张。"
                      "其他孩子可以按中小学生本人领取（填孩子本人的姓名和身份证号，不核对监护人）。",
