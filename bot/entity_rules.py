@@ -105,7 +105,7 @@ _SCHOOLING = re.compile(
 _STUDY_AT = re.compile(r"(?:我|本人|俺)(?:现在|目前|今年)?在([^,，。!！?？]{1,10}?)(?:读书|上学|念书|读|上课|就读)")
 _TEACH = re.compile(
     r"(?:我|本人|俺)[^,，。!！?？]{0,8}?(?:当|做|是)(老师|教师|班主任|辅导员)|(?:我|本人|俺)(?:在学校)?(?:教书|教学|任教)"
-    r"|(?:^|(?<=[,，。\s]))在[^,，。!！?？]{1,10}?(?:教书|任教)|(?:我是|我)教[^,，。!！?？师职练]{1,6}的"
+    r"|(?:^|(?<=[,，。\s]))在[^,，。!！?？]{1,10}?(?:教书|任教)|(?:我是|我)教[^,，。!！?？师职练育]{1,6}的"
 )
 _WORKING = re.compile(r"(?:(?:我|本人|俺)(?:已经|早就|早|都)?|(?:^|(?<=[,，。\s]))(?:已经|早就|早))(?:毕业|参加工作|工作|上班|退休)(?:工作)?(?:了|多年|好几年)")
 # A phrase ends at punctuation or where a new clause begins.
@@ -159,7 +159,7 @@ def _phrase_roles(text: str, start: int) -> List[Dict[str, Any]]:
     its last role word, the head noun."""
     stop = _PHRASE_END.search(text, start)
     end = stop.start() if stop else len(text)
-    if re.match(r"教(?!师|职|练)", text[start:end]):
+    if re.match(r"教(?!师|职|练|育)", text[start:end]):
         return []  # 我是教初中的: a teacher (_TEACH)
     if end - start > 16:
         return []

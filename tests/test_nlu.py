@@ -42,7 +42,8 @@ HELDOUT_MIN_ENTITY_RECALL = 0.95
 # neither, is: there the targets are not met yet (strict xfail below).
 REACHED = {"heldout.yml": (0.97, 0.95), "exam2.yml": (0.93, 0.92)}
 NLU_SETS = ROOT / "tests" / "nlu"
-HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml"]
+HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml",
+            NLU_SETS / "exam3.yml"]
 
 
 def examples(paths: list[Path]) -> dict[str, list[str]]:
