@@ -31,6 +31,7 @@ from actions.failures import fix_buttons
 from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
 from actions.reading import Correction, Detail, Reading, read
 from contract.buttons import CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
+from contract.metadata import VERIFIED_REALNAME
 from identity import check_name, validate_id
 from identity.names import MIDDLE_DOT
 from identity.surnames import NOT_NAMES, has_surname
@@ -107,10 +108,12 @@ def slot_label(slot: str, role: Optional[str]) -> str:
 
 def realname(tracker: Tracker) -> Optional[dict[str, str]]:
     """The channel's verified real-name identity, from the latest user
-    message that carried one."""
+    message that carried one. Only the Rasa channel writes this key, after
+    checking the mini-program server's signature (bot/channels.py); an
+    unsigned identity a client sends never reaches here."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
-            meta = (event.get("metadata") or {}).get("realname")
+            meta = (event.get("metadata") or {}).get(VERIFIED_REALNAME)
             if isinstance(meta, dict) and meta.get("name") and meta.get("id_number"):
                 return {"name": str(meta["name"]), "id_number": str(meta["id_number"])}
     return None

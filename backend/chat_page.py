@@ -4,8 +4,12 @@ The page (templates/chat.html, static/chat.js) talks to Rasa's REST
 channel through this backend, so the browser needs no other origin and
 Rasa need not be reachable from outside:
 
-- `POST /chat/api/messages` forwards one message (and the simulated
-  channel identity, `metadata.realname`) to Rasa and answers its replies;
+- `POST /chat/api/messages` forwards one message (and the channel's
+  signed identity, `metadata.realname_token`, which Rasa verifies) to Rasa
+  and answers its replies;
+- `POST /chat/api/realname-token` (outside production only: the page's
+  模拟实名 switch) signs a development token for a name and ID number, as
+  the mini-program's server would sign the real one;
 - `GET /chat/api/updates` answers the support agents' replies (AgentReply)
   to a conversation, for the page to poll;
 - `GET /chat/api/history` restores a conversation after a reload: the
@@ -35,13 +39,17 @@ from sqlalchemy import select
 from backend.api import ApiError, json_body, json_response
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
+from contract.metadata import REALNAME_TOKEN
+from identity import check_name, validate_id
 from identity.logfilter import redact
+from trust import realname
 
 log = logging.getLogger("backend.chat")
 
 MAX_MESSAGE = 500
 MAX_REALNAME_NAME = 64
 MAX_REALNAME_ID = 32
+MAX_REALNAME_TOKEN = 4096
 MAX_BUTTONS = 20
 MAX_UPDATES = 100
 MAX_HISTORY = 300
@@ -97,26 +105,24 @@ def checked_message(value: Any) -> str:
     return text
 
 
-def _realname_field(realname: dict[str, Any], key: str, max_len: int) -> str:
-    value = realname.get(key)
+def _realname_field(body: dict[str, Any], key: str, max_len: int) -> str:
+    value = body.get(key)
     if not isinstance(value, str) or "\x00" in value or not value.strip() or len(value.strip()) > max_len:
-        raise ApiError(400, "bad_metadata", "实名信息格式不正确。", field=f"metadata.realname.{key}")
+        raise ApiError(400, "bad_metadata", "实名信息格式不正确。", field=key)
     return value.strip()
 
 
 def checked_metadata(value: Any) -> Optional[dict[str, Any]]:
-    """Only the contract's verified identity: {"realname": {"name", "id_number"}}."""
+    """Only the contract's signed identity: {"realname_token": "..."}
+    (its signature is Rasa's to check: bot/channels.py)."""
     if value is None or value == {}:
         return None
-    if not isinstance(value, dict) or set(value) != {"realname"}:
-        raise ApiError(400, "bad_metadata", "只支持实名信息（metadata.realname）。", field="metadata")
-    realname = value["realname"]
-    if not isinstance(realname, dict) or set(realname) != {"name", "id_number"}:
-        raise ApiError(400, "bad_metadata", "实名信息需要姓名和身份证号。", field="metadata.realname")
-    return {"realname": {
-        "name": _realname_field(realname, "name", MAX_REALNAME_NAME),
-        "id_number": _realname_field(realname, "id_number", MAX_REALNAME_ID),
-    }}
+    if not isinstance(value, dict) or set(value) != {REALNAME_TOKEN}:
+        raise ApiError(400, "bad_metadata", "只支持实名凭证（metadata.realname_token）。", field="metadata")
+    token = value[REALNAME_TOKEN]
+    if not isinstance(token, str) or not token or len(token) > MAX_REALNAME_TOKEN or not token.isascii():
+        raise ApiError(400, "bad_metadata", "实名凭证格式不正确。", field=f"metadata.{REALNAME_TOKEN}")
+    return {REALNAME_TOKEN: token}
 
 
 def checked_after(value: Optional[str]) -> int:
@@ -182,7 +188,8 @@ async def ask_rasa(app: web.Application, sender: str, text: str,
 
 async def tracker_events(app: web.Application, sender: str) -> list[dict[str, Any]]:
     tracker = await _rasa_json(app, "GET", f"/conversations/{sender}/tracker", "a tracker request",
-                               params={"include_events": "AFTER_RESTART"}, timeout=HISTORY_TIMEOUT)
+                               params={"include_events": "AFTER_RESTART", "token": app[SETTINGS].rasa_token},
+                               timeout=HISTORY_TIMEOUT)
     events = tracker.get("events") if isinstance(tracker, dict) else None
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
@@ -250,7 +257,8 @@ def api_response(data: dict[str, Any], status: int = 200) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     response = aiohttp_jinja2.render_template(
-        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS}
+        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS,
+                               "simulated_realname": not request.app[SETTINGS].production}
     )
     response.headers.update(PAGE_HEADERS)
     return response
@@ -267,6 +275,22 @@ async def post_message(request: web.Request) -> web.Response:
         return api_response({"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE},
                             status=503)
     return api_response({"messages": messages})
+
+
+async def post_realname_token(request: web.Request) -> web.Response:
+    """A development real-name token for this conversation (the 模拟实名
+    switch). Not routed in production, where only the mini-program's server
+    signs."""
+    body = await json_body(request)
+    sender = checked_sender(body.get("sender"))
+    name, problem = check_name(_realname_field(body, "name", MAX_REALNAME_NAME))
+    checked = validate_id(_realname_field(body, "id_number", MAX_REALNAME_ID))
+    if problem:
+        raise ApiError(400, "bad_name", "姓名格式不正确。", field="name")
+    if not checked.ok:
+        raise ApiError(400, "bad_id_number", "身份证号不正确，请核对后重新填写。", field="id_number")
+    token = realname.sign(realname.dev_private_key(), name, checked.normalised, subject=sender)
+    return api_response({REALNAME_TOKEN: token, "expires_in": realname.DEFAULT_TTL_S})
 
 
 async def get_updates(request: web.Request) -> web.Response:
@@ -310,3 +334,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/chat/api/messages", post_message)
     app.router.add_get("/chat/api/updates", get_updates)
     app.router.add_get("/chat/api/history", get_history)
+    if not app[SETTINGS].production:
+        app.router.add_post("/chat/api/realname-token", post_realname_token)

@@ -55,6 +55,9 @@ def _serve_one(host: str, port: int, reuse_port: bool) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve in one process, or in N processes sharing the port
     (SO_REUSEPORT), the parent passing Ctrl-C / SIGTERM on to them."""
+    from trust.secrets import refuse_development_secrets
+
+    refuse_development_secrets(service="the backend")
     settings = _settings()
     host = args.host or settings.host
     port = args.port or settings.port
@@ -333,6 +336,22 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sign_realname(args: argparse.Namespace) -> int:
+    """Print a real-name token signed with the development key, as the
+    mini-program's server would sign one (refused in production)."""
+    from identity import check_name, validate_id
+    from trust import realname
+
+    name, problem = check_name(args.name)
+    checked = validate_id(args.id_number)
+    if problem or not checked.ok:
+        print(f"ERROR: {'--name' if problem else '--id-number'} is not a valid "
+              f"{'name' if problem else 'ID number'}", file=sys.stderr)
+        return 2
+    print(realname.sign(realname.dev_private_key(), name, checked.normalised, ttl_s=args.ttl, subject=args.sender))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -390,6 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker-url", help="SQLAlchemy URL of the tracker store (default: BACKEND_TRACKER_URL)")
     p.add_argument("--rebuild", action="store_true", help="forget the summaries first, then index everything")
     p.set_defaults(func=cmd_index_conversations)
+    p = sub.add_parser("sign-realname", help="print a development real-name token (metadata.realname_token)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--id-number", required=True)
+    p.add_argument("--ttl", type=int, default=15 * 60, help="seconds the token lives (default 900)")
+    p.add_argument("--sender", help="bind the token to this conversation (its `sub`)")
+    p.set_defaults(func=cmd_sign_realname)
     p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_report)

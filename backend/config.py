@@ -1,16 +1,19 @@
-"""Settings, read from the environment once at start-up."""
+"""Settings, read from the environment once at start-up. Secrets (and
+production mode's refusal of development ones) come from trust/secrets.py."""
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trust import secrets
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = PROJECT_ROOT / "var" / "backend.db"
-DEV_SERVICE_TOKEN = "dev-service-token"
-DEV_ID_HASH_KEY = "dev-id-hash-key"
-DEV_SESSION_SECRET = "dev-session-secret"
+DEV_SERVICE_TOKEN = secrets.DEV_DEFAULTS[secrets.BACKEND_SERVICE_TOKEN]
+DEV_ID_HASH_KEY = secrets.DEV_DEFAULTS[secrets.BACKEND_ID_HASH_KEY]
+DEV_SESSION_SECRET = secrets.DEV_DEFAULTS[secrets.BACKEND_SESSION_SECRET]
+DEV_RASA_TOKEN = secrets.DEV_DEFAULTS[secrets.RASA_AUTH_TOKEN]
 DEFAULT_TRACKER_PATH = PROJECT_ROOT / "var" / "rasa_tracker.db"
 
 
@@ -49,6 +52,11 @@ class Settings:
     session_secret: str = DEV_SESSION_SECRET
     # Served over HTTPS: staff cookies get the Secure flag.
     secure_cookies: bool = False
+    # Rasa's HTTP API token (the chat page reads a conversation's tracker).
+    rasa_token: str = DEV_RASA_TOKEN
+    # APP_ENV=production: no development secrets, no development tools
+    # (the chat page's simulated real name).
+    production: bool = False
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,8 +67,8 @@ class Settings:
             ),
             host=env.get("BACKEND_HOST", "127.0.0.1"),
             port=_int("BACKEND_PORT", 8080),
-            service_token=env.get("BACKEND_SERVICE_TOKEN") or DEV_SERVICE_TOKEN,
-            id_hash_key=env.get("BACKEND_ID_HASH_KEY") or DEV_ID_HASH_KEY,
+            service_token=secrets.secret(secrets.BACKEND_SERVICE_TOKEN, env),
+            id_hash_key=secrets.secret(secrets.BACKEND_ID_HASH_KEY, env),
             rate_limit_failures=_int("BACKEND_RATE_LIMIT_FAILURES", 5),
             rate_limit_window_seconds=_int("BACKEND_RATE_LIMIT_WINDOW_SECONDS", 3600),
             max_body_bytes=_int("BACKEND_MAX_BODY_BYTES", 16 * 1024),
@@ -68,12 +76,9 @@ class Settings:
             workers=_int("BACKEND_WORKERS", 1),
             rasa_url=(env.get("BACKEND_RASA_URL") or "http://127.0.0.1:5005").rstrip("/"),
             tracker_url=async_database_url(env.get("BACKEND_TRACKER_URL") or f"sqlite:///{DEFAULT_TRACKER_PATH}"),
-            session_secret=env.get("BACKEND_SESSION_SECRET") or DEV_SESSION_SECRET,
+            session_secret=secrets.secret(secrets.BACKEND_SESSION_SECRET, env),
             secure_cookies=env.get("BACKEND_SECURE_COOKIES", "") in ("1", "true", "yes"),
+            rasa_token=secrets.secret(secrets.RASA_AUTH_TOKEN, env),
+            production=secrets.production(env),
         )
-        public = settings.host not in ("127.0.0.1", "localhost", "::1")
-        if settings.service_token == DEV_SERVICE_TOKEN and public:
-            warnings.warn("BACKEND_SERVICE_TOKEN is the development default on a public address")
-        if settings.session_secret == DEV_SESSION_SECRET and public:
-            warnings.warn("BACKEND_SESSION_SECRET is the development default on a public address")
         return settings

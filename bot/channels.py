@@ -1,21 +1,37 @@
-"""The REST channel, answering every message.
+"""The REST channel, answering every message, and the trust boundary of
+what a client sends.
 
 Open-source Rasa's REST channel answers an empty list when a turn produced
 no message, e.g. when the action server is down (RasaHQ/rasa#7630). This
-subclass keeps the contract's URL (`/webhooks/rest/webhook`, name "rest")
-and the metadata handling, and adds an apology with the hotline whenever a
-turn would otherwise end in silence.
+subclass keeps the contract's URL (`/webhooks/rest/webhook`, name "rest"),
+and adds an apology with the hotline whenever a turn would otherwise end in
+silence.
+
+Metadata: a client is anyone who reaches the port, so nothing it sends is
+passed on as it came. The one key read is `realname_token`, verified here
+(trust/realname.py) and replaced by `verified_realname` {"name",
+"id_number"}, the only identity the actions trust; every other key
+(an unsigned `realname` included) is dropped. The token itself is never
+stored.
 """
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Text
+import logging
+import os
+import sys
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
+from sanic.request import Request
 
 from bot import gc_freeze, http_client, jsonschema_cache, nlu_cache
+from contract.metadata import REALNAME_TOKEN, VERIFIED_REALNAME
 from identity.logfilter import guard_process_logging
+from trust import realname, secrets
+
+log = logging.getLogger(__name__)
 
 # Loaded when the Rasa server starts: from here on no full ID number reaches
 # its logs (Rasa logs message texts on some errors).
@@ -24,7 +40,23 @@ jsonschema_cache.install()  # half of Rasa's CPU a turn went to re-checking a sc
 nlu_cache.install()  # the same text always parses the same way (bot/nlu_cache.py)
 http_client.install()  # kept-alive connections to the action server, JSON by orjson
 
+
+
+def _refuse_unsafe_start() -> None:
+    """Production: every secret set and not a development default, and this
+    server started with its HTTP API behind the token (CONTRACT.md)."""
+    secrets.refuse_development_secrets(service="the Rasa server")
+    if secrets.production() and "--enable-api" in sys.argv and "--auth-token" not in sys.argv:
+        raise secrets.SecretError("ERROR: the Rasa server will not start: APP_ENV=production and its HTTP API "
+                                  "has no --auth-token (scripts/run_services.py passes RASA_AUTH_TOKEN)")
+
+
+_refuse_unsafe_start()
 SILENCE_APOLOGY = "抱歉，系统暂时没有回复您，请稍后再试。如需帮助，可拨打客服电话 0791-88185066。"
+# A message longer than this is answered without being read or stored: no
+# question about the card needs it, and each message is kept in the tracker.
+MAX_MESSAGE_CHARS = 1000
+TOO_LONG = f"您的消息太长了（超过 {MAX_MESSAGE_CHARS} 个字），请分几次简短地发送。您之前填写的信息都还在。"
 
 
 class ReplyingRestInput(RestInput):
@@ -32,10 +64,36 @@ class ReplyingRestInput(RestInput):
     def name(cls) -> Text:
         return "rest"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._public_key: Optional[str] = None
+
+    def verifying_key(self) -> str:
+        if self._public_key is None:
+            self._public_key = realname.public_key(os.environ)
+        return self._public_key
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        body = request.json if isinstance(request.json, dict) else {}
+        sent = body.get("metadata")
+        if not isinstance(sent, dict):
+            return None
+        token = sent.get(REALNAME_TOKEN)
+        if token is None:
+            return None
+        sender = body.get("sender")
+        verified = realname.verify(token, self.verifying_key(), sender=sender if isinstance(sender, str) else None)
+        if verified is None:
+            return None
+        return {VERIFIED_REALNAME: {"name": verified.name, "id_number": verified.id_number}}
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def answered(message: UserMessage) -> None:
             output = message.output_channel
             collected = output if isinstance(output, CollectingOutputChannel) else None
+            if isinstance(message.text, str) and len(message.text) > MAX_MESSAGE_CHARS:
+                await output.send_text_message(message.sender_id, TOO_LONG)
+                return
             before = len(collected.messages) if collected is not None else 0
             try:
                 await on_new_message(message)

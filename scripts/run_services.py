@@ -22,6 +22,15 @@ Two profiles, their settings from the environment (defaults in brackets):
   Missing databases are created; a new backend database gets the demo
   registry of var/demo/.
 
+Either way every service listens on 127.0.0.1 (BACKEND_HOST, ACTION_HOST,
+RASA_HOST; nginx on RASA_HOST and ACTION_HOST), Rasa's HTTP API needs
+RASA_AUTH_TOKEN, the action server answers only requests carrying
+ACTION_SERVER_TOKEN (endpoints.yml sends it), and the real-name tokens are
+verified with REALNAME_PUBLIC_KEY(_FILE). Outside production each falls
+back to its development default (trust/secrets.py; the real-name key pair
+is made in var/secrets/ when missing); APP_ENV=production refuses to start
+with any secret unset or at its development default.
+
 Either way: RASA_MODEL [models/xuexihao.tar.gz], the backend's BACKEND_*
 variables, and in each Rasa process TRACKER_CACHE_SIZE [500] conversations
 kept in memory by bot.tracker_store.CachedSQLTrackerStore and
@@ -47,6 +56,9 @@ from typing import Any, AsyncIterator, Coroutine, NamedTuple, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from trust import realname, secrets  # noqa: E402  (after the path: this file also runs as a script)
+
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 T = TypeVar("T")
@@ -78,6 +90,13 @@ def service_env(scaled: bool = False) -> dict[str, str]:
     var = ROOT / "var"
     for folder in ("rasa-home", "tmp"):
         (var / folder).mkdir(parents=True, exist_ok=True)
+    for name in ("BACKEND_HOST", "ACTION_HOST", "RASA_HOST"):
+        env.setdefault(name, "127.0.0.1")
+    for name in (secrets.RASA_AUTH_TOKEN, secrets.ACTION_SERVER_TOKEN):
+        if secrets.configured(name, env) is None and not secrets.production(env):
+            env[name] = secrets.DEV_DEFAULTS[name]
+    if secrets.configured(secrets.REALNAME_PUBLIC_KEY, env) is None and not secrets.production(env):
+        env[f"{secrets.REALNAME_PUBLIC_KEY}_FILE"] = str(realname.ensure_dev_keys()[1])
     backend_port = env.setdefault("BACKEND_PORT", "8080")
     action_port = env.setdefault("ACTION_PORT", "5055")
     rasa_port = env.setdefault("RASA_PORT", "5005")
@@ -127,37 +146,50 @@ class Member(NamedTuple):
     port: int
 
 
+def reach(host: str) -> str:
+    """The address to reach a service listening on `host` from this machine."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
+
+def rasa_token(env: dict[str, str]) -> str:
+    return secrets.secret(secrets.RASA_AUTH_TOKEN, env)
+
+
 def members(env: dict[str, str], logs: Path) -> list[Member]:
     model = env.get("RASA_MODEL", str(ROOT / "models" / "xuexihao.tar.gz"))
+    rasa_host, action_host = env["RASA_HOST"], env["ACTION_HOST"]
 
     def rasa(port: str) -> list[str]:
-        return [str(RASA), "run", "--enable-api", "--port", port, "--model", model,
-                "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+        return [str(RASA), "run", "--enable-api", "--auth-token", rasa_token(env), "--interface", rasa_host,
+                "--port", port, "--model", model, "--endpoints", "endpoints.yml", "--credentials",
+                "credentials.yml"]
+
+    def rasa_health(port: str) -> str:
+        return f"http://{reach(rasa_host)}:{port}/status?token={rasa_token(env)}"
 
     def actions(port: str) -> list[str]:
-        return [str(VENV_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", port]
+        return [str(VENV_PY), "-m", "actions.server", "--host", action_host, "--port", port]
 
     backend = Member("backend", "backend", [str(VENV_PY), "-m", "backend", "serve"],
-                     f"http://127.0.0.1:{env['BACKEND_PORT']}/healthz", int(env["BACKEND_PORT"]))
+                     f"http://{reach(env['BACKEND_HOST'])}:{env['BACKEND_PORT']}/healthz", int(env["BACKEND_PORT"]))
     if env.get("PROFILE") != "scaled":
         return [
             backend,
             Member("actions", "actions", actions(env["ACTION_PORT"]),
-                   f"http://127.0.0.1:{env['ACTION_PORT']}/health", int(env["ACTION_PORT"])),
-            Member("rasa", "rasa", rasa(env["RASA_PORT"]),
-                   f"http://127.0.0.1:{env['RASA_PORT']}/status", int(env["RASA_PORT"])),
+                   f"http://{reach(action_host)}:{env['ACTION_PORT']}/health", int(env["ACTION_PORT"])),
+            Member("rasa", "rasa", rasa(env["RASA_PORT"]), rasa_health(env["RASA_PORT"]), int(env["RASA_PORT"])),
         ]
     action_ports = env["ACTION_MEMBER_PORTS"].split(",")
     rasa_ports = env["RASA_MEMBER_PORTS"].split(",")
-    conf = write_nginx_conf(logs / "nginx", int(env["RASA_PORT"]), rasa_ports, int(env["ACTION_PORT"]), action_ports)
+    conf = write_nginx_conf(logs / "nginx", int(env["RASA_PORT"]), rasa_ports, int(env["ACTION_PORT"]), action_ports,
+                            rasa_host, action_host)
     return [
         backend,
-        *[Member(f"actions-{i + 1}", "actions", actions(p), f"http://127.0.0.1:{p}/health", int(p))
+        *[Member(f"actions-{i + 1}", "actions", actions(p), f"http://{reach(action_host)}:{p}/health", int(p))
           for i, p in enumerate(action_ports)],
-        *[Member(f"rasa-{i + 1}", "rasa", rasa(p), f"http://127.0.0.1:{p}/status", int(p))
-          for i, p in enumerate(rasa_ports)],
+        *[Member(f"rasa-{i + 1}", "rasa", rasa(p), rasa_health(p), int(p)) for i, p in enumerate(rasa_ports)],
         Member("nginx", "nginx", [nginx_binary(), "-p", str(conf.parent), "-c", str(conf)],
-               f"http://127.0.0.1:{env['RASA_PORT']}/nginx-health", int(env["RASA_PORT"])),
+               f"http://{reach(rasa_host)}:{env['RASA_PORT']}/nginx-health", int(env["RASA_PORT"])),
     ]
 
 
@@ -196,7 +228,7 @@ def make_nginx_temp(folder: Path) -> Path:
 
 
 def write_nginx_conf(folder: Path, rasa_port: int, rasa_members: list[str], action_port: int,
-                     action_members: list[str]) -> Path:
+                     action_members: list[str], rasa_host: str = "127.0.0.1", action_host: str = "127.0.0.1") -> Path:
     """nginx as the load balancer: round robin over the Rasa servers (any
     instance serves any message: the tracker store and the lock store are
     shared) and over the action servers. A request goes to the next
@@ -210,7 +242,7 @@ def write_nginx_conf(folder: Path, rasa_port: int, rasa_members: list[str], acti
         # max_fails=0: never mark an instance down. A stopped instance refuses
         # the connection at once and nginx tries the next; marked down, a
         # restarted one would be skipped ("no live upstreams") for a while.
-        servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=0;" for p in ports)
+        servers = "\n".join(f"    server {reach(rasa_host if name == 'rasa' else action_host)}:{p} max_fails=0;" for p in ports)
         return f"  upstream {name} {{\n{servers}\n    keepalive 64;\n  }}"
 
     proxy = """      proxy_http_version 1.1;
@@ -243,7 +275,7 @@ http {{
 {upstream("rasa", rasa_members)}
 {upstream("actions", action_members)}
   server {{
-    listen 127.0.0.1:{rasa_port};
+    listen {rasa_host}:{rasa_port};
     client_max_body_size 64k;
     location = /nginx-health {{ return 200 "ok"; }}
     location / {{
@@ -257,7 +289,7 @@ http {{
     }}
   }}
   server {{
-    listen 127.0.0.1:{action_port};
+    listen {action_host}:{action_port};
     client_max_body_size 32m;
     location / {{
       proxy_pass http://actions;
@@ -322,9 +354,15 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+# Sanic's own limit on a request body to Rasa (its default is 100 MB): a chat
+# message is at most a few kB, a tracker replaced through the API more.
+RASA_MAX_BODY_BYTES = str(1024 * 1024)
+
+
 def rasa_env(env: dict[str, str]) -> dict[str, str]:
     """Rasa and its libraries write caches under HOME and TMPDIR: keep them in var/."""
-    return {**env, "HOME": str(ROOT / "var" / "rasa-home"), "TMPDIR": str(ROOT / "var" / "tmp")}
+    return {"SANIC_REQUEST_MAX_SIZE": RASA_MAX_BODY_BYTES, **env, "HOME": str(ROOT / "var" / "rasa-home"),
+            "TMPDIR": str(ROOT / "var" / "tmp")}
 
 
 def check_redis(env: dict[str, str]) -> None:
@@ -357,6 +395,7 @@ async def pipe(name: str, group: str, stream: asyncio.StreamReader) -> None:
 
 
 async def main(scaled: bool) -> int:
+    secrets.refuse_development_secrets(service="make run")
     env = service_env(scaled)
     logs = ROOT / "var" / "scaled"
     if env.get("PROFILE") == "scaled":
@@ -517,7 +556,8 @@ def shell() -> None:
     """`rasa shell` in this terminal, against the backend and action server
     that `make run` started (its own Rasa port, the same tracker store)."""
     env = service_env()
-    cmd = [str(RASA), "shell", "--port", os.environ.get("RASA_SHELL_PORT", "5006"), "--model",
+    cmd = [str(RASA), "shell", "--interface", "127.0.0.1", "--port", os.environ.get("RASA_SHELL_PORT", "5006"),
+           "--model",
            env.get("RASA_MODEL", str(ROOT / "models" / "xuexihao.tar.gz")), "--endpoints", "endpoints.yml"]
     os.chdir(ROOT)
     os.execve(cmd[0], cmd, rasa_env(env))

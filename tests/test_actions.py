@@ -163,7 +163,7 @@ async def test_realname_metadata_prefills_self_service_paths() -> None:
     still fills the missing details (README, shared/CONTRACT.md: "on the
     university, teacher and public paths it pre-fills person_name and
     id_number")."""
-    meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    meta = {"verified_realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
     t = tracker({"role": "teacher"}, text="我是老师", intent="choose_role", metadata=meta,
                 entities=[{"entity": "role", "value": "teacher"}])
     events, _ = await run_form(t)
@@ -257,8 +257,19 @@ async def test_a_name_that_looks_like_a_role_is_still_the_answer() -> None:
     assert events == [SlotSet("person_name", "黄公众"), SlotSet("requested_slot", "id_number")]
 
 
-async def test_realname_metadata_prefills_when_the_role_is_chosen() -> None:
+async def test_an_unsigned_identity_in_metadata_fills_nothing() -> None:
+    """Only the Rasa channel writes `verified_realname`, after checking the
+    signature (bot/channels.py); what a client calls `realname` is ignored."""
     meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    t = tracker({"requested_slot": "role"}, text='/choose_role{"role": "teacher"}', intent="choose_role",
+                metadata=meta, entities=[{"entity": "role", "value": "teacher"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("role", "teacher"), SlotSet("details_confirmed", None), SlotSet("k12_claimant", None),
+                      SlotSet("requested_slot", "person_name")]
+
+
+async def test_realname_metadata_prefills_when_the_role_is_chosen() -> None:
+    meta = {"verified_realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
     t = tracker({"requested_slot": "role"}, text='/choose_role{"role": "teacher"}', intent="choose_role",
                 metadata=meta, entities=[{"entity": "role", "value": "teacher"}])
     events, _ = await run_form(t)

@@ -32,7 +32,7 @@ from identity import mask_id
 from tests.conftest import settings_for
 from tests.people import PUBLIC, XIAOMING
 from contract.buttons import CLAIM_SELF
-from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, run_services, slots
+from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, realname, run_services, slots
 
 STATIC = Path(__file__).resolve().parent.parent / "backend" / "static"
 PAGE_IDS = ("messages", "typing", "input", "send", "new-chat", "realname-toggle", "realname-name", "realname-id")
@@ -174,16 +174,15 @@ async def test_bad_message_is_refused_in_chinese(offline: TestClient, message: A
 
 
 GOOD_REALNAME = {"name": PUBLIC.name, "id_number": PUBLIC.id_number}
+GOOD_TOKEN = realname(PUBLIC.name, PUBLIC.id_number)
 
 
 @pytest.mark.parametrize("metadata", [
-    "realname", [GOOD_REALNAME], {"realname": GOOD_REALNAME, "extra": 1}, {"other": 1},
-    {"realname": None}, {"realname": "张三"}, {"realname": {"name": PUBLIC.name}},
-    {"realname": {"id_number": PUBLIC.id_number}}, {"realname": {**GOOD_REALNAME, "phone": "13800000000"}},
-    {"realname": {"name": "", "id_number": PUBLIC.id_number}}, {"realname": {"name": PUBLIC.name, "id_number": " "}},
-    {"realname": {"name": "张" * 65, "id_number": PUBLIC.id_number}},
-    {"realname": {"name": PUBLIC.name, "id_number": "1" * 33}},
-    {"realname": {"name": 1, "id_number": PUBLIC.id_number}}, {"realname": {"name": PUBLIC.name, "id_number": 3601}},
+    "realname", [GOOD_TOKEN], {**GOOD_TOKEN, "extra": 1}, {"other": 1},
+    # An unsigned identity (what the page used to send) is no identity.
+    {"realname": GOOD_REALNAME}, {"realname": GOOD_REALNAME, **GOOD_TOKEN},
+    {"realname_token": None}, {"realname_token": ""}, {"realname_token": 1}, {"realname_token": GOOD_REALNAME},
+    {"realname_token": "x" * 4097}, {"realname_token": "令牌"},
 ])
 async def test_bad_metadata_is_refused(offline: TestClient, metadata: Any) -> None:
     body = {"sender": new_sender(), "message": "我要领卡", "metadata": metadata}
@@ -205,7 +204,7 @@ async def test_malformed_body_is_refused_as_json(offline: TestClient, body: byte
 
 @pytest.mark.parametrize("message, metadata", [
     ("你好", None), ("学" * MAX_MESSAGE, None), ("  " + "学" * MAX_MESSAGE + "  ", None),
-    ("我要领卡", {"realname": GOOD_REALNAME}), ("我要领卡", {}), (SCRIPT, None),
+    ("我要领卡", GOOD_TOKEN), ("我要领卡", {}), (SCRIPT, None),
 ])
 async def test_rasa_down_answers_503_in_chinese(offline: TestClient, message: str,
                                                 metadata: Optional[dict[str, Any]]) -> None:
@@ -225,7 +224,7 @@ async def test_rasa_down_answers_503_in_chinese(offline: TestClient, message: st
 
 async def test_rasa_down_logs_no_message_body(offline: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     body = {"sender": new_sender(), "message": f"我的身份证号是{PUBLIC.id_number}",
-            "metadata": {"realname": GOOD_REALNAME}}
+            "metadata": GOOD_TOKEN}
     with caplog.at_level("DEBUG"):
         async with offline.post("/chat/api/messages", json=body) as resp:
             assert resp.status == 503
@@ -348,9 +347,9 @@ class TestThroughTheStack:
         assert "姓名" in joined(reply)
         assert (await slots(stack, me))["role"] == "university_student"
 
-    async def test_realname_metadata_reaches_rasa(self, stack: Stack) -> None:
-        meta = {"realname": {"name": PUBLIC.name, "id_number": PUBLIC.id_number}}
+    async def test_a_signed_real_name_reaches_rasa(self, stack: Stack) -> None:
         me, plain = new_sender(), new_sender()
+        meta = realname(PUBLIC.name, PUBLIC.id_number, sender=me)
         await post_message(stack, me, "我要领卡", meta)
         reply = await post_message(stack, me, '/choose_role{"role": "public"}', meta)
         assert "请确认" in joined(reply) and PUBLIC.name in joined(reply)  # shown whole to its holder

@@ -30,7 +30,7 @@ from tests.people import (
     XIAOMING,
     Person,
 )
-from tests.stack import NEEDS_STACK, Stack, say, slots, text
+from tests.stack import NEEDS_STACK, Stack, realname, say, slots, text
 
 pytestmark = NEEDS_STACK
 
@@ -120,9 +120,9 @@ async def test_wrong_id_is_explained_and_asked_again(stack: Stack) -> None:
     assert (state["requested_slot"], state["failure_reason"]) == ("id_number", "invalid_id_number")
 
 
-async def test_realname_metadata_needs_only_a_confirmation(stack: Stack) -> None:
+async def test_a_signed_real_name_needs_only_a_confirmation(stack: Stack) -> None:
     me = "e2e-realname"
-    meta = {"realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
+    meta = realname(TEACHER.name, TEACHER.id_number, sender=me)
     await say(stack, me, "我要领卡", metadata=meta)
     reply = await say(stack, me, '/choose_role{"role": "teacher"}', metadata=meta)
     assert "请确认" in text(reply) and TEACHER.name in text(reply)
@@ -173,7 +173,6 @@ async def test_handoff_opens_a_ticket(stack: Stack) -> None:
 
 async def test_backend_down_keeps_details_and_retry_issues_the_card(stack: Stack) -> None:
     me = "e2e-backend-down"
-    meta = {"realname": {"name": XIAOMING.name, "id_number": XIAOMING.id_number}}
     await say(stack, me, "我要领卡")
     await say(stack, me, '/choose_role{"role": "k12_student"}')
     await say(stack, me, '/inform{"k12_claimant": "self"}')
@@ -193,7 +192,7 @@ async def test_backend_down_keeps_details_and_retry_issues_the_card(stack: Stack
         stack.start("backend")
         stack.wait_ready("backend")
     reply = await say(stack, me, "好的")  # retry
-    assert "学习号" in text(reply), meta
+    assert "学习号" in text(reply)
     assert (await slots(stack, me))["card_number"]
 
 
@@ -263,7 +262,7 @@ async def test_fourth_child_hears_the_limit(stack: Stack) -> None:
 async def test_repeated_failures_are_rate_limited_and_explained(stack: Stack) -> None:
     me = "e2e-probe"
     # An ID no other test here fails with (failures of an ID count for every user).
-    wrong = {"realname": {"name": "吴小学", "id_number": UNIVERSITY.id_number}}
+    wrong = realname("吴小学", UNIVERSITY.id_number)
     for attempt in range(6):
         await say(stack, me, "我要领卡", metadata=wrong)
         await say(stack, me, '/choose_role{"role": "public"}', metadata=wrong)

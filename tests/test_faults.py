@@ -71,6 +71,7 @@ from bench.load.audit import ClaimRecord, audit_cards
 from bench.load.chat import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
 from identity.masking import mask_id, mask_name
 from tests.stack import NEEDS_STACK, ROOT, Stack, run_services, started_scaled_stack
+from trust.secrets import RASA_AUTH_TOKEN, secret
 
 # The stack starts in the first test's time: more than the suite's default 300 s.
 pytestmark = [*NEEDS_STACK, pytest.mark.timeout(600)]
@@ -286,7 +287,8 @@ class Conversation:
 
 async def fetch_tracker(http: aiohttp.ClientSession, base: str, sender: str) -> Optional[dict[str, Any]]:
     try:
-        async with http.get(f"{base}/conversations/{sender}/tracker", params={"include_events": "NONE"},
+        async with http.get(f"{base}/conversations/{sender}/tracker",
+                            params={"include_events": "NONE", "token": secret(RASA_AUTH_TOKEN)},
                             timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as resp:
             if resp.status != 200:
                 return None

@@ -28,6 +28,7 @@ import pytest
 from backend.cardnumber import is_valid_card_number
 from tests.people import MINORITY
 from tests.stack import NEEDS_STACK, Stack, run_services, say, slots, started_scaled_stack, text
+from trust.secrets import RASA_AUTH_TOKEN, secret
 
 pytestmark = NEEDS_STACK
 ROUNDS = 20
@@ -41,7 +42,8 @@ async def post(http: aiohttp.ClientSession, base: str, sender: str, message: str
 
 async def events(base: str, sender: str) -> list[dict[str, Any]]:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/conversations/{sender}/tracker") as resp:
+        async with http.get(f"{base}/conversations/{sender}/tracker",
+                            params={"token": secret(RASA_AUTH_TOKEN)}) as resp:
             return (await resp.json())["events"]  # type: ignore[no-any-return]
 
 

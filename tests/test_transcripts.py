@@ -47,7 +47,7 @@ from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
 from contract.buttons import CLAIM_SELF
-from tests.stack import FULL_ID, NEEDS_STACK, Stack, say, slots, text
+from tests.stack import FULL_ID, NEEDS_STACK, Stack, realname, say, slots, text
 
 MOBILE = "13812345678"
 
@@ -191,7 +191,7 @@ async def hold_conversations(stack: Stack, tag: str) -> Chats:
     reply = await say(stack, c.k12, "/affirm")
     c.card_number = (await slots(stack, c.k12))["card_number"]
     assert c.card_number and c.card_number in text(reply)  # issued now, or earlier in this test session
-    meta = {"realname": {"name": REALNAME.name, "id_number": REALNAME.id_number}}
+    meta = realname(REALNAME.name, REALNAME.id_number, sender=c.realname)
     await say(stack, c.realname, "我要领卡", metadata=meta)
     await say(stack, c.realname, '/choose_role{"role": "teacher"}', metadata=meta)
     assert "学习号" in text(await say(stack, c.realname, "确认", metadata=meta))

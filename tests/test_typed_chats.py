@@ -42,7 +42,7 @@ from tests.people import (
     TYPED_UNIVERSITY_SONG,
     make_id,
 )
-from tests.stack import NEEDS_STACK, ROOT, Stack, say, slots, text
+from tests.stack import NEEDS_STACK, ROOT, Stack, say, slots, text, tracker
 
 pytestmark = NEEDS_STACK
 
@@ -111,12 +111,6 @@ class Turn:
 
     def __getitem__(self, slot: str) -> Any:
         return self.state.get(slot)
-
-
-async def tracker(stack: Stack, sender: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{stack.rasa_url}/conversations/{sender}/tracker") as resp:
-            return await resp.json()  # type: ignore[no-any-return]
 
 
 class Chat:

@@ -22,16 +22,19 @@
  *   #input, #send              the text input and the 发送 button (Enter sends too;
  *                              empty input is not sent; at most data-max-length chars)
  *   #new-chat                  新的对话: a new conversation id and an empty history
- *   #realname-toggle           the 模拟实名认证 switch (a checkbox); when on it reveals
- *   #realname-name, #realname-id   the simulated verified identity, sent as
- *                              metadata.realname with every message (when both are filled)
+ *   #realname-toggle           the 模拟实名认证 switch (a checkbox; only outside production);
+ *                              when on it reveals
+ *   #realname-name, #realname-id   the identity the mini-program would have verified: the
+ *                              backend signs a development token for it (POST
+ *                              /chat/api/realname-token), sent as metadata.realname_token
+ *                              with every message (when both are filled and valid)
  *
  * Browser storage (localStorage):
  *   xxh.chat.sender    the conversation id: "web-" + 32 hex digits (crypto.getRandomValues)
  *   xxh.chat.started   "1" once the conversation has a message: a reload then restores
  *                      it from the server (GET /chat/api/history; ID numbers masked)
- *   xxh.chat.realname  the simulation switch and its two values (JSON)
- * The conversation itself is not kept in the browser: the server has it.
+ * The conversation itself is not kept in the browser: the server has it; nor is
+ * the simulated identity (typed names and ID numbers stay in the page's memory).
  */
 (function () {
   "use strict";
@@ -43,7 +46,7 @@
   var SENDER_PATTERN = /^web-[0-9a-f]{32}$/;
   var KEY_SENDER = "xxh.chat.sender";
   var KEY_STARTED = "xxh.chat.started";
-  var KEY_REALNAME = "xxh.chat.realname";
+  var KEY_REALNAME = "xxh.chat.realname";  // no longer written: removed when found
 
   var TEXT = {
     welcome: "您好！我是学习号领卡助手，可以帮您领取学习号电子卡，也可以解答领卡中遇到的问题。请问有什么可以帮您？",
@@ -53,9 +56,10 @@
     tooLong: "消息太长了，请不要超过 " + MAX_LENGTH + " 个字。",
     notDelivered: "未送达",
     agent: "人工客服",
-    realnameOn: "模拟渠道已核验的实名身份：每条消息都会附带以下姓名和身份证号。",
-    realnameIncomplete: "请填写姓名和身份证号，填写完整后才会随消息发送。",
-    realnameOff: "模拟渠道已核验的实名身份：开启后每条消息都会附带这两项，仅用于演示。"
+    realnameOn: "模拟小程序已核验的实名身份：后台为以下姓名和身份证号签发实名凭证，随每条消息发送。",
+    realnameIncomplete: "请填写姓名和身份证号，填写完整后才会签发实名凭证。",
+    realnameRefused: "实名信息有误，未签发实名凭证：",
+    realnameOff: "模拟小程序已核验的实名身份（仅限开发环境）：开启后由后台签发实名凭证，随每条消息发送。"
   };
 
   var el = {
@@ -224,41 +228,61 @@
 
   // -- the simulated real-name identity --
 
-  function loadRealname() {
-    var saved = {};
-    try { saved = JSON.parse(store.get(KEY_REALNAME) || "{}") || {}; } catch (e) { saved = {}; }
-    el.realnameToggle.checked = saved.on === true;
-    el.realnameName.value = typeof saved.name === "string" ? saved.name : "";
-    el.realnameId.value = typeof saved.id_number === "string" ? saved.id_number : "";
-    showRealname();
-  }
+  // Tokens are signed for one conversation and live 15 minutes: one is
+  // asked for again when the identity, the conversation or the time calls for it.
+  var realnameToken = { key: "", token: "", until: 0 };
 
-  function saveRealname() {
-    store.set(KEY_REALNAME, JSON.stringify({
-      on: el.realnameToggle.checked,
-      name: el.realnameName.value,
-      id_number: el.realnameId.value
-    }));
-    showRealname();
+  function loadRealname() {
+    store.remove(KEY_REALNAME);  // an earlier version kept the identity here
+    if (el.realnameToggle) {
+      showRealname();
+    }
   }
 
   function realnameComplete() {
     return el.realnameName.value.trim() !== "" && el.realnameId.value.trim() !== "";
   }
 
-  function showRealname() {
+  function showRealname(problem) {
     var on = el.realnameToggle.checked;
     el.realnameFields.hidden = !on;
     var incomplete = on && !realnameComplete();
-    el.realnameHint.textContent = on ? (incomplete ? TEXT.realnameIncomplete : TEXT.realnameOn) : TEXT.realnameOff;
-    el.realnameHint.className = "realname-hint" + (incomplete ? " warn" : "");
+    el.realnameHint.textContent = problem ? TEXT.realnameRefused + problem
+      : on ? (incomplete ? TEXT.realnameIncomplete : TEXT.realnameOn) : TEXT.realnameOff;
+    el.realnameHint.className = "realname-hint" + (incomplete || problem ? " warn" : "");
   }
 
-  function metadata() {
-    if (!el.realnameToggle.checked || !realnameComplete()) {
-      return null;
+  /* The metadata for the next message: a promise of null (no identity) or
+     {realname_token}. A refused identity is said in the hint; the message is
+     still sent, without it. */
+  function metadata(sender) {
+    if (!el.realnameToggle || !el.realnameToggle.checked || !realnameComplete()) {
+      return Promise.resolve(null);
     }
-    return { realname: { name: el.realnameName.value.trim(), id_number: el.realnameId.value.trim() } };
+    var name = el.realnameName.value.trim();
+    var idNumber = el.realnameId.value.trim();
+    var key = JSON.stringify([sender, name, idNumber]);
+    if (realnameToken.key === key && Date.now() < realnameToken.until) {
+      return Promise.resolve({ realname_token: realnameToken.token });
+    }
+    return fetch(API + "/realname-token", {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ sender: sender, name: name, id_number: idNumber })
+    }).then(function (resp) {
+      return resp.json().catch(function () { return null; }).then(function (data) {
+        if (resp.ok && data && typeof data.realname_token === "string") {
+          var lifetime = (data.expires_in || 900) * 1000;
+          realnameToken = { key: key, token: data.realname_token, until: Date.now() + lifetime - 60000 };
+          showRealname();
+          return { realname_token: data.realname_token };
+        }
+        showRealname((data && typeof data.message === "string" && data.message) || "");
+        return null;
+      });
+    }).catch(function () { return null; });
   }
 
   // -- talking to the server --
@@ -283,10 +307,6 @@
     }
     var sender = state.sender;
     var request = { sender: sender, message: text };
-    var meta = metadata();
-    if (meta) {
-      request.metadata = meta;
-    }
     setButtonsDisabled(el.messages, true);
     var bubble = addMessage("user", shown);
     if (fromInput) {
@@ -310,12 +330,17 @@
       }
     }
 
-    fetch(API + "/messages", {
-      method: "POST",
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify(request)
+    metadata(sender).then(function (meta) {
+      if (meta) {
+        request.metadata = meta;
+      }
+      return fetch(API + "/messages", {
+        method: "POST",
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json", "Accept": "application/json" },
+        body: JSON.stringify(request)
+      });
     }).then(function (resp) {
       return resp.json().catch(function () { return null; }).then(function (data) {
         if (sender !== state.sender) {
@@ -448,12 +473,14 @@
     }
   });
   el.newChat.addEventListener("click", newChat);
-  el.realnameToggle.addEventListener("change", function () {
-    saveRealname();
-    scrollToEnd();
-  });
-  el.realnameName.addEventListener("input", saveRealname);
-  el.realnameId.addEventListener("input", saveRealname);
+  if (el.realnameToggle) {
+    el.realnameToggle.addEventListener("change", function () {
+      showRealname();
+      scrollToEnd();
+    });
+    el.realnameName.addEventListener("input", function () { showRealname(); });
+    el.realnameId.addEventListener("input", function () { showRealname(); });
+  }
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden) {
       poll();
