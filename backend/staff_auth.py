@@ -13,9 +13,13 @@
 - Roles: `agent` (conversations, tickets) and `admin` (also the dashboard,
   the audit log). `require_staff()` refuses anonymous requests: a page
   redirects to the login form, `/staff/api/...` answers 401 JSON.
-- Throttling: after LOGIN_MAX_FAILURES failed logins for one username (or
+- Throttling that cannot lock an account out for others: after
+  LOGIN_MAX_FAILURES failed logins for one username from one address (or
   LOGIN_MAX_FAILURES_PER_ADDRESS from one address) within
-  LOGIN_WINDOW_SECONDS, logins are refused without checking the password.
+  LOGIN_WINDOW_SECONDS, logins from that address are refused without
+  checking the password; the account's owner logs in from elsewhere as
+  usual. Failures for a username from everywhere only slow its logins down
+  (LOGIN_SLOWDOWN_SECONDS), so guessing from many addresses stays slow.
 - Audit: `audit()` records what a staff member did; admins read it at
   /staff/audit.
 """
@@ -49,6 +53,7 @@ SESSION_SECONDS = 8 * 3600
 LOGIN_WINDOW_SECONDS = 15 * 60
 LOGIN_MAX_FAILURES = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+LOGIN_SLOWDOWN_SECONDS = 1.0
 MIN_PASSWORD_LENGTH = 10
 MAX_FIELD = 256
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
@@ -295,18 +300,24 @@ def _safe_next(value: Any) -> str:
     return "/staff"
 
 
-async def _throttled(db: Any, username: str, remote: str) -> bool:
+async def _throttled(db: Any, username: str, remote: str) -> tuple[bool, bool]:
+    """(refused from this address, slowed down: the username's failures from
+    anywhere)."""
     since = utcnow() - dt.timedelta(seconds=LOGIN_WINDOW_SECONDS)
+    recent = LoginFailure.created_at >= since
     async with db.reading() as session:
-        by_user = await session.scalar(
+        by_pair = await session.scalar(
             select(func.count()).select_from(LoginFailure)
-            .where(LoginFailure.username == username, LoginFailure.created_at >= since)
+            .where(LoginFailure.username == username, LoginFailure.remote == remote, recent)
         )
         by_remote = await session.scalar(
-            select(func.count()).select_from(LoginFailure)
-            .where(LoginFailure.remote == remote, LoginFailure.created_at >= since)
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.remote == remote, recent)
         )
-    return (by_user or 0) >= LOGIN_MAX_FAILURES or (by_remote or 0) >= LOGIN_MAX_FAILURES_PER_ADDRESS
+        by_user = await session.scalar(
+            select(func.count()).select_from(LoginFailure).where(LoginFailure.username == username, recent)
+        )
+    refused = (by_pair or 0) >= LOGIN_MAX_FAILURES or (by_remote or 0) >= LOGIN_MAX_FAILURES_PER_ADDRESS
+    return refused, (by_user or 0) >= LOGIN_MAX_FAILURES
 
 
 def _login_page(request: web.Request, error: Optional[str], status: int = 200,
@@ -347,9 +358,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password") or "")[:MAX_FIELD]
     db = request.app[DB]
     remote = remote_address(request)
-    if await _throttled(db, username, remote):
+    refused, slowed = await _throttled(db, username, remote)
+    if refused:
         await record_audit(db, username or None, "login_throttled", None, None, remote)
         return _login_page(request, "登录失败次数过多，请 15 分钟后再试。", status=429, username=username)
+    if slowed:
+        await asyncio.sleep(LOGIN_SLOWDOWN_SECONDS)
     async with db.reading() as session:
         user = (await session.scalars(select(StaffUser).where(StaffUser.username == username))).one_or_none()
     loop = asyncio.get_running_loop()
@@ -360,7 +374,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         await record_audit(db, username or None, "login_failed", None, None, remote)
         return _login_page(request, "用户名或密码不正确。", status=401, username=username)
     async with db.writing() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+        await session.execute(delete(LoginFailure).where(LoginFailure.username == username,
+                                                         LoginFailure.remote == remote))
         stored = await session.get(StaffUser, user.id)
         if stored is not None:
             stored.last_login_at = utcnow()

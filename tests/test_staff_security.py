@@ -35,6 +35,7 @@ from backend.db import Database
 from backend.staff_auth import (
     LOGIN_COOKIE,
     LOGIN_MAX_FAILURES,
+    LOGIN_SLOWDOWN_SECONDS,
     SESSION_COOKIE,
     SESSION_SECONDS,
     create_staff,
@@ -61,9 +62,11 @@ class Staff:
     """A browser-like client of the console with its own cookie jar (one per
     person, so an anonymous visitor, an agent and an admin don't mix)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, address: str = "127.0.0.1") -> None:
         self.base = base_url.rstrip("/")
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        # Another loopback address (127.0.0.2) is another client address to the server.
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                          connector=aiohttp.TCPConnector(local_addr=(address, 0)))
         self.csrf = ""  # the token of the last page that had a form
 
     async def close(self) -> None:
@@ -189,8 +192,8 @@ async def console(api: Api) -> AsyncIterator[Api]:
 async def clients(console: Api) -> AsyncIterator[Any]:
     made: list[Staff] = []
 
-    def make() -> Staff:
-        made.append(Staff(str(console.client.make_url(""))))
+    def make(address: str = "127.0.0.1") -> Staff:
+        made.append(Staff(str(console.client.make_url("")), address))
         return made[-1]
 
     yield make
@@ -437,24 +440,32 @@ async def test_the_password_is_stored_as_an_argon2id_hash(console: Api) -> None:
     assert salt not in other  # a salt of its own
 
 
-async def test_login_throttling_per_username(console: Api, clients: Any) -> None:
-    attacker = clients()
+async def test_login_throttling_stops_the_guesser_not_the_owner(console: Api, clients: Any) -> None:
+    attacker = clients("127.0.0.1")
     for _ in range(LOGIN_MAX_FAILURES):
         status, body, _ = await attacker.login(AGENT, "wrong password!")
         assert status == 401 and "用户名或密码不正确" in body
-    # Now even the right password is refused for that username...
+    # Now even the right password is refused from the guesser's address...
     for password in (PASSWORD, "wrong password!"):
         status, body, _ = await attacker.login(AGENT, password)
         assert status == 429 and "15 分钟" in body
         assert attacker.cookie(SESSION_COOKIE) is None
-    status, _, _ = await clients().login(AGENT, PASSWORD)
-    assert status == 429
-    # ...while other usernames are unaffected.
-    admin = clients()
+    assert (await clients("127.0.0.1").login(AGENT, PASSWORD))[0] == 429
+    # ...while other usernames from there are unaffected...
+    admin = clients("127.0.0.1")
     status, _, resp = await admin.login(ADMIN, ADMIN_PASSWORD)
     assert status == 302 and admin.cookie(SESSION_COOKIE)
     assert "login_throttled" in await audit_actions(console, AGENT)
     assert "login" not in await audit_actions(console, AGENT)
+    # ...and the owner, elsewhere, logs in: slowed down (the username is
+    # being guessed), never locked out.
+    owner = clients("127.0.0.2")
+    started = time.monotonic()
+    status, _, _ = await owner.login(AGENT, PASSWORD)
+    assert status == 302 and owner.cookie(SESSION_COOKIE)
+    assert time.monotonic() - started >= LOGIN_SLOWDOWN_SECONDS
+    # The guesser's address stays refused after the owner's login.
+    assert (await clients("127.0.0.1").login(AGENT, PASSWORD))[0] == 429
 
 
 async def test_failures_are_forgotten_after_a_successful_login(console: Api, clients: Any) -> None:
