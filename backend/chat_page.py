@@ -36,6 +36,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
+from backend.address_limits import ChatLimits
 from backend.api import ApiError, json_body, json_response
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
@@ -61,6 +62,11 @@ RASA_UNAVAILABLE = "助手暂时无法回复，请稍后再试，或拨打客服
 HISTORY_UNAVAILABLE = "暂时无法加载之前的聊天记录，您可以继续对话。"
 
 HTTP = web.AppKey("chat_http", aiohttp.ClientSession)
+LIMITS = web.AppKey("chat_limits", ChatLimits)
+SLOW_DOWN = {
+    "messages": "您发送消息太快了，请稍等一分钟再发。您已填写的信息不会丢失。",
+    "conversations": "这台设备新开的对话太多了，请稍后再试，或继续使用原来的对话。",
+}
 
 # The page: scripts and styles from this origin only, no inline code, no
 # framing, no referrer leaving the site.
@@ -264,11 +270,20 @@ async def page(request: web.Request) -> web.Response:
     return response
 
 
+def limited(request: web.Request, sender: str) -> None:
+    """429 when this client address is over its limits."""
+    hit = request.app[LIMITS].refusal(request.remote or "", sender)
+    if hit is not None:
+        log.info("chat limit per address reached (%s)", hit)
+        raise ApiError(429, "too_many_requests", SLOW_DOWN[hit])
+
+
 async def post_message(request: web.Request) -> web.Response:
     body = await json_body(request)
     sender = checked_sender(body.get("sender"))
     text = checked_message(body.get("message"))
     metadata = checked_metadata(body.get("metadata"))
+    limited(request, sender)
     try:
         messages = await ask_rasa(request.app, sender, text, metadata)
     except RasaUnavailable:
@@ -283,6 +298,7 @@ async def post_realname_token(request: web.Request) -> web.Response:
     signs."""
     body = await json_body(request)
     sender = checked_sender(body.get("sender"))
+    limited(request, sender)
     name, problem = check_name(_realname_field(body, "name", MAX_REALNAME_NAME))
     checked = validate_id(_realname_field(body, "id_number", MAX_REALNAME_ID))
     if problem:
@@ -329,6 +345,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    app[LIMITS] = ChatLimits.create(settings.chat_messages_per_minute, settings.chat_conversations_per_hour)
     app.cleanup_ctx.append(_http_client)
     app.router.add_get("/", page)
     app.router.add_post("/chat/api/messages", post_message)

@@ -52,6 +52,9 @@ class Settings:
     session_secret: str = DEV_SESSION_SECRET
     # Served over HTTPS: staff cookies get the Secure flag.
     secure_cookies: bool = False
+    # The public chat API, per client address (backend/address_limits.py).
+    chat_messages_per_minute: int = 30
+    chat_conversations_per_hour: int = 20
     # Rasa's HTTP API token (the chat page reads a conversation's tracker).
     rasa_token: str = DEV_RASA_TOKEN
     # APP_ENV=production: no development secrets, no development tools
@@ -79,6 +82,8 @@ class Settings:
             session_secret=secrets.secret(secrets.BACKEND_SESSION_SECRET, env),
             secure_cookies=env.get("BACKEND_SECURE_COOKIES", "") in ("1", "true", "yes"),
             rasa_token=secrets.secret(secrets.RASA_AUTH_TOKEN, env),
+            chat_messages_per_minute=_int("BACKEND_CHAT_MESSAGES_PER_MINUTE", 30),
+            chat_conversations_per_hour=_int("BACKEND_CHAT_CONVERSATIONS_PER_HOUR", 20),
             production=secrets.production(env),
         )
         return settings
