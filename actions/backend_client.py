@@ -67,6 +67,11 @@ class BackendClient:
     async def claim(self, **body: Any) -> Reply:
         return await self.post("/claims", body)
 
+    async def match(self, **body: Any) -> Reply:
+        """A claim checked but not issued: the card when there is one (rate
+        limited and logged as claims are)."""
+        return await self.post("/matches", body)
+
     async def card(self, id_number: str, name: Optional[str] = None) -> Reply:
         return await self.post("/cards/query", {"id_number": id_number, **({"name": name} if name else {})})
 

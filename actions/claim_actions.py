@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
+from actions.claim_form import realname
 from actions.failures import fix_buttons, next_steps
 from actions.messages import FAILURES, card_message
 from contract.buttons import (
@@ -91,6 +92,16 @@ class ActionAskDetailsConfirmed(Action):
         return []
 
 
+def show_card(dispatcher: CollectingDispatcher, body: dict[str, Any], more: Optional[list[dict[str, Any]]] = None) -> None:
+    """The card to its holder, its recorded guardian or the chat that claimed
+    it; anyone else hears only that it was claimed, and what to do if it was
+    not them (the backend decides who is who: `holder_proven`)."""
+    if body.get("holder_proven"):
+        dispatcher.utter_message(text=card_message(body), buttons=more or [])
+    else:
+        dispatcher.utter_message(response="utter_card_held_by_another")
+
+
 def claim_body(tracker: Tracker) -> dict[str, Any]:
     role = tracker.get_slot("role")
     body: dict[str, Any] = {
@@ -99,6 +110,9 @@ def claim_body(tracker: Tracker) -> dict[str, Any]:
         "id_number": tracker.get_slot("id_number"),
         "channel_user": tracker.sender_id,
     }
+    verified = realname(tracker)
+    if verified is not None:
+        body["verified_id_number"] = verified["id_number"]
     if role in ("k12_student", "parent"):
         body["face_verification"] = bool(tracker.get_slot("face_verification"))
     if role == "parent":
@@ -129,7 +143,7 @@ class ActionClaimCard(Action):
             return [SlotSet("failure_reason", "backend_unavailable")]
         if reply.ok:
             more = [NEXT_CHILD] if role == "parent" else []
-            dispatcher.utter_message(text=card_message(reply.body), buttons=buttons(*more))
+            show_card(dispatcher, reply.body, buttons(*more))
             return [SlotSet("card_number", reply.body["card"]["card_number"]), SlotSet("failure_reason", None)]
         code = reply.code if reply.code in FAILURES else "identity_not_found"
         dispatcher.utter_message(text=FAILURES[code], buttons=buttons(*next_steps(code, role)))

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
-from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard
+from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard, claim_body, show_card
 from actions.claim_form import children_claimed, limit_reached
 from actions.failures import next_steps
 from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
@@ -114,33 +114,38 @@ class ActionFaqCannotClaimForChild(BackendLookups, Action):
 
 
 class ActionFaqVerifiedNoCard(BackendLookups, Action):
-    """验证成功但没领到卡: find the card; if the claim did not complete,
-    complete it now (claims are idempotent)."""
+    """验证成功但没领到卡: look for the card with this chat's details (a
+    look-up is a check like a claim: rate limited, logged, and the card shown
+    only to its holder); if the claim did not complete, complete it now
+    (claims are idempotent)."""
 
     def name(self) -> str:
         return "action_faq_verified_no_card"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        name, id_number = tracker.get_slot("person_name"), tracker.get_slot("id_number")
-        if not (name and id_number):
+        role = tracker.get_slot("role")
+        if not (role and tracker.get_slot("person_name") and tracker.get_slot("id_number")):
             dispatcher.utter_message(
                 text="可能是网络原因，跳转时没有完成领卡，需要辛苦您重新领取一次（已领过的卡不会重复发放）。",
                 buttons=buttons(CLAIM_AGAIN),
             )
             return []
         try:
-            reply = await self.client.card(id_number, name)
+            reply = await self.client.match(**claim_body(tracker))
         except BackendUnavailable:
             dispatcher.utter_message(text=FAILURES["backend_unavailable"])
             return [SlotSet("failure_reason", "backend_unavailable")]
-        if reply.ok:
-            dispatcher.utter_message(text=card_message({"status": "existing", **reply.body}))
+        if reply.ok and reply.body.get("card"):
+            show_card(dispatcher, {**reply.body, "status": "existing"})
             return [SlotSet("card_number", reply.body["card"]["card_number"])]
-        if tracker.get_slot("role") and tracker.get_slot("details_confirmed"):
+        if reply.ok and tracker.get_slot("details_confirmed"):
             dispatcher.utter_message(text="没有查到已发放的卡，上次领卡没有完成。我现在为您重新提交：")
             action = ActionClaimCard()
             action.client = self.client
             return await action.run(dispatcher, tracker, domain)
+        if not reply.ok and reply.code in FAILURES:
+            dispatcher.utter_message(text=FAILURES[reply.code], buttons=buttons(*next_steps(reply.code, role)))
+            return [SlotSet("failure_reason", reply.code)]
         dispatcher.utter_message(text="没有查到已发放的卡，可能上次没有完成领卡，需要辛苦您重新领取一次。",
                                  buttons=buttons(CLAIM_AGAIN))
         return []

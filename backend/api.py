@@ -120,6 +120,14 @@ def outcome_response(outcome: Outcome) -> web.Response:
 # -- handlers ------------------------------------------------------------------
 
 
+def verified_id(body: dict[str, Any]) -> Optional[str]:
+    """`verified_id_number`: the ID of the chat's verified real name, as the
+    action server read it from the Rasa channel (optional)."""
+    if body.get("verified_id_number") is None:
+        return None
+    return valid_id(body, "verified_id_number")
+
+
 def claim_request(body: dict[str, Any]) -> ClaimRequest:
     path = string(body, "path", max_len=32)
     if path not in PATHS:
@@ -133,6 +141,7 @@ def claim_request(body: dict[str, Any]) -> ClaimRequest:
         guardian_id_number=string(body, "guardian_id_number", max_len=MAX_ID_INPUT) if parent else None,
         face_verification=boolean(body, "face_verification"),
         channel_user=channel_user(body),
+        verified_id_number=verified_id(body),
     )
 
 

@@ -53,6 +53,9 @@ class ClaimRequest:
     guardian_id_number: Optional[str] = None
     face_verification: Optional[bool] = None
     channel_user: Optional[str] = None
+    # The ID number of the chat's verified real name (the mini-program's
+    # signed identity), when it has one: proves the claimant is that person.
+    verified_id_number: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class CardRec:
     school_code: Optional[str]
     school_name: Optional[str]
     created_at: dt.datetime
+    channel_user: Optional[str] = None  # the chat that claimed it
 
 
 @dataclass
@@ -113,6 +117,10 @@ class Outcome:
     previous_identities: Optional[list[str]] = None
     path_mismatch: bool = False
     logged: bool = False  # the attempt was logged with the card (see _issue)
+    # The claimant is the card's holder (verified real name), its recorded
+    # guardian (passed the guardian check), or the chat that claimed it:
+    # only then does the bot show the card (issue 13).
+    holder_proven: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"success": self.success}
@@ -121,6 +129,8 @@ class Outcome:
             data["identities"] = self.identities
             data["permissions"] = permissions_for(self.identities)
             data["path_mismatch"] = self.path_mismatch
+            if self.card is not None:
+                data["holder_proven"] = self.holder_proven
             if self.previous_identities is not None:
                 data["previous_identities"] = self.previous_identities
             if self.card is not None:
@@ -264,7 +274,8 @@ def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, n
 
     if existing is not None:
         return Outcome(True, status="existing", card=existing, identities=list(existing.identities),
-                       path_mismatch=_mismatch(req.path, existing.identities))
+                       path_mismatch=_mismatch(req.path, existing.identities),
+                       holder_proven=_proven(req, holder.normalised, existing))
     if not issue:
         return Outcome(True, status="matched", identities=match.identities,
                        path_mismatch=_mismatch(req.path, match.identities))
@@ -274,7 +285,19 @@ def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, n
             return Outcome(False, failure_code="proxy_limit_reached")
     card, status = yield from _issue(req, holder.normalised, name_norm, match, guardian, attempt, now)
     return Outcome(True, status=status, card=card, identities=list(card.identities),
-                   path_mismatch=_mismatch(req.path, card.identities), logged=status == "issued")
+                   path_mismatch=_mismatch(req.path, card.identities), logged=status == "issued",
+                   holder_proven=status == "issued" or _proven(req, holder.normalised, card))
+
+
+def _proven(req: ClaimRequest, holder_id: str, card: CardRec) -> bool:
+    """Whether this claimant may see the card: its holder by verified real
+    name, its recorded guardian (the parent path reaches a card only after
+    the guardian check), or the chat that claimed it."""
+    if req.verified_id_number is not None and req.verified_id_number == holder_id:
+        return True
+    if req.path == "parent":
+        return True
+    return req.channel_user is not None and card.channel_user == req.channel_user
 
 
 def _take_proxy_slot(guardian_id: str, child_id: str, now: dt.datetime) -> Generator[Op, Any, bool]:

@@ -38,7 +38,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 _FAILURES = ", ".join(f"'{code}'" for code in MATCH_FAILURES)
 _CARD_COLUMNS = (
     "id, card_number, holder_id_number, holder_name, path, identities, permissions, face_verification, "
-    "claimed_by_guardian_id, district_code, school_code, school_name, created_at"
+    "claimed_by_guardian_id, district_code, school_code, school_name, created_at, channel_user"
 )
 _CARD_INSERT_COLUMNS = (
     "card_number", "holder_id_number", "holder_name", "path", "identities", "permissions", "face_verification",

@@ -50,6 +50,7 @@ SUSPENDED = Person("孙停学", make_id("360111", "20100909", 73))
 MINORITY = Person("阿依古丽·买买提", make_id("360112", "20111111", 82))
 TRADITIONAL = Person("张伟", make_id("360121", "20091212", 91))  # typed as 張偉
 VOCATIONAL = Person("刘职高", make_id("360202", "20080606", 93))
+IMPERSONATED = Person("蔡可欣", make_id("360102", "20120315", 97))  # claimed by one chat, typed by another
 
 # University, teachers, public
 UNIVERSITY = Person("吴大学", make_id("360102", "20040404", 15))
@@ -109,6 +110,7 @@ def student_rows() -> list[dict[str, str]]:
         _student(MINORITY, "junior", g1=FATHER_LI),
         _student(TRADITIONAL, "senior", g1=MOTHER_WANG),
         _student(VOCATIONAL, "vocational", g2=MOTHER_WANG),
+        _student(IMPERSONATED, "primary"),
         _student(UNIVERSITY, "university", school=uni),
         _student(TEACHER_AND_UNIVERSITY, "university", school=uni),
     ]

@@ -220,6 +220,30 @@ async def test_claim_card_issues_and_sets_the_card_number(api: Api) -> None:
     await action.client.close()
 
 
+async def test_someone_elses_card_is_not_shown_but_said_to_be_claimed(api: Api) -> None:
+    """Issue 13: a chat that only knows the student's name and ID number hears
+    that the card exists, and what to do if it was not them; the chat that
+    claimed it, or the holder by verified real name, sees it."""
+    action = claim_action(api)
+    k12 = dict(role="k12_student", k12_claimant="self", person_name=XIAOMING.name, id_number=XIAOMING.id_number,
+               face_verification=False)
+    await action.run(CollectingDispatcher(), tracker({"details_confirmed": True, **k12}, active_loop=None,
+                                                     sender="chat-of-xiaoming"), DOMAIN)
+    number = await api.scalar("SELECT card_number FROM cards")
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker({"details_confirmed": True, **k12}, active_loop=None,
+                                                  sender="a-classmate"), DOMAIN)
+    assert events == [SlotSet("card_number", number), SlotSet("failure_reason", None)]
+    assert dispatcher.messages[0]["response"] == "utter_card_held_by_another"
+    assert number not in str(dispatcher.messages)
+    verified = {"verified_realname": {"name": XIAOMING.name, "id_number": XIAOMING.id_number}}
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tracker({"details_confirmed": True, **k12}, active_loop=None, sender="new-phone",
+                                         metadata=verified), DOMAIN)
+    assert number in dispatcher.messages[0]["text"]
+    await action.client.close()
+
+
 async def test_claim_card_explains_guardian_mismatch(api: Api) -> None:
     action = claim_action(api)
     dispatcher = CollectingDispatcher()

@@ -73,6 +73,30 @@ async def test_second_claim_returns_the_same_card(api: Api) -> None:
     assert await api.scalar("SELECT count(*) FROM cards") == 1
 
 
+async def test_a_card_is_shown_only_to_its_holder_its_guardian_or_the_chat_that_claimed_it(api: Api) -> None:
+    """The API returns the card to its trusted caller (the action server),
+    with `holder_proven`: whether this claimant may see it (issue 13)."""
+    _, first = await claim_self(api, XIAOMING, user="chat-of-xiaoming")
+    assert first["status"] == "issued" and first["holder_proven"] is True
+    # The same chat again: its own card.
+    _, again = await claim_self(api, XIAOMING, user="chat-of-xiaoming")
+    assert (again["status"], again["holder_proven"]) == ("existing", True)
+    # Another chat that knows the name and ID number: not shown.
+    _, other = await claim_self(api, XIAOMING, user="someone-else")
+    assert (other["status"], other["holder_proven"]) == ("existing", False)
+    # The holder by verified real name, from any chat: shown.
+    _, verified = await claim_self(api, XIAOMING, user="new-phone", verified_id_number=XIAOMING.id_number)
+    assert verified["holder_proven"] is True
+    _, mismatch = await claim_self(api, XIAOMING, user="new-phone-2", verified_id_number=TEACHER.id_number)
+    assert mismatch["holder_proven"] is False
+    # The recorded guardian, once the guardian check passed: shown.
+    _, guardian = await claim_child(api, FATHER_LI, XIAOMING, user="father-phone")
+    assert (guardian["status"], guardian["holder_proven"]) == ("existing", True)
+    status, bad = await api.claim(path="k12_student", name=XIAOMING.name, id_number=XIAOMING.id_number,
+                                  verified_id_number="123")
+    assert status == 422 and bad["code"] == "invalid_id_number"
+
+
 @pytest.mark.parametrize(
     "typed_name, typed_id",
     [

@@ -30,7 +30,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.people import PUBLIC, TEACHER
+from tests.people import IMPERSONATED, PUBLIC, TEACHER
 from tests.rasa_cli import RASA_PY
 from tests.stack import NEEDS_STACK, ROOT, Stack, rasa_token, realname, say, slots, text
 from trust import realname as signing
@@ -359,3 +359,33 @@ async def test_rasa_refuses_huge_bodies(stack: Stack) -> None:
         async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook",
                              json={"sender": "attack-huge", "message": "你好", "pad": "x" * 2_000_000}) as resp:
             assert resp.status == 413
+
+
+# -- a card is shown only to its holder ------------------------------------------------------------
+
+
+async def typed_k12_claim(stack: Stack, me: str) -> list[dict[str, Any]]:
+    """A student's claim for themselves, typed as people type."""
+    await say(stack, me, "我要领卡")
+    await say(stack, me, "我是学生")
+    await say(stack, me, "我自己领")
+    await say(stack, me, f"我叫{IMPERSONATED.name}")
+    await say(stack, me, IMPERSONATED.id_number)
+    await say(stack, me, "不开")
+    return await say(stack, me, "确认无误")
+
+
+async def test_someone_who_knows_a_students_name_and_id_does_not_see_the_card(stack: Stack) -> None:
+    owner, other = "attack-card-owner", "attack-card-classmate"
+    reply = await typed_k12_claim(stack, owner)
+    number = (await slots(stack, owner))["card_number"]
+    assert "领卡成功" in text(reply) and number in text(reply)
+    reply = await typed_k12_claim(stack, other)
+    assert "已经领取过" in text(reply) and number not in text(reply) and "转人工" in str(reply)
+    assert "持卡人" not in text(reply)
+    # Asking for the card another way shows nothing either ...
+    reply = await say(stack, other, "验证成功了但是没有领到卡")
+    assert number not in text(reply) and "已经领取过" in text(reply)
+    # ... while its owner's chat sees it again.
+    reply = await say(stack, owner, "验证成功了但是没有领到卡")
+    assert number in text(reply)
