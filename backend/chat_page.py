@@ -7,28 +7,53 @@ Rasa need not be reachable from outside:
 - `POST /chat/api/messages` forwards one message (and the channel's
   signed identity, `metadata.realname_token`, which Rasa verifies) to Rasa
   and answers its replies;
+- `POST /chat/api/conversations` (新的对话) starts a new conversation: a new
+  cookie replaces the old one;
 - `POST /chat/api/realname-token` (outside production only: the page's
-  模拟实名 switch) signs a development token for a name and ID number, as
-  the mini-program's server would sign the real one;
+  模拟实名 switch) signs a development token for a name and ID number, bound
+  to this conversation, as the mini-program's server would sign the real one;
 - `GET /chat/api/updates` answers the support agents' replies (AgentReply)
-  to a conversation, for the page to poll;
-- `GET /chat/api/history` restores a conversation after a reload: the
+  to the conversation, for the page to poll;
+- `GET /chat/api/history` restores the conversation after a reload: the
   user's and the bot's messages from Rasa's tracker, merged with the agent
   replies, ID numbers masked. The server is the one source of truth (a
   reload in another tab, or after the agent answered, shows the same), and
   nothing the user typed is kept in the browser's storage.
 
-The conversation id (the Rasa sender) is the bearer of a conversation: 128
-random bits made by the browser, checked against a strict pattern, so
-nobody reads another conversation. Message bodies and the identity are
-never logged (they may hold ID numbers).
+Whose conversation: the backend's cookie `xxh_chat` decides, nothing the
+request names. It holds 128 random bits (the key), issued by the backend
+on the first message (or the first real-name token) of a browser that has
+none, and by 新的对话; HttpOnly (no script reads it: the page never knows
+it), SameSite=Strict, path /chat/api, Secure with BACKEND_SECURE_COOKIES.
+The conversation id Rasa knows (the sender, "web-" + 32 hex) is an HMAC of
+the key with BACKEND_SESSION_SECRET: tickets, agent replies, claim
+attempts, Rasa's tracker and logs hold the sender, from which the key
+cannot be had, so none of them is a credential for the chat. A `sender`
+in a body or query (the page sent one before) is ignored. Changing
+BACKEND_SESSION_SECRET starts every browser on a new conversation.
+
+Cross-site requests: the cookie is SameSite=Strict, so a request another
+site makes the browser send carries no conversation; the POSTs accept
+only `Content-Type: application/json` (415 otherwise), which a page of
+another origin can send only after a CORS preflight that is never
+granted (a cross-site form can send urlencoded, multipart or text/plain
+only); and a request the browser marks as coming from another site
+(`Sec-Fetch-Site: cross-site` or `same-site`) is refused (403). A forged
+post therefore can neither write into a visitor's conversation nor
+replace it (新的对话) nor open a ticket in their name. The GETs change
+nothing, and their JSON is readable by this origin only.
+
+Message bodies and the identity are never logged (they may hold ID numbers).
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import re
+import secrets
 from typing import Any, AsyncIterator, Optional
 
 import aiohttp
@@ -55,7 +80,10 @@ MAX_BUTTONS = 20
 MAX_UPDATES = 100
 MAX_HISTORY = 300
 POLL_MS = 3000
-SENDER = re.compile(r"web-[0-9a-f]{32}")
+COOKIE = "xxh_chat"
+COOKIE_PATH = "/chat/api"
+COOKIE_MAX_AGE = 30 * 24 * 3600
+KEY = re.compile(r"[0-9a-f]{32}")
 RASA_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 HISTORY_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 RASA_UNAVAILABLE = "助手暂时无法回复，请稍后再试，或拨打客服电话 0791-88185066。"
@@ -89,13 +117,50 @@ class RasaUnavailable(Exception):
     """Rasa did not answer usefully (down, timed out, 5xx, garbage)."""
 
 
+# -- the conversation cookie -------------------------------------------------------------
+
+
+def conversation_sender(secret: str, key: str) -> str:
+    """The conversation id (Rasa's sender) a cookie's key stands for."""
+    digest = hmac.new(secret.encode(), b"chat-conversation\0" + key.encode(), hashlib.sha256).hexdigest()
+    return "web-" + digest[:32]
+
+
+def _cookie_key(request: web.Request) -> Optional[str]:
+    raw = request.cookies.get(COOKIE)
+    return raw if raw is not None and KEY.fullmatch(raw) else None
+
+
+def current_sender(request: web.Request) -> Optional[str]:
+    """The conversation of this browser (None: it has none yet)."""
+    key = _cookie_key(request)
+    return conversation_sender(request.app[SETTINGS].session_secret, key) if key else None
+
+
+class Conversation:
+    """The conversation of a request that may start one: its sender, and
+    the new key to hand to the browser when it had none (`issue`)."""
+
+    def __init__(self, request: web.Request, fresh: bool = False) -> None:
+        key = None if fresh else _cookie_key(request)
+        self.new_key = secrets.token_hex(16) if key is None else None
+        self.sender = conversation_sender(request.app[SETTINGS].session_secret, key or self.new_key or "")
+        self._secure = request.app[SETTINGS].secure_cookies
+
+    def issue(self, response: web.StreamResponse) -> web.StreamResponse:
+        if self.new_key is not None:
+            response.set_cookie(COOKIE, self.new_key, max_age=COOKIE_MAX_AGE, path=COOKIE_PATH, httponly=True,
+                                samesite="Strict", secure=self._secure)
+        return response
+
+
+def same_origin(request: web.Request) -> None:
+    """403 for a request the browser says another site made."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin").lower() not in ("same-origin", "none"):
+        raise ApiError(403, "cross_site", "请在领卡助手页面内发送消息。")
+
+
 # -- validation ----------------------------------------------------------------------
-
-
-def checked_sender(value: Any) -> str:
-    if not isinstance(value, str) or not SENDER.fullmatch(value):
-        raise ApiError(400, "bad_sender", "会话编号无效，请点击“新的对话”重新开始。", field="sender")
-    return value
 
 
 def checked_message(value: Any) -> str:
@@ -279,47 +344,59 @@ def limited(request: web.Request, sender: str) -> None:
 
 
 async def post_message(request: web.Request) -> web.Response:
+    same_origin(request)
     body = await json_body(request)
-    sender = checked_sender(body.get("sender"))
     text = checked_message(body.get("message"))
     metadata = checked_metadata(body.get("metadata"))
-    limited(request, sender)
+    conversation = Conversation(request)
+    limited(request, conversation.sender)
     try:
-        messages = await ask_rasa(request.app, sender, text, metadata)
+        messages = await ask_rasa(request.app, conversation.sender, text, metadata)
     except RasaUnavailable:
-        return api_response({"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE},
-                            status=503)
-    return api_response({"messages": messages})
+        return conversation.issue(api_response(
+            {"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE}, status=503))
+    return conversation.issue(api_response({"messages": messages}))
 
 
-async def post_realname_token(request: web.Request) -> web.Response:
+async def post_conversation(request: web.Request) -> web.StreamResponse:
+    """新的对话: a new conversation replaces this browser's. Nothing is
+    stored until its first message."""
+    same_origin(request)
+    await json_body(request)  # JSON only (see the module's note on cross-site requests)
+    return Conversation(request, fresh=True).issue(api_response({"success": True}))
+
+
+async def post_realname_token(request: web.Request) -> web.StreamResponse:
     """A development real-name token for this conversation (the 模拟实名
     switch). Not routed in production, where only the mini-program's server
     signs."""
+    same_origin(request)
     body = await json_body(request)
-    sender = checked_sender(body.get("sender"))
-    limited(request, sender)
+    conversation = Conversation(request)
+    limited(request, conversation.sender)
     name, problem = check_name(_realname_field(body, "name", MAX_REALNAME_NAME))
     checked = validate_id(_realname_field(body, "id_number", MAX_REALNAME_ID))
     if problem:
         raise ApiError(400, "bad_name", "姓名格式不正确。", field="name")
     if not checked.ok:
         raise ApiError(400, "bad_id_number", "身份证号不正确，请核对后重新填写。", field="id_number")
-    token = realname.sign(realname.dev_private_key(), name, checked.normalised, subject=sender)
-    return api_response({REALNAME_TOKEN: token, "expires_in": realname.DEFAULT_TTL_S})
+    token = realname.sign(realname.dev_private_key(), name, checked.normalised, subject=conversation.sender)
+    return conversation.issue(api_response({REALNAME_TOKEN: token, "expires_in": realname.DEFAULT_TTL_S}))
 
 
 async def get_updates(request: web.Request) -> web.Response:
-    sender = checked_sender(request.query.get("sender"))
     after = checked_after(request.query.get("after"))
-    replies = await agent_replies(request.app, sender, after)
+    sender = current_sender(request)
+    replies = await agent_replies(request.app, sender, after) if sender else []
     return api_response({"replies": [reply_view(r) for r in replies]})
 
 
 async def get_history(request: web.Request) -> web.Response:
     """The conversation so far, oldest first (the latest MAX_HISTORY items),
     and the id of the last agent reply (to poll for newer ones from)."""
-    sender = checked_sender(request.query.get("sender"))
+    sender = current_sender(request)
+    if sender is None:
+        return api_response({"messages": [], "last_reply_id": 0})
     try:
         items = transcript(await tracker_events(request.app, sender))
     except RasaUnavailable:
@@ -350,6 +427,7 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_http_client)
     app.router.add_get("/", page)
     app.router.add_post("/chat/api/messages", post_message)
+    app.router.add_post("/chat/api/conversations", post_conversation)
     app.router.add_get("/chat/api/updates", get_updates)
     app.router.add_get("/chat/api/history", get_history)
     if not app[SETTINGS].production:

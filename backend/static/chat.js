@@ -21,7 +21,8 @@
  *   #typing                    the typing indicator ("正在输入…"), hidden unless waiting
  *   #input, #send              the text input and the 发送 button (Enter sends too;
  *                              empty input is not sent; at most data-max-length chars)
- *   #new-chat                  新的对话: a new conversation id and an empty history
+ *   #new-chat                  新的对话: the backend starts a new conversation (POST
+ *                              /chat/api/conversations replaces its cookie); an empty history
  *   #realname-toggle           the 模拟实名认证 switch (a checkbox; only outside production);
  *                              when on it reveals
  *   #realname-name, #realname-id   the identity the mini-program would have verified: the
@@ -29,12 +30,12 @@
  *                              /chat/api/realname-token), sent as metadata.realname_token
  *                              with every message (when both are filled and valid)
  *
- * Browser storage (localStorage):
- *   xxh.chat.sender    the conversation id: "web-" + 32 hex digits (crypto.getRandomValues)
- *   xxh.chat.started   "1" once the conversation has a message: a reload then restores
- *                      it from the server (GET /chat/api/history; ID numbers masked)
- * The conversation itself is not kept in the browser: the server has it; nor is
- * the simulated identity (typed names and ID numbers stay in the page's memory).
+ * The conversation: the backend keeps it in an HttpOnly cookie (path /chat/api) that
+ * this code never sees; the page sends no conversation id. On load the page asks for
+ * the history (GET /chat/api/history: empty when the browser has no conversation yet;
+ * ID numbers masked). Nothing is kept in browser storage: not the conversation, not
+ * the simulated identity (typed names and ID numbers stay in the page's memory); the
+ * keys earlier versions wrote to localStorage are removed when found.
  */
 (function () {
   "use strict";
@@ -43,16 +44,15 @@
   var API = body.getAttribute("data-api") || "/chat/api";
   var MAX_LENGTH = parseInt(body.getAttribute("data-max-length"), 10) || 500;
   var POLL_MS = parseInt(body.getAttribute("data-poll-ms"), 10) || 3000;
-  var SENDER_PATTERN = /^web-[0-9a-f]{32}$/;
-  var KEY_SENDER = "xxh.chat.sender";
-  var KEY_STARTED = "xxh.chat.started";
-  var KEY_REALNAME = "xxh.chat.realname";  // no longer written: removed when found
+  // Keys earlier versions wrote to localStorage: removed when found.
+  var OLD_KEYS = ["xxh.chat.sender", "xxh.chat.started", "xxh.chat.realname"];
 
   var TEXT = {
     welcome: "您好！我是学习号领卡助手，可以帮您领取学习号电子卡，也可以解答领卡中遇到的问题。请问有什么可以帮您？",
     suggestions: ["我要领卡", "领卡失败了", "怎么查看我的学习号"],
     unavailable: "助手暂时无法回复，请稍后再试，或拨打客服电话 0791-88185066。",
     offline: "网络连接失败，消息未发送，请检查网络后重试。",
+    newChatFailed: "网络连接失败，未能开始新的对话，请稍后重试。",
     tooLong: "消息太长了，请不要超过 " + MAX_LENGTH + " 个字。",
     notDelivered: "未送达",
     agent: "人工客服",
@@ -76,54 +76,20 @@
     realnameHint: document.getElementById("realname-hint")
   };
 
-  // -- storage (may be unavailable, e.g. some private modes: then memory only) --
-
-  var memory = {};
-  var store = {
-    get: function (key) {
-      try { return window.localStorage.getItem(key); } catch (e) { return memory[key] || null; }
-    },
-    set: function (key, value) {
-      memory[key] = value;
-      try { window.localStorage.setItem(key, value); } catch (e) { /* memory only */ }
-    },
-    remove: function (key) {
-      delete memory[key];
-      try { window.localStorage.removeItem(key); } catch (e) { /* memory only */ }
-    }
-  };
-
-  function newSender() {
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    var hex = "";
-    for (var i = 0; i < bytes.length; i++) {
-      hex += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
-    }
-    return "web-" + hex;
+  function forgetOldKeys() {
+    OLD_KEYS.forEach(function (key) {
+      try { window.localStorage.removeItem(key); } catch (e) { /* storage unavailable: nothing kept */ }
+    });
   }
 
+  var startingNew = false;  // 新的对话 is on its way to the backend
   var state = {
-    sender: null,
+    generation: 0,    // raised by 新的对话: answers about an older conversation are dropped
+    started: false,   // the conversation has messages (then the page polls for agent replies)
     busy: false,
     polling: false,
     lastReplyId: 0
   };
-
-  function loadSender() {
-    var stored = store.get(KEY_SENDER);
-    if (stored && SENDER_PATTERN.test(stored)) {
-      return stored;
-    }
-    var fresh = newSender();
-    store.set(KEY_SENDER, fresh);
-    store.remove(KEY_STARTED);
-    return fresh;
-  }
-
-  function started() {
-    return store.get(KEY_STARTED) === "1";
-  }
 
   // -- rendering (text only ever goes in with textContent) --
 
@@ -184,7 +150,7 @@
     var msg = addMessage("welcome", TEXT.welcome);
     var chips = TEXT.suggestions.map(function (t) { return { title: t, payload: t }; });
     msg.appendChild(quickReplies(chips, "suggestions"));
-    if (started()) {
+    if (state.started) {
       setButtonsDisabled(msg, true);
     }
   }
@@ -233,7 +199,6 @@
   var realnameToken = { key: "", token: "", until: 0 };
 
   function loadRealname() {
-    store.remove(KEY_REALNAME);  // an earlier version kept the identity here
     if (el.realnameToggle) {
       showRealname();
     }
@@ -255,13 +220,13 @@
   /* The metadata for the next message: a promise of null (no identity) or
      {realname_token}. A refused identity is said in the hint; the message is
      still sent, without it. */
-  function metadata(sender) {
+  function metadata(generation) {
     if (!el.realnameToggle || !el.realnameToggle.checked || !realnameComplete()) {
       return Promise.resolve(null);
     }
     var name = el.realnameName.value.trim();
     var idNumber = el.realnameId.value.trim();
-    var key = JSON.stringify([sender, name, idNumber]);
+    var key = JSON.stringify([generation, name, idNumber]);
     if (realnameToken.key === key && Date.now() < realnameToken.until) {
       return Promise.resolve({ realname_token: realnameToken.token });
     }
@@ -270,7 +235,7 @@
       credentials: "same-origin",
       cache: "no-store",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ sender: sender, name: name, id_number: idNumber })
+      body: JSON.stringify({ name: name, id_number: idNumber })
     }).then(function (resp) {
       return resp.json().catch(function () { return null; }).then(function (data) {
         if (resp.ok && data && typeof data.realname_token === "string") {
@@ -287,26 +252,39 @@
 
   // -- talking to the server --
 
+  function answer(resp) {
+    return resp.json().catch(function () { return null; }).then(function (data) {
+      return { ok: resp.ok, status: resp.status, data: data };
+    });
+  }
+
   function getJson(url) {
     return fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
-      .then(function (resp) {
-        return resp.json().catch(function () { return null; }).then(function (data) {
-          return { ok: resp.ok, status: resp.status, data: data };
-        });
-      });
+      .then(answer);
+  }
+
+  /* POSTs carry JSON (the backend refuses anything else: see chat_page.py). */
+  function postJson(url, data) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(data)
+    }).then(answer);
   }
 
   function send(payload, shown, fromInput) {
     var text = (payload || "").trim();
-    if (state.busy || !text) {
+    if (state.busy || startingNew || !text) {
       return;
     }
     if (text.length > MAX_LENGTH) {
       notice(TEXT.tooLong);
       return;
     }
-    var sender = state.sender;
-    var request = { sender: sender, message: text };
+    var generation = state.generation;
+    var request = { message: text };
     setButtonsDisabled(el.messages, true);
     var bubble = addMessage("user", shown);
     if (fromInput) {
@@ -330,36 +308,31 @@
       }
     }
 
-    metadata(sender).then(function (meta) {
+    metadata(generation).then(function (meta) {
+      if (generation !== state.generation) {
+        return null;  // a new conversation was started meanwhile: this message is dropped
+      }
       if (meta) {
         request.metadata = meta;
       }
-      return fetch(API + "/messages", {
-        method: "POST",
-        credentials: "same-origin",
-        cache: "no-store",
-        headers: { "Content-Type": "application/json", "Accept": "application/json" },
-        body: JSON.stringify(request)
-      });
-    }).then(function (resp) {
-      return resp.json().catch(function () { return null; }).then(function (data) {
-        if (sender !== state.sender) {
-          return;  // a new conversation was started meanwhile
-        }
-        if (resp.ok && data && Array.isArray(data.messages)) {
-          store.set(KEY_STARTED, "1");
-          renderBot(data.messages);
-          startPolling();
-        } else {
-          failed((data && typeof data.message === "string" && data.message) || TEXT.unavailable);
-        }
-      });
+      return postJson(API + "/messages", request);
+    }).then(function (r) {
+      if (!r || generation !== state.generation) {
+        return;  // a new conversation was started meanwhile
+      }
+      if (r.ok && r.data && Array.isArray(r.data.messages)) {
+        state.started = true;
+        renderBot(r.data.messages);
+        startPolling();
+      } else {
+        failed((r.data && typeof r.data.message === "string" && r.data.message) || TEXT.unavailable);
+      }
     }).catch(function () {
-      if (sender === state.sender) {
+      if (generation === state.generation) {
         failed(TEXT.offline);
       }
     }).then(function () {
-      if (sender === state.sender) {
+      if (generation === state.generation) {
         setBusy(false);
         if (fromInput) {
           el.input.focus();
@@ -389,14 +362,14 @@
   }
 
   function poll() {
-    if (state.polling || document.hidden || !started()) {
+    if (state.polling || document.hidden || !state.started) {
       return;
     }
-    var sender = state.sender;
+    var generation = state.generation;
     state.polling = true;
-    getJson(API + "/updates?sender=" + encodeURIComponent(sender) + "&after=" + state.lastReplyId)
+    getJson(API + "/updates?after=" + state.lastReplyId)
       .then(function (r) {
-        if (!r.ok || !r.data || !Array.isArray(r.data.replies) || sender !== state.sender) {
+        if (!r.ok || !r.data || !Array.isArray(r.data.replies) || generation !== state.generation) {
           return;
         }
         r.data.replies.forEach(function (reply) {
@@ -417,10 +390,11 @@
     }
   }
 
+  /* On load: the browser's conversation, if it has one (the backend knows). */
   function restoreHistory() {
-    var sender = state.sender;
-    return getJson(API + "/history?sender=" + encodeURIComponent(sender)).then(function (r) {
-      if (sender !== state.sender) {
+    var generation = state.generation;
+    return getJson(API + "/history").then(function (r) {
+      if (generation !== state.generation) {
         return;
       }
       if (!r.ok || !r.data || !Array.isArray(r.data.messages)) {
@@ -440,25 +414,48 @@
       if (typeof r.data.last_reply_id === "number") {
         state.lastReplyId = Math.max(state.lastReplyId, r.data.last_reply_id);
       }
-      setButtonsDisabled(el.messages, true);
-      enableTrailingButtons();
+      if (r.data.messages.length) {
+        state.started = true;
+        setButtonsDisabled(el.messages, true);
+        enableTrailingButtons();
+      }
     }).catch(function () {
-      if (sender === state.sender) {
+      if (generation === state.generation) {
         notice("暂时无法加载之前的聊天记录，您可以继续对话。");
       }
     });
   }
 
+  /* 新的对话: the backend replaces the conversation (its cookie); answers
+     about the old one still on their way are dropped, and nothing is sent
+     until the new one is there. */
   function newChat() {
-    state.sender = newSender();
-    store.set(KEY_SENDER, state.sender);
-    store.remove(KEY_STARTED);
-    state.lastReplyId = 0;
+    if (startingNew) {
+      return;
+    }
+    startingNew = true;
+    el.newChat.disabled = true;
+    state.generation += 1;  // from now on, answers about the old conversation are dropped
     setBusy(false);
-    el.messages.textContent = "";
-    el.input.value = "";
-    addWelcome();
-    el.input.focus();
+    postJson(API + "/conversations", {}).then(function (r) {
+      if (!r.ok) {
+        notice((r.data && typeof r.data.message === "string" && r.data.message) || TEXT.newChatFailed);
+        return;
+      }
+      state.started = false;
+      state.lastReplyId = 0;
+      realnameToken = { key: "", token: "", until: 0 };
+      setBusy(false);
+      el.messages.textContent = "";
+      el.input.value = "";
+      addWelcome();
+      el.input.focus();
+    }).catch(function () {
+      notice(TEXT.newChatFailed);
+    }).then(function () {
+      startingNew = false;
+      el.newChat.disabled = false;
+    });
   }
 
   // -- wiring --
@@ -487,13 +484,13 @@
     }
   });
 
+  forgetOldKeys();
   loadRealname();
-  state.sender = loadSender();
   addWelcome();
-  if (started()) {
-    restoreHistory().then(function () {
+  restoreHistory().then(function () {
+    if (state.started) {
       startPolling();
       poll();
-    });
-  }
+    }
+  });
 }());
