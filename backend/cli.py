@@ -161,12 +161,34 @@ def cmd_demo_identities(args: argparse.Namespace) -> int:
     return 0
 
 
+def cli_actor() -> str:
+    """Who ran a command, as the audit log keeps it: "cli:" + the OS user
+    (the account of the process, not a variable anyone can set)."""
+    import getpass
+    import pwd
+
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        name = getpass.getuser()
+    return f"cli:{name}"[:64]
+
+
+async def _audit_lookup(db: Any, action: str, target: str, found: bool) -> None:
+    """A look-up of the admin CLI, in the staff audit log (admins read it at /staff/audit)."""
+    from backend.staff_auth import record_audit
+
+    sudo = os.environ.get("SUDO_USER")
+    detail = ("found" if found else "not found") + (f"; sudo by {sudo}" if sudo else "")
+    await record_audit(db, cli_actor(), action, target, detail, None)
+
+
 def cmd_lookup_card(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from backend.claims import card_for, card_view
     from backend.models import Card
-    from identity import validate_id
+    from identity import mask_id, validate_id
 
     async def run() -> Optional[dict[str, Any]]:
         db = await _with_db(_settings())
@@ -174,9 +196,13 @@ def cmd_lookup_card(args: argparse.Namespace) -> int:
             async with db.reading() as session:
                 if args.card_number:
                     card = (await session.scalars(select(Card).where(Card.card_number == args.card_number))).first()
+                    target = str(args.card_number)[:32]
                 else:
-                    card = await card_for(session, validate_id(args.id_number).normalised)
-                return card_view(card) if card else None
+                    checked = validate_id(args.id_number)
+                    card = await card_for(session, checked.normalised)
+                    target = mask_id(checked.normalised) if checked.ok else "(invalid ID number)"
+            await _audit_lookup(db, "lookup_card", target, card is not None)
+            return card_view(card) if card else None
         finally:
             await db.dispose()
 
@@ -214,6 +240,8 @@ def cmd_lookup_person(args: argparse.Namespace) -> int:
                     )
                 ).scalar_one()
                 attempts = await latest_attempts(session, id_hash=IdHasher(settings.id_hash_key)(check.normalised))
+            found = bool(student or teacher or card or proxies or attempts)
+            await _audit_lookup(db, "lookup_person", mask_id(check.normalised), found)
             person: dict[str, Any] = {"id_masked": mask_id(check.normalised)}
             if student:
                 person["student"] = {

@@ -2,32 +2,47 @@
 transcripts, tags, export as a Rasa test story).
 
 Routes (all need a signed-in agent or admin; POSTs need `csrf_token`):
-- GET  /staff/conversations: the list, 50 a page, newest activity first.
+- GET  /staff/conversations: the list, 50 a page, newest activity first
+  (audited: list_conversations, or search_conversations with a search).
   Query: q, from, to (YYYY-MM-DD, Beijing time), path, outcome
   (issued | failed | in_progress | abandoned | inquiry), failure (a failure
   code), handed_off (yes | no), tag, page.
-- GET  /staff/conversations/{sender_id}: the transcript (audited).
-- POST /staff/conversations/{sender_id}/tags: form `tag`, adds it (audited).
-- POST /staff/conversations/{sender_id}/tags/delete: form `tag`, removes it.
-- GET  /staff/conversations/{sender_id}/story.yml: the test story (audited).
+- GET  /staff/conversations/{ref}: the transcript (audited).
+- POST /staff/conversations/{ref}/tags: form `tag`, adds it (audited).
+- POST /staff/conversations/{ref}/tags/delete: form `tag`, removes it.
+- GET  /staff/conversations/{ref}/story.yml: the test story (audited).
+
+A conversation is named by its opaque reference `ref` (conversation_ref):
+never by its id (Rasa's sender) in URLs, links, pages, downloads or audit
+rows, so nothing the console shows lets anyone act as the chat's browser
+(a web chat's id is derived from its cookie and is no credential either:
+backend/chat_page.py). Pages show its first characters as a label.
 
 The list reads the summary index (backend/transcripts.py), brought up to
 date from the tracker store on each request (a bounded batch). Search `q`
 covers: a full ID number (the conversations whose claim attempts or cards
 carry it, matched by the keyed hash or the card's holder/guardian), a
-learning account number, a ticket number (T + date + id), and otherwise a
-substring of the conversation's sender id.
+learning account number, a ticket number (T + date + id), a conversation's
+reference (or the address of its page), and otherwise a substring of the
+conversation's id (other channels' ids, known from elsewhere).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import datetime as dt
+import functools
+import hashlib
+import hmac
 import re
 import time
 from typing import Any, AsyncIterator, Mapping, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from sqlalchemy import and_, delete, exists, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -53,7 +68,6 @@ from backend.transcripts import (
     build_transcript,
     export_story,
     known_names,
-    mask_numbers,
     refresh_index,
     summarise,
 )
@@ -63,6 +77,8 @@ TRACKER = web.AppKey("tracker_store", TrackerStore)
 
 PAGE_SIZE = 50
 MAX_TAG = 32
+MAX_QUERY = 256
+LABEL_CHARS = 12
 SUGGESTED_TAGS = ("NLU错误", "流程问题", "需跟进")
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 PATH_LABELS = {
@@ -95,6 +111,49 @@ _HASH = re.compile(r"[0-9a-f]{32}")
 _TICKET_NUMBER = re.compile(r"[Tt]([0-9]{8})([0-9]{5,9})")
 
 
+# -- opaque references -----------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _siv(secret: str) -> AESSIV:
+    return AESSIV(hmac.new(secret.encode(), b"staff-conversation-ref", hashlib.sha256).digest())
+
+
+def conversation_ref(secret: str, sender_id: str) -> str:
+    """The opaque reference of a conversation in the console's URLs, links,
+    pages and audit rows: its id encrypted (AES-SIV: deterministic, so one
+    conversation always has the same reference; authenticated, so a forged
+    or altered one names nothing) with a key derived from
+    BACKEND_SESSION_SECRET. Nobody without the secret learns the id from it."""
+    sealed = _siv(secret).encrypt(sender_id.encode("utf-8"), None)
+    return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+
+
+def sender_of_ref(secret: str, ref: str) -> Optional[str]:
+    """The conversation a reference names, or None (forged, altered, of another secret)."""
+    if not 24 <= len(ref) <= 1024 or not ref.isascii():
+        return None
+    try:
+        sealed = base64.urlsafe_b64decode(ref + "=" * (-len(ref) % 4))
+        return _siv(secret).decrypt(sealed, None).decode("utf-8")
+    except (ValueError, binascii.Error, InvalidTag, UnicodeDecodeError):
+        return None
+
+
+def ref_label(ref: str) -> str:
+    """How pages name a conversation: the first characters of its reference."""
+    return ref[:LABEL_CHARS]
+
+
+_REF_IN_URL = re.compile(r"/staff/conversations/([A-Za-z0-9_-]+)")
+
+
+def _ref_in(q: str) -> str:
+    """A reference, also when the address of the conversation's page is pasted."""
+    m = _REF_IN_URL.search(q)
+    return m.group(1) if m else q
+
+
 def local_time(when: Optional[dt.datetime]) -> str:
     """A stored (naive UTC) time in Beijing time."""
     if when is None:
@@ -125,9 +184,11 @@ class Filters:
     tag: str = ""
     page: int = 1
     id_hash: str = ""  # an ID number search, as the keyed hash (the URL never holds the ID)
+    ref_sender: Optional[str] = None  # a search by a conversation's reference: the conversation
+    ref: str = ""  # ...and its reference
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str]) -> "Filters":
+    def from_query(cls, query: Mapping[str, str], secret: str = "") -> "Filters":
         """Unknown values are ignored (treated as "all")."""
         def pick(name: str, allowed: Any) -> str:
             value = (query.get(name) or "").strip()
@@ -138,8 +199,12 @@ class Filters:
             page = max(1, min(int(query.get("page") or 1), 100_000))
         except ValueError:
             page = 1
+        q = (query.get("q") or "").strip()[:MAX_QUERY]
+        ref_sender = sender_of_ref(secret, _ref_in(q)) if secret and q else None
         return cls(
-            q=(query.get("q") or "").strip()[:128],
+            q=q,
+            ref_sender=ref_sender,
+            ref=conversation_ref(secret, ref_sender) if ref_sender is not None else "",
             date_from=_date((query.get("from") or "").strip()),
             date_to=_date((query.get("to") or "").strip()),
             path=pick("path", (*PATHS, "none")),
@@ -167,8 +232,8 @@ class Filters:
 
     def search_kind(self) -> str:
         """What `q` is: id (a full ID number: redirected to id_hash) |
-        id_hash (its masked form, with the hash) | card | ticket | sender |
-        "" (none)."""
+        id_hash (its masked form, with the hash) | card | ticket | ref (a
+        conversation's reference) | sender | "" (none)."""
         if not self.q:
             return ""
         if _ID_SHAPE.fullmatch(normalise_id(self.q)):
@@ -179,6 +244,8 @@ class Filters:
             return "card"
         if _TICKET_NUMBER.fullmatch(self.q):
             return "ticket"
+        if self.ref_sender is not None:
+            return "ref"
         return "sender"
 
     def conditions(self, hash_id: Any) -> list[Any]:
@@ -227,6 +294,8 @@ class Filters:
             m = _TICKET_NUMBER.fullmatch(self.q)
             assert m is not None
             where.append(cs.sender_id.in_(select(Ticket.channel_user).where(Ticket.id == int(m.group(2)))))
+        elif kind == "ref":
+            where.append(cs.sender_id == self.ref_sender)
         elif kind == "sender":
             escaped = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append(cs.sender_id.ilike(f"%{escaped}%", escape="\\"))
@@ -234,7 +303,25 @@ class Filters:
 
     def masked_q(self) -> str:
         """The query as the audit log keeps it."""
-        return mask_id(self.q) if self.search_kind() == "id" else Masker().text(self.q)
+        kind = self.search_kind()
+        if kind == "id":
+            return mask_id(normalise_id(self.q))
+        return self.ref if kind == "ref" else Masker().text(self.q)
+
+    def describe(self) -> str:
+        """The search and filters as the audit log keeps them, e.g.
+        "id: 3601**********1234; path=parent; page=2"."""
+        kind = self.search_kind()
+        parts = [f"{'id' if kind == 'id_hash' else kind}: {self.masked_q()}"] if kind else []
+        for name, value in (("from", self.date_from.isoformat() if self.date_from else ""),
+                            ("to", self.date_to.isoformat() if self.date_to else ""), ("path", self.path),
+                            ("outcome", self.outcome), ("failure", self.failure), ("handed_off", self.handed_off),
+                            ("tag", Masker().text(self.tag) if self.tag else "")):
+            if value:
+                parts.append(f"{name}={value}")
+        if self.page > 1:
+            parts.append(f"page={self.page}")
+        return "; ".join(parts)
 
     def without_id_number(self, hash_id: Any) -> str:
         """The URL of this search with the ID number replaced by its masked
@@ -253,13 +340,12 @@ def outcome_of(summary: ConversationSummary, now: Optional[dt.datetime] = None) 
     return "in_progress" if summary.last_at >= cutoff else "abandoned"
 
 
-def _target(sender_id: str) -> str:
-    """A sender id as the audit log keeps it (a channel could use a phone number)."""
-    return mask_numbers(sender_id)
+def conversation_href(ref: str, suffix: str = "") -> str:
+    return f"/staff/conversations/{ref}{suffix}"
 
 
-def conversation_href(sender_id: str, suffix: str = "") -> str:
-    return f"/staff/conversations/{quote(sender_id, safe='')}{suffix}"
+def _secret(request: web.Request) -> str:
+    return request.app[SETTINGS].session_secret
 
 
 def _no_store(response: web.StreamResponse) -> web.StreamResponse:
@@ -281,9 +367,10 @@ CATCH_UP_SECONDS = 3.0
 
 @require_staff()
 async def conversation_list(request: web.Request) -> web.StreamResponse:
-    filters = Filters.from_query(request.query)
+    secret = _secret(request)
+    filters = Filters.from_query(request.query, secret)
     if filters.search_kind() == "id":
-        await audit(request, "search_conversations", None, f"id: {filters.masked_q()}")
+        # The search is audited where its results are shown (the page this leads to).
         raise web.HTTPSeeOther(filters.without_id_number(request.app[HASHER]))
     db = request.app[DB]
     warning = notice = None
@@ -319,12 +406,12 @@ async def conversation_list(request: web.Request) -> web.StreamResponse:
                 select(Ticket.channel_user).where(Ticket.channel_user.in_(senders)).distinct()))
         known_tags = list(await session.scalars(select(ConversationTag.tag).distinct().order_by(ConversationTag.tag)
                                                 .limit(200)))
-    if filters.search_kind() in ("card", "ticket"):
-        await audit(request, "search_conversations", None, f"{filters.search_kind()}: {filters.masked_q()}")
-    masker = Masker()
+    await audit(request, "search_conversations" if filters.q else "list_conversations", None,
+                filters.describe() or None)
     now = utcnow()
+    refs = {r.sender_id: conversation_ref(secret, r.sender_id) for r in rows}
     items = [{
-        "sender": masker.text(r.sender_id), "href": conversation_href(r.sender_id),
+        "label": ref_label(refs[r.sender_id]), "href": conversation_href(refs[r.sender_id]),
         "started": local_time(r.started_at), "last": local_time(r.last_at), "messages": r.user_messages,
         "path": PATH_LABELS.get(r.path or "", r.path or "—"), "outcome": outcome_of(r, now),
         "failure": r.failure_code, "handed_off": r.handed_off or r.sender_id in ticketed,
@@ -356,16 +443,24 @@ async def _tags(request: web.Request, sender_id: str) -> list[str]:
             select(ConversationTag.tag).where(ConversationTag.sender_id == sender_id).order_by(ConversationTag.id)))
 
 
-def _not_found(request: web.Request, sender_id: str) -> web.StreamResponse:
-    return _no_store(render(request, "staff/transcript.html",
-                            {**_labels(), "missing": True, "sender": Masker().text(sender_id)}, status=404))
+def _not_found(request: web.Request) -> web.StreamResponse:
+    return _no_store(render(request, "staff/transcript.html", {**_labels(), "missing": True}, status=404))
 
 
-async def _transcript_page(request: web.Request, sender_id: str, error: Optional[str] = None,
+def _conversation(request: web.Request) -> Optional[tuple[str, str]]:
+    """(sender id, canonical reference) of the conversation the URL names;
+    None when the reference is forged, altered or of another secret."""
+    sender_id = sender_of_ref(_secret(request), request.match_info["ref"])
+    if sender_id is None:
+        return None
+    return sender_id, conversation_ref(_secret(request), sender_id)
+
+
+async def _transcript_page(request: web.Request, sender_id: str, ref: str, error: Optional[str] = None,
                            status: int = 200) -> web.StreamResponse:
     events = await _events(request, sender_id)
     if not events:
-        return _not_found(request, sender_id)
+        return _not_found(request)
     async with request.app[DB].reading() as session:
         replies = (await session.scalars(
             select(AgentReply).where(AgentReply.channel_user == sender_id).order_by(AgentReply.id))).all()
@@ -375,24 +470,25 @@ async def _transcript_page(request: web.Request, sender_id: str, error: Optional
     summary = summarise(sender_id, events)
     assert summary is not None
     masker = Masker(known_names(events))
-    await audit(request, "view_transcript", _target(sender_id))
+    await audit(request, "view_transcript", ref)
     return _no_store(render(request, "staff/transcript.html", {
-        **_labels(), "missing": False, "sender": masker.text(sender_id), "summary": summary,
+        **_labels(), "missing": False, "label": ref_label(ref), "summary": summary,
         "outcome": outcome_of(summary), "handed_off": summary.handed_off or bool(tickets),
         "turns": build_transcript(events, replies), "truncated": len(events) >= MAX_TRANSCRIPT_EVENTS,
         "tickets": [{"number": t.number, "href": f"/staff/tickets/{t.id}", "status": t.status, "reason": masker.text(t.reason),
                      "summary": masker.text(t.summary), "assigned_to": t.assigned_to,
                      "created": local_time(t.created_at)} for t in tickets],
         "tags": tags, "error": error,
-        "tag_url": conversation_href(sender_id, "/tags"),
-        "untag_url": conversation_href(sender_id, "/tags/delete"),
-        "story_url": conversation_href(sender_id, "/story.yml"),
+        "tag_url": conversation_href(ref, "/tags"),
+        "untag_url": conversation_href(ref, "/tags/delete"),
+        "story_url": conversation_href(ref, "/story.yml"),
     }, status=status))
 
 
 @require_staff()
 async def transcript(request: web.Request) -> web.StreamResponse:
-    return await _transcript_page(request, request.match_info["sender_id"])
+    found = _conversation(request)
+    return await _transcript_page(request, *found) if found else _not_found(request)
 
 
 def tag_problem(tag: str) -> Optional[str]:
@@ -408,13 +504,16 @@ def tag_problem(tag: str) -> Optional[str]:
 @require_staff()
 async def add_tag(request: web.Request) -> web.StreamResponse:
     form = await checked_form(request)
-    sender_id = request.match_info["sender_id"]
+    found = _conversation(request)
+    if found is None:
+        return _not_found(request)
+    sender_id, ref = found
     tag = str(form.get("tag") or "").strip()
     problem = tag_problem(tag)
     if problem:
-        return await _transcript_page(request, sender_id, error=problem, status=400)
+        return await _transcript_page(request, sender_id, ref, error=problem, status=400)
     if not await _events(request, sender_id):
-        return _not_found(request, sender_id)
+        return _not_found(request)
     staff = staff_of(request)
     try:
         async with request.app[DB].writing() as session:
@@ -424,32 +523,39 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
                 session.add(ConversationTag(sender_id=sender_id, tag=tag, created_by=staff.username))
     except IntegrityError:
         pass  # added at the same moment by someone else
-    await audit(request, "tag_conversation", _target(sender_id), tag)
-    raise web.HTTPSeeOther(conversation_href(sender_id))
+    await audit(request, "tag_conversation", ref, tag)
+    raise web.HTTPSeeOther(conversation_href(ref))
 
 
 @require_staff()
 async def remove_tag(request: web.Request) -> web.StreamResponse:
     form = await checked_form(request)
-    sender_id = request.match_info["sender_id"]
+    found = _conversation(request)
+    if found is None:
+        return _not_found(request)
+    sender_id, ref = found
     tag = str(form.get("tag") or "").strip()
     async with request.app[DB].writing() as session:
         removed = (await session.execute(delete(ConversationTag).where(
             ConversationTag.sender_id == sender_id, ConversationTag.tag == tag))).rowcount
     if removed:
-        await audit(request, "untag_conversation", _target(sender_id), tag)
-    raise web.HTTPSeeOther(conversation_href(sender_id))
+        await audit(request, "untag_conversation", ref, tag)
+    raise web.HTTPSeeOther(conversation_href(ref))
 
 
 @require_staff()
 async def story(request: web.Request) -> web.StreamResponse:
-    sender_id = request.match_info["sender_id"]
+    found = _conversation(request)
+    if found is None:
+        return _not_found(request)
+    sender_id, ref = found
     events = await _events(request, sender_id)
     if not events:
-        return _not_found(request, sender_id)
-    body = export_story(sender_id, events, await _tags(request, sender_id))
-    await audit(request, "export_story", _target(sender_id))
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", sender_id)[:48].strip("_") or "conversation"
+        return _not_found(request)
+    # The story names the conversation by its label, like the pages.
+    body = export_story(ref_label(ref), events, await _tags(request, sender_id))
+    await audit(request, "export_story", ref)
+    safe = ref_label(ref)
     return _no_store(web.Response(
         text=body, content_type="application/x-yaml", charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="test_conversation_{safe}.yml"',
@@ -470,7 +576,7 @@ async def _tracker_store(app: web.Application) -> AsyncIterator[None]:
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_tracker_store)
     app.router.add_get("/staff/conversations", conversation_list)
-    app.router.add_get("/staff/conversations/{sender_id}", transcript)
-    app.router.add_post("/staff/conversations/{sender_id}/tags", add_tag)
-    app.router.add_post("/staff/conversations/{sender_id}/tags/delete", remove_tag)
-    app.router.add_get("/staff/conversations/{sender_id}/story.yml", story)
+    app.router.add_get("/staff/conversations/{ref}", transcript)
+    app.router.add_post("/staff/conversations/{ref}/tags", add_tag)
+    app.router.add_post("/staff/conversations/{ref}/tags/delete", remove_tag)
+    app.router.add_get("/staff/conversations/{ref}/story.yml", story)

@@ -20,8 +20,17 @@
   checking the password; the account's owner logs in from elsewhere as
   usual. Failures for a username from everywhere only slow its logins down
   (LOGIN_SLOWDOWN_SECONDS), so guessing from many addresses stays slow.
-- Audit: `audit()` records what a staff member did; admins read it at
-  /staff/audit.
+- Audit: `audit()` records what a staff member did (sign-ins, every page
+  that shows people's data: list views with their searches and filters,
+  transcripts, tickets, exports, the dashboard, the audit log itself; every
+  change); `record_audit()` also what the admin CLI looked up (as
+  "cli:" + the OS user). Admins read it at /staff/audit.
+- Every answer under /staff (pages, redirects, errors, downloads,
+  /staff/api/) carries STAFF_HEADERS: a Content-Security-Policy that allows
+  scripts and styles from this origin only (the templates hold no inline
+  script, style or event handler), forbids framing (`frame-ancestors
+  'none'`, and X-Frame-Options for older browsers), no referrer (console
+  URLs name conversations and searches), and no caching.
 """
 from __future__ import annotations
 
@@ -57,6 +66,18 @@ LOGIN_SLOWDOWN_SECONDS = 1.0
 MIN_PASSWORD_LENGTH = 10
 MAX_FIELD = 256
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
+
+# The console's policy, in the style of the chat page's (chat_page.PAGE_HEADERS).
+STAFF_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 _hasher = PasswordHasher()  # argon2id, the library's current parameters
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -414,7 +435,20 @@ async def audit_log(request: web.Request) -> web.StreamResponse:
     return render(request, "staff/audit.html", {"entries": entries})
 
 
+def is_console(path: str) -> bool:
+    return path == "/staff" or path.startswith("/staff/")
+
+
+async def _console_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """STAFF_HEADERS on every answer under /staff, whoever made it (handlers,
+    redirects, 401/403/404, the router's own errors)."""
+    if is_console(request.path):
+        response.headers.update(STAFF_HEADERS)
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
 def setup(app: web.Application) -> None:
+    app.on_response_prepare.append(_console_headers)
     app.router.add_get("/staff", home)
     app.router.add_get("/staff/", home)
     app.router.add_get("/staff/login", login_form)

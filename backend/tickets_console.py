@@ -10,21 +10,24 @@ get it. Taking a ticket another agent holds needs the `takeover` field and
 the holder's name as the form showed it (`holder`): a hand-over that raced
 with a third agent is refused rather than silently taken from them.
 Every state change is audited (ticket_take, ticket_reply, ticket_resolve,
-ticket_reopen, ticket_release); opening a ticket page is too (view_ticket).
+ticket_reopen, ticket_release); opening a ticket page is too (view_ticket),
+and so is each view of the queue (view_tickets, with its tab and page).
+A ticket's conversation is named by its opaque reference (conversations.py),
+never by its id.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
 from typing import Any, Optional
-from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.appkeys import DB
+from backend.appkeys import DB, SETTINGS
 from backend.attempts import latest_attempts
+from backend.conversations import conversation_href, conversation_ref, ref_label
 from backend.models import AgentReply, Ticket, utcnow
 from backend.report import FAILURE_LABELS
 from backend.staff_auth import audit, checked_form, render, require_staff, staff_of
@@ -79,11 +82,8 @@ def summary_text(summary: Optional[str]) -> str:
     return redact(summary)
 
 
-def conversation_url(channel_user: str) -> str:
-    return "/staff/conversations/" + quote(channel_user, safe="")
-
-
-def ticket_view(t: Ticket) -> dict[str, Any]:
+def ticket_view(t: Ticket, secret: str) -> dict[str, Any]:
+    ref = conversation_ref(secret, t.channel_user)
     return {
         "id": t.id,
         "number": t.number,
@@ -92,8 +92,8 @@ def ticket_view(t: Ticket) -> dict[str, Any]:
         "reason": REASON_LABELS.get(t.reason, redact(t.reason)),
         "summary": summary_text(t.summary),
         "summary_raw": redact(t.summary or ""),
-        "channel_user": t.channel_user,
-        "conversation_url": conversation_url(t.channel_user),
+        "conversation": ref_label(ref),
+        "conversation_url": conversation_href(ref),
         "assigned_to": t.assigned_to or "",
         "created": beijing(t.created_at),
         "updated": beijing(t.updated_at),
@@ -161,9 +161,12 @@ async def ticket_queue(request: web.Request) -> web.StreamResponse:
     async with request.app[DB].reading() as session:
         counts = await ticket_counts(session)
         rows = (await session.scalars(query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))).all()
+    shown = [f"status={status}"] + (["mine=1"] if mine else []) + ([f"page={page}"] if page > 1 else [])
+    await audit(request, "view_tickets", None, "; ".join(shown))
+    secret = request.app[SETTINGS].session_secret
     return render(request, "staff/tickets.html", {
         "tabs": TABS, "status": status, "mine": mine, "counts": counts, "page": page,
-        "tickets": [ticket_view(t) for t in rows[:PAGE_SIZE]], "has_next": len(rows) > PAGE_SIZE,
+        "tickets": [ticket_view(t, secret) for t in rows[:PAGE_SIZE]], "has_next": len(rows) > PAGE_SIZE,
     })
 
 
@@ -181,10 +184,11 @@ async def _detail(request: web.Request, ticket_id: int, **extra: Any) -> dict[st
         )).all()
         attempts = await latest_attempts(session, channel_user=ticket.channel_user, limit=10)
     notice = NOTICES.get(request.query.get("notice", ""))
+    secret = request.app[SETTINGS].session_secret
     return {
-        "ticket": ticket_view(ticket),
+        "ticket": ticket_view(ticket, secret),
         "replies": [{"staff": r.staff_username, "text": r.text, "time": beijing(r.created_at)} for r in replies],
-        "others": [ticket_view(t) for t in others],
+        "others": [ticket_view(t, secret) for t in others],
         "attempts": [
             {**a, "time": beijing(dt.datetime.fromisoformat(a["time"]).replace(tzinfo=None)),
              "action_label": ACTION_LABELS.get(a["action"], a["action"]),

@@ -19,12 +19,14 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 
 from backend.cardnumber import is_valid_card_number
+from backend.chat_page import COOKIE, conversation_sender
 from backend.config import async_database_url
 from backend.db import Database
 from backend.models import Card, Ticket
 from backend.staff_auth import create_staff
 from identity import mask_id
 from tests.browser import Browser, desktop, phone, publish  # noqa: F401 - fixtures
+from tests.chat_client import session_secret
 from tests.people import SUSPENDED, VOCATIONAL
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, slots
 
@@ -44,6 +46,7 @@ class Chat:
     def __init__(self, browser: Browser, stack: Stack) -> None:
         self.b = browser
         self.b.base_url = stack.backend_url
+        self.secret = session_secret(stack.env)
         self.b.open("/")
         self.b.wait_visible(".msg.welcome", "the welcome message")
 
@@ -56,9 +59,28 @@ class Chat:
     def user_texts(self) -> list[str]:
         return [e.find_element(By.CSS_SELECTOR, ".text").text for e in self.b.find_all("#messages .msg.user")]
 
+    def cookie(self) -> dict[str, Any]:
+        """The conversation cookie as the browser keeps it (HttpOnly, path
+        /chat/api: neither the page's script nor WebDriver's cookie API for
+        the page at / sees it; Chromium's DevTools protocol does)."""
+        cookies = self.b.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
+        found = [c for c in cookies if c["name"] == COOKIE]
+        assert len(found) == 1, found
+        return dict(found[0])
+
     @property
     def sender(self) -> str:
-        return str(self.b.driver.execute_script("return localStorage.getItem('xxh.chat.sender')"))
+        """The conversation id (Rasa's sender) the browser's cookie stands for."""
+        return conversation_sender(self.secret, str(self.cookie()["value"]))
+
+    def assert_bound_to_the_browser(self) -> None:
+        """The conversation is in an HttpOnly, SameSite=Strict cookie; the page
+        knows nothing of it and keeps nothing in browser storage."""
+        c = self.cookie()
+        assert c["httpOnly"] is True and c["sameSite"] == "Strict" and c["path"] == "/chat/api", c
+        page = self.b.driver.execute_script(
+            "return [document.cookie, localStorage.length, sessionStorage.length]")
+        assert page == ["", 0, 0], page
 
     def _answered(self, act: Any, what: str) -> str:
         """Do `act`, wait for the bot's answer and return its text."""
@@ -142,11 +164,15 @@ async def test_claim_a_card_by_tapping_and_typing_with_a_reload_midway(chat: Cha
     assert all(not e.is_enabled() for e in chat.b.find_all("#messages .quick-replies button")[:-2])
     publish(chat.b.screenshot("chat"))
 
-    # 新的对话: a new conversation id, only the greeting, and a fresh start.
+    # 新的对话: a new conversation (the backend's new cookie), only the
+    # greeting, and a fresh start.
+    chat.assert_bound_to_the_browser()
     old = chat.sender
     chat.b.find("#new-chat").click()
     chat.b.wait_for(lambda d: chat.count("user") == 0 and chat.count("bot") == 0, "an empty conversation")
-    assert chat.sender != old and chat.count("welcome") == 1
+    chat.b.wait_for(lambda d: chat.sender != old, "a new conversation cookie")
+    assert chat.count("welcome") == 1
+    chat.assert_bound_to_the_browser()
     chat.b.driver.refresh()
     chat.b.wait_visible(".msg.welcome")
     assert chat.count("user") == chat.count("bot") == 0  # nothing of the old one comes back
@@ -200,6 +226,12 @@ def no_full_id(b: Browser, where: str) -> None:
     assert not found, f"{where}: full ID numbers on the page"
 
 
+def no_conversation_id(b: Browser, sender: str, where: str) -> None:
+    """Staff pages name a conversation by an opaque reference, never by its id."""
+    assert sender not in b.driver.page_source and sender[4:] not in b.driver.page_source, where
+    assert sender[4:] not in b.driver.current_url, where
+
+
 async def test_an_agent_answers_a_handoff_and_the_user_sees_it(chat: Chat, desktop: Browser, stack: Stack) -> None:
     person = SUSPENDED  # not enrolled: the claim fails, and the user wants a human
     chat.tap("我要领卡")
@@ -222,6 +254,7 @@ async def test_an_agent_answers_a_handoff_and_the_user_sees_it(chat: Chat, deskt
     row = console.wait_visible(f"tr.ticket-row[data-ticket-number='{ticket_number}']", "the new ticket in the queue")
     assert "失败原因" in row.text  # the bot's summary, in words
     no_full_id(console, "ticket queue")
+    no_conversation_id(console, chat.sender, "ticket queue")
     console.screenshot("tickets")
     row.find_element(By.CSS_SELECTOR, "a.ticket-link").click()
     console.wait_visible("#ticket-number")
@@ -231,6 +264,7 @@ async def test_an_agent_answers_a_handoff_and_the_user_sees_it(chat: Chat, deskt
     attempts = console.find("#ticket-attempts").text
     assert mask_id(person.id_number) in attempts and "孙*学" in attempts
     no_full_id(console, "ticket page")
+    no_conversation_id(console, chat.sender, "ticket page")
     ticket_url = console.path
 
     # The conversation transcript: masked ID numbers only, markup as text.
@@ -243,6 +277,7 @@ async def test_an_agent_answers_a_handoff_and_the_user_sees_it(chat: Chat, deskt
     assert SCRIPT not in console.driver.page_source  # ...never as markup
     assert not console.alert_open() and not console.find_all("main script")
     no_full_id(console, "transcript")
+    no_conversation_id(console, chat.sender, "transcript")
     console.full_page_screenshot("transcript")
 
     # The reply reaches the user's chat page.

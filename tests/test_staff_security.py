@@ -1,7 +1,11 @@
 """The staff console's security, over HTTP against a real backend (SQLite
 and PostgreSQL): anonymous access, roles, CSRF, session cookies, login
-throttling, open redirects, the audit trail, the create-staff CLI, and
-hostile text (XSS payloads) shown in the console's pages.
+throttling, open redirects, the audit trail (also of list views, searches,
+exports and the CLI's look-ups), the create-staff CLI, hostile text (XSS
+payloads) shown in the console's pages, a Content-Security-Policy that
+forbids framing on every answer (and pages that need no inline code), and
+conversations named by an opaque reference, never by the chat's
+conversation id, in URLs, links and pages.
 
 The anonymous-access, role and CSRF tests enumerate the app's router, so
 every page added under /staff later is covered without editing this file.
@@ -12,14 +16,18 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pwd
 import re
+import sqlite3
 import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
+from html.parser import HTMLParser
 from typing import Any, AsyncIterator, Optional
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 import pytest
@@ -30,7 +38,10 @@ from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import text as sql
 
 from backend.appkeys import SETTINGS
+from backend.chat_page import COOKIE as CHAT_COOKIE
+from backend.chat_page import conversation_sender
 from backend.config import async_database_url
+from backend.conversations import conversation_ref
 from backend.db import Database
 from backend.staff_auth import (
     LOGIN_COOKIE,
@@ -41,7 +52,10 @@ from backend.staff_auth import (
     create_staff,
     sign,
 )
+from identity import mask_id
+from tests.chat_client import ChatClient, session_secret
 from tests.conftest import Api, serve_api
+from tests.people import XIAOMING
 from tests.stack import NEEDS_STACK, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,9 +164,11 @@ def fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{([^}]+)\}", value, template)
 
 
-def placeholders(user: str, ticket: int) -> dict[str, str]:
-    """Values for route placeholders: a conversation and a ticket that exist."""
-    return {"sender": user, "conversation": user, "user": user, "ticket": str(ticket), "id": str(ticket)}
+def placeholders(user: str, ticket: int, ref: str = "1") -> dict[str, str]:
+    """Values for route placeholders: a conversation (its opaque reference)
+    and a ticket that exist."""
+    return {"ref": ref, "sender": user, "conversation": user, "user": user, "ticket": str(ticket),
+            "id": str(ticket)}
 
 
 async def new_ticket(api: Api, user: str, summary: str = "想找人工客服") -> int:
@@ -588,7 +604,8 @@ def assert_escaped(page: str, payload: str, escaped: str, where: str) -> None:
 @pytest.mark.parametrize("payload,escaped", list(zip(XSS_PAYLOADS, XSS_ESCAPED)))
 async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(console: Api, clients: Any, payload: str,
                                                                     escaped: str) -> None:
-    user = "web-" + "ab" * 16
+    key = secrets.token_hex(16)  # the chat page's conversation cookie
+    user = conversation_sender(app_of(console)[SETTINGS].session_secret, key)
     ticket = await new_ticket(console, user, summary=payload)
     agent = await clients().signed_in(AGENT, PASSWORD)
     status, page, _ = await agent.get("/staff/tickets")
@@ -605,7 +622,8 @@ async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(console: Api
     assert page.count(escaped) >= 2  # the summary and the reply
     assert_escaped(page, payload, escaped, "ticket page (reply)")
     # The reply reaches the chat page as JSON data (the page sets it as text).
-    async with agent.http.get(agent.base + "/chat/api/updates", params={"sender": user}) as resp:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser, browser.get(
+            agent.base + "/chat/api/updates", headers={"Cookie": f"{CHAT_COOKIE}={key}"}) as resp:
         assert resp.content_type == "application/json"
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert [r["text"] for r in (await resp.json())["replies"]] == [f"回复 {payload}"]
@@ -634,12 +652,12 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
     """Through the running stack: the payloads sent as chat messages (the
     chat page's API, on to Rasa and its tracker store) and added as tags,
     then the conversation list, the transcript and the audit log."""
-    sender = "web-" + secrets.token_hex(16)
-    async with aiohttp.ClientSession() as http:
+    secret = session_secret(stack.env)
+    async with ChatClient(stack.backend_url, secret=secret) as chat:
         for payload in XSS_PAYLOADS:
-            async with http.post(f"{stack.backend_url}/chat/api/messages",
-                                 json={"sender": sender, "message": payload}) as resp:
-                assert resp.status == 200, await resp.text()
+            status, answer = await chat.send(payload)
+            assert status == 200, answer
+        sender = chat.sender
     username, password = f"xss_admin_{secrets.token_hex(3)}", "a long admin password"
     db = Database(async_database_url(stack.env["BACKEND_DATABASE_URL"]))
     try:
@@ -649,7 +667,7 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
     admin = Staff(stack.backend_url)
     try:
         await admin.signed_in(username, password)
-        transcript = f"/staff/conversations/{sender}"
+        transcript = f"/staff/conversations/{conversation_ref(secret, sender)}"
         status, page, _ = await admin.get(transcript)
         assert status == 200, page
         for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
@@ -665,7 +683,7 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
             assert_escaped(page, payload, escaped, "transcript (tags)")
         for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
             status, page, _ = await admin.get("/staff/conversations", params={"tag": payload})
-            assert status == 200 and sender in page, "the conversation, found by its tag"
+            assert status == 200 and f'href="{transcript}"' in page, "the conversation, found by its tag"
             assert_escaped(page, payload, escaped, "conversation list (tags, filter)")
             status, page, _ = await admin.get("/staff/conversations", params={"q": payload})
             assert status == 200
@@ -676,3 +694,272 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
             assert_escaped(page, payload, escaped, "audit log (tags)")
     finally:
         await admin.close()
+
+
+# -- conversations named by an opaque reference ----------------------------------------------
+
+
+def write_tracker(path: Path, conversations: dict[str, list[str]]) -> str:
+    """A Rasa SQL tracker store (SQLite, Rasa's `events` table) holding these
+    conversations: each user message answered by the bot."""
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), type_name VARCHAR(255),"
+                " timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)")
+    t = time.time() - 120
+    for sender, said in conversations.items():
+        for text in said:
+            t += 1
+            user = {"event": "user", "text": text, "timestamp": t,
+                    "parse_data": {"intent": {"name": "greet", "confidence": 0.98}, "entities": []}}
+            bot = {"event": "bot", "text": "您好！请问有什么可以帮您？", "timestamp": t + 0.5, "data": {}}
+            for event, intent in ((user, "greet"), (bot, None)):
+                con.execute("INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)"
+                            " VALUES (?, ?, ?, ?, NULL, ?)", (sender, event["event"], event["timestamp"], intent,
+                                                               json.dumps(event, ensure_ascii=False)))
+    con.commit()
+    con.close()
+    return f"sqlite+aiosqlite:///{path}"
+
+
+class Tracked:
+    """A console whose tracker store holds one web chat conversation with a ticket."""
+
+    def __init__(self, api: Api, sender: str, ref: str, ticket: int) -> None:
+        self.api, self.sender, self.ref, self.ticket = api, sender, ref, ticket
+        self.href = f"/staff/conversations/{ref}"
+        self.base = str(api.client.make_url(""))
+
+    def assert_no_conversation_id(self, text: str, where: str) -> None:
+        for shown in (self.sender, self.sender[4:], quote(self.sender, safe="")):
+            assert shown not in text, f"{where}: the conversation id is shown"
+
+
+@pytest_asyncio.fixture
+async def tracked(registry_db: str, tmp_path: Path) -> AsyncIterator[Tracked]:
+    sender = conversation_sender(session_secret(), secrets.token_hex(16))  # a web chat conversation
+    tracker = write_tracker(tmp_path / "tracker.db", {sender: ["你好", "转人工"], "web-" + "cd" * 16: ["别人的对话"]})
+    async for api in serve_api(registry_db, tracker_url=tracker):
+        await create_staff(api.db, AGENT, PASSWORD, "agent")
+        await create_staff(api.db, ADMIN, ADMIN_PASSWORD, "admin")
+        ticket = await new_ticket(api, sender, summary="role=None failure=None")
+        yield Tracked(api, sender, conversation_ref(app_of(api)[SETTINGS].session_secret, sender), ticket)
+
+
+@pytest_asyncio.fixture
+async def browsers(tracked: Tracked) -> AsyncIterator[Any]:
+    made: list[Staff] = []
+
+    def make(address: str = "127.0.0.1") -> Staff:
+        made.append(Staff(tracked.base, address))
+        return made[-1]
+
+    yield make
+    for c in made:
+        await c.close()
+
+
+async def test_conversations_are_named_by_an_opaque_reference_never_by_their_id(tracked: Tracked,
+                                                                               browsers: Any) -> None:
+    t = tracked
+    agent = await browsers().signed_in(AGENT, PASSWORD)
+    # The queue, the ticket and the list link to the conversation by its reference.
+    for path in ("/staff/tickets", f"/staff/tickets/{t.ticket}", "/staff/conversations"):
+        status, page, _ = await agent.get(path)
+        assert status == 200 and f'href="{t.href}"' in page, path
+        t.assert_no_conversation_id(page, path)
+    status, page, _ = await agent.get(t.href)
+    assert status == 200 and "你好" in page and "转人工" in page and "别人的对话" not in page
+    t.assert_no_conversation_id(page, "transcript")
+    # Tags and the story export work by the reference.
+    status, _, resp = await agent.post(f"{t.href}/tags", {"tag": "需跟进"})
+    assert status == 303 and resp.headers["Location"] == t.href
+    status, page, _ = await agent.get(t.href)
+    assert '<span class="tag">需跟进</span>' in page
+    t.assert_no_conversation_id(page, "transcript with a tag")
+    status, body, resp = await agent.get(f"{t.href}/story.yml")
+    assert status == 200 and "stories:" in body and "intent: greet" in body
+    t.assert_no_conversation_id(body + resp.headers["Content-Disposition"], "story")
+    status, _, resp = await agent.post(f"{t.href}/tags/delete", {"tag": "需跟进"})
+    assert status == 303 and resp.headers["Location"] == t.href
+    # The reference (or the page's address) finds the conversation in the list.
+    for q in (t.ref, t.base.rstrip("/") + t.href):
+        status, page, _ = await agent.get("/staff/conversations", params={"q": q})
+        assert status == 200 and f'href="{t.href}"' in page and page.count('class="conv-link"') == 1, q
+    # The conversation id is no address in the console, nor is a forged or
+    # tampered reference.
+    tampered = t.ref[:-3] + ("AAA" if not t.ref.endswith("AAA") else "BBB")
+    for bad in (t.sender, t.sender[4:], tampered, conversation_ref("another secret", t.sender), "1", "x" * 300):
+        for suffix in ("", "/story.yml"):
+            status, page, _ = await agent.get(f"/staff/conversations/{bad}{suffix}")
+            assert status == 404 and "你好" not in page and "stories:" not in page, (bad, suffix)
+        status, _, _ = await agent.post(f"/staff/conversations/{bad}/tags", {"tag": "x"})
+        assert status == 404, bad
+    assert await t.api.scalar("SELECT count(*) FROM conversation_tags") == 0
+    # The audit log names the reference too.
+    targets = {a: tg for a, tg in await audit_rows(t.api, AGENT, "target")}
+    assert targets["view_transcript"] == t.ref and targets["export_story"] == t.ref
+    assert targets["tag_conversation"] == t.ref
+    admin = await browsers().signed_in(ADMIN, ADMIN_PASSWORD)
+    status, page, _ = await admin.get("/staff/audit")
+    assert status == 200 and t.ref in page
+    t.assert_no_conversation_id(page, "audit log")
+
+
+async def audit_rows(api: Api, username: str, column: str = "detail") -> list[tuple[str, Any]]:
+    async with api.db.reading() as session:
+        rows = await session.execute(
+            sql(f"SELECT action, {column} FROM staff_audit WHERE staff_username = :u ORDER BY id"), {"u": username})
+        return [(r[0], r[1]) for r in rows]
+
+
+# -- CSP and framing on every answer ---------------------------------------------------------
+
+
+class InlineCode(HTMLParser):
+    """What a Content-Security-Policy without 'unsafe-inline' would block."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        a = dict(attrs)
+        if tag == "style":
+            self.found.append("<style>")
+        if tag == "script":
+            self._script = True
+            if not a.get("src"):
+                self.found.append("<script> without src")
+        for name, value in a.items():
+            if name.startswith("on") or name == "style":
+                self.found.append(f"<{tag} {name}>")
+            if name in ("href", "src", "action") and (value or "").strip().lower().startswith("javascript:"):
+                self.found.append(f"<{tag} {name}=javascript:>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._script and data.strip():
+            self.found.append("inline script")
+
+
+def assert_strict_policy(resp: Any, where: Any) -> None:
+    csp = resp.headers.get("Content-Security-Policy", "")
+    policy = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+    assert policy.get("frame-ancestors") == ["'none'"], (where, csp)
+    assert policy.get("default-src") == ["'self'"] and policy.get("script-src") == ["'self'"], (where, csp)
+    assert policy.get("style-src") == ["'self'"] and policy.get("object-src") == ["'none'"], (where, csp)
+    assert policy.get("base-uri") == ["'none'"] and policy.get("form-action") == ["'self'"], (where, csp)
+    assert "unsafe" not in csp, (where, csp)
+    assert resp.headers.get("X-Frame-Options") == "DENY", where
+    assert resp.headers.get("X-Content-Type-Options") == "nosniff", where
+
+
+async def test_every_console_answer_has_a_strict_policy_and_cannot_be_framed(tracked: Tracked,
+                                                                            browsers: Any) -> None:
+    t = tracked
+    values = placeholders(t.sender, t.ticket, t.ref)
+    anonymous, agent = browsers(), await browsers().signed_in(AGENT, PASSWORD)
+    admin = await browsers().signed_in(ADMIN, ADMIN_PASSWORD)
+    pages = 0
+    for method, template in staff_routes(t.api):
+        path = fill(template, values)
+        _, _, resp = await anonymous.request(method, path)  # to the login form, or 401
+        assert_strict_policy(resp, ("anonymous", method, path))
+        if method == "POST":
+            status, _, resp = await admin.post(path, {"tag": "x", "text": "x"}, csrf="forged")
+            assert status == 403
+            assert_strict_policy(resp, ("forged POST", path))
+            continue
+        status, page, resp = await admin.get(path)
+        assert status == (302 if path in ("/staff", "/staff/") else 200), (path, status)
+        assert_strict_policy(resp, ("admin", path))
+        if resp.content_type == "text/html":
+            pages += 1
+            parser = InlineCode()
+            parser.feed(page)
+            assert parser.found == [], (path, parser.found)  # the policy would block them: there are none
+    assert pages >= 6  # tickets, a ticket, conversations, a transcript, the dashboard, the audit log
+    for who, path, status in ((anonymous, "/staff/login", 200), (agent, "/staff/audit", 403),
+                              (agent, "/staff/no-such-page", 404), (agent, "/staff/conversations/x", 404)):
+        got, page, resp = await who.get(path)
+        assert got == status, path
+        assert_strict_policy(resp, path)
+        parser = InlineCode()
+        parser.feed(page)
+        assert parser.found == [], (path, parser.found)
+    status, _, resp = await anonymous.login(AGENT, "wrong password!")
+    assert status == 401
+    assert_strict_policy(resp, "failed login")
+
+
+# -- audit of list views, searches and exports -----------------------------------------------
+
+
+async def test_list_views_searches_and_exports_are_audited(tracked: Tracked, browsers: Any) -> None:
+    t = tracked
+    number = str(await t.api.scalar(f"SELECT id FROM tickets WHERE id = {t.ticket}"))
+    agent = await browsers().signed_in(AGENT, PASSWORD)
+    page = await agent.get(f"/staff/tickets/{t.ticket}")
+    ticket_number = re.search(r'id="ticket-number">(T\d+)<', page[1]).group(1)  # type: ignore[union-attr]
+    assert ticket_number.endswith(number)
+    before = len(await audit_rows(t.api, AGENT))
+    assert (await agent.get("/staff/tickets?status=all&mine=1&page=2"))[0] == 200
+    assert (await agent.get("/staff/conversations?path=k12_student&handed_off=yes"))[0] == 200
+    status, _, resp = await agent.get("/staff/conversations", params={"q": XIAOMING.id_number})
+    assert status == 303
+    assert (await agent.get(resp.headers["Location"]))[0] == 200
+    assert (await agent.get("/staff/conversations", params={"q": ticket_number, "page": "2"}))[0] == 200
+    assert (await agent.get("/staff/conversations", params={"q": t.ref}))[0] == 200
+    assert (await agent.get(f"{t.href}/story.yml"))[0] == 200
+    rows = (await audit_rows(t.api, AGENT))[before:]
+    assert rows == [
+        ("view_tickets", "status=all; mine=1; page=2"),
+        ("list_conversations", "path=k12_student; handed_off=yes"),
+        ("search_conversations", f"id: {mask_id(XIAOMING.id_number)}"),
+        ("search_conversations", f"ticket: {ticket_number}; page=2"),
+        ("search_conversations", f"ref: {t.ref}"),
+        ("export_story", None),
+    ], rows
+    admin = await browsers().signed_in(ADMIN, ADMIN_PASSWORD)
+    assert (await admin.get("/staff/dashboard/report.csv?from=2025-01-01&to=2025-01-31"))[0] == 200
+    assert (await admin.get("/staff/dashboard?from=2025-01-01&to=2025-01-31"))[0] == 200
+    assert (await admin.get("/staff/audit"))[0] == 200
+    actions = [a for a, _ in await audit_rows(t.api, ADMIN)]
+    assert {"export_report", "view_dashboard", "view_audit"} <= set(actions)
+    everything = json.dumps(await audit_rows(t.api, AGENT) + await audit_rows(t.api, ADMIN), ensure_ascii=False)
+    assert XIAOMING.id_number not in everything
+    t.assert_no_conversation_id(everything, "audit rows")
+
+
+# -- the CLI's look-ups ----------------------------------------------------------------------
+
+
+def backend_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "BACKEND_DATABASE_URL": database_url, "HOME": str(ROOT / "var")}
+    return subprocess.run([sys.executable, "-m", "backend", *args], text=True, capture_output=True, cwd=ROOT,
+                          env=env, timeout=120)
+
+
+async def test_the_cli_look_ups_are_audited_with_the_os_user(console: Api, clients: Any) -> None:
+    url = console.db.url
+    claimed = backend_cli(url, "lookup-person", "--id-number", XIAOMING.id_number)
+    assert claimed.returncode == 0, claimed.stderr
+    assert backend_cli(url, "lookup-card", "--id-number", XIAOMING.id_number).returncode == 1  # no card yet
+    assert backend_cli(url, "lookup-card", "--card-number", "360000000000").returncode == 1
+    async with console.db.reading() as session:
+        rows = [tuple(r) for r in await session.execute(sql(
+            "SELECT staff_username, action, target, detail, remote FROM staff_audit"
+            " WHERE action LIKE 'lookup%' ORDER BY id"))]
+    who = "cli:" + pwd.getpwuid(os.getuid()).pw_name
+    masked = mask_id(XIAOMING.id_number)
+    assert [r[:3] for r in rows] == [(who, "lookup_person", masked), (who, "lookup_card", masked),
+                                     (who, "lookup_card", "360000000000")], rows
+    assert [r[3] for r in rows] == ["found", "not found", "not found"]
+    assert XIAOMING.id_number not in json.dumps(rows, ensure_ascii=False)
+    admin = await clients().signed_in(ADMIN, ADMIN_PASSWORD)
+    status, page, _ = await admin.get("/staff/audit")
+    assert status == 200 and who in page and "lookup_person" in page and masked in page

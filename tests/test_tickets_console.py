@@ -12,6 +12,9 @@ from typing import AsyncIterator
 import pytest_asyncio
 from sqlalchemy import select
 
+from backend.chat_page import COOKIE, conversation_sender
+from backend.config import DEV_SESSION_SECRET
+from backend.conversations import conversation_ref
 from backend.models import AgentReply, AuditEntry, Ticket, utcnow
 from tests.conftest import Api
 from tests.people import XIAOMING
@@ -74,6 +77,11 @@ async def console(api: Api) -> AsyncIterator[Console]:
     finally:
         for client in c.clients:
             await client.close()
+
+
+def ref(channel_user: str) -> str:
+    """A conversation's reference in the console (the test apps' session secret)."""
+    return conversation_ref(DEV_SESSION_SECRET, channel_user)
 
 
 def queue_rows(html: str) -> list[str]:
@@ -142,7 +150,8 @@ async def test_queue_lists_open_tickets_oldest_first_with_counts(console: Consol
     assert (tab_count(page.text, "open"), tab_count(page.text, "assigned"), tab_count(page.text, "resolved"),
             tab_count(page.text, "all")) == (2, 1, 0, 3)
     assert "身份：家长代领；失败原因：监护人不符" in page.text
-    assert 'href="/staff/conversations/web-q2"' in page.text
+    # The conversation is linked by its opaque reference, never named by its id.
+    assert f'href="/staff/conversations/{ref("web-q2")}"' in page.text and "web-q2" not in page.text
 
     assigned = await agent.get("/staff/tickets?status=assigned")
     assert queue_rows(assigned.text) == [third.number]
@@ -184,7 +193,8 @@ async def test_take_reply_resolve(console: Console) -> None:
     page = await agent.get(f"/staff/tickets/{ticket.id}")
     assert page.status == 200
     assert f'id="ticket-number">{ticket.number}<' in page.text
-    assert 'id="ticket-transcript" href="/staff/conversations/web-flow"' in page.text
+    assert f'id="ticket-transcript" href="/staff/conversations/{ref("web-flow")}"' in page.text
+    assert "web-flow" not in page.text
     assert 'id="take-form"' in page.text
 
     taken = await agent.post(f"/staff/tickets/{ticket.id}/take")
@@ -233,7 +243,8 @@ async def test_take_reply_resolve(console: Console) -> None:
 
 
 async def test_replying_to_an_open_ticket_assigns_it_and_reaches_the_chat_user(console: Console) -> None:
-    sender = "web-" + uuid.uuid4().hex  # a web chat conversation id
+    key = uuid.uuid4().hex  # the chat page's conversation cookie
+    sender = conversation_sender(DEV_SESSION_SECRET, key)  # the conversation id it stands for
     ticket = await console.open_ticket(sender)
     agent = await console.staff("agent_b")
     await agent.post(f"/staff/tickets/{ticket.id}/reply", {"text": "您好，我是人工客服。"})
@@ -247,11 +258,12 @@ async def test_replying_to_an_open_ticket_assigns_it_and_reaches_the_chat_user(c
     assert [(r.staff_username, r.text, r.ticket_id) for r in replies] == [
         ("agent_b", "您好，我是人工客服。", ticket.id), ("agent_c", "补充一点。", ticket.id)]
     # What the chat page polls for this conversation (and only this one).
-    async with console.api.client.get("/chat/api/updates", params={"sender": sender}) as resp:
+    async with console.api.client.get("/chat/api/updates", headers={"Cookie": f"{COOKIE}={key}"}) as resp:
         assert resp.status == 200
         assert [r["text"] for r in (await resp.json())["replies"]] == ["您好，我是人工客服。", "补充一点。"]
-    async with console.api.client.get("/chat/api/updates", params={"sender": "web-" + "0" * 32}) as resp:
-        assert (await resp.json())["replies"] == []
+    for other in ({"Cookie": f"{COOKIE}={uuid.uuid4().hex}"}, {"Cookie": f"{COOKIE}={sender[4:]}"}):
+        async with console.api.client.get("/chat/api/updates", headers=other, params={"sender": sender}) as resp:
+            assert (await resp.json())["replies"] == []
 
 
 async def test_reply_text_is_checked_and_shown_escaped(console: Console) -> None:
