@@ -4,9 +4,12 @@ backend/static (nothing is loaded from the internet).
 
 Pages are rendered with `staff_auth.render` (it adds the signed-in staff
 member and the CSRF token). Each feature module registers its own routes:
-- chat_page.py: `/` and the chat's same-origin API under `/chat/`;
-- staff_auth.py: login, logout, sessions, CSRF, roles, the audit log;
-- conversations.py: conversation list, transcripts, tags, story export;
+- chat_page.py: `/` (with its own CSP) and the chat's same-origin API
+  under `/chat/`, the conversation in the backend's HttpOnly cookie;
+- staff_auth.py: login, logout, sessions, CSRF, roles, the audit log, and
+  the policy headers (CSP, no framing) of every answer under /staff;
+- conversations.py: conversation list, transcripts, tags, story export
+  (conversations named by an opaque reference);
 - tickets_console.py: the 转人工 ticket queue and agent replies;
 - dashboard.py: the campaign dashboard and the distribution report CSV.
 """
