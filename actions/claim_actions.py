@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
-from actions.claim_form import realname
+from actions.claim_form import SELF_SERVICE, realname
 from actions.failures import fix_buttons, next_steps
 from actions.messages import FAILURES, card_message
 from contract.buttons import (
@@ -113,6 +113,9 @@ def claim_body(tracker: Tracker) -> dict[str, Any]:
     verified = realname(tracker)
     if verified is not None:
         body["verified_id_number"] = verified["id_number"]
+        if role in SELF_SERVICE:
+            # The card is the verified person's, whatever was typed since.
+            body["name"], body["id_number"] = verified["name"], verified["id_number"]
     if role in ("k12_student", "parent"):
         body["face_verification"] = bool(tracker.get_slot("face_verification"))
     if role == "parent":
@@ -132,6 +135,11 @@ class ActionClaimCard(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         role = tracker.get_slot("role")
+        if role in SELF_SERVICE and realname(tracker) is None:
+            # The claimant is the chat's own verified identity: typed details
+            # prove nothing (anyone can type anyone's name and ID number).
+            dispatcher.utter_message(response="utter_realname_required")
+            return [SlotSet(slot, None) for slot in ("role", "person_name", "id_number", "details_confirmed")]
         if not tracker.get_slot("details_confirmed"):
             dispatcher.utter_message(text="好的，我们重新填写一下。")
             return [SlotSet(slot, None) for slot in DETAIL_SLOTS]

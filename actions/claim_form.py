@@ -78,11 +78,15 @@ def bare_name(text: str) -> Optional[str]:
     return norm if (MIDDLE_DOT in norm or (len(norm) <= 4 and has_surname(norm))) else None
 
 
-def required_for(role: Optional[str]) -> list[str]:
+def required_for(role: Optional[str], verified: bool = True) -> list[str]:
     """The questions of each path, in the order they are asked. The role
     comes first on every path, so a path switch mid-form ("我其实是家长") is
     read whatever is being asked, and a cleared detail is asked again
-    before the confirmation."""
+    before the confirmation. The university, teacher and public paths claim
+    for the chat's own verified real name: without one there is nothing to
+    ask, and action_claim_card says why (issue 13)."""
+    if role in SELF_SERVICE and not verified:
+        return ["role"]
     if role not in ROLES:
         # Details typed before the role are kept (and checked) meanwhile.
         return ["role", "person_name", "id_number"]
@@ -395,7 +399,7 @@ class ValidateClaimForm(FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        return required_for(tracker.get_slot("role"))
+        return required_for(tracker.get_slot("role"), verified=realname(tracker) is not None)
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         extraction = await self.get_extraction_events(dispatcher, tracker, domain)

@@ -17,6 +17,7 @@ from actions.claim_form import ValidateClaimForm
 from tests.conftest import TOKEN, Api
 from tests.people import FATHER_LI, GUARDIAN_HU, MOTHER_WANG, PUBLIC, TEACHER, XIAOMING
 
+VERIFIED_TEACHER = {"verified_realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
 ALL_SLOTS = ["role", "k12_claimant", "guardian_name", "guardian_id_number", "person_name", "id_number",
              "face_verification", "details_confirmed"]
 DOMAIN: dict[str, Any] = {"forms": {"claim_form": {"required_slots": ALL_SLOTS}}, "slots": {}}
@@ -90,7 +91,7 @@ async def test_hostile_names_are_refused_politely(text: str) -> None:
     """Markup, SQL, emoji or nothing at the name question: stored nowhere
     (no SlotSet of the name at all), the wrong answer counted, and the user
     hears what is expected, without the input echoed back."""
-    t = tracker({"role": "public", "requested_slot": "person_name"}, text=text)
+    t = tracker({"role": "k12_student", "k12_claimant": "self", "requested_slot": "person_name"}, text=text)
     events, messages = await run_form(t)
     assert events == [SlotSet("wrong_answers", {"person_name": 1}), SlotSet("requested_slot", "person_name")]
     assert [m["text"] for m in messages] == ["没有识别到姓名。请只输入姓名（与身份证一致）。"]
@@ -258,7 +259,8 @@ async def test_claim_card_explains_guardian_mismatch(api: Api) -> None:
 async def test_backend_down_answers_within_three_seconds_and_keeps_details() -> None:
     action = claim_action(None, url="http://127.0.0.1:9")
     dispatcher = CollectingDispatcher()
-    t = confirmed(role="teacher", person_name=TEACHER.name, id_number=TEACHER.id_number)
+    t = tracker({"details_confirmed": True, "role": "teacher", "person_name": TEACHER.name,
+                 "id_number": TEACHER.id_number}, active_loop=None, metadata=VERIFIED_TEACHER)
     started = time.monotonic()
     events = await action.run(dispatcher, t, DOMAIN)
     assert time.monotonic() - started < 3
@@ -274,11 +276,40 @@ async def test_answering_who_claims_fills_the_slot() -> None:
     assert events == [SlotSet("k12_claimant", "self"), SlotSet("requested_slot", "person_name")]
 
 
-async def test_a_name_that_looks_like_a_role_is_still_the_answer() -> None:
-    t = tracker({"role": "public", "requested_slot": "person_name"}, text="黄公众", intent="choose_role",
-                entities=[{"entity": "role", "value": "public"}])
+@pytest.mark.parametrize("role", ["university_student", "teacher", "public"])
+async def test_the_self_service_paths_ask_nothing_without_a_verified_real_name(role: str) -> None:
+    """Issue 13: their card is the chat's own verified identity; typed
+    details would prove nothing. The form ends at once and
+    action_claim_card says why."""
+    t = tracker({"requested_slot": "role"}, text=f'/choose_role{{"role": "{role}"}}', intent="choose_role",
+                entities=[{"entity": "role", "value": role}])
     events, _ = await run_form(t)
-    assert events == [SlotSet("person_name", "黄公众"), SlotSet("requested_slot", "id_number")]
+    assert events == [SlotSet("role", role), SlotSet("details_confirmed", None), SlotSet("k12_claimant", None),
+                      SlotSet("requested_slot", None)]
+
+
+@pytest.mark.parametrize("role", ["university_student", "teacher", "public"])
+async def test_typed_details_on_a_self_service_path_claim_nothing(api: Api, role: str) -> None:
+    action = claim_action(api)
+    dispatcher = CollectingDispatcher()
+    t = confirmed(role=role, person_name=PUBLIC.name, id_number=PUBLIC.id_number)
+    events = await action.run(dispatcher, t, DOMAIN)
+    assert events == [SlotSet("role", None), SlotSet("person_name", None), SlotSet("id_number", None),
+                      SlotSet("details_confirmed", None)]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_realname_required"]
+    assert await api.scalar("SELECT count(*) FROM cards") == 0
+    await action.client.close()
+
+
+async def test_a_self_service_claim_is_for_the_verified_person_whatever_was_typed(api: Api) -> None:
+    action = claim_action(api)
+    dispatcher = CollectingDispatcher()
+    t = tracker({"details_confirmed": True, "role": "teacher", "person_name": "郑老帅",
+                 "id_number": PUBLIC.id_number}, active_loop=None, metadata=VERIFIED_TEACHER)
+    await action.run(dispatcher, t, DOMAIN)
+    assert await api.scalar("SELECT holder_id_number FROM cards") == TEACHER.id_number
+    assert "领卡成功" in dispatcher.messages[0]["text"]
+    await action.client.close()
 
 
 async def test_an_unsigned_identity_in_metadata_fills_nothing() -> None:
@@ -289,7 +320,7 @@ async def test_an_unsigned_identity_in_metadata_fills_nothing() -> None:
                 metadata=meta, entities=[{"entity": "role", "value": "teacher"}])
     events, _ = await run_form(t)
     assert events == [SlotSet("role", "teacher"), SlotSet("details_confirmed", None), SlotSet("k12_claimant", None),
-                      SlotSet("requested_slot", "person_name")]
+                      SlotSet("requested_slot", None)]
 
 
 async def test_realname_metadata_prefills_when_the_role_is_chosen() -> None:

@@ -261,9 +261,9 @@ async def test_the_parents_own_name_retyped_at_the_parents_id_question_is_not_th
 
 
 @pytest.mark.parametrize("slots, text, intent, explanation", [
-    ({"role": "teacher"}, "我是老师", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
-    ({"role": "teacher"}, "老师", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
-    ({"role": "university_student"}, "我是大学生", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
+    (K12, "我是学生", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
+    (K12, "学生", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
+    (K12, "我是初中生", "choose_role", "这是领卡身份，不是姓名。请输入姓名（与身份证一致）。"),
     # The model misread a greeting or a question as an answer: still no name.
     (K12, "你好", "inform", "没有识别到姓名。请只输入姓名（与身份证一致）。"),
     (K12, "怎么领卡？", "inform", "没有识别到姓名。请只输入姓名（与身份证一致）。"),

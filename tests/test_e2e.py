@@ -111,8 +111,9 @@ async def test_question_mid_form_is_answered_and_the_form_resumes(stack: Stack) 
 async def test_wrong_id_is_explained_and_asked_again(stack: Stack) -> None:
     me = "e2e-wrong-id"
     await say(stack, me, "我要领卡")
-    await say(stack, me, '/choose_role{"role": "public"}')
-    await say(stack, me, "黄公众")
+    await say(stack, me, '/choose_role{"role": "k12_student"}')
+    await say(stack, me, "我自己领")
+    await say(stack, me, XIAOMING.name)
     bad = XIAOMING.id_number[:-1] + ("0" if XIAOMING.id_number[-1] != "0" else "1")
     reply = await say(stack, me, bad)
     assert "校验位" in text(reply)
@@ -153,7 +154,7 @@ async def test_action_server_down_still_gets_an_apology(stack: Stack) -> None:
 async def test_cancel_asks_first_then_ends_the_claim(stack: Stack) -> None:
     me = "e2e-cancel"
     await say(stack, me, "我要领卡")
-    await say(stack, me, '/choose_role{"role": "university_student"}')
+    await say(stack, me, '/choose_role{"role": "parent"}')
     reply = await say(stack, me, "算了，不领了")
     assert "确定" in text(reply)
     reply = await say(stack, me, "/deny")  # 继续领卡
@@ -276,14 +277,34 @@ async def test_repeated_failures_are_rate_limited_and_explained(stack: Stack) ->
 
 async def test_traditional_and_full_width_chat(stack: Stack) -> None:
     me = "e2e-traditional"
-    full_width = "".join(chr(ord(c) + 0xFEE0) for c in TEACHER.id_number)
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in TRADITIONAL.id_number)
     await say(stack, me, "我要領卡")
-    await say(stack, me, "我是老師")
-    await say(stack, me, "鄭老師")
+    await say(stack, me, "我是學生")
+    await say(stack, me, "我自己領")
+    await say(stack, me, "張偉")
     reply = await say(stack, me, f"身份證號{full_width}")
-    assert "请确认" in text(reply)
+    assert "人脸识别" in text(reply)
     state = await slots(stack, me)
-    assert (state["role"], state["person_name"], state["id_number"]) == ("teacher", TEACHER.name, TEACHER.id_number)
+    assert (state["role"], state["person_name"], state["id_number"]) == ("k12_student", TRADITIONAL.name,
+                                                                         TRADITIONAL.id_number)
+
+
+@pytest.mark.parametrize("typed", ["我是老师", "我是大学生", "我就是普通市民，想领一张"])
+async def test_the_self_service_paths_need_the_verified_real_name(stack: Stack, typed: str) -> None:
+    """Issue 13: a teacher, a university student or a member of the public
+    claims their own card, for the identity the mini-program verified;
+    typed details prove nothing, so without it the bot says why, and
+    offers the K-12 and parent paths, 转人工 and the hotline."""
+    me = f"e2e-no-realname-{len(typed)}"
+    await say(stack, me, "我要领卡")
+    reply = await say(stack, me, typed)
+    assert "实名认证" in text(reply) and "0791-88185066" in text(reply)
+    assert {"转人工", "我是家长"} <= {b["title"] for m in reply for b in m.get("buttons", [])}
+    state = await slots(stack, me)
+    assert (state["role"], state["requested_slot"], state["card_number"]) == (None, None, None)
+    # Details typed anyway claim nothing.
+    reply = await say(stack, me, f"{typed}，我叫{PUBLIC.name}，身份证{PUBLIC.id_number}")
+    assert "实名认证" in text(reply) and (await slots(stack, me))["card_number"] is None
 
 
 

@@ -30,7 +30,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.people import IMPERSONATED, PUBLIC, TEACHER
+from tests.people import FATHER_LI, IMPERSONATED, PUBLIC, TEACHER
 from tests.rasa_cli import RASA_PY
 from tests.stack import NEEDS_STACK, ROOT, Stack, rasa_token, realname, say, slots, text
 from trust import realname as signing
@@ -228,9 +228,10 @@ async def test_an_identity_that_is_not_validly_signed_fills_nothing(stack: Stack
     meta = forged(kind, me)
     await say(stack, me, "我要领卡", metadata=meta)
     reply = await say(stack, me, "我是老师", metadata=meta)
-    assert "姓名" in text(reply) and TEACHER.name not in text(reply)
+    assert "实名认证" in text(reply) and TEACHER.name not in text(reply)
     state = await slots(stack, me)
-    assert (state["role"], state["person_name"], state["id_number"]) == ("teacher", None, None)
+    assert (state["role"], state["person_name"], state["id_number"], state["card_number"]) == (None, None, None,
+                                                                                                 None)
 
 
 async def test_a_valid_token_prefills_and_is_not_stored(stack: Stack) -> None:
@@ -344,14 +345,14 @@ def test_sign_realname_signs_as_the_mini_program_would_and_never_in_production(t
 async def test_an_overlong_message_is_answered_politely_and_loses_nothing(stack: Stack) -> None:
     me = "attack-long-message"
     await say(stack, me, "我要领卡")
-    await say(stack, me, "我是老师")
-    await say(stack, me, TEACHER.name)
+    await say(stack, me, "我是家长")
+    await say(stack, me, FATHER_LI.name)
     before = await slots(stack, me)
     reply = await say(stack, me, "学" * 1001)
     assert "太长" in text(reply) and "还在" in text(reply)
     assert await slots(stack, me) == before
-    reply = await say(stack, me, TEACHER.id_number)  # the claim goes on where it was
-    assert "请确认" in text(reply)
+    reply = await say(stack, me, FATHER_LI.id_number)  # the claim goes on where it was
+    assert (await slots(stack, me))["requested_slot"] == "person_name", text(reply)
 
 
 async def test_rasa_refuses_huge_bodies(stack: Stack) -> None:
@@ -382,7 +383,7 @@ async def test_someone_who_knows_a_students_name_and_id_does_not_see_the_card(st
     assert "领卡成功" in text(reply) and number in text(reply)
     reply = await typed_k12_claim(stack, other)
     assert "已经领取过" in text(reply) and number not in text(reply) and "转人工" in str(reply)
-    assert "持卡人" not in text(reply)
+    assert "持卡人：" not in text(reply) and "3601" not in text(reply)  # no holder line, no masked ID
     # Asking for the card another way shows nothing either ...
     reply = await say(stack, other, "验证成功了但是没有领到卡")
     assert number not in text(reply) and "已经领取过" in text(reply)
