@@ -48,7 +48,7 @@ $(RASA_VENV)/.installed: pyproject.toml
 	@py310=$$(scripts/find-python310) || exit 1; \
 	  test -x $(RASA_PY) || $$py310 -m venv $(RASA_VENV)
 	@if [ -f $@ ] && [ '$(RASA_GROUP)' = "$$(cat $(RASA_VENV)/.group 2>/dev/null)" ]; then \
-	  echo "rasa-engine dependencies unchanged"; exit 0; fi; \
+	  echo "rasa-engine dependencies unchanged"; touch $@; exit 0; fi; \
 	  set -e; $(RASA_PY) -m pip install -q --upgrade 'pip>=25.1'; \
 	  $(RASA_PY) -m pip install -q --group rasa-engine; \
 	  echo '$(RASA_GROUP)' > $(RASA_VENV)/.group; touch $@
@@ -58,7 +58,12 @@ $(VAR):
 
 # The model is retrained only when the data, domain, config or our
 # components change (Rasa's cache in .rasa/ makes partial retraining fast).
-$(MODEL): $(RASA_VENV)/.installed $(TRAINING_INPUTS) | $(VAR)
+# The model depends on what is installed in the Rasa environment (.group,
+# rewritten only when the rasa-engine group changes), not on when the
+# environment was last checked.
+$(RASA_VENV)/.group: $(RASA_VENV)/.installed ;
+
+$(MODEL): $(RASA_VENV)/.group $(TRAINING_INPUTS) | $(VAR) $(RASA_VENV)/.installed
 	mkdir -p $(VAR)/rasa-home $(VAR)/tmp models
 	touch models/.train-start
 	$(RASA_ENV) $(RASA) train --fixed-model-name xuexihao --out models
