@@ -41,6 +41,8 @@ ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
 ROLE_NAMES = {"k12_student": "中小学生/中职学生", "parent": "家长代领", "university_student": "大学生",
               "teacher": "教师", "public": "社会公众"}
 SELF_SERVICE = ("university_student", "teacher", "public")
+# "继续" to "确定不领了吗？" means go on, whatever intent the model reads in it.
+GO_ON = re.compile(r"^(不是[，,\s]*)?(继续|接着|还要领|要领)")
 K12_PATHS = ("k12_student", "parent")
 MAX_WRONG = 3
 # The holder's slots, and the parent's own on the parent path.
@@ -433,7 +435,7 @@ class ValidateClaimForm(FormValidationAction):
             return []
         turn = Turn(tracker)
         if tracker.get_slot("pending_cancel"):
-            if turn.intent in ("affirm", "deny", "cancel"):
+            if turn.intent in ("affirm", "deny", "cancel") and not GO_ON.match(turn.text):
                 return []  # "确定不领了吗？" answered: its rules take it
             turn.updates["pending_cancel"] = False  # moved on ("继续领卡", a name): the claim goes on
         if turn.asked in NAME_SLOTS and turn.reading.kind == "other" and not turn.reading.details:

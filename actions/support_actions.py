@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard, claim_body, show_card
-from actions.claim_form import children_claimed, limit_reached
+from actions.claim_form import GO_ON, children_claimed, limit_reached
 from actions.failures import next_steps
 from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
 from contract.buttons import (
@@ -381,6 +381,12 @@ class ActionCancelClaim(Action):
         return "action_cancel_claim"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if GO_ON.match((tracker.latest_message.get("text") or "").strip()):
+            # "继续" to "确定不领了吗？", read as a yes by the model: it means
+            # go on (the rule has stopped the form: it starts again, the
+            # details kept).
+            dispatcher.utter_message(text="好的，我们继续领卡。")
+            return [SlotSet("pending_cancel", False), FollowupAction(FORM)]
         dispatcher.utter_message(text="好的，已取消本次领卡。需要时随时对我说“我要领卡”。")
         return [SlotSet(s, None) for s in ("role", "k12_claimant", *DETAIL_SLOTS, "wrong_answers", "requested_slot")] + [
             SlotSet("pending_cancel", False)]

@@ -145,6 +145,7 @@ TYPED_STUDENT_LIU = Person("刘晓东", make_id("360203", "20090118", 33))  # se
 TYPED_TEACHER_CHEN = Person("陈丽华", make_id("360403", "19860214", 26))  # typed as 陳麗華
 TYPED_UNIVERSITY_SONG = Person("宋佳怡", make_id("360502", "20030706", 48))
 TYPED_PUBLIC_MA = Person("马志强", make_id("360102", "19900101", 57))  # in no registry
+TYPED_STUDENT_FANG = Person("方佳怡", make_id("360502", "20100706", 46))  # junior, types her name wrong first
 TYPED_FATHER_SUN = Person("孙伟", make_id("360111", "19800808", 39))
 TYPED_SON_SUN = Person("孙浩", make_id("360111", "20120909", 77))  # guardian: 孙伟 only
 TYPED_MOTHER_ZHAO = Person("赵敏", make_id("360111", "19820202", 44))  # nobody's guardian
@@ -165,6 +166,7 @@ def _typed_students() -> list[dict[str, str]]:
         _student(TYPED_SON_WANG, "primary", g1=TYPED_FATHER_WANG),
         _student(TYPED_STUDENT_LIU, "senior", g1=TYPED_FATHER_WANG),
         _student(TYPED_UNIVERSITY_SONG, "university", school=uni),
+        _student(TYPED_STUDENT_FANG, "junior"),
         _student(TYPED_SON_SUN, "primary", g1=TYPED_FATHER_SUN),
         *[_student(c, "junior" if i == 0 else "primary", g1=TYPED_FATHER_HUANG)
           for i, c in enumerate(TYPED_HUANG_CHILDREN)],
@@ -188,6 +190,7 @@ def teacher_rows() -> list[dict[str, str]]:  # type: ignore[no-redef]
 # rate limit (five match failures an hour count per ID number). ------------------
 BTN_STUDENT = Person("柳思源", make_id("360730", "20120515", 33))  # claims for themself
 BTN_PARENT = Person("蒋志强", make_id("360730", "19810312", 35))  # two children
+BTN_VERIFIED = Person("钟明远", make_id("360730", "19920304", 45))  # the verified real name of some chats (in no registry)
 BTN_CHILDREN = [Person("蒋小雨", make_id("360730", "20130101", 37)), Person("蒋小雪", make_id("360730", "20150202", 38))]
 BTN_FOUR_PARENT = Person("冯建华", make_id("360730", "19780707", 41))  # three children, then a fourth
 BTN_FOUR_CHILDREN = [Person(f"冯小{n}", make_id("360730", f"20{9 + i:02d}0{i + 3}0{i + 1}", 43 + 2 * i))
