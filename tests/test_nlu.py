@@ -40,7 +40,11 @@ HELDOUT_MIN_ENTITY_RECALL = 0.95
 # training data was asked for with phrasings seen among its errors, so it is
 # no longer a clean exam; exam2.yml, written afterwards by someone who saw
 # neither, is: there the targets are not met yet (strict xfail below).
-REACHED = {"heldout.yml": (0.97, 0.95), "exam2.yml": (0.93, 0.92)}
+# exam3.yml (session 12) was written from docs/NLU_GUIDE.md and the notice
+# only, as were training rounds 3 and 4 from the training data only (none of
+# their writers saw a test set). Reached with them: exam2 0.941 / 0.944,
+# exam3 0.964 / 0.975, heldout 0.984 / 0.994; the floors leave a little room.
+REACHED = {"heldout.yml": (0.975, 0.985), "exam2.yml": (0.935, 0.935), "exam3.yml": (0.955, 0.965)}
 NLU_SETS = ROOT / "tests" / "nlu"
 HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml",
             NLU_SETS / "exam3.yml"]
@@ -178,7 +182,7 @@ async def held_out_scores(stack: Any, tmp_path: Path) -> dict[str, dict[str, Any
     CLI when that server will not answer /model/parse."""
     if _SCORES:
         return _SCORES
-    paths = [NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml", NLU_SETS / "test_nlu.yml"]
+    paths = [NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml", NLU_SETS / "exam3.yml", NLU_SETS / "test_nlu.yml"]
     assert all(p.exists() for p in paths), paths
     sets = {p.name: read_examples(p) for p in paths}
     parses = await parse_all(stack, [e.text for exs in sets.values() for e in exs])
@@ -208,8 +212,9 @@ async def test_held_out_scores_do_not_fall_below_what_was_reached(default_stack:
 
 @pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
 @pytest.mark.xfail(strict=True, reason="issue 12's targets (intent accuracy >= 0.97, entity recall >= 0.95) are not "
-                                       "met on the clean exam (exam2.yml) yet; strict: the suite says so when they are")
-async def test_the_clean_exam_meets_the_targets(default_stack: Any, tmp_path: Path) -> None:
-    result = (await held_out_scores(default_stack, tmp_path))["exam2.yml"]
+                                       "met on the clean exams yet; strict: the suite says so when they are")
+@pytest.mark.parametrize("name", ["exam2.yml", "exam3.yml"])
+async def test_the_clean_exams_meet_the_targets(default_stack: Any, tmp_path: Path, name: str) -> None:
+    result = (await held_out_scores(default_stack, tmp_path))[name]
     assert result["intent_accuracy"] >= HELDOUT_MIN_INTENT_ACCURACY, result["intent_accuracy"]
     assert result["entity_recall"] >= HELDOUT_MIN_ENTITY_RECALL, result["entity_recall"]
