@@ -65,6 +65,7 @@ from backend.address_limits import ChatLimits
 from backend.api import ApiError, json_body, json_response
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
+from backend.security_headers import STRICT_PAGE_HEADERS
 from contract.metadata import REALNAME_TOKEN
 from identity import check_name, validate_id
 from identity.logfilter import redact
@@ -96,19 +97,7 @@ SLOW_DOWN = {
     "conversations": "这台设备新开的对话太多了，请稍后再试，或继续使用原来的对话。",
 }
 
-# The page: scripts and styles from this origin only, no inline code, no
-# framing, no referrer leaving the site.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-cache",
-}
+PAGE_HEADERS = {**STRICT_PAGE_HEADERS, "Cache-Control": "no-cache"}
 # API answers hold conversation text: never cached.
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 

@@ -55,6 +55,7 @@ from sqlalchemy import delete, func, select, update
 
 from backend.appkeys import DB, SETTINGS
 from backend.models import STAFF_ROLES, AuditEntry, LoginFailure, StaffUser, utcnow
+from backend.security_headers import STRICT_PAGE_HEADERS
 
 SESSION_COOKIE = "xxh_staff"
 LOGIN_COOKIE = "xxh_login"
@@ -67,17 +68,8 @@ MIN_PASSWORD_LENGTH = 10
 MAX_FIELD = 256
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
 
-# The console's policy, in the style of the chat page's (chat_page.PAGE_HEADERS).
-STAFF_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
+# The console's policy: the chat page's (backend/security_headers.py).
+STAFF_HEADERS = dict(STRICT_PAGE_HEADERS)
 
 _hasher = PasswordHasher()  # argon2id, the library's current parameters
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
