@@ -200,12 +200,21 @@ class Turn:
 
     # -- the path ----------------------------------------------------------------------
 
+    def looks_like_a_name(self) -> bool:
+        """Asked for a name, the whole message is one: a surname and one to
+        three more characters, though a role word is in it (黄公众, 李学生)."""
+        text = self.text.replace(" ", "")
+        return (self.asked in NAME_SLOTS and 2 <= len(text) <= 4 and has_surname(text)
+                and not text.startswith(("我", "是")) and text not in NOT_NAMES)
+
     def read_path(self) -> None:
         claimant = self.reading.claimant if (self.reading.kind in ("claimant", "role")
                                              or self.asked in ("role", "k12_claimant")) else None
         if self.payload.get("k12_claimant") == "self":
             claimant = "self"
         role = self.payload.get("role") if self.payload.get("role") in ROLES else self.reading.role
+        if role is not None and not self.text.startswith("/") and self.looks_like_a_name():
+            role = None  # "黄公众" asked for a name: a name, not "I am the public"
         if claimant == "parent":
             role = "parent"
         elif claimant == "self":

@@ -276,6 +276,13 @@ async def test_answering_who_claims_fills_the_slot() -> None:
     assert events == [SlotSet("k12_claimant", "self"), SlotSet("requested_slot", "person_name")]
 
 
+async def test_a_name_that_looks_like_a_role_is_still_the_answer() -> None:
+    t = tracker({"role": "k12_student", "k12_claimant": "self", "requested_slot": "person_name"}, text="黄公众",
+                intent="choose_role", entities=[{"entity": "role", "value": "public"}])
+    events, _ = await run_form(t)
+    assert events == [SlotSet("person_name", "黄公众"), SlotSet("requested_slot", "id_number")]
+
+
 @pytest.mark.parametrize("role", ["university_student", "teacher", "public"])
 async def test_the_self_service_paths_ask_nothing_without_a_verified_real_name(role: str) -> None:
     """Issue 13: their card is the chat's own verified identity; typed
