@@ -289,6 +289,22 @@ async def test_rate_limit_per_id_number(api: Api) -> None:
     assert (status, body["code"]) == (429, "rate_limited")
 
 
+async def test_failures_against_an_id_do_not_lock_out_its_verified_holder(api: Api) -> None:
+    """Five wrong names typed against a student's ID number block that ID for
+    anyone who types it, but not the student claiming with her verified real
+    name (issue 13); her own chat's failures still count."""
+    for i in range(5):
+        await api.claim(path="k12_student", name="李小红", id_number=XIAOMING.id_number, channel_user=f"guess-{i}")
+    assert (await claim_self(api, XIAOMING, user="typed-only"))[0] == 429
+    status, body = await claim_self(api, XIAOMING, user="her-phone", verified_id_number=XIAOMING.id_number)
+    assert (status, body["status"], body["holder_proven"]) == (201, "issued", True)
+    for _ in range(5):
+        await api.claim(path="k12_student", name="李小红", id_number=XIAOMING.id_number, channel_user="her-tablet",
+                        verified_id_number=XIAOMING.id_number)
+    status, body = await claim_self(api, XIAOMING, user="her-tablet", verified_id_number=XIAOMING.id_number)
+    assert (status, body["code"]) == (429, "rate_limited")
+
+
 async def test_blank_channel_users_do_not_share_a_limit(api: Api) -> None:
     for i in range(5):
         await api.claim(path="k12_student", name="张三", id_number=PUBLIC.id_number, channel_user="")
