@@ -14,6 +14,8 @@ leaves out:
   without a limit); other encodings are refused;
 - an error answers without echoing the request (rasa-sdk's handler puts the
   whole tracker in its 500 answer);
+- ID numbers stay sealed in the conversation: opened for the actions,
+  sealed again in the events they return (actions/sealing.py);
 - APP_ENV=production refuses development secrets (trust/secrets.py).
 """
 from __future__ import annotations
@@ -26,11 +28,11 @@ import zlib
 from typing import Optional
 
 from rasa_sdk.endpoint import create_app
-from rasa_sdk.executor import ActionExecutor
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.sealing import SealingExecutor
 from identity.logfilter import guard_process_logging
 from trust import secrets
 
@@ -62,7 +64,7 @@ def inflate(body: bytes, limit: int = MAX_INFLATED_BYTES) -> Optional[bytes]:
 
 
 def make_app(token: str, package: str = "actions") -> Sanic:
-    executor = ActionExecutor()
+    executor = SealingExecutor()  # ID slots sealed in the conversation (actions/sealing.py)
     executor.register_package(package)
     app = create_app(executor, cors_origins=None)
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES

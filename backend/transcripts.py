@@ -46,6 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from backend.models import AgentReply, ConversationSummary
 from identity import mask_id, mask_name, normalise_for_nlu, normalise_id, validate_id
 from identity.idnumber import PROVINCE_CODES, check_char
+from trust.sealing import is_sealed
+from trust.sealing import masked as sealed_masked
 
 log = logging.getLogger("backend.transcripts")
 
@@ -70,6 +72,8 @@ _FULLWIDTH = {c: chr(c - 0xFEE0) for c in range(0xFF10, 0xFF1A)} | {0xFF38: "X",
 # last one possibly X: ID numbers (also old 15-digit ones and mistyped ones),
 # bank cards. Shorter numbers (card numbers: 12 digits) stay.
 _LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:[0-9][ \-]?){14,19}[0-9Xx](?![0-9A-Za-z])")
+# An ID number as the tracker store keeps a typed one (bot/redaction.py).
+_STORED_MASKED_ID = re.compile(r"(?<![0-9A-Za-z*])[0-9]{4}\*{7,12}[0-9Xx]{4}(?![0-9A-Za-z*])")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ \-]?)?(1[3-9][0-9])[ \-]?([0-9]{4})[ \-]?([0-9]{4})(?![0-9])")
 _LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})[ \-]([0-9]{3,4}[ \-]?[0-9]{4})(?![0-9])")
 
@@ -150,6 +154,8 @@ class Masker:
             return [self.value(key, v) for v in value]
         if value is None or isinstance(value, bool):
             return value
+        if is_sealed(value):
+            return sealed_masked(value)
         if key in NAME_KEYS and isinstance(value, str):
             return mask_name(value)
         if key in ID_KEYS:
@@ -639,7 +645,7 @@ class Pseudonymiser:
         return self.placeholders[key]
 
     def id_number(self, raw: str) -> str:
-        value = normalise_id(raw)
+        value = raw if "*" in raw else normalise_id(raw)  # as stored (3601**********1234) or typed
         if value not in self.ids:
             self.ids[value] = fictional_id(value, len(self.ids))
         return self.ids[value]
@@ -647,6 +653,7 @@ class Pseudonymiser:
     def text(self, value: Any) -> str:
         value = "" if value is None else str(value).translate(_FULLWIDTH)
         value = _replace_spans(value, _name_spans(value, self.names), lambda _o, name: self.name(name))
+        value = _STORED_MASKED_ID.sub(lambda m: self.id_number(m.group(0)), value)
         return mask_phones(_LONG_NUMBER.sub(lambda m: self.id_number(m.group(0)), value))
 
     def value(self, key: Optional[str], value: Any) -> Any:
@@ -656,9 +663,14 @@ class Pseudonymiser:
             return [self.value(key, v) for v in value]
         if value is None or isinstance(value, bool):
             return value
+        if is_sealed(value):  # one reference, one fictional number
+            if value not in self.ids:
+                self.ids[value] = fictional_id(sealed_masked(value), len(self.ids))
+            return self.ids[value]
         if key in NAME_KEYS and isinstance(value, str):
             return self.name(value)
-        if key in ID_KEYS and _LONG_NUMBER.fullmatch(str(value).translate(_FULLWIDTH).strip()):
+        if key in ID_KEYS and (_LONG_NUMBER.fullmatch(str(value).translate(_FULLWIDTH).strip())
+                               or _STORED_MASKED_ID.fullmatch(str(value))):
             return self.id_number(str(value))
         if isinstance(value, (int, float)):
             return value if len(str(value)) < 15 else self.text(value)

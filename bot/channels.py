@@ -10,7 +10,8 @@ silence.
 Metadata: a client is anyone who reaches the port, so nothing it sends is
 passed on as it came. The one key read is `realname_token`, verified here
 (trust/realname.py) and replaced by `verified_realname` {"name",
-"id_number"}, the only identity the actions trust; every other key
+"id_number"} (the number sealed, trust/sealing.py), the only identity the
+actions trust; every other key
 (an unsigned `realname` included) is dropped. The token itself is never
 stored.
 """
@@ -29,7 +30,7 @@ from sanic.request import Request
 from bot import gc_freeze, http_client, jsonschema_cache, nlu_cache
 from contract.metadata import REALNAME_TOKEN, VERIFIED_REALNAME
 from identity.logfilter import guard_process_logging
-from trust import realname, secrets
+from trust import realname, sealing, secrets
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class ReplyingRestInput(RestInput):
         verified = realname.verify(token, self.verifying_key(), sender=sender if isinstance(sender, str) else None)
         if verified is None:
             return None
-        return {VERIFIED_REALNAME: {"name": verified.name, "id_number": verified.id_number}}
+        # The number sealed at once: the conversation never holds it in the clear.
+        return {VERIFIED_REALNAME: {"name": verified.name, "id_number": sealing.seal(verified.id_number)}}
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def answered(message: UserMessage) -> None:

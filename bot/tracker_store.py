@@ -25,6 +25,8 @@ database stays the source of truth and can be read by stock Rasa, but:
   (it handed the tracker out, and the database still ends where it did)
   inserts the new events in one multi-row INSERT without counting;
   otherwise it counts as Rasa does;
+- every event is stored with its ID numbers masked (bot/redaction.py);
+  the ID slots hold sealed references (trust/sealing.py);
 - on SQLite it keeps its connections open (SQLAlchemy 1.4 opens one per
   session there) and runs in WAL mode with `synchronous=NORMAL`: a commit
   no longer waits for the disk on Rasa's event loop (a crash of the
@@ -49,6 +51,8 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from bot.redaction import stored_form
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +233,6 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     @staticmethod
     def _row(sender_id: Text, event: Event) -> tuple:
         """The values of COLUMNS, as SQLTrackerStore.save writes them."""
-        data = event.as_dict()
+        data = stored_form(event)  # no full ID number is stored (bot/redaction.py)
         intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)
         return (sender_id, event.type_name, data.get("timestamp"), intent, data.get("name"), json.dumps(data))

@@ -23,6 +23,9 @@ and a stock `SQLTrackerStore`'s retrieve with what the store hands out:
 - cache_size: 0 turns the cache off (every retrieve a miss); 2 keeps the
   two most recently saved conversations of three;
 - composite_index: the (sender_id, id) index exists; unknown_sender: None;
+- no_full_id_stored: a typed ID number (text, entity), the sealed slot and
+  a bot message repeating the number are stored masked, and the tracker
+  handed out next is still what stock Rasa loads;
 - sqlite_wal (SQLite only): the file is in WAL mode, synchronous=NORMAL.
 """
 from __future__ import annotations
@@ -42,7 +45,7 @@ from tests.rasa_cli import RASA_PY, ROOT, rasa_env
 pytestmark = pytest.mark.rasa
 
 CHECKS = ["save_retrieve_hit", "first_message", "other_instance_write", "unsaved_not_reused", "concurrent_read",
-          "session_restart", "cache_size", "composite_index", "unknown_sender"]
+          "session_restart", "cache_size", "composite_index", "unknown_sender", "no_full_id_stored"]
 EXPECTED = {"sqlite": CHECKS + ["sqlite_wal"], "postgresql": CHECKS}
 
 

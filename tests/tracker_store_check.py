@@ -50,6 +50,7 @@ from rasa.shared.core.events import (  # noqa: E402
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
 
 from bot.tracker_store import COMPOSITE_INDEX, CachedSQLTrackerStore  # noqa: E402
+from trust import sealing  # noqa: E402
 
 CACHE_SIZE = 16
 Tracker = Optional[DialogueStateTracker]
@@ -518,6 +519,35 @@ async def check_sqlite_wal(h: Harness) -> None:
     expect(synchronous == 1, name, f"the store's connections run with synchronous={synchronous}, not 1 (NORMAL)")
 
 
+async def check_no_full_id_stored(h: Harness) -> None:
+    """A message typing an ID number (with its entity), the sealed slot the
+    action sets, and a bot message repeating the number: no row holds the
+    number, the tracker handed out next is what stock Rasa loads, and the
+    slot still opens to the number."""
+    name, a, t = "no_full_id_stored", h.a, h.talk
+    h_id = "360102201509100137"
+    spaced = f"{h_id[:6]} {h_id[6:14]} {h_id[14:]}"
+    history = await h.seed(name, "c9", t.session_start() + t.greet())
+    tracker = await h.loaded(name, a, "c9")
+    events = t.turn(f"身份证号是{spaced}", "inform", "utter_greet", slots=[("id_number", sealing.seal(h_id))])
+    user, bot = events[0], events[-2]
+    assert isinstance(user, UserUttered) and isinstance(bot, BotUttered)
+    user.parse_data["entities"] = [{"entity": "id_number", "value": h_id, "start": 5, "end": 5 + len(spaced),
+                                    "extractor": "RegexEntityExtractor"}]
+    user.entities = list(user.parse_data["entities"])
+    bot.text = f"身份证号：{h_id}\n请确认"
+    history += h.add(tracker, events)
+    await a.save(tracker)
+    stored = json.dumps(h.rows("c9"), ensure_ascii=False)
+    expect(h_id not in stored and spaced not in stored, name, "a full ID number is stored")
+    expect(stored.count("3601**********0137") >= 3, name, "the text, the entity and the bot message are not masked")
+    got = await a.retrieve("c9")
+    expect(got is tracker, name, "the saved tracker was not handed out again")
+    await h.as_stock(name, "c9", got)
+    assert got is not None
+    expect(sealing.unseal(got.get_slot("id_number")) == h_id, name, "the sealed slot does not open to the number")
+
+
 CHECKS: List[Tuple[str, Callable[[Harness], Awaitable[None]]]] = [
     ("save_retrieve_hit", check_save_retrieve_hit),
     ("first_message", check_first_message),
@@ -528,6 +558,7 @@ CHECKS: List[Tuple[str, Callable[[Harness], Awaitable[None]]]] = [
     ("cache_size", check_cache_size),
     ("composite_index", check_composite_index),
     ("unknown_sender", check_unknown_sender),
+    ("no_full_id_stored", check_no_full_id_stored),
 ]
 
 

@@ -27,6 +27,9 @@ BACKEND_ID_HASH_KEY = "BACKEND_ID_HASH_KEY"
 RASA_AUTH_TOKEN = "RASA_AUTH_TOKEN"
 ACTION_SERVER_TOKEN = "ACTION_SERVER_TOKEN"
 REALNAME_PUBLIC_KEY = "REALNAME_PUBLIC_KEY"
+# Seals ID numbers kept in conversations (trust/sealing.py): the Rasa server
+# and the action server.
+ID_SEAL_KEY = "ID_SEAL_KEY"
 
 # Development defaults: public knowledge, so refused in production. The
 # real-name key has none: its development key pair is made per machine
@@ -37,6 +40,7 @@ DEV_DEFAULTS: dict[str, str] = {
     BACKEND_ID_HASH_KEY: "dev-id-hash-key",
     RASA_AUTH_TOKEN: "dev-rasa-token",
     ACTION_SERVER_TOKEN: "dev-action-token",
+    ID_SEAL_KEY: "dev-id-seal-key",
 }
 ALL_SECRETS = (*DEV_DEFAULTS, REALNAME_PUBLIC_KEY)
 
