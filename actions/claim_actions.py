@@ -14,11 +14,13 @@ from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_form import SELF_SERVICE, realname
 from actions.failures import fix_buttons, next_steps
 from actions.messages import FAILURES, card_message
+from actions.privacy import needs_guardian_consent
 from contract.buttons import (
     CHANGE,
     CLAIM_BY_PARENT,
     CLAIM_SELF,
     CONFIRM,
+    CONFIRM_WITH_CONSENT,
     NEXT_CHILD,
     ROLES as ROLE_BUTTONS,
     buttons,
@@ -86,6 +88,11 @@ class ActionAskDetailsConfirmed(Action):
         if tracker.get_slot("change_menu"):
             dispatcher.utter_message(response="utter_which_detail",
                                      buttons=buttons(*fix_buttons(tracker.get_slot("role")), CONFIRM))
+            return []
+        if needs_guardian_consent(tracker.get_slot("role"), tracker.get_slot("k12_claimant"),
+                                  tracker.get_slot("id_number")):
+            dispatcher.utter_message(response="utter_confirm_details_with_consent", details=summary(tracker),
+                                     buttons=buttons(CONFIRM_WITH_CONSENT, CLAIM_BY_PARENT, CHANGE))
             return []
         dispatcher.utter_message(response="utter_confirm_details", details=summary(tracker),
                                  buttons=buttons(CONFIRM, CHANGE))

@@ -23,11 +23,14 @@ from typing import Any, Optional
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import privacy
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.failures import fix_buttons
+from actions.privacy import notice_before
 from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
 from actions.reading import Correction, Detail, Reading, read
 from contract.buttons import CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
@@ -421,7 +424,9 @@ class ValidateClaimForm(FormValidationAction):
         # reading set besides (bookkeeping, the other path's details) is
         # kept as well.
         kept = [e for e in extraction if e["name"] not in validated]
-        return kept + validation
+        events = kept + validation
+        asked_next = next((e["value"] for e in reversed(events) if e["name"] == REQUESTED_SLOT), None)
+        return events + notice_before(asked_next, tracker.get_slot(privacy.SHOWN_SLOT), dispatcher)
 
     @staticmethod
     def fresh_message(tracker: Tracker) -> bool:

@@ -244,6 +244,21 @@ def _gate(user: Optional[str], hashes: tuple[str, str], since: dt.datetime, limi
 NO_HASH = "-"
 
 
+def _recorded_guardian_not_limited(req: ClaimRequest, guardian: Optional[IdCheck], person: Any,
+                                   since: dt.datetime, limit: int) -> Generator[Op, Any, bool]:
+    """Failures others typed against a child's ID number do not lock out the
+    child's recorded guardian (issue 13): on the parent path, when the
+    guardian's name and ID are those the child's record holds, only the
+    failures of this chat count. Anyone else stays limited, and learns
+    nothing: the answer is the same `rate_limited` either way."""
+    if req.path != "parent" or guardian is None or not guardian.ok or person is None or person[0] is None:
+        return False
+    if not _is_guardian(person[0], normalise_name(req.guardian_name or ""), guardian.normalised):
+        return False
+    own = yield ("recent_failures", req.channel_user or "", (NO_HASH, NO_HASH), since, limit)
+    return bool(own < limit)
+
+
 def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, now) -> Flow:  # type: ignore[no-untyped-def]
     hashes = (attempt["id_hash"], attempt["guardian_id_hash"] or attempt["id_hash"])
     if holder.ok and req.verified_id_number == holder.normalised:
@@ -253,7 +268,8 @@ def _claim_steps(req, holder, guardian, attempt, issue, limit_failures, since, n
         hashes = (NO_HASH, NO_HASH)
     recent, person = yield from _gate(req.channel_user, hashes, since, limit_failures, holder,
                                       guardian is None or guardian.ok)
-    if recent >= limit_failures:
+    if recent >= limit_failures and not (yield from _recorded_guardian_not_limited(
+            req, guardian, person, since, limit_failures)):
         return Outcome(False, failure_code="rate_limited")
     if not holder.ok:
         return Outcome(False, failure_code="invalid_id_number", bad_field="id_number", detail=holder.problem)

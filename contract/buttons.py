@@ -74,6 +74,8 @@ CHILD_CLAIMS_SELF = Button("让孩子本人领取", "choose_role", (("k12_claima
 # -- yes / no questions --------------------------------------------------------------
 # (The face question's 开通 / 暂不开通 are domain.yml's utter_ask_face_verification.)
 CONFIRM = Button("确认无误，领卡", "affirm")
+# A student under 14 claiming for themselves (PIPL art. 31: actions/privacy.py).
+CONFIRM_WITH_CONSENT = Button("家长已同意，确认领卡", "affirm")
 CHANGE = Button("需要修改", "deny")
 CANCEL_YES = Button("确定，不领了", "affirm")
 CANCEL_NO = Button("不取消", "deny")

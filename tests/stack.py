@@ -24,6 +24,7 @@ from typing import Any, Iterator, Optional
 import aiohttp
 import pytest
 
+from tests.leak_scan import page_full_ids, report, stored_full_ids
 from tests.people import write_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,9 @@ Stack = run_services.ServiceStack
 @contextlib.contextmanager
 def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iterator[Any]:
     """The three services on free ports with the known registry, stopped
-    afterwards; their logs must hold no full ID number."""
+    afterwards; their logs, the staff pages, the tracker store and the
+    backend's tables other than the registry and cards must then hold no
+    full ID number (tests/leak_scan.py)."""
     port = run_services.free_port
     s = Stack(tmp, {
         "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
@@ -64,13 +67,18 @@ def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iter
     students, teachers = write_registry(tmp)
     subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
                     str(teachers), "--no-progress"], cwd=ROOT, env=s.env, check=True, capture_output=True)
+    pages: dict[str, list[str]] = {}
     try:
         s.start_all()
         yield s
+        pages = page_full_ids(s.backend_url, s.env, ROOT)
     finally:
         s.stop_all()
-        full = FULL_ID.findall(s.logs_text())
-        assert not full, f"full ID numbers in the services' logs: {len(full)}"
+    full = FULL_ID.findall(s.logs_text())
+    assert not full, f"full ID numbers in the services' logs: {len(full)}"
+    assert not pages, f"full ID numbers on staff pages: {report(pages)}"
+    stored = stored_full_ids(s.env)
+    assert not stored, f"full ID numbers stored outside the registry and card tables: {report(stored)}"
 
 
 def scaled_overrides(tag: str, redis_db: int = 13) -> dict[str, str]:
@@ -185,7 +193,16 @@ async def tracker(stack: Stack, sender: str, **params: str) -> dict[str, Any]:
 
 
 async def slots(stack: Stack, sender: str) -> dict[str, Any]:
-    return (await tracker(stack, sender))["slots"]  # type: ignore[no-any-return]
+    """The conversation's slots, the ID slots opened: the tracker holds them
+    sealed (trust/sealing.py; the stack runs with the development key)."""
+    from trust.sealing import SEALED_SLOTS, is_sealed, unseal
+
+    found: dict[str, Any] = (await tracker(stack, sender))["slots"]
+    for name in SEALED_SLOTS:
+        value = found.get(name)
+        assert value is None or is_sealed(value), f"slot {name} is not sealed in the tracker"
+        found[name] = unseal(value)
+    return found
 
 
 def text(messages: list[dict[str, Any]]) -> str:

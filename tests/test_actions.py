@@ -15,7 +15,8 @@ from actions.backend_client import BackendClient
 from actions.claim_actions import ActionAskDetailsConfirmed, ActionClaimCard
 from actions.claim_form import ValidateClaimForm
 from tests.conftest import TOKEN, Api
-from tests.people import FATHER_LI, GUARDIAN_HU, MOTHER_WANG, PUBLIC, TEACHER, XIAOMING
+from tests.people import (FATHER_LI, GUARDIAN_HU, IMPERSONATED, MOTHER_WANG, PUBLIC, TEACHER, TYPED_STUDENT_LIU,
+                          VOCATIONAL, XIAOMING)
 
 VERIFIED_TEACHER = {"verified_realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
 ALL_SLOTS = ["role", "k12_claimant", "guardian_name", "guardian_id_number", "person_name", "id_number",
@@ -31,6 +32,7 @@ def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform",
               "metadata": metadata or {}}
     all_slots = {s: None for s in ALL_SLOTS + ["wrong_answers", "pending_cancel", "card_number",
                                                 "failure_reason", "requested_slot"]}
+    all_slots["privacy_notice_shown"] = True  # mid-claim: shown before the first detail was asked
     all_slots.update(slots)
     return Tracker.from_dict({
         "sender_id": sender,
@@ -179,6 +181,64 @@ async def test_switching_to_parent_keeps_what_applies() -> None:
     events, _ = await run_form(t)
     assert events == [SlotSet("role", "parent"), SlotSet("details_confirmed", None), SlotSet("k12_claimant", None),
                       SlotSet("requested_slot", "guardian_name")]
+
+
+async def test_the_privacy_notice_comes_once_before_the_first_name_is_asked() -> None:
+    t = tracker({"role": None, "requested_slot": "role", "privacy_notice_shown": None}, text="我是家长",
+                intent="choose_role", entities=[{"entity": "role", "value": "parent"}])
+    events, messages = await run_form(t)
+    assert SlotSet("role", "parent") in events
+    assert events[-2:] == [SlotSet("requested_slot", "guardian_name"), SlotSet("privacy_notice_shown", True)]
+    assert messages[0]["response"] == "utter_privacy_notice"
+    assert messages[0]["privacy_url"].endswith("/privacy")
+    shown = tracker({"role": "parent", "requested_slot": "guardian_name"}, text="我叫李建国",
+                    entities=[{"entity": "person_name", "value": "李建国"}])
+    events, messages = await run_form(shown)
+    assert messages == [] and SlotSet("privacy_notice_shown", True) not in events
+
+
+async def test_the_privacy_notice_is_not_shown_for_the_role_question() -> None:
+    t = tracker({"role": None, "requested_slot": "role", "privacy_notice_shown": None}, text="你好", intent="greet")
+    events, messages = await run_form(t)
+    assert all(m.get("response") != "utter_privacy_notice" for m in messages)
+
+
+async def confirmation(slots: dict[str, Any]) -> list[dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    await ActionAskDetailsConfirmed().run(dispatcher, tracker(slots, text="开通"), DOMAIN)
+    return dispatcher.messages
+
+
+async def test_a_student_under_14_claiming_alone_is_asked_for_a_parents_consent_or_the_parent_path() -> None:
+    messages = await confirmation({"role": "k12_student", "k12_claimant": "self", "person_name": XIAOMING.name,
+                                   "id_number": XIAOMING.id_number, "face_verification": True})
+    assert [m["response"] for m in messages] == ["utter_confirm_details_with_consent"]
+    assert [b["title"] for b in messages[0]["buttons"]] == ["家长已同意，确认领卡", "家长代领", "需要修改"]
+    assert XIAOMING.id_number in messages[0]["details"]
+
+
+@pytest.mark.parametrize("person", [TYPED_STUDENT_LIU, VOCATIONAL])
+async def test_a_student_of_14_or_more_confirms_alone(person: Any) -> None:
+    messages = await confirmation({"role": "k12_student", "k12_claimant": "self", "person_name": person.name,
+                                   "id_number": person.id_number, "face_verification": False})
+    assert [m["response"] for m in messages] == ["utter_confirm_details"]
+
+
+async def test_a_parent_claiming_for_a_child_under_14_is_not_asked_again_for_consent() -> None:
+    messages = await confirmation({"role": "parent", "guardian_name": FATHER_LI.name,
+                                   "guardian_id_number": FATHER_LI.id_number, "person_name": XIAOMING.name,
+                                   "id_number": XIAOMING.id_number, "face_verification": False})
+    assert [m["response"] for m in messages] == ["utter_confirm_details"]
+
+
+def test_the_consent_age_is_counted_to_the_day() -> None:
+    from datetime import date
+
+    from actions.privacy import under_consent_age
+    born_2012_03_15 = IMPERSONATED.id_number
+    assert under_consent_age(born_2012_03_15, today=date(2026, 3, 14))
+    assert not under_consent_age(born_2012_03_15, today=date(2026, 3, 15))
+    assert not under_consent_age("36010220150910013X", today=date(2026, 1, 1))  # not a valid number
 
 
 async def test_confirmation_shows_the_details_in_full() -> None:

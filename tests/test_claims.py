@@ -284,8 +284,25 @@ async def test_rate_limit_per_id_number(api: Api) -> None:
         await api.claim(path="k12_student", name="李小红", id_number=XIAOMING.id_number, channel_user=f"user-{i}")
     status, body = await claim_self(api, XIAOMING, user="user-new")
     assert (status, body["code"]) == (429, "rate_limited")
-    # The parent path checks the guardian's ID too.
-    status, body = await claim_child(api, FATHER_LI, XIAOMING, user="user-newer")
+    # The parent path checks the child's ID too: anyone but the recorded guardian is limited.
+    status, body = await claim_child(api, GUARDIAN_HU, XIAOMING, user="user-newer")
+    assert (status, body["code"]) == (429, "rate_limited")
+
+
+async def test_failures_against_a_childs_id_do_not_lock_out_the_recorded_guardian(api: Api) -> None:
+    """Five wrong names typed against a child's ID number block it for
+    anyone, but not for the parent the registry records as the child's
+    guardian (issue 13); that parent's own chat's failures still count."""
+    for i in range(5):
+        await api.claim(path="k12_student", name="李小红", id_number=XIAOMING.id_number, channel_user=f"guess-{i}")
+    assert (await claim_self(api, XIAOMING, user="typed-only"))[0] == 429
+    assert (await claim_child(api, GUARDIAN_HU, XIAOMING, user="not-her-parent"))[0] == 429
+    status, body = await claim_child(api, FATHER_LI, XIAOMING, user="her-father")
+    assert (status, body["status"]) == (201, "issued"), body
+    for _ in range(5):
+        await api.claim(path="parent", name="李小红", id_number=XIAOMING.id_number, channel_user="her-mother",
+                        guardian_name=MOTHER_WANG.name, guardian_id_number=MOTHER_WANG.id_number)
+    status, body = await claim_child(api, MOTHER_WANG, XIAOMING, user="her-mother")
     assert (status, body["code"]) == (429, "rate_limited")
 
 
