@@ -43,12 +43,13 @@ import itertools
 import json
 import logging
 import os
+import weakref
 from collections import OrderedDict
 from typing import Any, Iterator, List, NamedTuple, Optional, Text
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.events import Event, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -78,9 +79,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The stores of this process (one per Rasa server), for `conversation_messages`.
+_STORES: "weakref.WeakSet[CachedSQLTrackerStore]" = weakref.WeakSet()
+LENGTHS_KEPT = 10_000
+
+
+def conversation_messages(sender_id: Text) -> Optional[int]:
+    """How many user messages the conversation's current session held when
+    this process last saved it (None: not seen here lately). The channel
+    caps a conversation's length with it (bot/channels.py)."""
+    for store in _STORES:
+        count = store.lengths.get(sender_id)
+        if count is not None:
+            return count
+    return None
+
+
+def _session_messages(tracker: DialogueStateTracker) -> int:
+    count = 0
+    for event in reversed(tracker.events):
+        if isinstance(event, SessionStarted):
+            break
+        if isinstance(event, UserUttered):
+            count += 1
+    return count
+
+
 class CachedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, cache_size: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _STORES.add(self)
+        # User messages of each recently saved conversation's session.
+        self.lengths: "OrderedDict[str, int]" = OrderedDict()
         if self.engine.dialect.name == "sqlite":
             self._pool_sqlite()
         if cache_size is None:
@@ -224,6 +254,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 inserted = self._insert(cursor, sender_id, new_events)
                 last_id = inserted if inserted is not None else self._last_id(cursor, sender_id)
         logger.debug(f"Tracker with sender_id '{sender_id}' stored to database")
+        self.lengths.pop(sender_id, None)
+        self.lengths[sender_id] = _session_messages(tracker)
+        while len(self.lengths) > LENGTHS_KEPT:
+            self.lengths.popitem(last=False)
         # After a count (a new conversation, a tracker replaced through the
         # HTTP API, one read twice at once) the database need not hold this
         # very tracker: the next message loads it.

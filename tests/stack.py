@@ -121,9 +121,13 @@ def stack(default_stack: Any) -> Any:
     return default_stack
 
 
+# The session fixture's scaled stack caps conversations low enough to test.
+SCALED_E2E_OVERRIDES = {"CONVERSATION_MAX_MESSAGES": "60"}
+
+
 @pytest.fixture(scope="session")
 def scaled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with started_scaled_stack(tmp_path_factory.mktemp("e2e-scaled"), "e2e") as s:
+    with started_scaled_stack(tmp_path_factory.mktemp("e2e-scaled"), "e2e", SCALED_E2E_OVERRIDES) as s:
         yield s
 
 

@@ -27,11 +27,13 @@ import pytest
 
 from backend.cardnumber import is_valid_card_number
 from tests.people import MINORITY
-from tests.stack import NEEDS_STACK, Stack, run_services, say, slots, started_scaled_stack, text
+from tests.stack import (NEEDS_STACK, SCALED_E2E_OVERRIDES, Stack, run_services, say, slots, started_scaled_stack,
+                         text)
 from trust.secrets import RASA_AUTH_TOKEN, secret
 
 pytestmark = NEEDS_STACK
 ROUNDS = 20
+CAP = int(SCALED_E2E_OVERRIDES["CONVERSATION_MAX_MESSAGES"])
 
 
 async def post(http: aiohttp.ClientSession, base: str, sender: str, message: str) -> tuple[int, Any]:
@@ -61,6 +63,27 @@ async def test_any_instance_continues_any_conversation(scaled_stack: Stack) -> N
     state = await slots(s, me)
     assert is_valid_card_number(state["card_number"])
     assert (state["person_name"], state["face_verification"]) == (MINORITY.name, True)
+
+
+async def test_a_conversation_past_its_length_cap_is_answered_politely_and_keeps_its_details(
+        scaled_stack: Stack) -> None:
+    """CONVERSATION_MAX_MESSAGES (the scaled stack of the tests: 60) user
+    messages a session: past it, each instance answers without handling the
+    message, whichever instance it reaches; the details stay."""
+    s = scaled_stack
+    members = s.member_urls("rasa")
+    me = "scaled-capped"
+    async with aiohttp.ClientSession() as http:
+        assert (await post(http, members[0], me, "我要领卡"))[0] == 200
+        await post(http, members[1], me, '/choose_role{"role": "university_student"}')
+        for i in range(CAP - 2):
+            status, reply = await post(http, members[i % 2], me, "你好")
+            assert status == 200 and "消息已经很多" not in text(reply), i
+        capped = [text((await post(http, members[i % 2], me, "你好"))[1]) for i in range(3)]
+    assert "消息已经很多" in capped[-1] and "0791-88185066" in capped[-1]
+    users = [e for e in await events(s.rasa_url, me) if e["event"] == "user"]
+    assert CAP <= len(users) <= CAP + 1  # each instance counts what it saved last
+    assert (await slots(s, me))["role"] == "university_student"
 
 
 class Interleaved(AssertionError):
