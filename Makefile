@@ -53,8 +53,9 @@ $(RASA_VENV)/.installed: pyproject.toml
 	  $(RASA_PY) -m pip install -q --group rasa-engine; \
 	  echo '$(RASA_GROUP)' > $(RASA_VENV)/.group; touch $@
 
+# var/ holds the databases, keys and logs: readable by its owner only.
 $(VAR):
-	mkdir -p $(VAR)
+	mkdir -p -m 700 $(VAR)
 
 # The model is retrained only when the data, domain, config or our
 # components change (Rasa's cache in .rasa/ makes partial retraining fast).

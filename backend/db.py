@@ -11,7 +11,6 @@ under WAL. PostgreSQL uses one engine for both.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import AsyncIterator
 
 from sqlalchemy import event, text
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.claim_runner import make_runner
 from backend.models import Base
+from backend.private_files import private_sqlite
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -27,7 +27,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
     path = make_url(url).database
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # 0600 (and its -wal, -shm), before anything opens it
     engine = create_async_engine(
         url,
         pool_size=1 if writer else pool_size,

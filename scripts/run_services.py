@@ -36,6 +36,12 @@ variables, and in each Rasa process TRACKER_CACHE_SIZE [500] conversations
 kept in memory by bot.tracker_store.CachedSQLTrackerStore and
 NLU_CACHE_SIZE [4096] parses of repeated texts (bot/nlu_cache.py); 0 turns
 either off.
+
+Personal data (README "Personal data"): every service starts with the umask
+077, so what it creates (the SQLite tracker store and its -wal/-shm, logs,
+caches) is readable by its owner only; var/ and its folders are made 0700,
+the SQLite databases 0600 before any service opens them (existing ones are
+tightened).
 """
 from __future__ import annotations
 
@@ -57,6 +63,13 @@ from urllib.parse import SplitResult, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from backend.private_files import (  # noqa: E402
+    PRIVATE_UMASK,
+    private_dir,
+    private_file,
+    private_sqlite,
+    sqlite_path,
+)
 from trust import realname, secrets  # noqa: E402  (after the path: this file also runs as a script)
 
 VENV_PY = ROOT / ".venv" / "bin" / "python"
@@ -88,8 +101,7 @@ def service_env(scaled: bool = False) -> dict[str, str]:
         for key, value in SCALED_DEFAULTS.items():
             env.setdefault(key, value)
     var = ROOT / "var"
-    for folder in ("rasa-home", "tmp"):
-        (var / folder).mkdir(parents=True, exist_ok=True)
+    private_var(var)
     for name in ("BACKEND_HOST", "ACTION_HOST", "RASA_HOST"):
         env.setdefault(name, "127.0.0.1")
     for name in (secrets.RASA_AUTH_TOKEN, secrets.ACTION_SERVER_TOKEN):
@@ -125,6 +137,40 @@ def service_env(scaled: bool = False) -> dict[str, str]:
         env.setdefault("ACTION_MEMBER_PORTS", ",".join(str(int(action_port) + 100 + i) for i in range(action_n)))
     env["RASA_TELEMETRY_ENABLED"] = "false"
     return env
+
+
+def private_var(var: Path) -> None:
+    """var/ and the folders the services write to, readable by their owner
+    only; the development keys in var/secrets/ (made 0600 by trust/secrets.py)
+    tightened if an older checkout left them wider."""
+    for folder in (var, var / "rasa-home", var / "tmp"):
+        private_dir(folder)
+    keys = var / "secrets"
+    if keys.is_dir():
+        private_dir(keys)
+        for key in keys.iterdir():
+            if key.is_file():
+                private_file(key)
+
+
+def private_databases(env: dict[str, str]) -> list[Path]:
+    """The SQLite databases of the backend and the tracker store, made (or
+    tightened to) 0600 with their -wal and -shm before any service opens
+    them (SQLite gives a database's -wal and -shm its own mode)."""
+    urls = [env.get("BACKEND_DATABASE_URL") or f"sqlite:///{ROOT / 'var' / 'backend.db'}"]
+    if env.get("TRACKER_DIALECT", "sqlite") == "sqlite":
+        urls.append(f"sqlite:///{env['TRACKER_DB']}")
+    made = []
+    for url in urls:
+        path = sqlite_path(url)
+        if path is not None:
+            made.append(private_sqlite(path))
+    return made
+
+
+def private_log(path: Path) -> Any:
+    """A log file opened for appending, readable by its owner only."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def tracker_url(env: dict[str, str]) -> str:
@@ -381,9 +427,10 @@ def seed_demo_registry(env: dict[str, str]) -> None:
     demo = ROOT / "var" / "demo"
     if not (demo / "students.csv").exists():
         subprocess.run([str(VENV_PY), "-m", "backend", "demo-registry", "--out", str(demo)], cwd=ROOT, env=env,
-                       check=True)
+                       check=True, umask=PRIVATE_UMASK)
     subprocess.run([str(VENV_PY), "-m", "backend", "import-registry", "--students", str(demo / "students.csv"),
-                    "--teachers", str(demo / "teachers.csv"), "--no-progress"], cwd=ROOT, env=env, check=True)
+                    "--teachers", str(demo / "teachers.csv"), "--no-progress"], cwd=ROOT, env=env, check=True,
+                   umask=PRIVATE_UMASK)
 
 
 async def pipe(name: str, group: str, stream: asyncio.StreamReader) -> None:
@@ -397,6 +444,7 @@ async def pipe(name: str, group: str, stream: asyncio.StreamReader) -> None:
 async def main(scaled: bool) -> int:
     secrets.refuse_development_secrets(service="make run")
     env = service_env(scaled)
+    private_databases(env)
     logs = ROOT / "var" / "scaled"
     if env.get("PROFILE") == "scaled":
         check_redis(env)
@@ -408,6 +456,7 @@ async def main(scaled: bool) -> int:
         procs[m.name] = await asyncio.create_subprocess_exec(
             *m.command, cwd=ROOT, env=rasa_env(env) if m.group == "rasa" else env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
     print(f"backend http://127.0.0.1:{env['BACKEND_PORT']}  actions :{env['ACTION_PORT']}  "
           f"rasa http://127.0.0.1:{env['RASA_PORT']} ({len(plan)} processes; Rasa is ready in about a minute); "
@@ -480,9 +529,9 @@ class ServiceStack:
             env = rasa_env(self.env) if member.group == "rasa" else self.env
             if member.group == "nginx":
                 make_nginx_temp(self.logs / "nginx")  # removed when nginx last stopped
-            log = open(self.logs / f"{n}.log", "ab")
+            log = private_log(self.logs / f"{n}.log")
             self.procs[n] = subprocess.Popen(member.command, cwd=ROOT, env=env, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+                                             stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE_UMASK)
 
     def stop(self, name: str, sig: int = signal.SIGINT) -> None:
         for n in self._names(name):
@@ -523,7 +572,10 @@ class ServiceStack:
                 time.sleep(0.5)
 
     def prepare(self) -> None:
-        """What the scaled profile needs before it starts: Redis and the databases."""
+        """What the services need before they start: SQLite databases
+        readable by their owner only; in the scaled profile, Redis and the
+        PostgreSQL databases."""
+        private_databases(self.env)
         if self.scaled:
             check_redis(self.env)
             run_blocking(ensure_databases(self.env))
