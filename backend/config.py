@@ -15,6 +15,10 @@ DEV_ID_HASH_KEY = secrets.DEV_DEFAULTS[secrets.BACKEND_ID_HASH_KEY]
 DEV_SESSION_SECRET = secrets.DEV_DEFAULTS[secrets.BACKEND_SESSION_SECRET]
 DEV_RASA_TOKEN = secrets.DEV_DEFAULTS[secrets.RASA_AUTH_TOKEN]
 DEFAULT_TRACKER_PATH = PROJECT_ROOT / "var" / "rasa_tracker.db"
+# How long conversations are kept after their last activity: the privacy
+# page says it, `python -m backend purge-conversations` applies it
+# (BACKEND_RETENTION_DAYS overrides it).
+DEFAULT_RETENTION_DAYS = 180
 
 
 def async_database_url(url: str) -> str:
@@ -60,6 +64,9 @@ class Settings:
     # APP_ENV=production: no development secrets, no development tools
     # (the chat page's simulated real name).
     production: bool = False
+    # Conversations are deleted this many days after their last activity
+    # (backend/retention.py; shown on the privacy page).
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -85,5 +92,6 @@ class Settings:
             chat_messages_per_minute=_int("BACKEND_CHAT_MESSAGES_PER_MINUTE", 30),
             chat_conversations_per_hour=_int("BACKEND_CHAT_CONVERSATIONS_PER_HOUR", 20),
             production=secrets.production(env),
+            retention_days=_int("BACKEND_RETENTION_DAYS", DEFAULT_RETENTION_DAYS),
         )
         return settings

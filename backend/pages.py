@@ -6,6 +6,7 @@ Pages are rendered with `staff_auth.render` (it adds the signed-in staff
 member and the CSRF token). Each feature module registers its own routes:
 - chat_page.py: `/` (with its own CSP) and the chat's same-origin API
   under `/chat/`, the conversation in the backend's HttpOnly cookie;
+- privacy.py: `/privacy`, the privacy page (个人信息处理说明), anonymous;
 - staff_auth.py: login, logout, sessions, CSRF, roles, the audit log, and
   the policy headers (CSP, no framing) of every answer under /staff;
 - conversations.py: conversation list, transcripts, tags, story export
@@ -21,7 +22,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from backend import chat_page, conversations, dashboard, staff_auth, tickets_console
+from backend import (
+    chat_page,
+    conversations,
+    dashboard,
+    privacy,
+    staff_auth,
+    tickets_console,
+)
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -37,6 +45,7 @@ def setup_pages(app: web.Application) -> None:
     app.router.add_static("/static/", STATIC, append_version=False)
     staff_auth.setup(app)
     chat_page.setup(app)
+    privacy.setup(app)
     conversations.setup(app)
     tickets_console.setup(app)
     dashboard.setup(app)
