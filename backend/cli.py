@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from backend.config import PROJECT_ROOT, Settings
+from backend.config import PROJECT_ROOT, Settings, async_database_url
 
 
 def _settings() -> Settings:
@@ -177,13 +177,18 @@ def cli_actor() -> str:
     return f"cli:{name}"[:64]
 
 
-async def _audit_lookup(db: Any, action: str, target: str, found: bool) -> None:
-    """A look-up of the admin CLI, in the staff audit log (admins read it at /staff/audit)."""
+async def _audit_cli(db: Any, action: str, target: Optional[str], detail: str) -> None:
+    """What the admin CLI did, in the staff audit log (admins read it at
+    /staff/audit), as "cli:" + the OS user (and who ran sudo)."""
     from backend.staff_auth import record_audit
 
     sudo = os.environ.get("SUDO_USER")
-    detail = ("found" if found else "not found") + (f"; sudo by {sudo}" if sudo else "")
-    await record_audit(db, cli_actor(), action, target, detail, None)
+    await record_audit(db, cli_actor(), action, target, detail + (f"; sudo by {sudo}" if sudo else ""), None)
+
+
+async def _audit_lookup(db: Any, action: str, target: str, found: bool) -> None:
+    """A look-up of the admin CLI, in the staff audit log."""
+    await _audit_cli(db, action, target, "found" if found else "not found")
 
 
 def cmd_lookup_card(args: argparse.Namespace) -> int:
@@ -347,6 +352,50 @@ def cmd_index_conversations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge_conversations(args: argparse.Namespace) -> int:
+    """Delete the conversations idle for longer than --older-than (default:
+    the retention period, BACKEND_RETENTION_DAYS or 180 days) from the
+    tracker store and the backend, and anonymise older claim attempts
+    (backend/retention.py). Prints counts only; audited."""
+    from backend.retention import parse_age, purge_conversations, retention_period
+    from backend.tracker_writer import TrackerWriteError, TrackerWriter
+
+    settings = _settings()
+    spec = args.older_than or retention_period(settings.retention_days)
+    try:
+        age = parse_age(spec)
+    except ValueError as exc:
+        print(f"ERROR: --older-than: {exc}", file=sys.stderr)
+        return 2
+    target = f"older than {spec.strip().lower()}"
+
+    async def run() -> dict[str, Any]:
+        db = await _with_db(settings)
+        tracker = TrackerWriter(async_database_url(args.tracker_url) if args.tracker_url else settings.tracker_url)
+        try:
+            try:
+                report = await purge_conversations(db, tracker, age)
+            except TrackerWriteError as exc:
+                await _audit_cli(db, "purge_conversations", target, f"failed: tracker store {exc}")
+                raise
+            counts = report.as_dict()
+            await _audit_cli(db, "purge_conversations", target,
+                             "; ".join(f"{k}={v}" for k, v in counts.items() if k != "cutoff_utc"))
+            return counts
+        finally:
+            await tracker.close()
+            await db.dispose()
+
+    try:
+        counts = asyncio.run(run())
+    except TrackerWriteError as exc:
+        print(f"ERROR: the tracker store could not be read or written ({exc}); nothing more was deleted, "
+              "run the command again", file=sys.stderr)
+        return 1
+    _print({"older_than": spec.strip().lower(), **counts})
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from backend.report import campaign_rows, write_csv
 
@@ -446,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=15 * 60, help="seconds the token lives (default 900)")
     p.add_argument("--sender", help="bind the token to this conversation (its `sub`)")
     p.set_defaults(func=cmd_sign_realname)
+    p = sub.add_parser("purge-conversations", help="delete conversations idle longer than the retention period")
+    p.add_argument("--older-than", help="a period such as 180d or 12h (default: BACKEND_RETENTION_DAYS or 180d)")
+    p.add_argument("--tracker-url", help="SQLAlchemy URL of the tracker store (default: BACKEND_TRACKER_URL)")
+    p.set_defaults(func=cmd_purge_conversations)
     p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_report)

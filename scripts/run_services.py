@@ -41,7 +41,9 @@ Personal data (README "Personal data"): every service starts with the umask
 077, so what it creates (the SQLite tracker store and its -wal/-shm, logs,
 caches) is readable by its owner only; var/ and its folders are made 0700,
 the SQLite databases 0600 before any service opens them (existing ones are
-tightened).
+tightened). The scaled profile also runs the retention purge
+(`python -m backend purge-conversations`, backend/retention.py) at start
+and then every PURGE_INTERVAL_HOURS [24] hours (0: never).
 """
 from __future__ import annotations
 
@@ -75,7 +77,9 @@ from trust import realname, secrets  # noqa: E402  (after the path: this file al
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 T = TypeVar("T")
-COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m"}
+COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m",
+           "purge": "\033[34m"}
+PURGE_INTERVAL_HOURS = 24.0
 
 SCALED_DEFAULTS = {
     "BACKEND_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/xuexihao",
@@ -441,6 +445,44 @@ async def pipe(name: str, group: str, stream: asyncio.StreamReader) -> None:
         sys.stdout.flush()
 
 
+def purge_command() -> list[str]:
+    """The retention purge, with its default period (BACKEND_RETENTION_DAYS)."""
+    return [str(VENV_PY), "-m", "backend", "purge-conversations"]
+
+
+def purge_interval_s(env: dict[str, str]) -> float:
+    """Seconds between two purges of the scaled profile (0: never)."""
+    return max(0.0, float(env.get("PURGE_INTERVAL_HOURS") or PURGE_INTERVAL_HOURS)) * 3600
+
+
+async def purge_periodically(env: dict[str, str], interval_s: float, runs: int = 0,
+                             command: list[str] | None = None) -> int:
+    """Run the retention purge now, then every `interval_s` seconds (`runs`
+    times, 0: until cancelled), its output labelled "purge". A failed run
+    is reported and tried again at the next interval. Returns the runs made."""
+    done = 0
+    while True:
+        proc = await asyncio.create_subprocess_exec(
+            *(command or purge_command()), cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, umask=PRIVATE_UMASK,
+        )
+        try:
+            if proc.stdout is not None:
+                await pipe("purge", "purge", proc.stdout)
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+            raise
+        done += 1
+        if code:
+            print(f"[purge    ] exited with status {code}; trying again in {interval_s / 3600:g} h", flush=True)
+        if runs and done >= runs:
+            return done
+        await asyncio.sleep(interval_s)
+
+
 async def main(scaled: bool) -> int:
     secrets.refuse_development_secrets(service="make run")
     env = service_env(scaled)
@@ -463,6 +505,9 @@ async def main(scaled: bool) -> int:
           "Ctrl-C stops all", flush=True)
     groups = {m.name: m.group for m in plan}
     pipes = [asyncio.create_task(pipe(n, groups[n], p.stdout)) for n, p in procs.items() if p.stdout]
+    purging = None
+    if env.get("PROFILE") == "scaled" and purge_interval_s(env) > 0:
+        purging = asyncio.create_task(purge_periodically(env, purge_interval_s(env)))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -470,6 +515,9 @@ async def main(scaled: bool) -> int:
     exits = [asyncio.create_task(p.wait()) for p in procs.values()]
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
+    if purging is not None:
+        purging.cancel()
+        await asyncio.gather(purging, return_exceptions=True)
     for name, proc in procs.items():
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGINT)
