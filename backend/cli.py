@@ -396,6 +396,90 @@ def cmd_purge_conversations(args: argparse.Namespace) -> int:
     return 0
 
 
+def _person_id(raw: str) -> Optional[str]:
+    from identity import validate_id
+
+    check = validate_id(raw)
+    if not check.ok:
+        print(f"ERROR: --id-number is not a valid ID number ({check.problem})", file=sys.stderr)
+        return None
+    return check.normalised
+
+
+def cmd_person_data(args: argparse.Namespace) -> int:
+    """One person's data on their request (backend/person_data.py):
+    `export` writes their copy as JSON (their own full ID number in it),
+    `delete --yes` deletes card, proxy claims, claim attempts, tickets and
+    linked conversations. Registry records are never deleted. Audited,
+    with the masked ID number."""
+    from backend.attempts import IdHasher
+    from backend.person_data import REGISTRY_NOTE_EN, audit_detail, delete_person, export, gather
+    from backend.tracker_writer import TrackerWriteError, TrackerWriter
+    from backend.transcripts import TrackerStore, TrackerUnavailable
+    from identity import mask_id
+
+    id_number = _person_id(args.id_number)
+    if id_number is None:
+        return 2
+    settings = _settings()
+    masked = mask_id(id_number)
+    action = f"person_data_{args.person_command}"
+
+    async def run() -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+        db = await _with_db(settings)
+        try:
+            records = await gather(db, IdHasher(settings.id_hash_key), id_number)
+            counts = records.counts()
+            if args.person_command == "export":
+                store = TrackerStore(settings.tracker_url)
+                try:
+                    copy = await export(records, store)
+                finally:
+                    await store.close()
+                await _audit_cli(db, action, masked, audit_detail(counts))
+                return counts, copy
+            if not args.yes:
+                await _audit_cli(db, action, masked, "not confirmed (no --yes): " + audit_detail(counts))
+                return counts, None
+            writer = TrackerWriter(settings.tracker_url)
+            try:
+                deleted = await delete_person(db, writer, records)
+            except TrackerWriteError as exc:
+                await _audit_cli(db, action, masked, f"failed: tracker store {exc}")
+                raise
+            finally:
+                await writer.close()
+            await _audit_cli(db, action, masked, audit_detail(deleted))
+            return deleted, None
+        finally:
+            await db.dispose()
+
+    try:
+        counts, copy = asyncio.run(run())
+    except (TrackerWriteError, TrackerUnavailable) as exc:
+        print(f"ERROR: the tracker store could not be read or written ({exc}); run the command again",
+              file=sys.stderr)
+        return 1
+    if copy is not None:
+        text = json.dumps(copy, ensure_ascii=False, indent=2)
+        if args.out:
+            from backend.private_files import private_file
+
+            with open(private_file(args.out), "w", encoding="utf-8") as fh:  # 0600: it holds the full ID
+                fh.write(text + "\n")
+            print(f"wrote the copy of {masked} to {args.out} (it holds the person's full ID number: "
+                  "hand it to them only, then delete it)", file=sys.stderr)
+        else:
+            print(text)
+        return 0
+    if args.person_command == "delete" and not args.yes:
+        _print({"id_masked": masked, "would_delete": counts})
+        print("nothing deleted: add --yes to delete", file=sys.stderr)
+        return 2
+    _print({"id_masked": masked, "deleted": counts, "registry": REGISTRY_NOTE_EN})
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from backend.report import campaign_rows, write_csv
 
@@ -499,6 +583,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", help="a period such as 180d or 12h (default: BACKEND_RETENTION_DAYS or 180d)")
     p.add_argument("--tracker-url", help="SQLAlchemy URL of the tracker store (default: BACKEND_TRACKER_URL)")
     p.set_defaults(func=cmd_purge_conversations)
+    p = sub.add_parser("person-data", help="export or delete one person's data on their request (audited)")
+    person = p.add_subparsers(dest="person_command", required=True)
+    q = person.add_parser("export", help="the person's copy as JSON (with their full ID number)")
+    q.add_argument("--id-number", required=True)
+    q.add_argument("--out", type=Path, help="write it to this file (mode 0600) instead of standard output")
+    q.set_defaults(func=cmd_person_data)
+    q = person.add_parser("delete", help="delete card, proxy claims, attempts, tickets, linked conversations")
+    q.add_argument("--id-number", required=True)
+    q.add_argument("--yes", action="store_true", help="really delete (without it: show what would go)")
+    q.set_defaults(func=cmd_person_data)
     p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_report)

@@ -12,7 +12,9 @@ member and the CSRF token). Each feature module registers its own routes:
 - conversations.py: conversation list, transcripts, tags, story export
   (conversations named by an opaque reference);
 - tickets_console.py: the 转人工 ticket queue and agent replies;
-- dashboard.py: the campaign dashboard and the distribution report CSV.
+- dashboard.py: the campaign dashboard and the distribution report CSV;
+- person_data_console.py: an admin's export and deletion of one person's
+  data on request (/staff/person-data).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from backend import (
     chat_page,
     conversations,
     dashboard,
+    person_data_console,
     privacy,
     staff_auth,
     tickets_console,
@@ -49,3 +52,4 @@ def setup_pages(app: web.Application) -> None:
     conversations.setup(app)
     tickets_console.setup(app)
     dashboard.setup(app)
+    person_data_console.setup(app)
