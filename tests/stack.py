@@ -24,7 +24,7 @@ from typing import Any, Iterator, Optional
 import aiohttp
 import pytest
 
-from tests.leak_scan import page_full_ids, report, stored_full_ids
+from tests.leak_scan import page_full_ids, registry_ids, report, stored_full_ids
 from tests.people import write_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iter
     try:
         s.start_all()
         yield s
-        pages = page_full_ids(s.backend_url, s.env, ROOT)
+        pages = page_full_ids(s.backend_url, s.env, ROOT, registry_ids(students, teachers))
     finally:
         s.stop_all()
     full = FULL_ID.findall(s.logs_text())
@@ -196,17 +196,22 @@ async def tracker(stack: Stack, sender: str, **params: str) -> dict[str, Any]:
             return await resp.json()  # type: ignore[no-any-return]
 
 
-async def slots(stack: Stack, sender: str) -> dict[str, Any]:
-    """The conversation's slots, the ID slots opened: the tracker holds them
-    sealed (trust/sealing.py; the stack runs with the development key)."""
+def opened(found: dict[str, Any]) -> dict[str, Any]:
+    """A tracker's slots with the ID slots opened (in place): the tracker
+    holds them sealed (trust/sealing.py; the stacks run with the
+    development key), and must."""
     from trust.sealing import SEALED_SLOTS, is_sealed, unseal
 
-    found: dict[str, Any] = (await tracker(stack, sender))["slots"]
     for name in SEALED_SLOTS:
         value = found.get(name)
         assert value is None or is_sealed(value), f"slot {name} is not sealed in the tracker"
         found[name] = unseal(value)
     return found
+
+
+async def slots(stack: Stack, sender: str) -> dict[str, Any]:
+    """The conversation's slots, the ID slots opened."""
+    return opened((await tracker(stack, sender))["slots"])
 
 
 def text(messages: list[dict[str, Any]]) -> str:

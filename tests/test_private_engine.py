@@ -255,6 +255,7 @@ PRODUCTION_SECRETS = {
     "BACKEND_ID_HASH_KEY": "prod-id-hash-key-0123456789",
     "RASA_AUTH_TOKEN": "prod-rasa-token-0123456789",
     "ACTION_SERVER_TOKEN": "prod-action-token-0123456789",
+    "ID_SEAL_KEY": "prod-id-seal-key-0123456789",
 }
 
 
@@ -289,7 +290,8 @@ SERVICES = {
 @pytest.mark.parametrize("variable, value", [
     ("BACKEND_SERVICE_TOKEN", ""), ("BACKEND_SERVICE_TOKEN", "dev-service-token"),
     ("BACKEND_SESSION_SECRET", "dev-session-secret"), ("BACKEND_ID_HASH_KEY", ""),
-    ("RASA_AUTH_TOKEN", "dev-rasa-token"), ("ACTION_SERVER_TOKEN", ""), ("REALNAME_PUBLIC_KEY_FILE", ""),
+    ("RASA_AUTH_TOKEN", "dev-rasa-token"), ("ACTION_SERVER_TOKEN", ""), ("ID_SEAL_KEY", "dev-id-seal-key"),
+    ("ID_SEAL_KEY", ""), ("REALNAME_PUBLIC_KEY_FILE", ""),
     ("REALNAME_PUBLIC_KEY_FILE", str(signing.DEV_PUBLIC_KEY)),
 ])
 def test_production_refuses_development_secrets_naming_the_variable(

@@ -44,7 +44,7 @@ from tests.people import (
     Person,
     make_id,
 )
-from tests.stack import NEEDS_STACK, ROOT, Stack, realname, say, slots, text, tracker
+from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, slots, text, tracker
 
 pytestmark = NEEDS_STACK
 
@@ -132,7 +132,7 @@ class Chat:
             self.transcript.lines.append(f"  !! {e}")
             raise
         t = await tracker(self.stack, self.sender)
-        turn = Turn(messages, t["slots"], (t.get("active_loop") or {}).get("name"))
+        turn = Turn(messages, opened(t["slots"]), (t.get("active_loop") or {}).get("name"))
         for m in messages:
             said = (m.get("text") or "").replace("\n", "\n        ")
             self.transcript.lines.append(f"助手：{said}")
