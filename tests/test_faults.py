@@ -49,7 +49,6 @@ one of them in the middle of its processing. Then:
 """
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import os
@@ -66,6 +65,7 @@ import aiohttp
 import pytest
 
 from actions.messages import FAILURES
+from bot.channel_replies import SILENCE_APOLOGY
 from backend.cardnumber import is_valid_card_number
 from bench.load.audit import ClaimRecord, audit_cards
 from bench.load.chat import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
@@ -96,15 +96,6 @@ ROLE, SELF, START, RETRY, WHERE_IS_MY_CARD = (
 FIXED_ANSWERS = {"role": ROLE, "k12_claimant": SELF, "face_verification": "不开通", "details_confirmed": "确认"}
 
 
-def _silence_apology() -> str:
-    """bot/channels.py's SILENCE_APOLOGY (that module needs Rasa, not installed here)."""
-    tree = ast.parse((ROOT / "bot" / "channels.py").read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "SILENCE_APOLOGY" for t in node.targets):
-            return str(ast.literal_eval(node.value))
-    raise AssertionError("bot/channels.py has no SILENCE_APOLOGY")
-
-
 BUSY = json.loads(run_services.BUSY_REPLY)[0]["text"]
 # The clear messages a conversation may end with when it did not get its
 # card: the load balancer's 503 when no Rasa instance is up, the REST
@@ -112,7 +103,7 @@ BUSY = json.loads(run_services.BUSY_REPLY)[0]["text"]
 # store down), the claim action's when the backend did not answer.
 CLEAR_MESSAGES = {
     "busy": BUSY,  # the load balancer
-    "no reply": _silence_apology(),  # the REST channel
+    "no reply": SILENCE_APOLOGY,  # the REST channel
     "backend unavailable": FAILURES["backend_unavailable"],  # the claim action
 }
 
