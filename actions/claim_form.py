@@ -33,7 +33,7 @@ from actions.failures import fix_buttons
 from actions.privacy import notice_before
 from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
 from actions.reading import Correction, Detail, Reading, read
-from contract.buttons import CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
+from contract.buttons import CANCEL_NO, CANCEL_YES, CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
 from contract.metadata import VERIFIED_REALNAME
 from identity import check_name, validate_id
 from identity.names import MIDDLE_DOT
@@ -452,6 +452,13 @@ class ValidateClaimForm(FormValidationAction):
             if turn.intent in ("affirm", "deny", "cancel") and not GO_ON.match(turn.text):
                 return []  # "确定不领了吗？" answered: its rules take it
             turn.updates["pending_cancel"] = False  # moved on ("继续领卡", a name): the claim goes on
+        if privacy.refuses(turn.asked, turn.text):
+            dispatcher.utter_message(text=privacy.REFUSED, buttons=buttons(CANCEL_YES, CANCEL_NO))
+            return [SlotSet("pending_cancel", True)]
+        if (turn.asked == "details_confirmed" and privacy.consents(turn.text) and not tracker.get_slot("change_menu")
+                and privacy.needs_guardian_consent(turn.role, tracker.get_slot("k12_claimant"),
+                                                   tracker.get_slot("id_number"))):
+            return [SlotSet("details_confirmed", True)]  # "我妈妈同意了"
         if turn.asked in NAME_SLOTS and turn.reading.kind == "other" and not turn.reading.details:
             name = bare_name(turn.text)
             if name:

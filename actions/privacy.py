@@ -16,6 +16,7 @@ recorded guardian (docs/PRIVACY.md).
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from typing import Any, Optional
 
@@ -30,6 +31,24 @@ SHOWN_SLOT = "privacy_notice_shown"
 # a verified real name fills the details without asking).
 PERSONAL_QUESTIONS = frozenset({"person_name", "guardian_name", "id_number", "guardian_id_number",
                                 "details_confirmed"})
+
+
+# "不同意" to the notice, at a question for a name or an ID number.
+REFUSAL = re.compile(r"^\s*(?:我|本人)?(?:不同意|拒绝|不授权|不愿意(?:提供)?)")
+# "我妈妈同意了", "家长同意" at the under-14 confirmation.
+CONSENT = re.compile(r"(?<!不)(?:同意|答应|批准|允许)")
+REFUSED = ("明白。不提供姓名和身份证号，就无法核验身份、在这里领卡。确定不领了吗？"
+           "（如果要继续领卡，直接回答下面的问题就可以。）")
+
+
+def refuses(asked: Optional[str], text: str) -> bool:
+    """Is this message a refusal of the notice (at a question for a name or
+    an ID number; at the confirmation "不同意" means "需要修改")?"""
+    return asked in PERSONAL_QUESTIONS and asked != "details_confirmed" and bool(REFUSAL.match(text))
+
+
+def consents(text: str) -> bool:
+    return bool(CONSENT.search(text)) and "不" not in text
 
 
 def privacy_url() -> str:

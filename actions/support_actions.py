@@ -370,7 +370,7 @@ class ActionAskCancel(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(
-            text="确定不领卡了吗？已填写的信息将不会保存。",
+            text="确定不领卡了吗？已填写的信息将被清除。",
             buttons=buttons(CANCEL_YES, CANCEL_NO),
         )
         return [SlotSet("pending_cancel", True)]

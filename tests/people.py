@@ -157,6 +157,10 @@ TYPED_HUANG_CHILDREN = [
     Person("黄嘉乐", make_id("360502", "20150404", 95)),
 ]
 TYPED_STUDENT_XU = Person("徐文博", make_id("360124", "20100606", 17))  # claims, repeats, cancels
+# Under 14 until 2032 (PIPL art. 31): one claims with a parent's consent, one through her mother.
+TYPED_MOTHER_ZHOU = Person("周丽", make_id("360124", "19880808", 28))
+TYPED_YOUNG_ZHOU = Person("周小禾", make_id("360124", "20180808", 31))
+TYPED_YOUNGER_ZHOU = Person("周小苗", make_id("360124", "20190909", 42))
 
 
 def _typed_students() -> list[dict[str, str]]:
@@ -171,6 +175,8 @@ def _typed_students() -> list[dict[str, str]]:
         *[_student(c, "junior" if i == 0 else "primary", g1=TYPED_FATHER_HUANG)
           for i, c in enumerate(TYPED_HUANG_CHILDREN)],
         _student(TYPED_STUDENT_XU, "primary", g1=TYPED_FATHER_SUN),
+        _student(TYPED_YOUNG_ZHOU, "primary", g1=TYPED_MOTHER_ZHOU),
+        _student(TYPED_YOUNGER_ZHOU, "primary", g1=TYPED_MOTHER_ZHOU),
     ]
 
 

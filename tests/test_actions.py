@@ -197,6 +197,25 @@ async def test_the_privacy_notice_comes_once_before_the_first_name_is_asked() ->
     assert messages == [] and SlotSet("privacy_notice_shown", True) not in events
 
 
+@pytest.mark.parametrize("text", ["不同意", "我不同意", "拒绝"])
+async def test_refusing_the_notice_at_a_name_or_id_question_asks_whether_to_stop(text: str) -> None:
+    t = tracker({"role": "parent", "requested_slot": "guardian_name"}, text=text, intent="deny")
+    events, messages = await run_form(t)
+    assert SlotSet("pending_cancel", True) in events
+    assert "确定不领了吗" in messages[0]["text"]
+    assert [b["title"] for b in messages[0]["buttons"]] == ["确定，不领了", "不取消"]
+
+
+async def test_a_parents_consent_typed_at_the_under_14_confirmation_confirms() -> None:
+    slots = {"role": "k12_student", "k12_claimant": "self", "person_name": XIAOMING.name,
+             "id_number": XIAOMING.id_number, "face_verification": False, "requested_slot": "details_confirmed"}
+    events, _ = await run_form(tracker(slots, text="我妈妈同意了", intent="choose_role",
+                                       entities=[{"entity": "role", "value": "parent"}]))
+    assert SlotSet("details_confirmed", True) in events and SlotSet("role", "parent") not in events
+    events, _ = await run_form(tracker(slots, text="家长不同意", intent="deny"))
+    assert SlotSet("details_confirmed", True) not in events
+
+
 async def test_the_privacy_notice_is_not_shown_for_the_role_question() -> None:
     t = tracker({"role": None, "requested_slot": "role", "privacy_notice_shown": None}, text="你好", intent="greet")
     events, messages = await run_form(t)

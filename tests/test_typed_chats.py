@@ -18,6 +18,7 @@ happen nowhere else.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -26,6 +27,9 @@ import aiohttp
 import pytest
 
 from tests.people import (
+    TYPED_MOTHER_ZHOU,
+    TYPED_YOUNG_ZHOU,
+    TYPED_YOUNGER_ZHOU,
     TYPED_DAUGHTER_LI,
     TYPED_FATHER_HUANG,
     TYPED_FATHER_SUN,
@@ -667,3 +671,67 @@ async def test_an_unclear_message_gets_did_you_mean_buttons_understood_typed(sta
     choice = next(b for b in t.buttons if b != "转人工")
     t = await say_(choice)  # a button's title, typed
     assert "您是想问" not in t.text and "没太明白" not in t.text, t.text
+
+
+# -- personal information (issue 13): the notice, refusing it, children under 14 -------------------
+
+
+async def test_the_privacy_notice_comes_once_before_the_first_name_and_a_refusal_can_end_the_claim(
+        stack: Stack, test_name: str) -> None:
+    say_ = chat(stack, "typed-privacy-refused", test_name)
+    t = await say_("我要领卡")
+    assert "个人信息" not in t.text
+    t = await say_("我是家长")
+    details(t, role="parent", requested_slot="guardian_name", privacy_notice_shown=True)
+    assert t.text.index("个人信息处理说明") < t.text.index("姓名：")
+    link = re.search(r"https?://\S+/privacy", t.text)
+    assert link, t.text
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link.group(0)) as resp:
+            assert resp.status == 200 and "个人信息" in await resp.text()
+    t = await say_(TYPED_MOTHER_ZHAO.name)
+    assert "个人信息处理说明" not in t.text  # once
+    t = await say_("我不同意")
+    assert "确定不领了吗" in t.text and {"确定，不领了", "不取消"} <= set(t.buttons), t.text
+    details(t, guardian_name=TYPED_MOTHER_ZHAO.name, pending_cancel=True)
+    t = await say_("确定，不领了")
+    details(t, role=None, guardian_name=None, requested_slot=None)
+    assert t.active_loop is None, t.text
+
+
+async def test_a_child_under_14_claims_alone_only_with_a_parents_consent_typed(stack: Stack, test_name: str) -> None:
+    me, say_ = TYPED_YOUNG_ZHOU, chat(stack, "typed-under-14-consent", test_name)
+    await say_("我要领卡")
+    await say_("我是小学生")
+    t = await say_("我自己领")
+    details(t, k12_claimant="self", requested_slot="person_name")
+    await say_(me.name)
+    await say_(me.id_number)
+    t = await say_("不开")
+    details(t, requested_slot="details_confirmed", face_verification=False)
+    assert "不满14周岁" in t.text and me.id_number in t.text, t.text
+    assert {"家长已同意，确认领卡", "家长代领", "需要修改"} <= set(t.buttons), t.buttons
+    t = await say_("我妈妈同意了")
+    assert t["card_number"] and "领卡成功" in t.text, t.text
+    details(t, role="k12_student", person_name=me.name)
+
+
+async def test_a_child_under_14_can_hand_the_claim_to_the_parent_keeping_her_details(
+        stack: Stack, test_name: str) -> None:
+    me, mother, say_ = TYPED_YOUNGER_ZHOU, TYPED_MOTHER_ZHOU, chat(stack, "typed-under-14-parent", test_name)
+    await say_("我要领卡")
+    await say_("中小学生")
+    await say_("本人")
+    await say_(me.name)
+    await say_(me.id_number)
+    t = await say_("开通")
+    assert "家长代领" in t.buttons, t.text
+    t = await say_("让家长代领吧")
+    details(t, role="parent", person_name=me.name, id_number=me.id_number, requested_slot="guardian_name")
+    await say_(mother.name)
+    t = await say_(mother.id_number)
+    details(t, requested_slot="details_confirmed")
+    assert "不满14周岁" not in t.text and mother.id_number in t.text and me.id_number in t.text, t.text
+    t = await say_("确认无误")
+    assert t["card_number"] and "领卡成功" in t.text, t.text
+
