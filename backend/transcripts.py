@@ -663,10 +663,8 @@ class Pseudonymiser:
             return [self.value(key, v) for v in value]
         if value is None or isinstance(value, bool):
             return value
-        if is_sealed(value):  # one reference, one fictional number
-            if value not in self.ids:
-                self.ids[value] = fictional_id(sealed_masked(value), len(self.ids))
-            return self.ids[value]
+        if is_sealed(value):  # the number the stored texts show masked: the same fictional one
+            return self.id_number(sealed_masked(value))
         if key in NAME_KEYS and isinstance(value, str):
             return self.name(value)
         if key in ID_KEYS and (_LONG_NUMBER.fullmatch(str(value).translate(_FULLWIDTH).strip())

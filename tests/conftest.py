@@ -72,6 +72,7 @@ async def reset_schema(url: str) -> None:
     db = Database(url)
     try:
         async with db.write_engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS events"))  # a tracker store another test wrote here
             await conn.run_sync(Base.metadata.drop_all)
             await conn.run_sync(Base.metadata.create_all)
     finally:

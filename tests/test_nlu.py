@@ -43,7 +43,8 @@ HELDOUT_MIN_ENTITY_RECALL = 0.95
 # exam3.yml (session 12) was written from docs/NLU_GUIDE.md and the notice
 # only, as were training rounds 3 and 4 from the training data only (none of
 # their writers saw a test set). Reached with them: exam2 0.941 / 0.944,
-# exam3 0.964 / 0.975, heldout 0.984 / 0.994; the floors leave a little room.
+# exam3 0.964 / 0.975, heldout 0.984 / 0.994 (session 14: exam2 0.938 / 0.960, exam3
+# 0.975 / 0.975, heldout 0.982 / 0.994); the floors leave a little room.
 REACHED = {"heldout.yml": (0.975, 0.985), "exam2.yml": (0.935, 0.935), "exam3.yml": (0.955, 0.965)}
 NLU_SETS = ROOT / "tests" / "nlu"
 HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml",
@@ -211,9 +212,12 @@ async def test_held_out_scores_do_not_fall_below_what_was_reached(default_stack:
 
 
 @pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
-@pytest.mark.xfail(strict=True, reason="issue 12's targets (intent accuracy >= 0.97, entity recall >= 0.95) are not "
-                                       "met on the clean exams yet; strict: the suite says so when they are")
-@pytest.mark.parametrize("name", ["exam2.yml", "exam3.yml"])
+@pytest.mark.parametrize("name", [
+    pytest.param("exam2.yml", marks=pytest.mark.xfail(
+        strict=True, reason="issue 12's intent target (>= 0.97) is not met on exam2 yet (0.938, entity recall 0.96); "
+                            "strict: the suite says so when it is")),
+    "exam3.yml",  # met since session 14: 0.975 / 0.975
+])
 async def test_the_clean_exams_meet_the_targets(default_stack: Any, tmp_path: Path, name: str) -> None:
     result = (await held_out_scores(default_stack, tmp_path))[name]
     assert result["intent_accuracy"] >= HELDOUT_MIN_INTENT_ACCURACY, result["intent_accuracy"]

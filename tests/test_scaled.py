@@ -75,7 +75,7 @@ async def test_a_conversation_past_its_length_cap_is_answered_politely_and_keeps
     me = "scaled-capped"
     async with aiohttp.ClientSession() as http:
         assert (await post(http, members[0], me, "我要领卡"))[0] == 200
-        await post(http, members[1], me, '/choose_role{"role": "university_student"}')
+        await post(http, members[1], me, '/choose_role{"role": "k12_student"}')  # the form asks on
         for i in range(CAP - 2):
             status, reply = await post(http, members[i % 2], me, "你好")
             assert status == 200 and "消息已经很多" not in text(reply), i
@@ -83,7 +83,7 @@ async def test_a_conversation_past_its_length_cap_is_answered_politely_and_keeps
     assert "消息已经很多" in capped[-1] and "0791-88185066" in capped[-1]
     users = [e for e in await events(s.rasa_url, me) if e["event"] == "user"]
     assert CAP <= len(users) <= CAP + 1  # each instance counts what it saved last
-    assert (await slots(s, me))["role"] == "university_student"
+    assert (await slots(s, me))["role"] == "k12_student"
 
 
 class Interleaved(AssertionError):

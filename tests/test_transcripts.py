@@ -46,7 +46,8 @@ from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset
 from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
-from contract.buttons import CLAIM_SELF
+from actions.privacy import under_consent_age
+from contract.buttons import CLAIM_SELF, CONFIRM, CONFIRM_WITH_CONSENT
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, realname, say, slots, text
 
 MOBILE = "13812345678"
@@ -319,7 +320,8 @@ async def test_transcript_shows_turns_buttons_slots_and_actions_masked(stack: St
     for secret in (K12.name, REALNAME.name, MOBILE, K12.id_number, REALNAME.id_number):
         assert secret not in shown
     users = [t for t in k12 if t.kind == "user"]
-    assert [t.pressed for t in users if t.is_payload] == ["中小学生/中职学生", "本人领取", "确认无误，领卡"]
+    confirmed = (CONFIRM_WITH_CONSENT if under_consent_age(K12.id_number) else CONFIRM).title  # PIPL art. 31
+    assert [t.pressed for t in users if t.is_payload] == ["中小学生/中职学生", "本人领取", confirmed]
     assert users[0].intent == "claim_card" and 0 < (users[0].confidence or 0) <= 1
     assert users[3].text == f"我叫{mask_name(K12.name)}" and ("person_name", mask_name(K12.name)) in users[3].entities
     assert users[4].text == mask_id(K12.id_number)
@@ -368,7 +370,7 @@ async def test_export_is_a_pseudonymised_test_story(stack: Stack, chats: Chats) 
     assert {"user": "我叫[张小三](person_name)\n", "intent": "inform"} in steps
     fake = next(s["slot_was_set"][0]["id_number"] for s in steps if "id_number" in s.get("slot_was_set", [{}])[0])
     assert fake != K12.id_number and validate_id(fake).ok
-    assert {"user": f"[{fake}](id_number)\n", "intent": "inform"} in steps
+    assert {"user": f"[{fake}](id_number)\n", "intent": "inform"} in steps, [s for s in steps if "user" in s]
     assert {"slot_was_set": [{"person_name": "张小三"}]} in steps
     assert {"active_loop": "claim_form"} in steps and {"active_loop": None} in steps
     assert {"action": "action_claim_card"} in steps
