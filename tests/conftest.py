@@ -20,6 +20,7 @@ from backend.config import Settings
 from backend.db import Database
 from backend.models import Base
 from backend.registry_import import import_registry
+from backend.transcripts import EVENTS
 from tests.people import write_registry
 from tests.stack import default_stack, scaled_stack, stack  # noqa: F401 - the running services, one of each per test session
 
@@ -72,7 +73,7 @@ async def reset_schema(url: str) -> None:
     db = Database(url)
     try:
         async with db.write_engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS events"))  # a tracker store another test wrote here
+            await conn.run_sync(lambda c: EVENTS.drop(c, checkfirst=True))  # a tracker store another test left
             await conn.run_sync(Base.metadata.drop_all)
             await conn.run_sync(Base.metadata.create_all)
     finally:
