@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from contract.paths import IDENTITY_LABELS, K12_STUDENT, PARENT, PATH_LABELS, PUBLIC, TEACHER, UNIVERSITY_STUDENT
+
 _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_]+)(?P<entities>\{.*\})?$")
 REGISTRY: List["Button"] = []
 
@@ -58,16 +60,16 @@ def buttons(*items: Button) -> List[Dict[str, str]]:
 
 
 # -- the role question ---------------------------------------------------------------
-ROLE_K12 = Button("中小学生/中职学生", "choose_role", (("role", "k12_student"),))
+ROLE_K12 = Button(IDENTITY_LABELS[K12_STUDENT], "choose_role", (("role", K12_STUDENT),))
 ROLE_PARENT = Button("我是家长", "choose_role", (("role", "parent"),))
-ROLE_UNIVERSITY = Button("大学生", "choose_role", (("role", "university_student"),))
-ROLE_TEACHER = Button("教师", "choose_role", (("role", "teacher"),))
-ROLE_PUBLIC = Button("社会公众", "choose_role", (("role", "public"),))
+ROLE_UNIVERSITY = Button(IDENTITY_LABELS[UNIVERSITY_STUDENT], "choose_role", (("role", UNIVERSITY_STUDENT),))
+ROLE_TEACHER = Button(IDENTITY_LABELS[TEACHER], "choose_role", (("role", TEACHER),))
+ROLE_PUBLIC = Button(IDENTITY_LABELS[PUBLIC], "choose_role", (("role", PUBLIC),))
 ROLES = (ROLE_K12, ROLE_PARENT, ROLE_UNIVERSITY, ROLE_TEACHER, ROLE_PUBLIC)
 
 # -- 本人领取 or 家长代领 --------------------------------------------------------------
 CLAIM_SELF = Button("本人领取", "choose_role", (("k12_claimant", "self"),))
-CLAIM_BY_PARENT = Button("家长代领", "choose_role", (("role", "parent"),))
+CLAIM_BY_PARENT = Button(PATH_LABELS[PARENT], "choose_role", (("role", PARENT),))
 # After a parent's claim failed: the child claims as the student instead.
 CHILD_CLAIMS_SELF = Button("让孩子本人领取", "choose_role", (("k12_claimant", "self"),))
 

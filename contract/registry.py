@@ -1,0 +1,11 @@
+"""The registries' codes (学籍库 and 教师库), as the import files carry them
+(../shared/CONTRACT.md: students.csv `stage` and `status`, teachers.csv
+`status`)."""
+from __future__ import annotations
+
+K12_STAGES = ("primary", "junior", "senior", "vocational")
+STAGES = K12_STAGES + ("university",)
+STUDENT_STATUSES = ("enrolled", "graduated", "suspended", "withdrawn")
+TEACHER_STATUSES = ("active", "retired", "left")
+ENROLLED = "enrolled"  # a student who may claim as one (在读)
+ACTIVE = "active"  # a teacher who may claim as one (在职)
