@@ -14,6 +14,13 @@ passed on as it came. The one key read is `realname_token`, verified here
 actions trust; every other key
 (an unsigned `realname` included) is dropped. The token itself is never
 stored.
+
+Loading this module (Rasa does, from credentials.yml, before it serves)
+masks full ID numbers in every log record of the process and refuses a
+production start with a development secret or an API without its token:
+the trust boundary's duties, kept here so that they hold however the server
+is started. The speed-ups patched into Rasa are not the channel's business:
+`python -m bot` installs them (bot/__main__.py, bot/patches/).
 """
 from __future__ import annotations
 
@@ -27,7 +34,6 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
 
-from bot import gc_freeze, http_client, jsonschema_cache, nlu_cache
 from bot.channel_replies import (CONVERSATION_FULL, DEFAULT_MAX_CONVERSATION_MESSAGES, MAX_MESSAGE_CHARS,
                                  SILENCE_APOLOGY, TOO_LONG)
 from bot.tracker_store import conversation_messages
@@ -40,10 +46,6 @@ log = logging.getLogger(__name__)
 # Loaded when the Rasa server starts: from here on no full ID number reaches
 # its logs (Rasa logs message texts on some errors).
 guard_process_logging()
-jsonschema_cache.install()  # half of Rasa's CPU a turn went to re-checking a schema
-nlu_cache.install()  # the same text always parses the same way (bot/nlu_cache.py)
-http_client.install()  # kept-alive connections to the action server, JSON by orjson
-
 
 
 def _refuse_unsafe_start() -> None:
@@ -52,7 +54,7 @@ def _refuse_unsafe_start() -> None:
     secrets.refuse_development_secrets(service="the Rasa server")
     if secrets.production() and "--enable-api" in sys.argv and "--auth-token" not in sys.argv:
         raise secrets.SecretError("ERROR: the Rasa server will not start: APP_ENV=production and its HTTP API "
-                                  "has no --auth-token (scripts/run_services.py passes RASA_AUTH_TOKEN)")
+                                  "has no --auth-token (devstack passes RASA_AUTH_TOKEN)")
 
 
 _refuse_unsafe_start()
@@ -106,7 +108,4 @@ class ReplyingRestInput(RestInput):
                 if collected is not None and len(collected.messages) == before:
                     await collected.send_text_message(message.sender_id, SILENCE_APOLOGY)
 
-        blueprint = super().blueprint(answered)
-        blueprint.after_server_start(gc_freeze.freeze_after_start)  # the model is loaded by then
-        blueprint.after_server_stop(http_client.close_sessions)
-        return blueprint
+        return super().blueprint(answered)

@@ -1,6 +1,7 @@
 """Runs the services in the foreground, with labelled logs; Ctrl-C (or any
 one of them exiting) stops them all. `run_services.py shell` (`make shell`)
-opens `rasa shell` against the running services.
+opens `rasa shell` against the running services. Rasa starts through
+`python -m bot` (bot/__main__.py): Rasa's command line with our patches.
 
 Two profiles, their settings from the environment (defaults in brackets):
 
@@ -76,6 +77,8 @@ from trust import realname, secrets  # noqa: E402  (after the path: this file al
 
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+# Rasa's command line with our patches of Rasa installed first (bot/__main__.py).
+RASA_CLI = [str(ROOT / ".venv-rasa" / "bin" / "python"), "-m", "bot"]
 T = TypeVar("T")
 COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m",
            "purge": "\033[34m"}
@@ -210,7 +213,7 @@ def members(env: dict[str, str], logs: Path) -> list[Member]:
     rasa_host, action_host = env["RASA_HOST"], env["ACTION_HOST"]
 
     def rasa(port: str) -> list[str]:
-        return [str(RASA), "run", "--enable-api", "--auth-token", rasa_token(env), "--interface", rasa_host,
+        return [*RASA_CLI, "run", "--enable-api", "--auth-token", rasa_token(env), "--interface", rasa_host,
                 "--port", port, "--model", model, "--endpoints", "endpoints.yml", "--credentials",
                 "credentials.yml"]
 
@@ -656,7 +659,7 @@ def shell() -> None:
     """`rasa shell` in this terminal, against the backend and action server
     that `make run` started (its own Rasa port, the same tracker store)."""
     env = service_env()
-    cmd = [str(RASA), "shell", "--interface", "127.0.0.1", "--port", os.environ.get("RASA_SHELL_PORT", "5006"),
+    cmd = [*RASA_CLI, "shell", "--interface", "127.0.0.1", "--port", os.environ.get("RASA_SHELL_PORT", "5006"),
            "--model",
            env.get("RASA_MODEL", str(ROOT / "models" / "xuexihao.tar.gz")), "--endpoints", "endpoints.yml"]
     os.chdir(ROOT)

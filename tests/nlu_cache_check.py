@@ -1,4 +1,4 @@
-"""bot/nlu_cache.py against the trained model: a cached parse is the parse.
+"""bot/patches/nlu_cache.py against the trained model: a cached parse is the parse.
 
 Run with the Rasa environment's Python (it loads the model):
 
@@ -52,7 +52,7 @@ async def main(model: str) -> dict[str, Any]:
     import structlog
     from rasa.core.channels.channel import UserMessage
 
-    from bot import nlu_cache
+    from bot.patches import nlu_cache
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     agent = Agent.load(model)

@@ -45,12 +45,12 @@ def test_rasa_data_validates_without_warnings(tmp_path: Path) -> None:
 
 
 def test_schema_cache_validates_like_jsonschema(tmp_path: Path) -> None:
-    """bot/jsonschema_cache.py (installed in the Rasa server by our channel):
+    """bot/patches/jsonschema_cache.py (installed in the Rasa server by python -m bot):
     same answers as jsonschema.validate, the schema checked once."""
     script = """
 import jsonschema
 from jsonschema import ValidationError
-from bot import jsonschema_cache
+from bot.patches import jsonschema_cache
 from rasa.core.actions.action import RemoteAction
 
 schema = RemoteAction("action_x", None).action_response_format_spec()
@@ -88,7 +88,7 @@ def test_fast_schema_validation_used_for_valid_responses(tmp_path: Path) -> None
     script = """
 import jsonschema
 from jsonschema import ValidationError, validators
-from bot import jsonschema_cache
+from bot.patches import jsonschema_cache
 from rasa.core.actions.action import RemoteAction
 
 schema = RemoteAction("action_x", None).action_response_format_spec()
@@ -128,13 +128,13 @@ print("ok")
 
 
 def test_action_calls_encoded_with_orjson_as_json_would(tmp_path: Path) -> None:
-    """bot/http_client.py: a real action call's body (a tracker with a
+    """bot/patches/http_client.py: a real action call's body (a tracker with a
     message's parse, the whole domain) encoded by orjson decodes to what
     json.dumps would have sent."""
     script = """
 import json
 import numpy as np
-from bot import http_client
+from bot.patches import http_client
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
@@ -168,7 +168,7 @@ print("ok")
 
 
 def test_action_calls_reuse_connections_and_survive_a_server_restart(tmp_path: Path) -> None:
-    """bot/http_client.py: Rasa's EndpointConfig.request through a real
+    """bot/patches/http_client.py: Rasa's EndpointConfig.request through a real
     HTTP server (aiohttp, standing in for the action server) - ten calls,
     one TCP connection, bodies JSON-encoded by orjson; the server restarted
     on the same port: the next call opens a new connection and succeeds;
@@ -177,7 +177,7 @@ def test_action_calls_reuse_connections_and_survive_a_server_restart(tmp_path: P
     script = """
 import asyncio, json, socket
 from aiohttp import web
-from bot import http_client
+from bot.patches import http_client
 from rasa.utils.endpoints import EndpointConfig
 
 http_client.install()
@@ -234,7 +234,7 @@ asyncio.run(main())
 
 
 def test_nlu_cache_answers_what_the_pipeline_answers(tmp_path: Path) -> None:
-    """bot/nlu_cache.py on the trained model (tests/nlu_cache_check.py)."""
+    """bot/patches/nlu_cache.py on the trained model (tests/nlu_cache_check.py)."""
     if not MODEL.exists():
         pytest.fail(NO_MODEL)
     out = subprocess.run([str(RASA_PY), "tests/nlu_cache_check.py", str(MODEL)], cwd=ROOT, capture_output=True,

@@ -18,7 +18,8 @@ closed (say, the action server was restarted) is dropped from the pool
 when the close arrives. The sessions encode JSON bodies with orjson, which
 writes the same JSON several times faster (UTF-8 rather than \\u escapes,
 which any JSON reader takes alike); values orjson does not take go through
-`json.dumps` as before.
+`json.dumps` as before. The kept sessions are closed when the server stops
+(bot/patches/server_listeners.py).
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ import aiohttp
 import orjson
 from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
 from rasa.utils.endpoints import EndpointConfig
+
+from bot.patches import server_listeners
 
 _MARK = "_xuexihao_http_client"
 OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -87,6 +90,7 @@ async def close_sessions(*_: Any) -> None:
 
 def install() -> None:
     """Idempotent."""
+    server_listeners.register(close_sessions, "after_server_stop")
     if getattr(EndpointConfig.session, _MARK, False):
         return
 
