@@ -96,7 +96,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 
 def cmd_import_registry(args: argparse.Namespace) -> int:
-    from backend.registry_import import import_registry
+    from backend.registry.importer import import_registry
 
     if not args.students and not args.teachers:
         print("give --students FILE, --teachers FILE or both", file=sys.stderr)
@@ -142,7 +142,7 @@ def cmd_import_registry(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_registry(args: argparse.Namespace) -> int:
-    from backend.demo_registry import generate
+    from tools.demo_registry import generate
 
     summary = generate(args.students, args.teachers, args.out, seed=args.seed)
     print(f"wrote {args.out}/students.csv and {args.out}/teachers.csv")
@@ -152,7 +152,7 @@ def cmd_demo_registry(args: argparse.Namespace) -> int:
 
 def cmd_demo_identities(args: argparse.Namespace) -> int:
     """Print demo identities to try in a chat (demo data only, so unmasked)."""
-    from backend.demo_registry import find_samples
+    from tools.demo_registry import find_samples
 
     samples = find_samples(args.dir)
     print("Demo identities from the generated demo registry (fictional people):")

@@ -15,8 +15,8 @@ from typing import Any, Optional, TextIO
 from sqlalchemy import String, cast, func, select
 
 from backend.db import Database
-from backend.demo_registry import DISTRICT_NAMES
 from backend.models import IDENTITIES, Card, ClaimAttempt
+from backend.registry.jiangxi import district_name
 
 FAILURE_CODES = (
     "invalid_id_number", "identity_not_found", "not_enrolled", "guardian_mismatch",
@@ -31,12 +31,6 @@ FAILURE_LABELS = {
     "guardian_mismatch": "监护人不符", "proxy_limit_reached": "代领已达上限", "rate_limited": "失败次数过多",
     "backend_unavailable": "系统繁忙", "card_not_found": "未找到电子卡",
 }
-
-
-def district_name(code: Optional[str]) -> str:
-    """District code -> name (e.g. 360102 -> 南昌市东湖区), from the Jiangxi
-    reference data of the demo registry generator."""
-    return DISTRICT_NAMES.get(code or "", code or "")
 
 
 async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,

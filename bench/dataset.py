@@ -1,6 +1,6 @@
 """Benchmark registry data: generate it once, sample people from it.
 
-The registry is the deterministic demo registry of `backend.demo_registry`,
+The registry is the deterministic demo registry of `tools.demo_registry`,
 written by the backend's own CLI:
 
     python -m backend demo-registry --students N --teachers M --out bench/data/<label>

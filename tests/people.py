@@ -5,7 +5,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.registry_import import STUDENT_COLUMNS, TEACHER_COLUMNS
+from backend.registry.columns import STUDENT_COLUMNS, TEACHER_COLUMNS
 from identity.idnumber import check_char
 
 

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from backend.cardnumber import is_valid_card_number
-from backend.registry_import import TEACHER_COLUMNS, import_registry
+from backend.registry.columns import TEACHER_COLUMNS
+from backend.registry.importer import import_registry
 from tests.conftest import Api, serve_api
 from tests.people import (
     CHEN_CHILDREN,

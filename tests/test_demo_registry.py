@@ -1,4 +1,4 @@
-"""Tests for backend.demo_registry: the deterministic demo registry CSVs."""
+"""Tests for tools.demo_registry: the deterministic demo registry CSVs."""
 from __future__ import annotations
 
 import collections
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backend import demo_registry as dr
+from backend.registry.jiangxi import COUNTIES
+from tools import demo_registry as dr
+from tools.demo_registry.ids import guardian_space
 from identity.idnumber import validate_id
 from identity.names import MIDDLE_DOT
 
@@ -173,13 +175,13 @@ def test_ids_unique_except_teacher_students(students: list[dict[str, str]],
 
 def test_id_space_is_unique_by_construction() -> None:
     # One birth date and gender: every area's slot fills, then it is exhausted.
-    space = dr._guardian_space()
+    space = guardian_space()
     day = space.day_index(dt.date(1980, 5, 17))
     issued = []
     with pytest.raises(ValueError):
         for _ in range(100_000):
             issued.append(space.issue(0, day, 1))
-    assert len(issued) == len(set(issued)) == len(dr._DISTRICTS) * 250
+    assert len(issued) == len(set(issued)) == len(COUNTIES) * 250
     assert all(validate_id(i, today=REFERENCE).ok for i in issued)
     assert all(int(i[14:17]) % 2 == 1 and int(i[14:17]) < 500 for i in issued)
     assert {i[6:14] for i in issued} == {"19800517"}

@@ -1,4 +1,4 @@
-"""The import's vectorised fast path (backend/registry_frames.py) must give
+"""The import's vectorised fast path (backend/registry/frames.py) must give
 exactly what the row-by-row converters give, for every row: canonical rows
 through the fast path, everything else through the converters."""
 from __future__ import annotations
@@ -11,17 +11,10 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.demo_registry import generate
-from backend.registry_frames import fast_split
-from backend.registry_import import (
-    KINDS,
-    RowError,
-    _dedupe,
-    _frame,
-    _rows_by_line,
-    convert_chunk,
-    read_header,
-)
+from backend.registry.chunks import _dedupe, _frame, _rows_by_line, convert_chunk, read_header
+from backend.registry.frames import fast_split
+from backend.registry.rows import KINDS, RowError
+from tools.demo_registry import generate
 from identity.idnumber import check_char
 from tests.people import student_rows, teacher_rows
 

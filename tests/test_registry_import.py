@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.registry_import import STUDENT_COLUMNS, TEACHER_COLUMNS, import_registry
+from backend.registry.columns import STUDENT_COLUMNS, TEACHER_COLUMNS
+from backend.registry.importer import import_registry
 from tests.conftest import reset_schema
 from tests.people import (
     FATHER_LI,

@@ -6,7 +6,7 @@ narrow: a row passes it only when it is already in canonical form (an
 18-character ID with a valid area, date and check character; a name of
 Simplified CJK characters and middle dots; exact `M`/`F`, stage and status
 values; fields without surrounding whitespace), and then its database row is
-exactly what the row-by-row converters in registry_import.py would give.
+exactly what the row checks of rows.py would give.
 Every other row goes through those converters (which normalise it or say
 what is wrong with it), so both paths agree on every input.
 
@@ -25,10 +25,10 @@ from typing import Optional, Sequence
 import polars as pl
 
 from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
+from backend.registry.columns import MAX_FIELD
 from identity.idnumber import _CHECK_CHARS, _WEIGHTS, PROVINCE_CODES
 from identity.names import MAX_NAME_LENGTH, MIDDLE_DOT, _t2s_table
 
-MAX_FIELD = 128  # characters in a text field (the row-by-row converters use it too)
 ROW = "_row"  # 1-based line number within the chunk
 
 _CHECK = dict(enumerate(_CHECK_CHARS))  # MOD 11-2 remainder -> check character
