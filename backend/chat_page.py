@@ -65,7 +65,7 @@ from backend.address_limits import ChatLimits
 from backend.api import ApiError, json_body, json_response
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
-from backend.security_headers import STRICT_PAGE_HEADERS
+from backend.web.headers import STRICT_PAGE_HEADERS
 from contract.metadata import REALNAME_TOKEN
 from identity import check_name, validate_id
 from identity.logfilter import redact

@@ -180,7 +180,7 @@ def cli_actor() -> str:
 async def _audit_cli(db: Any, action: str, target: Optional[str], detail: str) -> None:
     """What the admin CLI did, in the staff audit log (admins read it at
     /staff/audit), as "cli:" + the OS user (and who ran sudo)."""
-    from backend.staff_auth import record_audit
+    from backend.web.console.staff import record_audit
 
     sudo = os.environ.get("SUDO_USER")
     await record_audit(db, cli_actor(), action, target, detail + (f"; sudo by {sudo}" if sudo else ""), None)
@@ -297,7 +297,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     standard input with --password-stdin), never given on the command line."""
     import getpass
 
-    from backend.staff_auth import create_staff
+    from backend.web.console.staff import create_staff
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")

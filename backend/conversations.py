@@ -58,7 +58,7 @@ from backend.models import (
     Ticket,
     utcnow,
 )
-from backend.staff_auth import audit, checked_form, render, require_staff, staff_of
+from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.transcripts import (
     IN_PROGRESS_MINUTES,
     MAX_TRANSCRIPT_EVENTS,

@@ -28,7 +28,7 @@ from backend.appkeys import DB
 from backend.charts import Series, bar_chart, column_chart, line_chart
 from backend.models import IDENTITIES, Card, ClaimAttempt
 from backend.report import FAILURE_LABELS, IDENTITY_LABELS, campaign_rows, district_name, write_excel_csv
-from backend.staff_auth import audit, render, require_staff
+from backend.web.console.auth import audit, render, require_staff
 from backend.tickets_console import BEIJING, ROLE_LABELS, ticket_counts
 
 DEFAULT_DAYS = 30

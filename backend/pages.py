@@ -2,12 +2,12 @@
 console (`/staff`). Jinja2 with autoescaping everywhere; static files from
 backend/static (nothing is loaded from the internet).
 
-Pages are rendered with `staff_auth.render` (it adds the signed-in staff
+Pages are rendered with `web.console.auth.render` (it adds the signed-in staff
 member and the CSRF token). Each feature module registers its own routes:
 - chat_page.py: `/` (with its own CSP) and the chat's same-origin API
   under `/chat/`, the conversation in the backend's HttpOnly cookie;
 - privacy.py: `/privacy`, the privacy page (个人信息处理说明), anonymous;
-- staff_auth.py: login, logout, sessions, CSRF, roles, the audit log, and
+- web/console/auth.py: login, logout, sessions, CSRF, roles, the audit log, and
   the policy headers (CSP, no framing) of every answer under /staff;
 - conversations.py: conversation list, transcripts, tags, story export
   (conversations named by an opaque reference);
@@ -30,9 +30,9 @@ from backend import (
     dashboard,
     person_data_console,
     privacy,
-    staff_auth,
     tickets_console,
 )
+from backend.web.console import auth as staff_auth
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")

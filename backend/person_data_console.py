@@ -23,7 +23,7 @@ from aiohttp import web
 from backend.appkeys import DB, HASHER, SETTINGS
 from backend.conversations import TRACKER
 from backend.person_data import REGISTRY_NOTE, audit_detail, delete_person, export, gather
-from backend.staff_auth import audit, checked_form, render, require_staff
+from backend.web.console.auth import audit, checked_form, render, require_staff
 from backend.tracker_writer import TrackerWriteError, TrackerWriter
 from backend.transcripts import TrackerUnavailable
 from identity import mask_id, validate_id

@@ -2,7 +2,7 @@
 of the people who chat with the assistant, why, how long it is kept, and
 how they exercise their rights. Anonymous, server-rendered
 (templates/privacy.html), with the strict headers of every page of ours
-(backend/security_headers.py).
+(backend/web/headers.py).
 
 It is this deployment's own policy: the notice of the campaign
 (../shared/seed-notice-and-manual.txt) says nothing about personal
@@ -17,7 +17,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from backend.appkeys import SETTINGS
-from backend.security_headers import STRICT_PAGE_HEADERS
+from backend.web.headers import STRICT_PAGE_HEADERS
 from contract import contacts
 from identity import mask_id
 

@@ -30,7 +30,7 @@ from backend.attempts import latest_attempts
 from backend.conversations import conversation_href, conversation_ref, ref_label
 from backend.models import AgentReply, Ticket, utcnow
 from backend.report import FAILURE_LABELS
-from backend.staff_auth import audit, checked_form, render, require_staff, staff_of
+from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from identity.logfilter import redact
 
 BEIJING = dt.timedelta(hours=8)  # China has one time zone and no DST

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from backend.staff_auth import create_staff
+from backend.web.console.staff import create_staff
 
 PASSWORD = "correct-horse-battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')

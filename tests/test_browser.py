@@ -23,7 +23,7 @@ from backend.chat_page import COOKIE, conversation_sender
 from backend.config import async_database_url
 from backend.db import Database
 from backend.models import Card, Ticket
-from backend.staff_auth import create_staff
+from backend.web.console.staff import create_staff
 from identity import mask_id
 from tests.browser import Browser, desktop, phone, publish  # noqa: F401 - fixtures
 from tests.chat_client import session_secret

@@ -43,15 +43,15 @@ from backend.chat_page import conversation_sender
 from backend.config import async_database_url
 from backend.conversations import conversation_ref
 from backend.db import Database
-from backend.staff_auth import (
+from backend.web.console.auth import (
     LOGIN_COOKIE,
     LOGIN_MAX_FAILURES,
     LOGIN_SLOWDOWN_SECONDS,
     SESSION_COOKIE,
     SESSION_SECONDS,
-    create_staff,
     sign,
 )
+from backend.web.console.staff import create_staff
 from identity import mask_id
 from tests.chat_client import ChatClient, session_secret
 from tests.conftest import Api, serve_api

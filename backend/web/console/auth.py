@@ -1,6 +1,7 @@
-"""Staff console access: accounts, login, sessions, CSRF, roles, audit.
+"""Staff console access: login, sessions, CSRF, roles, audit; the guard
+(`require_staff`) and renderer (`render`) every console page uses.
 
-- Passwords: argon2id (argon2-cffi), verified in a thread (tens of
+- Passwords: argon2id (staff.py), verified in a thread (tens of
   milliseconds of CPU each: never on the event loop).
 - Sessions: a signed cookie (HMAC-SHA256 with BACKEND_SESSION_SECRET),
   HttpOnly, SameSite=Strict, path /staff, eight hours. Every request checks
@@ -23,8 +24,9 @@
 - Audit: `audit()` records what a staff member did (sign-ins, every page
   that shows people's data: list views with their searches and filters,
   transcripts, tickets, exports, the dashboard, the audit log itself; every
-  change); `record_audit()` also what the admin CLI looked up (as
-  "cli:" + the OS user). Admins read it at /staff/audit.
+  change), through `staff.record_audit()`, which also records what the
+  admin CLI looked up (as "cli:" + the OS user). Admins read it at
+  /staff/audit.
 - Every answer under /staff (pages, redirects, errors, downloads,
   /staff/api/) carries STAFF_HEADERS: a Content-Security-Policy that allows
   scripts and styles from this origin only (the templates hold no inline
@@ -49,13 +51,13 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select, update
 
 from backend.appkeys import DB, SETTINGS
-from backend.models import STAFF_ROLES, AuditEntry, LoginFailure, StaffUser, utcnow
-from backend.security_headers import STRICT_PAGE_HEADERS
+from backend.models import AuditEntry, LoginFailure, StaffUser, utcnow
+from backend.web.console.staff import DUMMY_HASH, MAX_FIELD, record_audit, verify_password
+from backend.web.console.urls import API_PREFIX, LOGIN, PREFIX, TICKETS, is_console
+from backend.web.headers import STRICT_PAGE_HEADERS
 
 SESSION_COOKIE = "xxh_staff"
 LOGIN_COOKIE = "xxh_login"
@@ -64,14 +66,11 @@ LOGIN_WINDOW_SECONDS = 15 * 60
 LOGIN_MAX_FAILURES = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
 LOGIN_SLOWDOWN_SECONDS = 1.0
-MIN_PASSWORD_LENGTH = 10
-MAX_FIELD = 256
 ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
 
-# The console's policy: the chat page's (backend/security_headers.py).
+# The console's policy: the chat page's (backend/web/headers.py).
 STAFF_HEADERS = dict(STRICT_PAGE_HEADERS)
 
-_hasher = PasswordHasher()  # argon2id, the library's current parameters
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -85,55 +84,6 @@ class StaffSession:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-
-# -- passwords -----------------------------------------------------------------------
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def password_problem(password: str) -> Optional[str]:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"at least {MIN_PASSWORD_LENGTH} characters please"
-    if len(password) > MAX_FIELD:
-        return f"at most {MAX_FIELD} characters please"
-    return None
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
-
-
-# A hash to verify against when the username is unknown, so that a wrong
-# username and a wrong password take the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-
-
-async def create_staff(db: Any, username: str, password: str, role: str) -> StaffUser:
-    """Create an account (or reset an existing one's password and role)."""
-    if role not in STAFF_ROLES:
-        raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
-    username = username.strip()
-    if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise ValueError("username: 1 to 64 characters, no spaces")
-    problem = password_problem(password)
-    if problem:
-        raise ValueError("password: " + problem)
-    password_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
-    async with db.writing() as session:
-        user = (await session.scalars(select(StaffUser).where(StaffUser.username == username))).one_or_none()
-        if user is None:
-            user = StaffUser(username=username, password_hash=password_hash, role=role, active=True)
-            session.add(user)
-        else:
-            user.password_hash, user.role, user.active = password_hash, role, True
-            user.session_version = (user.session_version or 0) + 1
-    return user
 
 
 # -- signing ---------------------------------------------------------------------------
@@ -187,7 +137,7 @@ def _secret(request: web.Request) -> str:
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, path="/staff", httponly=True, samesite="Strict",
+        name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="Strict",
         secure=request.app[SETTINGS].secure_cookies,
     )
 
@@ -246,11 +196,11 @@ def require_staff(role: str = "agent") -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
             staff = await current_staff(request)
-            api = request.path.startswith("/staff/api/")
+            api = request.path.startswith(API_PREFIX)
             if staff is None:
                 if api:
                     return web.json_response({"code": "unauthorized", "message": "please sign in"}, status=401)
-                raise web.HTTPFound("/staff/login?next=" + quote(request.path_qs, safe=""))
+                raise web.HTTPFound(LOGIN + "?next=" + quote(request.path_qs, safe=""))
             if role == "admin" and not staff.is_admin:
                 if api:
                     return web.json_response({"code": "forbidden", "message": "admins only"}, status=403)
@@ -274,7 +224,7 @@ def render(request: web.Request, template: str, context: Optional[dict[str, Any]
     """Render a page; every template also sees the signed-in staff member
     (`staff`) and the CSRF token for its forms (`csrf_token`)."""
     staff = request.get(_SESSION_KEY)
-    base = {"staff": staff, "csrf_token": csrf_token(request) if staff or request.path.startswith("/staff") else "",
+    base = {"staff": staff, "csrf_token": csrf_token(request) if staff or request.path.startswith(PREFIX) else "",
             "role_labels": ROLE_LABELS}
     return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
 
@@ -294,11 +244,12 @@ async def audit(request: web.Request, action: str, target: Optional[str] = None,
                        remote_address(request))
 
 
-async def record_audit(db: Any, username: Optional[str], action: str, target: Optional[str],
-                       detail: Optional[str], remote: Optional[str]) -> None:
-    async with db.writing() as session:
-        session.add(AuditEntry(staff_username=username, action=action[:32], target=(target or None) and target[:128],
-                               detail=(detail or None) and detail[:512], remote=remote))
+async def console_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """STAFF_HEADERS on every answer under /staff, whoever made it (handlers,
+    redirects, 401/403/404, the router's own errors)."""
+    if is_console(request.path):
+        response.headers.update(STAFF_HEADERS)
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 # -- pages -------------------------------------------------------------------------------
@@ -306,11 +257,11 @@ async def record_audit(db: Any, username: Optional[str], action: str, target: Op
 
 def _safe_next(value: Any) -> str:
     """Only a path of this console: never another site."""
-    if isinstance(value, str) and value.startswith("/staff") and not value.startswith("//"):
+    if isinstance(value, str) and value.startswith(PREFIX) and not value.startswith("//"):
         parts = urlsplit(value)
         if not parts.scheme and not parts.netloc and "\\" not in value:
             return value
-    return "/staff"
+    return PREFIX
 
 
 async def _throttled(db: Any, username: str, remote: str) -> tuple[bool, bool]:
@@ -380,7 +331,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     async with db.reading() as session:
         user = (await session.scalars(select(StaffUser).where(StaffUser.username == username))).one_or_none()
     loop = asyncio.get_running_loop()
-    ok = await loop.run_in_executor(None, _verify, user.password_hash if user else _DUMMY_HASH, password)
+    ok = await loop.run_in_executor(None, verify_password, user.password_hash if user else DUMMY_HASH, password)
     if not ok or user is None or not user.active:
         async with db.writing() as session:
             session.add(LoginFailure(username=username, remote=remote))
@@ -396,7 +347,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     response = web.HTTPFound(_safe_next(form.get("next")))
     payload = {"u": user.id, "v": user.session_version, "c": secrets.token_urlsafe(16), "t": int(time.time())}
     _set_cookie(request, response, SESSION_COOKIE, sign(_secret(request), "session", payload), SESSION_SECONDS)
-    response.del_cookie(LOGIN_COOKIE, path="/staff")
+    response.del_cookie(LOGIN_COOKIE, path=PREFIX)
     raise response
 
 
@@ -409,14 +360,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
             .values(session_version=StaffUser.session_version + 1)
         )
     await audit(request, "logout")
-    response = web.HTTPFound("/staff/login")
-    response.del_cookie(SESSION_COOKIE, path="/staff")
+    response = web.HTTPFound(LOGIN)
+    response.del_cookie(SESSION_COOKIE, path=PREFIX)
     raise response
 
 
 @require_staff()
 async def home(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/staff/tickets")
+    raise web.HTTPFound(TICKETS)
 
 
 @require_staff("admin")
@@ -427,23 +378,11 @@ async def audit_log(request: web.Request) -> web.StreamResponse:
     return render(request, "staff/audit.html", {"entries": entries})
 
 
-def is_console(path: str) -> bool:
-    return path == "/staff" or path.startswith("/staff/")
-
-
-async def _console_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """STAFF_HEADERS on every answer under /staff, whoever made it (handlers,
-    redirects, 401/403/404, the router's own errors)."""
-    if is_console(request.path):
-        response.headers.update(STAFF_HEADERS)
-        response.headers.setdefault("Cache-Control", "no-store")
-
-
 def setup(app: web.Application) -> None:
-    app.on_response_prepare.append(_console_headers)
-    app.router.add_get("/staff", home)
-    app.router.add_get("/staff/", home)
-    app.router.add_get("/staff/login", login_form)
-    app.router.add_post("/staff/login", login_submit)
-    app.router.add_post("/staff/logout", logout)
-    app.router.add_get("/staff/audit", audit_log)
+    app.on_response_prepare.append(console_headers)
+    app.router.add_get(PREFIX, home)
+    app.router.add_get(PREFIX + "/", home)
+    app.router.add_get(LOGIN, login_form)
+    app.router.add_post(LOGIN, login_submit)
+    app.router.add_post(PREFIX + "/logout", logout)
+    app.router.add_get(PREFIX + "/audit", audit_log)

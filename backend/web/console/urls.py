@@ -1,0 +1,24 @@
+"""Where the staff console lives: its prefix and the addresses its pages
+link to one another by. The console registers its routes under PREFIX and
+its JSON answers under API_PREFIX (backend/web/errors.py); no other part of
+the backend names them."""
+from __future__ import annotations
+
+PREFIX = "/staff"
+API_PREFIX = PREFIX + "/api/"
+LOGIN = PREFIX + "/login"
+TICKETS = PREFIX + "/tickets"
+CONVERSATIONS = PREFIX + "/conversations"
+
+
+def is_console(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def conversation_href(ref: str, suffix: str = "") -> str:
+    """A conversation's page (by its opaque reference, refs.py), or one of its actions."""
+    return f"{CONVERSATIONS}/{ref}{suffix}"
+
+
+def ticket_href(ticket_id: int, suffix: str = "") -> str:
+    return f"{TICKETS}/{ticket_id}{suffix}"
