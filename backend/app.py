@@ -14,7 +14,7 @@ from backend.attempts import IdHasher, RateLimit
 from backend.claims import ClaimService
 from backend.config import Settings
 from backend.db import Database
-from backend.pages import setup_pages
+from backend.web.pages import setup_pages
 
 log = logging.getLogger("backend")
 

@@ -1,4 +1,6 @@
-"""Typed application keys of the backend's aiohttp app."""
+"""Typed application keys of the backend's aiohttp app: its settings, the
+database, the ID hasher, the claim service, and the read-only tracker store
+(opened by the staff console)."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -7,8 +9,10 @@ from backend.attempts import IdHasher
 from backend.claims import ClaimService
 from backend.config import Settings
 from backend.db import Database
+from backend.transcripts import TrackerStore
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 HASHER = web.AppKey("hasher", IdHasher)
 CLAIMS = web.AppKey("claims", ClaimService)
+TRACKER = web.AppKey("tracker_store", TrackerStore)

@@ -42,7 +42,7 @@ def _serve_one(host: str, port: int, reuse_port: bool) -> None:
     from aiohttp import web
 
     from backend.app import create_app
-    from backend.logredact import AccessLog, install
+    from backend.web.logs import AccessLog, install
 
     install(logging.INFO)
     # Access logs show method, path and status: bodies (and so ID numbers) never.

@@ -16,7 +16,7 @@ A conversation is named by its opaque reference `ref` (conversation_ref):
 never by its id (Rasa's sender) in URLs, links, pages, downloads or audit
 rows, so nothing the console shows lets anyone act as the chat's browser
 (a web chat's id is derived from its cookie and is no credential either:
-backend/chat_page.py). Pages show its first characters as a label.
+backend/web/chat_page.py). Pages show its first characters as a label.
 
 The list reads the summary index (backend/transcripts.py), brought up to
 date from the tracker store on each request (a bounded batch). Search `q`
@@ -37,7 +37,7 @@ import hashlib
 import hmac
 import re
 import time
-from typing import Any, AsyncIterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from sqlalchemy import and_, delete, exists, not_, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from backend.appkeys import DB, HASHER, SETTINGS
+from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
 from backend.cardnumber import is_valid_card_number
 from backend.models import (
     PATHS,
@@ -63,7 +63,6 @@ from backend.transcripts import (
     IN_PROGRESS_MINUTES,
     MAX_TRANSCRIPT_EVENTS,
     Masker,
-    TrackerStore,
     TrackerUnavailable,
     build_transcript,
     export_story,
@@ -72,8 +71,6 @@ from backend.transcripts import (
     summarise,
 )
 from identity import mask_id, normalise_id
-
-TRACKER = web.AppKey("tracker_store", TrackerStore)
 
 PAGE_SIZE = 50
 MAX_TAG = 32
@@ -566,15 +563,7 @@ async def story(request: web.Request) -> web.StreamResponse:
 # -- setup ------------------------------------------------------------------------------------
 
 
-async def _tracker_store(app: web.Application) -> AsyncIterator[None]:
-    store = TrackerStore(app[SETTINGS].tracker_url)
-    app[TRACKER] = store
-    yield
-    await store.close()
-
-
 def setup(app: web.Application) -> None:
-    app.cleanup_ctx.append(_tracker_store)
     app.router.add_get("/staff/conversations", conversation_list)
     app.router.add_get("/staff/conversations/{ref}", transcript)
     app.router.add_post("/staff/conversations/{ref}/tags", add_tag)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Interval
 
 from backend.appkeys import DB
-from backend.charts import Series, bar_chart, column_chart, line_chart
+from backend.web.console.charts import Series, bar_chart, column_chart, line_chart
 from backend.models import IDENTITIES, Card, ClaimAttempt
 from backend.report import FAILURE_LABELS, IDENTITY_LABELS, campaign_rows, district_name, write_excel_csv
 from backend.web.console.auth import audit, render, require_staff

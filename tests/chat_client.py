@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional
 
 import aiohttp
 
-from backend.chat_page import COOKIE, conversation_sender
+from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import DEV_SESSION_SECRET
 from trust import secrets
 

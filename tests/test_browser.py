@@ -19,7 +19,7 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 
 from backend.cardnumber import is_valid_card_number
-from backend.chat_page import COOKIE, conversation_sender
+from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import async_database_url
 from backend.db import Database
 from backend.models import Card, Ticket

@@ -31,7 +31,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from backend.app import create_app
-from backend.chat_page import COOKIE, MAX_MESSAGE, RASA_UNAVAILABLE, conversation_sender
+from backend.web.chat_page import COOKIE, MAX_MESSAGE, RASA_UNAVAILABLE, conversation_sender
 from backend.config import DEV_SESSION_SECRET, async_database_url
 from backend.db import Database
 from backend.models import AgentReply, Ticket
@@ -43,7 +43,7 @@ from contract.buttons import CLAIM_SELF
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, realname, run_services, slots
 from trust import realname as signing
 
-STATIC = Path(__file__).resolve().parent.parent / "backend" / "static"
+STATIC = Path(__file__).resolve().parent.parent / "backend" / "web" / "static"
 PAGE_IDS = ("messages", "typing", "input", "send", "new-chat", "realname-toggle", "realname-name", "realname-id")
 SCRIPT = "<script>alert(1)</script>"
 

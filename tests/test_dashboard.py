@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from backend.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
+from backend.web.console.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
 from backend.dashboard import today
 from backend.models import AuditEntry, Card, ClaimAttempt, utcnow
 from tests.conftest import Api

@@ -38,8 +38,8 @@ from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import text as sql
 
 from backend.appkeys import SETTINGS
-from backend.chat_page import COOKIE as CHAT_COOKIE
-from backend.chat_page import conversation_sender
+from backend.web.chat_page import COOKIE as CHAT_COOKIE
+from backend.web.chat_page import conversation_sender
 from backend.config import async_database_url
 from backend.conversations import conversation_ref
 from backend.db import Database

@@ -12,7 +12,7 @@ from typing import AsyncIterator
 import pytest_asyncio
 from sqlalchemy import select
 
-from backend.chat_page import COOKIE, conversation_sender
+from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import DEV_SESSION_SECRET
 from backend.conversations import conversation_ref
 from backend.models import AgentReply, AuditEntry, Ticket, utcnow

@@ -20,15 +20,15 @@ from typing import Any, Optional
 
 from aiohttp import web
 
-from backend.appkeys import DB, HASHER, SETTINGS
-from backend.conversations import TRACKER
+from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
 from backend.person_data import REGISTRY_NOTE, audit_detail, delete_person, export, gather
 from backend.web.console.auth import audit, checked_form, render, require_staff
+from backend.web.console.urls import PREFIX
 from backend.tracker_writer import TrackerWriteError, TrackerWriter
 from backend.transcripts import TrackerUnavailable
 from identity import mask_id, validate_id
 
-PATH = "/staff/person-data"
+PATH = PREFIX + "/person-data"
 MAX_ID_FIELD = 64
 COUNT_LABELS = {
     "registry_records": "学籍库/教师库记录", "guardian_of": "登记为监护人的学生", "card": "电子卡",

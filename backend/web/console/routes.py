@@ -1,0 +1,29 @@
+"""The staff console as the backend serves it: the read-only tracker store
+its pages read conversations from, and every page's routes, registered
+under the console's prefix (urls.py)."""
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from backend import conversations, dashboard, tickets_console
+from backend.appkeys import SETTINGS, TRACKER
+from backend.transcripts import TrackerStore
+from backend.web.console import auth, person_data
+
+
+async def _tracker_store(app: web.Application) -> AsyncIterator[None]:
+    store = TrackerStore(app[SETTINGS].tracker_url)
+    app[TRACKER] = store
+    yield
+    await store.close()
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_tracker_store)
+    auth.setup(app)
+    conversations.setup(app)
+    tickets_console.setup(app)
+    dashboard.setup(app)
+    person_data.setup(app)
