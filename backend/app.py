@@ -8,12 +8,13 @@ from typing import AsyncIterator, Optional
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from backend.api import errors_as_json, service_token, setup_api
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
 from backend.attempts import IdHasher, RateLimit
 from backend.claims import ClaimService
 from backend.config import Settings
 from backend.db import Database
+from backend.web.api import service_token, setup_api
+from backend.web.errors import answer_json, errors_as_json
 from backend.web.pages import setup_pages
 
 log = logging.getLogger("backend")
@@ -65,6 +66,7 @@ def create_app(settings: Optional[Settings] = None) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     app.router.add_get("/healthz", healthz)
+    answer_json(app, path="/healthz")
     setup_api(app)
     setup_pages(app)
     return app

@@ -62,9 +62,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from backend.address_limits import ChatLimits
-from backend.api import ApiError, json_body, json_response
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
+from backend.web.errors import ApiError, answer_json, json_body, json_response
 from backend.web.headers import STRICT_PAGE_HEADERS
 from contract.metadata import REALNAME_TOKEN
 from identity import check_name, validate_id
@@ -83,6 +83,7 @@ MAX_HISTORY = 300
 POLL_MS = 3000
 COOKIE = "xxh_chat"
 COOKIE_PATH = "/chat/api"
+API_PREFIX = COOKIE_PATH + "/"  # its answers, errors included, are JSON
 COOKIE_MAX_AGE = 30 * 24 * 3600
 KEY = re.compile(r"[0-9a-f]{32}")
 RASA_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
@@ -414,6 +415,7 @@ def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[LIMITS] = ChatLimits.create(settings.chat_messages_per_minute, settings.chat_conversations_per_hour)
     app.cleanup_ctx.append(_http_client)
+    answer_json(app, prefix=API_PREFIX)
     app.router.add_get("/", page)
     app.router.add_post("/chat/api/messages", post_message)
     app.router.add_post("/chat/api/conversations", post_conversation)

@@ -1,6 +1,7 @@
 """The staff console as the backend serves it: the read-only tracker store
 its pages read conversations from, and every page's routes, registered
-under the console's prefix (urls.py)."""
+under the console's prefix (urls.py), its JSON answers under its API
+prefix."""
 from __future__ import annotations
 
 from typing import AsyncIterator
@@ -11,6 +12,8 @@ from backend import conversations, dashboard, tickets_console
 from backend.appkeys import SETTINGS, TRACKER
 from backend.transcripts import TrackerStore
 from backend.web.console import auth, person_data
+from backend.web.console.urls import API_PREFIX
+from backend.web.errors import answer_json
 
 
 async def _tracker_store(app: web.Application) -> AsyncIterator[None]:
@@ -22,6 +25,7 @@ async def _tracker_store(app: web.Application) -> AsyncIterator[None]:
 
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_tracker_store)
+    answer_json(app, prefix=API_PREFIX)
     auth.setup(app)
     conversations.setup(app)
     tickets_console.setup(app)

@@ -9,60 +9,26 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Optional
 
-import orjson
 from aiohttp import web
+from sqlalchemy import select
 
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
 from backend.attempts import latest_attempts
-from backend.claim_runner import unavailable_errors
 from backend.claims import ClaimRequest, Outcome, card_for, card_view
 from backend.models import MAX_PROXY_CHILDREN, PATHS, ProxyClaim, Student, Ticket, utcnow
+from backend.web.errors import ApiError, Handler, answer_json, json_body, json_response
 from identity import mask_id, mask_name, name_problem, normalise_name, validate_id
 from identity.logfilter import redact
-from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 MAX_ID_INPUT = 64
 MAX_USER = 128
-
-UNAVAILABLE = unavailable_errors()
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
-def json_response(data: dict[str, Any], status: int = 200) -> web.Response:
-    """JSON in UTF-8 (orjson: a few times faster than the json module, and
-    this is on every claim)."""
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return json_response({"success": False, "code": code, "message": message, **extra}, status=status)
+PREFIX = "/api/"
 
 
 # -- request parsing -----------------------------------------------------------
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send application/json")
-    try:
-        body = orjson.loads(await request.read())
-    except web.HTTPRequestEntityTooLarge:
-        raise
-    except (ValueError, UnicodeDecodeError, RecursionError):  # orjson.JSONDecodeError is a ValueError
-        raise ApiError(400, "bad_json", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
-    return body
 
 
 def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> Optional[str]:
@@ -247,58 +213,7 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.Response(text=OPENAPI_PATH.read_text(encoding="utf-8"), content_type="application/yaml")
 
 
-# -- middlewares ---------------------------------------------------------------
-
-
-def is_json_path(path: str) -> bool:
-    """The API's paths (errors as JSON); the rest are pages (errors as text)."""
-    return path.startswith(("/api/", "/chat/api/", "/staff/api/")) or path == "/healthz"
-
-
-@web.middleware
-async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every API error is JSON with a stable code; pages answer errors in
-    plain Chinese text. No stack trace leaves."""
-    if not is_json_path(request.path):
-        return await _page_errors(request, handler)
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(413, "body_too_large", "the request body is too large")
-    except (OperationalError, InterfaceError, *UNAVAILABLE):
-        request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
-        return error_response(503, "database_unavailable", "the database is unavailable, try again shortly")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-        return error_response(exc.status, code, exc.reason)
-    except Exception:  # noqa: BLE001 - logged, answered generically
-        request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal error")
-
-
-PAGE_ERRORS = {
-    400: "请求有误。", 403: "没有权限访问此页面。", 404: "页面不存在。", 405: "不支持此操作。",
-    413: "提交的内容过大。", 503: "服务暂时不可用，请稍后再试。",
-}
-
-
-async def _page_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.text not in (None, "", f"{exc.status}: {exc.reason}"):
-            raise  # redirects, and errors that already say something
-        raise type(exc)(text=PAGE_ERRORS.get(exc.status, "出错了，请稍后再试。"), content_type="text/plain") from None
-    except (OperationalError, InterfaceError, *UNAVAILABLE):
-        request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
-        raise web.HTTPServiceUnavailable(text=PAGE_ERRORS[503], content_type="text/plain") from None
-    except Exception:  # noqa: BLE001 - logged, answered generically
-        request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        raise web.HTTPInternalServerError(text="出错了，请稍后再试。", content_type="text/plain") from None
+# -- middleware ----------------------------------------------------------------
 
 
 @web.middleware
@@ -312,6 +227,7 @@ async def service_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 def setup_api(app: web.Application) -> None:
+    answer_json(app, prefix=PREFIX)
     app.router.add_get("/api/v1/openapi.yaml", get_openapi)
     app.router.add_post("/api/v1/claims", post_claim)
     app.router.add_post("/api/v1/matches", post_match)
