@@ -15,10 +15,10 @@ summary remembers the id of its newest applied event, so re-reading an
 event (the small overlap below, or two refreshes at once) never counts it
 twice.
 
-Masking (everything a staff member sees): ID numbers (18-character ones,
-and any run of 15 or more digits, spaced or not) as `3601**********1234`,
-mainland mobile numbers as `138****5678`, landlines other than the public
-hotline as `0791-****5066`, and names partly (`张*明`). Names are masked
+Masking (everything a staff member sees): free text by the staff policy of
+identity/freetext.py (ID numbers, and any run of 15 to 20 digits, spaced or
+not, as `3601**********1234`; phone numbers other than the public hotline),
+and names partly (`张*明`). Names are masked
 where the conversation tells us they are names: the slots person_name and
 guardian_name, the entities of those names, and the channel's verified
 identity (metadata `realname`); every occurrence of such a name in any text
@@ -45,13 +45,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from backend.models import AgentReply, ConversationSummary
 from identity import mask_id, mask_name, normalise_for_nlu, normalise_id, validate_id
+from identity.freetext import ID_LIKE_IN_TEXT, MOBILE, ascii_digits, mask_for_staff, mask_phones
 from identity.idnumber import PROVINCE_CODES, check_char
+from identity.masking import MASKED_ID_IN_TEXT
 from trust.sealing import is_sealed
 from trust.sealing import masked as sealed_masked
 
 log = logging.getLogger("backend.transcripts")
 
-HOTLINE = "0791-88185066"
 HANDOFF_ACTION = "action_handoff"
 NAME_SLOTS = frozenset({"person_name", "guardian_name"})
 ID_SLOTS = frozenset({"id_number", "guardian_id_number"})
@@ -66,34 +67,6 @@ MAX_TRANSCRIPT_EVENTS = 5_000
 IN_PROGRESS_MINUTES = 30
 
 # -- masking --------------------------------------------------------------------------
-
-_FULLWIDTH = {c: chr(c - 0xFEE0) for c in range(0xFF10, 0xFF1A)} | {0xFF38: "X", 0xFF58: "x"}
-# 15 or more digits, optionally separated by single spaces or dashes, the
-# last one possibly X: ID numbers (also old 15-digit ones and mistyped ones),
-# bank cards. Shorter numbers (card numbers: 12 digits) stay.
-_LONG_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:[0-9][ \-]?){14,19}[0-9Xx](?![0-9A-Za-z])")
-# An ID number as the tracker store keeps a typed one (bot/redaction.py).
-_STORED_MASKED_ID = re.compile(r"(?<![0-9A-Za-z*])[0-9]{4}\*{7,12}[0-9Xx]{4}(?![0-9A-Za-z*])")
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ \-]?)?(1[3-9][0-9])[ \-]?([0-9]{4})[ \-]?([0-9]{4})(?![0-9])")
-_LANDLINE = re.compile(r"(?<![0-9])(0[0-9]{2,3})[ \-]([0-9]{3,4}[ \-]?[0-9]{4})(?![0-9])")
-
-
-def mask_numbers(value: str) -> str:
-    """ID numbers and phone numbers in free text, masked (the hotline stays)."""
-    value = value.translate(_FULLWIDTH)
-    return mask_phones(_LONG_NUMBER.sub(lambda m: mask_id(m.group(0)), value))
-
-
-def mask_phones(value: str) -> str:
-    value = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", value)
-
-    def landline(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ \-]", "", m.group(2))
-        if f"{m.group(1)}-{digits}" == HOTLINE:
-            return m.group(0)
-        return f"{m.group(1)}-****{digits[-4:]}"
-
-    return _LANDLINE.sub(landline, value)
 
 
 def _name_spans(value: str, names: Sequence[str]) -> list[tuple[int, int, str]]:
@@ -144,7 +117,7 @@ class Masker:
             return ""
         value = str(value)
         value = _replace_spans(value, _name_spans(value, self.names), lambda original, _n: mask_name(original))
-        return mask_numbers(value)
+        return mask_for_staff(value)
 
     def value(self, key: Optional[str], value: Any) -> Any:
         """A slot value, an entity value or metadata, masked (same shape)."""
@@ -159,8 +132,8 @@ class Masker:
         if key in NAME_KEYS and isinstance(value, str):
             return mask_name(value)
         if key in ID_KEYS:
-            raw = str(value).translate(_FULLWIDTH).strip()
-            return mask_numbers(raw) if _MOBILE.fullmatch(raw) else mask_id(raw)
+            raw = ascii_digits(str(value)).strip()
+            return mask_for_staff(raw) if MOBILE.fullmatch(raw) else mask_id(raw)
         return self.text(value)
 
 
@@ -651,10 +624,10 @@ class Pseudonymiser:
         return self.ids[value]
 
     def text(self, value: Any) -> str:
-        value = "" if value is None else str(value).translate(_FULLWIDTH)
+        value = "" if value is None else ascii_digits(str(value))
         value = _replace_spans(value, _name_spans(value, self.names), lambda _o, name: self.name(name))
-        value = _STORED_MASKED_ID.sub(lambda m: self.id_number(m.group(0)), value)
-        return mask_phones(_LONG_NUMBER.sub(lambda m: self.id_number(m.group(0)), value))
+        value = MASKED_ID_IN_TEXT.sub(lambda m: self.id_number(m.group(0)), value)
+        return mask_phones(ID_LIKE_IN_TEXT.sub(lambda m: self.id_number(m.group(0)), value))
 
     def value(self, key: Optional[str], value: Any) -> Any:
         if isinstance(value, dict):
@@ -667,8 +640,8 @@ class Pseudonymiser:
             return self.id_number(sealed_masked(value))
         if key in NAME_KEYS and isinstance(value, str):
             return self.name(value)
-        if key in ID_KEYS and (_LONG_NUMBER.fullmatch(str(value).translate(_FULLWIDTH).strip())
-                               or _STORED_MASKED_ID.fullmatch(str(value))):
+        if key in ID_KEYS and (ID_LIKE_IN_TEXT.fullmatch(ascii_digits(str(value)).strip())
+                               or MASKED_ID_IN_TEXT.fullmatch(str(value))):
             return self.id_number(str(value))
         if isinstance(value, (int, float)):
             return value if len(str(value)) < 15 else self.text(value)

@@ -33,6 +33,7 @@ import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from identity import check_name, normalise_id, normalise_name
+from identity.idnumber import SEPARATOR_CHARS
 from identity.surnames import COMPOUND, NOT_NAMES, SINGLE as _SINGLE
 
 # Common surnames missing from identity's list (洪, and 赖: common in Jiangxi).
@@ -355,7 +356,7 @@ _AFTER_NAME_OK = re.compile(
 )
 _FILLERS_EDGE = re.compile(r"^[\s,，。.!！?？~～:：、\"'“”‘’()（）]+|[\s,，。.!！?？~～:：、\"'“”‘’()（）]+$")
 _PARTICLES_END = re.compile(r"(?:吧|啊|呀|哈|哦|噢|喔|嘛|呢|啦|哟|咯|嘞|才对|哈哈)+$")
-_ID_LIKE = re.compile(r"[0-9Xx][0-9Xx\s\-_\u2010-\u2015\u2212]{10,}[0-9Xx]")
+_ID_LIKE = re.compile(rf"[0-9Xx][0-9Xx{SEPARATOR_CHARS}]{{10,}}[0-9Xx]")
 
 
 # Surnames that are also everyday verbs or function words (查快递, 来零卡,
@@ -503,9 +504,9 @@ def extend_name(text: str, ent: Dict[str, Any]) -> Optional[Tuple[int, int]]:
 
 # ---------------------------------------------------------------- IDs
 
-_SPACED_ID = re.compile(
-    r"(?<![0-9A-Za-z])[0-9](?:[\s\-_\u2010-\u2015\u2212]{0,2}[0-9]){16}[\s\-_\u2010-\u2015\u2212]{0,2}[0-9Xx](?![0-9A-Za-z])"
-)
+# An ID number typed with up to two separators between its characters.
+_SEP = f"[{SEPARATOR_CHARS}]{{0,2}}"
+_SPACED_ID = re.compile(rf"(?<![0-9A-Za-z])[0-9](?:{_SEP}[0-9]){{16}}{_SEP}[0-9Xx](?![0-9A-Za-z])")
 
 
 _ID_VALUE = re.compile(r"[0-9]{6,20}X?\Z")

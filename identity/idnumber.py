@@ -14,9 +14,15 @@ from typing import NamedTuple, Optional
 _WEIGHTS = bytes(pow(2, 17 - i, 11) for i in range(17))
 _ASCII_ZERO_TOTAL = ord("0") * sum(_WEIGHTS)
 _CHECK_CHARS = "10X98765432"
-_BODY = re.compile(r"[0-9]{17}[0-9X]\Z", re.ASCII)
+# The one pattern of an ID number in canonical form: 17 digits and a check
+# character. Every other pattern of an ID number is built from it (a typed
+# one may have a lower-case x: compile with re.IGNORECASE).
+ID_PATTERN = "[0-9]{17}[0-9X]"
+ID_SHAPE = re.compile(ID_PATTERN, re.ASCII)
+_BODY = re.compile(ID_PATTERN + r"\Z", re.ASCII)
 # Spaces and the dashes people type inside an ID number (after NFKC).
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_]+")
+SEPARATOR_CHARS = r"\s\-\u2010-\u2015\u2212_"
+_SEPARATORS = re.compile(f"[{SEPARATOR_CHARS}]+")
 
 # First two digits: provinces, autonomous regions, municipalities, and the
 # codes used for Hong Kong, Macau and Taiwan residence permits.

@@ -12,9 +12,10 @@ import logging
 import re
 from typing import Any
 
+from identity.idnumber import ID_PATTERN
 from identity.masking import mask_id
 
-ID_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+ID_LIKE = re.compile(rf"(?<![0-9A-Za-z]){ID_PATTERN}(?![0-9A-Za-z])", re.IGNORECASE)
 
 
 def redact(text: str) -> str:

@@ -1,8 +1,15 @@
 """Masking of personal data for display and logs."""
 from __future__ import annotations
 
+import re
+
 from identity.idnumber import normalise_id
 from identity.names import MIDDLE_DOT, normalise_name
+
+# What mask_id makes of an 18-character ID number (a search for one)...
+MASKED_ID = re.compile(r"[0-9]{4}\*{10}[0-9X]{4}")
+# ...and of the 15 to 20 characters the free-text masker masks, in text.
+MASKED_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z*])[0-9]{4}\*{7,12}[0-9Xx]{4}(?![0-9A-Za-z*])")
 
 
 def mask_id(raw: str) -> str:

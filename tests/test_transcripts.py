@@ -23,7 +23,7 @@ import pytest_asyncio
 import yaml
 
 from backend.config import async_database_url
-from backend.conversations import outcome_of
+from backend.web.console.search import outcome_of
 from backend.db import Database
 from backend.models import ConversationSummary
 from backend.transcripts import (
@@ -36,12 +36,12 @@ from backend.transcripts import (
     build_transcript,
     export_story,
     fictional_id,
-    mask_numbers,
     parse_payload,
     refresh_index,
     summarise,
 )
 from identity import validate_id
+from identity.freetext import mask_for_staff as mask_numbers
 from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset_schema
 from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING

@@ -24,9 +24,9 @@ from typing import Optional, Sequence
 
 import polars as pl
 
-from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from backend.registry.columns import MAX_FIELD
-from identity.idnumber import _CHECK_CHARS, _WEIGHTS, PROVINCE_CODES
+from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
+from identity.idnumber import _CHECK_CHARS, _WEIGHTS, ID_PATTERN, PROVINCE_CODES
 from identity.names import MAX_NAME_LENGTH, MIDDLE_DOT, _t2s_table
 
 ROW = "_row"  # 1-based line number within the chunk
@@ -69,7 +69,7 @@ def _valid_id(col: str, today: dt.date) -> pl.Expr:
     total = pl.sum_horizontal([((body // 10 ** (16 - i)) % 10) * w for i, w in enumerate(_WEIGHTS)])
     born = c.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
     return (
-        c.str.contains(r"^[0-9]{17}[0-9X]$")
+        c.str.contains(f"^{ID_PATTERN}$")
         & c.str.slice(0, 2).is_in(sorted(PROVINCE_CODES))
         & (c.str.slice(2, 4) != "0000")
         & (born >= dt.date(1900, 1, 1))
