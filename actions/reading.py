@@ -21,14 +21,14 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Optional, Sequence
 
+from contract.paths import PATHS
 from identity import check_name, normalise_for_nlu, normalise_id, validate_id
 from identity.names import MIDDLE_DOT
 from identity.surnames import COMPOUND, NOT_NAMES, has_surname
 
-__all__ = ["Correction", "Detail", "Reading", "ROLES", "Whose", "name_in", "read"]
+__all__ = ["Correction", "Detail", "Reading", "Whose", "name_in", "read"]
 
 Whose = Optional[Literal["self", "child"]]
-ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
 
 
 @dataclass(frozen=True)
@@ -577,7 +577,7 @@ def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> Optional[s
     also reads "老师" in "老师让我领卡" as a role)."""
     core = _TRIM.sub("", norm)
     for entity in entities:
-        if entity.get("entity") == "role" and entity.get("value") in ROLES:
+        if entity.get("entity") == "role" and entity.get("value") in PATHS:
             span = _entity_span(norm, entity, value_is_text=False)
             if span and _TRIM.sub("", norm[span[0]:span[1]]) == core:
                 return str(entity["value"])

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contract.limits import RATE_LIMIT_FAILURES, RATE_LIMIT_WINDOW_SECONDS
 from trust import secrets
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +44,8 @@ class Settings:
     port: int = 8080
     service_token: str = DEV_SERVICE_TOKEN
     id_hash_key: str = DEV_ID_HASH_KEY
-    rate_limit_failures: int = 5
-    rate_limit_window_seconds: int = 3600
+    rate_limit_failures: int = RATE_LIMIT_FAILURES
+    rate_limit_window_seconds: int = RATE_LIMIT_WINDOW_SECONDS
     max_body_bytes: int = 16 * 1024
     db_pool_size: int = 10
     workers: int = 1
@@ -79,8 +80,8 @@ class Settings:
             port=_int("BACKEND_PORT", 8080),
             service_token=secrets.secret(secrets.BACKEND_SERVICE_TOKEN, env),
             id_hash_key=secrets.secret(secrets.BACKEND_ID_HASH_KEY, env),
-            rate_limit_failures=_int("BACKEND_RATE_LIMIT_FAILURES", 5),
-            rate_limit_window_seconds=_int("BACKEND_RATE_LIMIT_WINDOW_SECONDS", 3600),
+            rate_limit_failures=_int("BACKEND_RATE_LIMIT_FAILURES", RATE_LIMIT_FAILURES),
+            rate_limit_window_seconds=_int("BACKEND_RATE_LIMIT_WINDOW_SECONDS", RATE_LIMIT_WINDOW_SECONDS),
             max_body_bytes=_int("BACKEND_MAX_BODY_BYTES", 16 * 1024),
             db_pool_size=_int("BACKEND_DB_POOL_SIZE", 10),
             workers=_int("BACKEND_WORKERS", 1),

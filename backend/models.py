@@ -20,15 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-K12_STAGES = ("primary", "junior", "senior", "vocational")
-STAGES = K12_STAGES + ("university",)
-STUDENT_STATUSES = ("enrolled", "graduated", "suspended", "withdrawn")
-TEACHER_STATUSES = ("active", "retired", "left")
-PATHS = ("k12_student", "parent", "university_student", "teacher", "public")
-IDENTITIES = ("k12_student", "university_student", "teacher", "public")
-MAX_PROXY_CHILDREN = 3
-STAFF_ROLES = ("agent", "admin")
-TICKET_STATUSES = ("open", "assigned", "resolved")
+from contract.beijing import beijing
+from contract.limits import MAX_PROXY_CHILDREN
+from contract.paths import PATHS
+from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
+from contract.staff import STAFF_ROLES, TICKET_STATUSES
 
 
 def utcnow() -> dt.datetime:
@@ -200,7 +196,7 @@ class Ticket(Base):
     def number(self) -> str:
         """The number the user is told: T + date (Beijing time, as the user
         and the console see it; stored times are UTC) + id."""
-        return f"T{self.created_at + dt.timedelta(hours=8):%Y%m%d}{self.id:05d}"
+        return f"T{beijing(self.created_at):%Y%m%d}{self.id:05d}"
 
 
 class AgentReply(Base):

@@ -15,22 +15,12 @@ from typing import Any, Optional, TextIO
 from sqlalchemy import String, cast, func, select
 
 from backend.db import Database
-from backend.models import IDENTITIES, Card, ClaimAttempt
+from backend.models import Card, ClaimAttempt
 from backend.registry.jiangxi import district_name
+from contract.failures import FAILURE_CODES, FAILURE_LABELS
+from contract.paths import IDENTITIES, IDENTITY_LABELS
 
-FAILURE_CODES = (
-    "invalid_id_number", "identity_not_found", "not_enrolled", "guardian_mismatch",
-    "proxy_limit_reached", "rate_limited", "backend_unavailable",
-)
 UNKNOWN = ""
-IDENTITY_LABELS = {
-    "k12_student": "中小学生", "university_student": "大学生", "teacher": "教师", "public": "社会公众",
-}
-FAILURE_LABELS = {
-    "invalid_id_number": "身份证号无效", "identity_not_found": "未核验到身份", "not_enrolled": "学籍非在读",
-    "guardian_mismatch": "监护人不符", "proxy_limit_reached": "代领已达上限", "rate_limited": "失败次数过多",
-    "backend_unavailable": "系统繁忙", "card_not_found": "未找到电子卡",
-}
 
 
 async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,

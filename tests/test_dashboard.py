@@ -15,8 +15,8 @@ import pytest_asyncio
 from sqlalchemy import select, update
 
 from backend.web.console.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
-from backend.dashboard import today
 from backend.models import AuditEntry, Card, ClaimAttempt, utcnow
+from contract.beijing import today
 from tests.conftest import Api
 from tests.people import (
     CHEN_CHILDREN,
@@ -141,7 +141,7 @@ async def test_dashboard_figures_for_known_claims(api: Api, admin: StaffClient) 
     assert set(charts) == CHART_IDS
     d, d1 = D.strftime("%m-%d"), (D + dt.timedelta(days=1)).strftime("%m-%d")
     assert tooltips(charts["chart-cards-per-day"]) == {d: "3", d1: "1"}  # the Beijing-day boundary
-    assert tooltips(charts["chart-cards-by-identity"]) == {"中小学生": "2", "大学生": "1", "教师": "2", "社会公众": "0"}
+    assert tooltips(charts["chart-cards-by-identity"]) == {"中小学生/中职学生": "2", "大学生": "1", "教师": "2", "社会公众": "0"}
     assert [table_row(html, "identity-table", "data-identity", k)[1] for k in ("k12_student", "teacher")] == ["2", "2"]
     assert table_row(html, "path-table", "data-path", "parent") == ["家长代领", "1"]
     assert table_row(html, "path-table", "data-path", "teacher") == ["教师", "2"]
@@ -225,10 +225,10 @@ async def test_report_csv_download(api: Api, admin: StaffClient) -> None:
     rows = list(csv.reader(io.StringIO(resp.body[3:].decode("utf-8"))))
     header = rows[0]
     assert header[:5] == ["区县代码", "区县", "学校代码", "学校名称", "发卡总数"]
-    assert "发卡-中小学生" in header and "领取失败-监护人不符" in header
+    assert "发卡-中小学生/中职学生" in header and "领取失败-监护人不符" in header
     by_school = {(r[0], r[2]): dict(zip(header, r)) for r in rows[1:-1]}
     school = by_school[(SCHOOL[2], SCHOOL[0])]
-    assert (school["区县"], school["学校名称"], school["发卡总数"], school["发卡-中小学生"], school["发卡-教师"]) == (
+    assert (school["区县"], school["学校名称"], school["发卡总数"], school["发卡-中小学生/中职学生"], school["发卡-教师"]) == (
         "南昌市东湖区", SCHOOL[1], "3", "2", "1")
     assert (school["领取失败-学籍非在读"], school["领取失败-监护人不符"]) == ("1", "1")
     unlinked = by_school[("", "")]

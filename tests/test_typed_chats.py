@@ -26,6 +26,7 @@ from typing import Any, Iterator, Optional
 import aiohttp
 import pytest
 
+from contract.contacts import HOTLINE
 from tests.people import (
     TYPED_MOTHER_ZHOU,
     TYPED_YOUNG_ZHOU,
@@ -53,7 +54,6 @@ from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, slots, 
 pytestmark = NEEDS_STACK
 
 TRANSCRIPT_FILE = ROOT / "var" / "typed-transcripts.txt"
-HOTLINE = "0791-88185066"
 SHOWN_SLOTS = ("role", "k12_claimant", "guardian_name", "guardian_id_number", "person_name", "id_number",
                "face_verification", "details_confirmed", "card_number", "failure_reason", "requested_slot")
 # The form's questions, as the user reads them (domain.yml utter_ask_*).

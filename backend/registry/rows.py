@@ -8,7 +8,6 @@ import datetime as dt
 import re
 from typing import Any, Callable, Optional, Sequence
 
-from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from backend.registry.columns import (
     MAX_FIELD,
     STUDENT_COLUMNS,
@@ -16,6 +15,7 @@ from backend.registry.columns import (
     TEACHER_COLUMNS,
     TEACHER_DB_COLUMNS,
 )
+from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from identity.idnumber import validate_id
 from identity.names import check_name
 

@@ -66,6 +66,7 @@ from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
 from backend.web.errors import ApiError, answer_json, json_body, json_response
 from backend.web.headers import STRICT_PAGE_HEADERS
+from contract.contacts import HOTLINE
 from contract.metadata import REALNAME_TOKEN
 from identity import check_name, validate_id
 from identity.logfilter import redact
@@ -88,7 +89,7 @@ COOKIE_MAX_AGE = 30 * 24 * 3600
 KEY = re.compile(r"[0-9a-f]{32}")
 RASA_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 HISTORY_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
-RASA_UNAVAILABLE = "助手暂时无法回复，请稍后再试，或拨打客服电话 0791-88185066。"
+RASA_UNAVAILABLE = f"助手暂时无法回复，请稍后再试，或拨打客服电话 {HOTLINE}。"
 HISTORY_UNAVAILABLE = "暂时无法加载之前的聊天记录，您可以继续对话。"
 
 HTTP = web.AppKey("chat_http", aiohttp.ClientSession)
@@ -318,7 +319,7 @@ def api_response(data: dict[str, Any], status: int = 200) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     response = aiohttp_jinja2.render_template(
-        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS,
+        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS, "unavailable": RASA_UNAVAILABLE,
                                "simulated_realname": not request.app[SETTINGS].production}
     )
     response.headers.update(PAGE_HEADERS)

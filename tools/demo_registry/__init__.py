@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from backend.models import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
+from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from tools.demo_registry.people import People
 from tools.demo_registry.samples import SAMPLE_KINDS, find_samples
 from tools.demo_registry.schools import build_catalogue

@@ -58,6 +58,7 @@ from backend.models import AuditEntry, LoginFailure, StaffUser, utcnow
 from backend.web.console.staff import DUMMY_HASH, MAX_FIELD, record_audit, verify_password
 from backend.web.console.urls import API_PREFIX, LOGIN, PREFIX, TICKETS, is_console
 from backend.web.headers import STRICT_PAGE_HEADERS
+from contract.staff import STAFF_ROLE_LABELS
 
 SESSION_COOKIE = "xxh_staff"
 LOGIN_COOKIE = "xxh_login"
@@ -66,7 +67,6 @@ LOGIN_WINDOW_SECONDS = 15 * 60
 LOGIN_MAX_FAILURES = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
 LOGIN_SLOWDOWN_SECONDS = 1.0
-ROLE_LABELS = {"agent": "客服", "admin": "管理员"}
 
 # The console's policy: the chat page's (backend/web/headers.py).
 STAFF_HEADERS = dict(STRICT_PAGE_HEADERS)
@@ -225,7 +225,7 @@ def render(request: web.Request, template: str, context: Optional[dict[str, Any]
     (`staff`) and the CSRF token for its forms (`csrf_token`)."""
     staff = request.get(_SESSION_KEY)
     base = {"staff": staff, "csrf_token": csrf_token(request) if staff or request.path.startswith(PREFIX) else "",
-            "role_labels": ROLE_LABELS}
+            "role_labels": STAFF_ROLE_LABELS}
     return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
 
 

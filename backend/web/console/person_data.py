@@ -35,11 +35,13 @@ COUNT_LABELS = {
     "children_cards": "为孩子代领的电子卡", "proxy_claims": "代领记录", "claim_attempts": "领卡尝试记录",
     "conversations": "相关对话", "tickets": "客服工单", "agent_replies": "客服回复",
     "tracker_events_deleted": "对话事件（tracker store）", "conversations_deleted": "对话",
-    "summaries_deleted": "会话索引", "tags_deleted": "会话标签", "agent_replies_deleted": "客服回复",
-    "tickets_deleted": "客服工单", "cards_unlinked": "解除与对话关联的电子卡", "cards_deleted": "电子卡",
-    "children_cards_unlinked": "孩子电子卡上的监护人关联", "proxy_claims_deleted": "代领记录",
-    "claim_attempts_deleted": "领卡尝试记录",
+    "summaries_deleted": "会话索引", "tags_deleted": "会话标签", "cards_unlinked": "解除与对话关联的电子卡",
+    "children_cards_unlinked": "孩子电子卡上的监护人关联",
 }
+# What a deletion counts is called as the export calls it.
+COUNT_LABELS.update({f"{kind}_deleted": COUNT_LABELS[kind] for kind in ("agent_replies", "tickets", "proxy_claims",
+                                                                        "claim_attempts")})
+COUNT_LABELS["cards_deleted"] = COUNT_LABELS["card"]
 UNAVAILABLE = "暂时无法读写对话记录库（Rasa tracker store），未做任何删除，请稍后再试。"
 
 

@@ -15,7 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
-from backend.models import STAFF_ROLES, AuditEntry, StaffUser
+from backend.models import AuditEntry, StaffUser
+from contract.staff import STAFF_ROLES
 
 MIN_PASSWORD_LENGTH = 10
 MAX_FIELD = 256

@@ -50,7 +50,8 @@
   var TEXT = {
     welcome: "您好！我是学习号领卡助手，可以帮您领取学习号电子卡，也可以解答领卡中遇到的问题。请问有什么可以帮您？",
     suggestions: ["我要领卡", "领卡失败了", "怎么查看我的学习号"],
-    unavailable: "助手暂时无法回复，请稍后再试，或拨打客服电话 0791-88185066。",
+    // The server's wording (backend/web/chat_page.py), with the hotline of contract/contacts.py.
+    unavailable: body.getAttribute("data-unavailable") || "助手暂时无法回复，请稍后再试。",
     offline: "网络连接失败，消息未发送，请检查网络后重试。",
     newChatFailed: "网络连接失败，未能开始新的对话，请稍后重试。",
     tooLong: "消息太长了，请不要超过 " + MAX_LENGTH + " 个字。",
