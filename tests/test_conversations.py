@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import func, select
 
 from backend.config import async_database_url
-from backend.conversations import conversation_ref
+from backend.web.console.refs import conversation_ref
 from backend.db import Database
 from backend.models import AgentReply, AuditEntry, ConversationSummary, ConversationTag
 from backend.transcripts import TrackerStore

@@ -41,7 +41,7 @@ from backend.appkeys import SETTINGS
 from backend.web.chat_page import COOKIE as CHAT_COOKIE
 from backend.web.chat_page import conversation_sender
 from backend.config import async_database_url
-from backend.conversations import conversation_ref
+from backend.web.console.refs import conversation_ref
 from backend.db import Database
 from backend.web.console.auth import (
     LOGIN_COOKIE,

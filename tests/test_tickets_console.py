@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import DEV_SESSION_SECRET
-from backend.conversations import conversation_ref
+from backend.web.console.refs import conversation_ref
 from backend.models import AgentReply, AuditEntry, Ticket, utcnow
 from tests.conftest import Api
 from tests.people import XIAOMING

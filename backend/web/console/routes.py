@@ -8,10 +8,9 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from backend import conversations, dashboard, tickets_console
 from backend.appkeys import SETTINGS, TRACKER
 from backend.transcripts import TrackerStore
-from backend.web.console import auth, person_data
+from backend.web.console import auth, conversations, dashboard, person_data, tickets
 from backend.web.console.urls import API_PREFIX
 from backend.web.errors import answer_json
 
@@ -28,6 +27,6 @@ def setup(app: web.Application) -> None:
     answer_json(app, prefix=API_PREFIX)
     auth.setup(app)
     conversations.setup(app)
-    tickets_console.setup(app)
+    tickets.setup(app)
     dashboard.setup(app)
     person_data.setup(app)

@@ -9,6 +9,7 @@ API_PREFIX = PREFIX + "/api/"
 LOGIN = PREFIX + "/login"
 TICKETS = PREFIX + "/tickets"
 CONVERSATIONS = PREFIX + "/conversations"
+DASHBOARD = PREFIX + "/dashboard"
 
 
 def is_console(path: str) -> bool:
@@ -20,5 +21,6 @@ def conversation_href(ref: str, suffix: str = "") -> str:
     return f"{CONVERSATIONS}/{ref}{suffix}"
 
 
-def ticket_href(ticket_id: int, suffix: str = "") -> str:
+def ticket_href(ticket_id: int | str, suffix: str = "") -> str:
+    """A ticket's page (or one of its actions); a pattern such as {ticket_id:\\d+} names the route."""
     return f"{TICKETS}/{ticket_id}{suffix}"

@@ -25,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Interval
 
 from backend.appkeys import DB
-from backend.web.console.charts import Series, bar_chart, column_chart, line_chart
 from backend.models import IDENTITIES, Card, ClaimAttempt
 from backend.report import FAILURE_LABELS, IDENTITY_LABELS, campaign_rows, district_name, write_excel_csv
 from backend.web.console.auth import audit, render, require_staff
-from backend.tickets_console import BEIJING, ROLE_LABELS, ticket_counts
+from backend.web.console.charts import Series, bar_chart, column_chart, line_chart
+from backend.web.console.ticket_stats import ticket_counts
+from backend.web.console.tickets import BEIJING, ROLE_LABELS
+from backend.web.console.urls import DASHBOARD
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -261,5 +263,5 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/staff/dashboard", dashboard)
-    app.router.add_get("/staff/dashboard/report.csv", report_csv)
+    app.router.add_get(DASHBOARD, dashboard)
+    app.router.add_get(DASHBOARD + "/report.csv", report_csv)

@@ -12,7 +12,7 @@ with a third agent is refused rather than silently taken from them.
 Every state change is audited (ticket_take, ticket_reply, ticket_resolve,
 ticket_reopen, ticket_release); opening a ticket page is too (view_ticket),
 and so is each view of the queue (view_tickets, with its tab and page).
-A ticket's conversation is named by its opaque reference (conversations.py),
+A ticket's conversation is named by its opaque reference (refs.py),
 never by its id.
 """
 from __future__ import annotations
@@ -27,17 +27,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.appkeys import DB, SETTINGS
 from backend.attempts import latest_attempts
-from backend.conversations import conversation_href, conversation_ref, ref_label
 from backend.models import AgentReply, Ticket, utcnow
 from backend.report import FAILURE_LABELS
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
+from backend.web.console.refs import conversation_ref, ref_label
+from backend.web.console.ticket_stats import STATUS_LABELS, ticket_counts
+from backend.web.console.urls import TICKETS, conversation_href, ticket_href
 from identity.logfilter import redact
 
 BEIJING = dt.timedelta(hours=8)  # China has one time zone and no DST
 PAGE_SIZE = 50
 MAX_REPLY = 1000
 MAX_NOTE = 200
-STATUS_LABELS = {"open": "待处理", "assigned": "处理中", "resolved": "已解决"}
 TABS = (("open", "待处理"), ("assigned", "处理中"), ("resolved", "已解决"), ("all", "全部"))
 REASON_LABELS = {"request_human": "用户要求转人工"}
 ROLE_LABELS = {
@@ -101,15 +102,6 @@ def ticket_view(t: Ticket, secret: str) -> dict[str, Any]:
     }
 
 
-async def ticket_counts(session: AsyncSession) -> dict[str, int]:
-    """Tickets per status, and "all"."""
-    counts = {status: 0 for status in STATUS_LABELS}
-    for status, n in await session.execute(select(Ticket.status, func.count()).group_by(Ticket.status)):
-        counts[status] = int(n)
-    counts["all"] = sum(counts.values())
-    return counts
-
-
 def _ticket_id(request: web.Request) -> int:
     try:
         value = int(request.match_info["ticket_id"])
@@ -121,7 +113,7 @@ def _ticket_id(request: web.Request) -> int:
 
 
 def _back(ticket_id: int, notice: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"/staff/tickets/{ticket_id}?notice={notice}")
+    return web.HTTPSeeOther(ticket_href(ticket_id, f"?notice={notice}"))
 
 
 def _field(form: Any, name: str) -> str:
@@ -131,9 +123,6 @@ def _field(form: Any, name: str) -> str:
 
 def _changes(**values: Any) -> dict[str, Any]:
     return {"updated_at": utcnow(), **values}
-
-
-# -- pages ------------------------------------------------------------------------------
 
 
 @require_staff()
@@ -211,9 +200,6 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     context = await _detail(request, ticket_id)
     await audit(request, "view_ticket", context["ticket"]["number"])
     return render(request, "staff/ticket.html", context)
-
-
-# -- actions ----------------------------------------------------------------------------
 
 
 async def _load(session: AsyncSession, ticket_id: int) -> Ticket:
@@ -331,10 +317,10 @@ async def release(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get("/staff/tickets", ticket_queue)
-    app.router.add_get(r"/staff/tickets/{ticket_id:\d+}", ticket_page)
-    app.router.add_post(r"/staff/tickets/{ticket_id:\d+}/take", take)
-    app.router.add_post(r"/staff/tickets/{ticket_id:\d+}/reply", reply)
-    app.router.add_post(r"/staff/tickets/{ticket_id:\d+}/resolve", resolve)
-    app.router.add_post(r"/staff/tickets/{ticket_id:\d+}/reopen", reopen)
-    app.router.add_post(r"/staff/tickets/{ticket_id:\d+}/release", release)
+    app.router.add_get(TICKETS, ticket_queue)
+    app.router.add_get(ticket_href(r"{ticket_id:\d+}"), ticket_page)
+    app.router.add_post(ticket_href(r"{ticket_id:\d+}", "/take"), take)
+    app.router.add_post(ticket_href(r"{ticket_id:\d+}", "/reply"), reply)
+    app.router.add_post(ticket_href(r"{ticket_id:\d+}", "/resolve"), resolve)
+    app.router.add_post(ticket_href(r"{ticket_id:\d+}", "/reopen"), reopen)
+    app.router.add_post(ticket_href(r"{ticket_id:\d+}", "/release"), release)
