@@ -9,7 +9,7 @@ from backend.attempts import IdHasher
 from backend.claims import ClaimService
 from backend.config import Settings
 from backend.db import Database
-from backend.transcripts import TrackerStore
+from backend.conversations.tracker import TrackerStore
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)

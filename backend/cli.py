@@ -331,7 +331,8 @@ def cmd_index_conversations(args: argparse.Namespace) -> int:
     from sqlalchemy import delete
 
     from backend.models import ConversationSummary
-    from backend.transcripts import TrackerStore, catch_up
+    from backend.conversations.index import catch_up
+    from backend.conversations.tracker import TrackerStore
 
     settings = _settings()
 
@@ -358,7 +359,7 @@ def cmd_purge_conversations(args: argparse.Namespace) -> int:
     tracker store and the backend, and anonymise older claim attempts
     (backend/retention.py). Prints counts only; audited."""
     from backend.retention import parse_age, purge_conversations, retention_period
-    from backend.tracker_writer import TrackerWriteError, TrackerWriter
+    from backend.conversations.writer import TrackerWriteError, TrackerWriter
 
     settings = _settings()
     spec = args.older_than or retention_period(settings.retention_days)
@@ -414,8 +415,8 @@ def cmd_person_data(args: argparse.Namespace) -> int:
     with the masked ID number."""
     from backend.attempts import IdHasher
     from backend.person_data import REGISTRY_NOTE_EN, audit_detail, delete_person, export, gather
-    from backend.tracker_writer import TrackerWriteError, TrackerWriter
-    from backend.transcripts import TrackerStore, TrackerUnavailable
+    from backend.conversations.writer import TrackerWriteError, TrackerWriter
+    from backend.conversations.tracker import TrackerStore, TrackerUnavailable
     from identity import mask_id
 
     id_number = _person_id(args.id_number)

@@ -285,7 +285,7 @@ class ConversationTag(Base):
 class ConversationSummary(Base):
     """One Rasa conversation (tracker sender id), summarised from the tracker
     store's events for the staff console's list and filters. Updated
-    incrementally (backend/transcripts.py): `last_event_id` is the id of the
+    incrementally (backend/conversations/index.py): `last_event_id` is the id of the
     newest tracker event applied, so an event is never counted twice."""
 
     __tablename__ = "conversation_summaries"

@@ -28,7 +28,7 @@ linked when somebody typed I into it, who may be somebody else).
 
 Deletion removes the card, the proxy claims, the claim attempts, the linked
 conversations (their events in the tracker store, summaries, tags,
-tickets, agent replies: backend/conversation_rows.py) and the person's
+tickets, agent replies: backend/conversations/rows.py) and the person's
 link on the cards they claimed for children (those cards are the
 children's and stay). The tracker store is cleared first: if it cannot be
 written nothing else is deleted, and running again finishes the job.
@@ -43,10 +43,12 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import delete, or_, select, update
 
 from backend.attempts import IdHasher, attempt_view
-from backend.conversation_rows import PURGED_SENDER, forget_conversations
+from backend.conversations.rows import PURGED_SENDER, forget_conversations
 from backend.models import AgentReply, Card, ClaimAttempt, ProxyClaim, Student, Teacher, Ticket
-from backend.tracker_writer import TrackerWriter
-from backend.transcripts import MAX_TRANSCRIPT_EVENTS, Masker, TrackerEvent, TrackerStore, known_names
+from backend.conversations.writer import TrackerWriter
+from backend.conversations.events import known_names
+from backend.conversations.masking import Masker
+from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerEvent, TrackerStore
 from identity import mask_id, mask_name, normalise_for_nlu
 
 REGISTRY_NOTE = ("学籍库、教师库中的记录由教育主管部门导入，本服务不删除；如需更正或删除，"
@@ -155,7 +157,7 @@ async def gather(db: Any, hasher: IdHasher, id_number: str) -> PersonRecords:
 class OwnCopyMasker:
     """Masks a conversation's texts for the person's own copy: their own ID
     number and names stay, every other ID number, phone number and name
-    the conversation identifies is masked (transcripts.Masker)."""
+    the conversation identifies is masked (conversations.masking.Masker)."""
 
     def __init__(self, id_number: str, own_names: Iterable[str], events: Iterable[TrackerEvent]) -> None:
         own = {normalise_for_nlu(n) for n in own_names}

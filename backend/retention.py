@@ -12,8 +12,8 @@ no activity of the person's. A conversation idle since before the cut-off
 loses:
 
 - its events in the tracker store (every message, slot and action, over
-  all its sessions): deleted (backend/tracker_writer.py);
-- the backend's rows about it (backend/conversation_rows.py): summary,
+  all its sessions): deleted (backend/conversations/writer.py);
+- the backend's rows about it (backend/conversations/rows.py): summary,
   tags and agent replies deleted; its tickets kept as bare records for the
   support statistics (the conversation link replaced by "(purged)", the
   bot's summary cleared: status, reason, times and the agent's username
@@ -45,9 +45,9 @@ from typing import Any, Collection, Optional
 
 from sqlalchemy import or_, select, update
 
-from backend.conversation_rows import PURGED_SENDER, RowCounts, forget_conversations
+from backend.conversations.rows import PURGED_SENDER, RowCounts, forget_conversations
 from backend.models import AgentReply, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
-from backend.tracker_writer import TrackerWriter
+from backend.conversations.writer import TrackerWriter
 
 CHUNK = 500  # conversations a round
 ATTEMPT_BATCH = 5_000  # claim attempts an UPDATE (short write transactions)

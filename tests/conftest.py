@@ -20,7 +20,7 @@ from backend.config import Settings
 from backend.db import Database
 from backend.models import Base
 from backend.registry.importer import import_registry
-from backend.transcripts import EVENTS
+from backend.conversations.tracker import EVENTS
 from tests.people import write_registry
 from tests.stack import default_stack, scaled_stack, stack  # noqa: F401 - the running services, one of each per test session
 

@@ -23,7 +23,7 @@ from backend.config import async_database_url
 from backend.web.console.refs import conversation_ref
 from backend.db import Database
 from backend.models import AgentReply, AuditEntry, ConversationSummary, ConversationTag
-from backend.transcripts import TrackerStore
+from backend.conversations.tracker import TrackerStore
 from identity import mask_id, mask_name, validate_id
 from tests.chat_client import session_secret
 from tests.conftest import reset_schema, serve_api

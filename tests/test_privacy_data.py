@@ -32,7 +32,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.config import DEFAULT_RETENTION_DAYS, Settings
-from backend.conversation_rows import PURGED_SENDER
+from backend.conversations.rows import PURGED_SENDER
 from backend.db import Database
 from backend.models import (
     AgentReply,
@@ -47,8 +47,9 @@ from backend.models import (
     utcnow,
 )
 from backend.retention import parse_age, purge_conversations
-from backend.tracker_writer import TrackerWriter
-from backend.transcripts import EVENTS, TrackerStore, catch_up
+from backend.conversations.writer import TrackerWriter
+from backend.conversations.index import catch_up
+from backend.conversations.tracker import EVENTS, TrackerStore
 from contract import contacts
 from identity import mask_id
 from tests.conftest import Api, serve_api

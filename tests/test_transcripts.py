@@ -1,4 +1,4 @@
-"""Reading Rasa's tracker store (backend/transcripts.py): the summary index,
+"""Reading Rasa's tracker store (backend/conversations/): the summary index,
 masked transcripts and the export as a test story, on conversations held
 with the real Rasa server, action server and backend (the `stack`).
 
@@ -26,20 +26,12 @@ from backend.config import async_database_url
 from backend.web.console.search import outcome_of
 from backend.db import Database
 from backend.models import ConversationSummary
-from backend.transcripts import (
-    EVENTS,
-    Masker,
-    Pseudonymiser,
-    TrackerStore,
-    TrackerEvent,
-    TrackerUnavailable,
-    build_transcript,
-    export_story,
-    fictional_id,
-    parse_payload,
-    refresh_index,
-    summarise,
-)
+from backend.conversations.events import parse_payload
+from backend.conversations.index import refresh_index, summarise
+from backend.conversations.masking import Masker
+from backend.conversations.story import Pseudonymiser, export_story, fictional_id
+from backend.conversations.tracker import EVENTS, TrackerStore, TrackerEvent, TrackerUnavailable
+from backend.conversations.transcript import build_transcript
 from identity import validate_id
 from identity.freetext import mask_for_staff as mask_numbers
 from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset_schema

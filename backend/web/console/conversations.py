@@ -26,16 +26,12 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
 from backend.models import AgentReply, ConversationSummary, ConversationTag, Ticket, utcnow
-from backend.transcripts import (
-    MAX_TRANSCRIPT_EVENTS,
-    Masker,
-    TrackerUnavailable,
-    build_transcript,
-    export_story,
-    known_names,
-    refresh_index,
-    summarise,
-)
+from backend.conversations.events import known_names
+from backend.conversations.index import refresh_index, summarise
+from backend.conversations.masking import Masker
+from backend.conversations.story import export_story
+from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerUnavailable
+from backend.conversations.transcript import build_transcript
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label, sender_of_ref
 from backend.web.console.search import BEIJING, FAILURE_LABELS, MAX_TAG, OUTCOME_LABELS, Filters, outcome_of

@@ -21,11 +21,11 @@ from typing import Any, Optional
 from aiohttp import web
 
 from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
+from backend.conversations.tracker import TrackerUnavailable
+from backend.conversations.writer import TrackerWriteError, TrackerWriter
 from backend.person_data import REGISTRY_NOTE, audit_detail, delete_person, export, gather
 from backend.web.console.auth import audit, checked_form, render, require_staff
 from backend.web.console.urls import PREFIX
-from backend.tracker_writer import TrackerWriteError, TrackerWriter
-from backend.transcripts import TrackerUnavailable
 from identity import mask_id, validate_id
 
 PATH = PREFIX + "/person-data"

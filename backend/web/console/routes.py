@@ -9,7 +9,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from backend.appkeys import SETTINGS, TRACKER
-from backend.transcripts import TrackerStore
+from backend.conversations.tracker import TrackerStore
 from backend.web.console import auth, conversations, dashboard, person_data, tickets
 from backend.web.console.urls import API_PREFIX
 from backend.web.errors import answer_json

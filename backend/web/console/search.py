@@ -20,7 +20,8 @@ from sqlalchemy import and_, exists, not_, or_, select
 
 from backend.cardnumber import is_valid_card_number
 from backend.models import PATHS, Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
-from backend.transcripts import IN_PROGRESS_MINUTES, Masker
+from backend.conversations.index import IN_PROGRESS_MINUTES
+from backend.conversations.masking import Masker
 from backend.web.console.refs import conversation_ref, ref_in, sender_of_ref
 from backend.web.console.urls import CONVERSATIONS
 from identity import mask_id, normalise_id

@@ -1,6 +1,6 @@
 """Deleting conversations from Rasa's SQL tracker store: the only code of
 the backend that writes there (the staff console reads it with
-backend/transcripts.py's read-only `TrackerStore`).
+backend/conversations/tracker.py's read-only `TrackerStore`).
 
 The store is Rasa 3.6's `events` table (one row per event: sender_id,
 timestamp as seconds since the epoch, ...). A conversation is all the rows
@@ -26,9 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from backend.transcripts import EVENTS
+from backend.conversations.tracker import EVENTS
 
-log = logging.getLogger("backend.tracker_writer")
+log = logging.getLogger("backend.conversations.writer")
 
 CHUNK = 500  # senders a statement
 SQLITE_TIMEOUT_S = 60  # Rasa holds the write lock for milliseconds at a time
