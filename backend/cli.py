@@ -357,8 +357,8 @@ def cmd_purge_conversations(args: argparse.Namespace) -> int:
     """Delete the conversations idle for longer than --older-than (default:
     the retention period, BACKEND_RETENTION_DAYS or 180 days) from the
     tracker store and the backend, and anonymise older claim attempts
-    (backend/retention.py). Prints counts only; audited."""
-    from backend.retention import parse_age, purge_conversations, retention_period
+    (backend/privacy/retention.py). Prints counts only; audited."""
+    from backend.privacy.retention import parse_age, purge_conversations, retention_period
     from backend.conversations.writer import TrackerWriteError, TrackerWriter
 
     settings = _settings()
@@ -408,13 +408,13 @@ def _person_id(raw: str) -> Optional[str]:
 
 
 def cmd_person_data(args: argparse.Namespace) -> int:
-    """One person's data on their request (backend/person_data.py):
+    """One person's data on their request (backend/privacy/person_data.py):
     `export` writes their copy as JSON (their own full ID number in it),
     `delete --yes` deletes card, proxy claims, claim attempts, tickets and
     linked conversations. Registry records are never deleted. Audited,
     with the masked ID number."""
     from backend.attempts import IdHasher
-    from backend.person_data import REGISTRY_NOTE_EN, audit_detail, delete_person, export, gather
+    from backend.privacy.person_data import REGISTRY_NOTE_EN, audit_detail, delete_person, export, gather
     from backend.conversations.writer import TrackerWriteError, TrackerWriter
     from backend.conversations.tracker import TrackerStore, TrackerUnavailable
     from identity import mask_id

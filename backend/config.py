@@ -66,7 +66,7 @@ class Settings:
     # (the chat page's simulated real name).
     production: bool = False
     # Conversations are deleted this many days after their last activity
-    # (backend/retention.py; shown on the privacy page).
+    # (backend/privacy/retention.py; shown on the privacy page).
     retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod

@@ -43,7 +43,7 @@ Personal data (README "Personal data"): every service starts with the umask
 caches) is readable by its owner only; var/ and its folders are made 0700,
 the SQLite databases 0600 before any service opens them (existing ones are
 tightened). The scaled profile also runs the retention purge
-(`python -m backend purge-conversations`, backend/retention.py) at start
+(`python -m backend purge-conversations`, backend/privacy/retention.py) at start
 and then every PURGE_INTERVAL_HOURS [24] hours (0: never).
 """
 from __future__ import annotations

@@ -46,7 +46,7 @@ from backend.models import (
     Ticket,
     utcnow,
 )
-from backend.retention import parse_age, purge_conversations
+from backend.privacy.retention import parse_age, purge_conversations
 from backend.conversations.writer import TrackerWriter
 from backend.conversations.index import catch_up
 from backend.conversations.tracker import EVENTS, TrackerStore

@@ -1,6 +1,6 @@
 """The backend's own rows about chat conversations, and what becomes of
 them when a conversation is deleted (by the retention purge,
-backend/retention.py, or on a person's request, backend/person_data.py).
+backend/privacy/retention.py, or on a person's request, backend/privacy/person_data.py).
 
 A conversation is named by its Rasa sender id (`channel_user`,
 `sender_id`). The backend keeps about it:

@@ -1,5 +1,5 @@
 """Staff console, admins only: one person's data on their request
-(backend/person_data.py), the same two actions as `python -m backend
+(backend/privacy/person_data.py), the same two actions as `python -m backend
 person-data export|delete`.
 
 Routes (role `admin`; POSTs carry the console's `csrf_token`; the ID
@@ -23,7 +23,7 @@ from aiohttp import web
 from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
 from backend.conversations.tracker import TrackerUnavailable
 from backend.conversations.writer import TrackerWriteError, TrackerWriter
-from backend.person_data import REGISTRY_NOTE, audit_detail, delete_person, export, gather
+from backend.privacy.person_data import REGISTRY_NOTE, audit_detail, delete_person, export, gather
 from backend.web.console.auth import audit, checked_form, render, require_staff
 from backend.web.console.urls import PREFIX
 from identity import mask_id, validate_id

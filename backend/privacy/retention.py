@@ -29,7 +29,7 @@ ever looks at the last hour.
 
 Cards and proxy claims stay: they are the service itself (the person's
 e-card, a guardian's three slots), kept while the card exists; a person's
-request removes them (backend/person_data.py). The registry tables are the
+request removes them (backend/privacy/person_data.py). The registry tables are the
 education department's import and never touched here.
 
 Safe to run repeatedly, and while the services run: a second run finds
@@ -46,8 +46,8 @@ from typing import Any, Collection, Optional
 from sqlalchemy import or_, select, update
 
 from backend.conversations.rows import PURGED_SENDER, RowCounts, forget_conversations
-from backend.models import AgentReply, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.writer import TrackerWriter
+from backend.models import AgentReply, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 
 CHUNK = 500  # conversations a round
 ATTEMPT_BATCH = 5_000  # claim attempts an UPDATE (short write transactions)

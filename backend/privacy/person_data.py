@@ -1,7 +1,7 @@
 """One person's data, on their request (查阅、复制、删除): everything the
 service holds about an ID number, as a JSON copy for that person, and its
 deletion. Used by `python -m backend person-data export|delete` and the
-staff console's admin page /staff/person-data (backend/person_data_console.py);
+staff console's admin page /staff/person-data (backend/web/console/person_data.py);
 each run is audited with the masked ID number.
 
 What is linked to a person (by ID number `I`, and the keyed hash of I that
@@ -43,12 +43,12 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import delete, or_, select, update
 
 from backend.attempts import IdHasher, attempt_view
-from backend.conversations.rows import PURGED_SENDER, forget_conversations
-from backend.models import AgentReply, Card, ClaimAttempt, ProxyClaim, Student, Teacher, Ticket
-from backend.conversations.writer import TrackerWriter
 from backend.conversations.events import known_names
 from backend.conversations.masking import Masker
+from backend.conversations.rows import PURGED_SENDER, forget_conversations
 from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerEvent, TrackerStore
+from backend.conversations.writer import TrackerWriter
+from backend.models import AgentReply, Card, ClaimAttempt, ProxyClaim, Student, Teacher, Ticket
 from identity import mask_id, mask_name, normalise_for_nlu
 
 REGISTRY_NOTE = ("学籍库、教师库中的记录由教育主管部门导入，本服务不删除；如需更正或删除，"
