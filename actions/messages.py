@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.permissions import IDENTITY_LABELS, PERMISSION_LABELS
+from backend.claims.permissions import IDENTITY_LABELS, PERMISSION_LABELS
 from contract.contacts import HOTLINE
 
 __all__ = ["HOTLINE", "IDENTITY_LABELS", "PERMISSION_LABELS"]

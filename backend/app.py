@@ -9,8 +9,8 @@ from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
-from backend.attempts import IdHasher, RateLimit
-from backend.claims import ClaimService
+from backend.claims.attempts import IdHasher, RateLimit
+from backend.claims.service import ClaimService
 from backend.config import Settings
 from backend.db import Database
 from backend.web.api import service_token, setup_api

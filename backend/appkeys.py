@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.attempts import IdHasher
-from backend.claims import ClaimService
+from backend.claims.attempts import IdHasher
+from backend.claims.service import ClaimService
 from backend.config import Settings
 from backend.db import Database
 from backend.conversations.tracker import TrackerStore

@@ -194,7 +194,7 @@ async def _audit_lookup(db: Any, action: str, target: str, found: bool) -> None:
 def cmd_lookup_card(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from backend.claims import card_for, card_view
+    from backend.claims.service import card_for, card_view
     from backend.models import Card
     from identity import mask_id, validate_id
 
@@ -223,8 +223,8 @@ def cmd_lookup_card(args: argparse.Namespace) -> int:
 
 
 def cmd_lookup_person(args: argparse.Namespace) -> int:
-    from backend.attempts import IdHasher, latest_attempts
-    from backend.claims import card_for, card_view
+    from backend.claims.attempts import IdHasher, latest_attempts
+    from backend.claims.service import card_for, card_view
     from backend.models import ProxyClaim, Student, Teacher
     from identity import mask_id, mask_name, validate_id
     from sqlalchemy import func, select
@@ -274,8 +274,8 @@ def cmd_lookup_person(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh_identity(args: argparse.Namespace) -> int:
-    from backend.attempts import IdHasher, RateLimit
-    from backend.claims import ClaimService
+    from backend.claims.attempts import IdHasher, RateLimit
+    from backend.claims.service import ClaimService
 
     settings = _settings()
 
@@ -413,7 +413,7 @@ def cmd_person_data(args: argparse.Namespace) -> int:
     `delete --yes` deletes card, proxy claims, claim attempts, tickets and
     linked conversations. Registry records are never deleted. Audited,
     with the masked ID number."""
-    from backend.attempts import IdHasher
+    from backend.claims.attempts import IdHasher
     from backend.privacy.person_data import REGISTRY_NOTE_EN, audit_detail, delete_person, export, gather
     from backend.conversations.writer import TrackerWriteError, TrackerWriter
     from backend.conversations.tracker import TrackerStore, TrackerUnavailable

@@ -1,5 +1,5 @@
 """Engines and sessions (the claim hot path has its own runner, see
-claim_runner.py).
+backend/claims/runner.py).
 
 SQLite allows one writer at a time, and a deferred transaction that starts
 reading and then writes can fail with "database is locked" instead of
@@ -17,7 +17,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from backend.claim_runner import make_runner
+from backend.claims.runner import make_runner
 from backend.models import Base
 from backend.private_files import private_sqlite
 

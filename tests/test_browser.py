@@ -18,7 +18,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 
-from backend.cardnumber import is_valid_card_number
+from backend.claims.cardnumber import is_valid_card_number
 from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import async_database_url
 from backend.db import Database

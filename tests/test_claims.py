@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from backend.cardnumber import is_valid_card_number
+from backend.claims.cardnumber import is_valid_card_number
 from backend.registry.columns import TEACHER_COLUMNS
 from backend.registry.importer import import_registry
 from tests.conftest import Api, serve_api

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from backend.cardnumber import is_valid_card_number
+from backend.claims.cardnumber import is_valid_card_number
 from tests.people import (
     CHEN_CHILDREN,
     FATHER_CHEN,

@@ -66,7 +66,7 @@ import pytest
 
 from actions.messages import FAILURES
 from bot.channel_replies import SILENCE_APOLOGY
-from backend.cardnumber import is_valid_card_number
+from backend.claims.cardnumber import is_valid_card_number
 from bench.load.audit import ClaimRecord, audit_cards
 from bench.load.chat import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
 from identity.masking import mask_id, mask_name

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from backend.cardnumber import is_valid_card_number
+from backend.claims.cardnumber import is_valid_card_number
 from tests.people import MINORITY
 from tests.stack import (NEEDS_STACK, SCALED_E2E_OVERRIDES, Stack, run_services, say, slots, started_scaled_stack,
                          text)

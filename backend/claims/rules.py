@@ -2,7 +2,7 @@
 
 Each flow is a generator: it yields database operations as tuples
 (`("gate", ...)`, `("card_insert", {...}, {...})`, ...) and receives each
-one's result, then returns an `Outcome`. A runner (claim_runner.py) executes
+one's result, then returns an `Outcome`. A runner (runner.py) executes
 the operations: on SQLite the whole flow in one transaction with the stdlib
 driver, on PostgreSQL each operation as one asyncpg round trip. So the rules
 exist once, and the hot path pays neither the ORM nor a thread hop per
@@ -28,13 +28,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Generator, Optional
 
-from backend.cardnumber import new_card_number
-from backend.models import K12_STAGES, MAX_PROXY_CHILDREN
-from backend.permissions import permissions_for
+from backend.claims.cardnumber import new_card_number
+from backend.claims.permissions import permissions_for
+from contract.limits import MAX_PROXY_CHILDREN
+from contract.paths import K12_PATHS, SELF_SERVICE_PATHS
+from contract.registry import K12_STAGES
 from identity import IdCheck, mask_id, mask_name, normalise_name
 
-SELF_SERVICE_PATHS = ("university_student", "teacher", "public")
-K12_PATHS = ("k12_student", "parent")
 # Failures that mean "the registry was consulted and said no": the ones an
 # enumeration attempt produces, and so the ones the rate limit counts.
 MATCH_FAILURES = ("identity_not_found", "not_enrolled", "guardian_mismatch")

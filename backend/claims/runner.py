@@ -1,4 +1,4 @@
-"""Runs the flows of claim_flow.py.
+"""Runs the flows of rules.py.
 
 SQLite: the whole flow runs with the stdlib driver in one `BEGIN IMMEDIATE`
 transaction, on the event loop's thread when the write lock is free, else
@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 
 from sqlalchemy.engine import make_url
 
-from backend.claim_flow import MATCH_FAILURES, CardRec, Flow, Op, Outcome, StudentRec, TeacherRec
+from backend.claims.rules import MATCH_FAILURES, CardRec, Flow, Op, Outcome, StudentRec, TeacherRec
 
 SQLITE_BUSY_TIMEOUT_S = 30
 CHECKPOINT_SECONDS = 1.0

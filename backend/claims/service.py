@@ -1,5 +1,5 @@
 """The claim service: validates and masks the input, then runs the rules of
-claim_flow.py in one transaction through the database's runner."""
+rules.py in one transaction through the database's runner."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,8 +8,8 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.attempts import IdHasher, RateLimit
-from backend.claim_flow import (
+from backend.claims.attempts import IdHasher, RateLimit
+from backend.claims.rules import (
     ClaimRequest,
     Outcome,
     card_view,

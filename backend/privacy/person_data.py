@@ -42,7 +42,7 @@ from typing import Any, Iterable, Optional
 
 from sqlalchemy import delete, or_, select, update
 
-from backend.attempts import IdHasher, attempt_view
+from backend.claims.attempts import IdHasher, attempt_view
 from backend.conversations.events import known_names
 from backend.conversations.masking import Masker
 from backend.conversations.rows import PURGED_SENDER, forget_conversations

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from backend.claim_runner import unavailable_errors
+from backend.claims.runner import unavailable_errors
 
 UNAVAILABLE = unavailable_errors()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

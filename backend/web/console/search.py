@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import and_, exists, not_, or_, select
 
-from backend.cardnumber import is_valid_card_number
+from backend.claims.cardnumber import is_valid_card_number
 from backend.models import PATHS, Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.index import IN_PROGRESS_MINUTES
 from backend.conversations.masking import Masker

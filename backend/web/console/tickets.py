@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.appkeys import DB, SETTINGS
-from backend.attempts import latest_attempts
+from backend.claims.attempts import latest_attempts
 from backend.models import AgentReply, Ticket, utcnow
 from backend.report import FAILURE_LABELS
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
