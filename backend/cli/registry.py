@@ -1,0 +1,101 @@
+"""The registries: `import-registry`, `demo-registry` (tools/demo_registry), `demo-identities`,
+and the campaign report (`report`).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from backend.cli.common import load_settings, print_json, with_db
+
+
+def cmd_import_registry(args: argparse.Namespace) -> int:
+    from backend.registry.importer import import_registry
+
+    if not args.students and not args.teachers:
+        print("give --students FILE, --teachers FILE or both", file=sys.stderr)
+        return 2
+    for path in (args.students, args.teachers):
+        if path is not None and not path.is_file():
+            print(f"no such file: {path}", file=sys.stderr)
+            return 2
+    settings = load_settings()
+    bars: list[Any] = []
+
+    def progress(table: str, total: int):  # type: ignore[no-untyped-def]
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="B", unit_scale=True, desc=table, disable=args.no_progress or None)
+        bars.append(bar)
+        return bar.update
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = await with_db(settings)
+        await db.dispose()
+        return await import_registry(
+            settings.database_url, args.students, args.teachers, strict=args.strict, progress=progress
+        )
+
+    reports = asyncio.run(run())
+    for bar in bars:
+        bar.close()
+    failed = False
+    for r in reports:
+        print(
+            f"{r.table}: {r.rows} rows read, {r.imported} imported, {len(r.errors)} bad "
+            f"({r.rows_per_second:,.0f} rows/s)"
+        )
+        for line, message in r.errors[: args.max_errors]:
+            print(f"  {r.path}:{line}: {message}")
+        if len(r.errors) > args.max_errors:
+            print(f"  ... and {len(r.errors) - args.max_errors} more bad rows")
+        failed = failed or bool(r.errors)
+    if args.strict and failed:
+        print("strict mode: nothing was imported")
+    return 1 if failed else 0
+
+
+def cmd_demo_registry(args: argparse.Namespace) -> int:
+    from tools.demo_registry import generate
+
+    summary = generate(args.students, args.teachers, args.out, seed=args.seed)
+    print(f"wrote {args.out}/students.csv and {args.out}/teachers.csv")
+    print_json({k: v for k, v in vars(summary).items() if k != "samples"})
+    return 0
+
+
+def cmd_demo_identities(args: argparse.Namespace) -> int:
+    """Print demo identities to try in a chat (demo data only, so unmasked)."""
+    from tools.demo_registry import find_samples
+
+    samples = find_samples(args.dir)
+    print("Demo identities from the generated demo registry (fictional people):")
+    for sample in samples[: args.count] if args.count else samples:
+        print("  " + json.dumps(sample, ensure_ascii=False))
+    print("Teachers, university students and the public claim for their verified real name: switch on "
+          "模拟实名认证 in the chat page, or send metadata.realname_token from "
+          "`python -m backend sign-realname --name … --id-number …`.")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from backend.report import campaign_rows, write_csv
+
+    async def run():  # type: ignore[no-untyped-def]
+        db = await with_db(load_settings())
+        try:
+            return await campaign_rows(db)
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(run())
+    if args.out:
+        with open(args.out, "w", encoding="utf-8-sig", newline="") as fh:
+            write_csv(rows, fh)
+        print(f"wrote {len(rows)} rows to {args.out}")
+    else:
+        write_csv(rows, sys.stdout)
+    return 0
