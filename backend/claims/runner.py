@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import sqlite3
@@ -26,7 +27,21 @@ from typing import Any, Callable, Optional
 
 from sqlalchemy.engine import make_url
 
-from backend.claims.rules import MATCH_FAILURES, CardRec, Flow, Op, Outcome, StudentRec, TeacherRec
+from backend.claims.operations import (
+    OPENS_TRANSACTION,
+    FindCard,
+    Flow,
+    Gate,
+    GateResult,
+    HasProxyClaim,
+    InsertCard,
+    LogAttempt,
+    Op,
+    RecentFailures,
+    TakeProxySlot,
+    UpdateCard,
+)
+from backend.claims.records import CardRec, Outcome, Person, StudentRec, TeacherRec
 
 SQLITE_BUSY_TIMEOUT_S = 30
 CHECKPOINT_SECONDS = 1.0
@@ -35,10 +50,13 @@ CHECKPOINT_SECONDS = 1.0
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
+# Failures that mean "the registry was consulted and said no": the ones an
+# enumeration attempt produces, and so the ones the rate limit counts.
+MATCH_FAILURES = ("identity_not_found", "not_enrolled", "guardian_mismatch")
 _FAILURES = ", ".join(f"'{code}'" for code in MATCH_FAILURES)
 _CARD_COLUMNS = (
     "id, card_number, holder_id_number, holder_name, path, identities, permissions, face_verification, "
-    "claimed_by_guardian_id, district_code, school_code, school_name, created_at, channel_user"
+    "claimed_by_guardian_id, district_code, school_code, school_name, created_at, channel_user, updated_at"
 )
 _CARD_INSERT_COLUMNS = (
     "card_number", "holder_id_number", "holder_name", "path", "identities", "permissions", "face_verification",
@@ -104,47 +122,71 @@ PG_CARD_INSERT_LOGGED = (
     f"SELECT {', '.join('?' for _ in _ATTEMPT_COLUMNS)} FROM card) "
     "SELECT * FROM card"
 )
-# Writes that a later write of the same flow must accompany (PostgresRunner).
-OPENS_TRANSACTION = frozenset({"proxy_take", "card_update"})
+_NAMES: dict[type, str] = {
+    RecentFailures: "recent_failures", Gate: "gate", FindCard: "card", HasProxyClaim: "proxy_pair",
+    TakeProxySlot: "proxy_take", InsertCard: "card_insert", UpdateCard: "card_update", LogAttempt: "attempt_insert",
+}
+
+
+def name_of(op: Op) -> str:
+    return _NAMES[type(op)]
 
 
 def params(op: Op) -> tuple[Any, ...]:
     """The SQL parameters of an operation, in placeholder order."""
-    name = op[0]
-    if name in ("recent_failures", "gate"):
-        _, user, (h1, h2), since, limit, *person = op
-        return (user, h1, h2, h1, h2, since, limit, *person)
-    if name == "card_insert":
-        return tuple(op[1][c] for c in _CARD_INSERT_COLUMNS)
-    if name == "attempt_insert":
-        return tuple(op[1][c] for c in _ATTEMPT_COLUMNS)
-    if name == "card_update":
-        return tuple(op[1][c] for c in _CARD_UPDATE_COLUMNS) + (op[1]["id"],)
-    return tuple(op[1:])
+    if isinstance(op, Gate):
+        return params(op.failures) + (op.id_number,)
+    if isinstance(op, RecentFailures):
+        h1, h2 = op.id_hash, op.guardian_id_hash
+        return (op.channel_user, h1, h2, h1, h2, op.since, op.limit)
+    if isinstance(op, InsertCard):
+        values = dataclasses.asdict(op.card)
+        values["identities"], values["permissions"] = json.dumps(op.card.identities), json.dumps(op.card.permissions)
+        return tuple(values[c] for c in _CARD_INSERT_COLUMNS)
+    if isinstance(op, LogAttempt):
+        return tuple(getattr(op.attempt, c) for c in _ATTEMPT_COLUMNS)
+    if isinstance(op, UpdateCard):
+        values = dataclasses.asdict(op)
+        values["identities"], values["permissions"] = json.dumps(op.identities), json.dumps(op.permissions)
+        return tuple(values[c] for c in _CARD_UPDATE_COLUMNS) + (op.id,)
+    if isinstance(op, FindCard):
+        return (op.holder_id_number,)
+    if isinstance(op, HasProxyClaim):
+        return (op.guardian_id_number, op.child_id_number)
+    return (op.guardian_id_number, op.slot, op.child_id_number, op.created_at)
 
 
-def result(name: str, row: Any, parse_time: Callable[[Any], dt.datetime]) -> Any:
+_STUDENT = [f.name for f in dataclasses.fields(StudentRec)]
+_TEACHER = [f.name for f in dataclasses.fields(TeacherRec)]
+_CARD = [c.strip() for c in _CARD_COLUMNS.split(",")]
+
+
+def result(op: Op, row: Any, parse_time: Callable[[Any], dt.datetime]) -> Any:
     """Turn a driver row into what the flow expects."""
-    if name == "gate":
-        recent, *person = tuple(row)
-        student = StudentRec(*person[:10]) if person[0] is not None else None
-        teacher = TeacherRec(*person[10:15]) if person[10] is not None else None
-        return recent, (student, teacher, _card(person[15:], parse_time))
-    if name in ("card", "card_insert"):
-        return _card(row, parse_time) if row is not None else None
-    if name in ("proxy_pair", "proxy_take"):
+    if isinstance(op, Gate):
+        recent, *rest = tuple(row)
+        student = dict(zip(_STUDENT, rest[:10]))
+        teacher = dict(zip(_TEACHER, rest[10:15]))
+        card = dict(zip(_CARD, rest[15:]))
+        return GateResult(recent, Person(
+            StudentRec(**student) if student["name_norm"] is not None else None,
+            TeacherRec(**teacher) if teacher["name_norm"] is not None else None,
+            _card(card, parse_time),
+        ))
+    if isinstance(op, (FindCard, InsertCard)):
+        return _card(dict(zip(_CARD, row)), parse_time) if row is not None else None
+    if isinstance(op, (HasProxyClaim, TakeProxySlot)):
         return row is not None
     return row
 
 
-def _card(row: Any, parse_time: Callable[[Any], dt.datetime]) -> Optional[CardRec]:
-    r = list(row)
-    if r[0] is None:
+def _card(r: dict[str, Any], parse_time: Callable[[Any], dt.datetime]) -> Optional[CardRec]:
+    if r["id"] is None:
         return None
-    r[5], r[6] = json.loads(r[5]), json.loads(r[6])
-    r[7] = None if r[7] is None else bool(r[7])
-    r[12] = parse_time(r[12])
-    return CardRec(*r)
+    r["identities"], r["permissions"] = json.loads(r["identities"]), json.loads(r["permissions"])
+    r["face_verification"] = None if r["face_verification"] is None else bool(r["face_verification"])
+    r["created_at"], r["updated_at"] = parse_time(r["created_at"]), parse_time(r["updated_at"])
+    return CardRec(**r)
 
 
 def drive(flow: Flow, execute: Callable[[Op], Any]) -> Outcome:
@@ -229,13 +271,13 @@ class SqliteRunner:
         """Run the flow in a transaction that already holds the write lock."""
 
         def execute(op: Op) -> Any:
-            name = op[0]
+            name = name_of(op)
             cursor = conn.execute(SQL[name], [_sqlite_value(v) for v in params(op)])
             kind = FETCH[name]
             row = cursor.fetchone() if kind != "none" else None
-            if name == "card_insert" and row is not None:
-                execute(("attempt_insert", op[2]))
-            return row[0] if kind == "value" else result(name, row, dt.datetime.fromisoformat)
+            if isinstance(op, InsertCard) and row is not None:
+                execute(LogAttempt(op.attempt))
+            return row[0] if kind == "value" else result(op, row, dt.datetime.fromisoformat)
 
         try:
             outcome = drive(flow, execute)
@@ -327,18 +369,18 @@ class PostgresRunner:
 
     @staticmethod
     async def _execute(conn: Any, op: Op) -> Any:
-        name = op[0]
+        name = name_of(op)
         kind = FETCH[name]
         args = params(op)
-        if name == "card_insert":
-            row = await conn.fetchrow(PG_CARD_INSERT_LOGGED_SQL, *args, *params(("attempt_insert", op[2])))
-            return result(name, row, lambda t: t)
+        if isinstance(op, InsertCard):
+            row = await conn.fetchrow(PG_CARD_INSERT_LOGGED_SQL, *args, *params(LogAttempt(op.attempt)))
+            return result(op, row, lambda t: t)
         if kind == "none":
             await conn.execute(PG_SQL[name], *args)
             return None
         if kind == "value":
             return await conn.fetchval(PG_SQL[name], *args)
-        return result(name, await conn.fetchrow(PG_SQL[name], *args), lambda t: t)
+        return result(op, await conn.fetchrow(PG_SQL[name], *args), lambda t: t)
 
     async def run(self, flow: Flow) -> Outcome:
         pool = await self._get_pool()
@@ -347,7 +389,7 @@ class PostgresRunner:
             try:
                 op = next(flow)
                 while True:
-                    if tx is None and op[0] in OPENS_TRANSACTION:
+                    if tx is None and isinstance(op, OPENS_TRANSACTION):
                         tx = conn.transaction()
                         await tx.start()
                     op = flow.send(await self._execute(conn, op))

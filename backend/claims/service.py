@@ -9,14 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.claims.attempts import IdHasher, RateLimit
-from backend.claims.rules import (
-    ClaimRequest,
-    Outcome,
-    card_view,
-    claim_flow,
-    new_attempt,
-    refresh_flow,
-)
+from backend.claims.records import ClaimRequest, Outcome, card_view
+from backend.claims.rules import claim_flow, new_attempt, refresh_flow
 from backend.db import Database
 from backend.models import Card, utcnow
 from identity import validate_id
