@@ -24,6 +24,7 @@ from backend.web.console.refs import conversation_ref
 from backend.db import Database
 from backend.models import AgentReply, AuditEntry, ConversationSummary, ConversationTag
 from backend.conversations.tracker import TrackerStore
+from contract.beijing import BEIJING
 from identity import mask_id, mask_name, validate_id
 from tests.chat_client import session_secret
 from tests.conftest import reset_schema, serve_api
@@ -33,7 +34,6 @@ from tests.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversati
 
 pytestmark = NEEDS_STACK
 
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -157,7 +157,7 @@ async def test_list_filters_and_search(stack: Stack, chats: Chats, agent: StaffC
     html = await list_page(agent, q=chats.failure)
     row = html[html.index(href(chats.failure)):]
     row = row[:row.index("</tr>")]
-    assert "中小学生/中职学生" in row and "领卡失败" in row and "未查到身份" in row and "<td>7</td>" in row
+    assert "中小学生/中职学生" in row and "领卡失败" in row and "未核验到身份" in row and "<td>7</td>" in row
 
 
 async def test_transcript_is_masked_and_audited(stack: Stack, chats: Chats, agent: StaffClient,

@@ -17,8 +17,10 @@ from sqlalchemy import select
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
 from backend.claims.attempts import latest_attempts
 from backend.claims.service import ClaimRequest, Outcome, card_for, card_view
-from backend.models import MAX_PROXY_CHILDREN, PATHS, ProxyClaim, Student, Ticket, utcnow
+from backend.models import ProxyClaim, Student, Ticket, utcnow
 from backend.web.errors import ApiError, Handler, answer_json, json_body, json_response
+from contract.limits import MAX_PROXY_CHILDREN
+from contract.paths import PATHS
 from identity import mask_id, mask_name, name_problem, normalise_name, validate_id
 from identity.logfilter import redact
 

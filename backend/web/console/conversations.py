@@ -34,26 +34,21 @@ from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerUnavaila
 from backend.conversations.transcript import build_transcript
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label, sender_of_ref
-from backend.web.console.search import BEIJING, FAILURE_LABELS, MAX_TAG, OUTCOME_LABELS, Filters, outcome_of
+from backend.web.console.search import CONVERSATION_FAILURE_LABELS, MAX_TAG, OUTCOME_LABELS, Filters, outcome_of
 from backend.web.console.urls import CONVERSATIONS, conversation_href, ticket_href
+from contract.beijing import beijing
+from contract.paths import NO_PATH_LABEL, PATH_LABELS
+from contract.staff import TICKET_STATUS_LABELS
 
 PAGE_SIZE = 50
 SUGGESTED_TAGS = ("NLU错误", "流程问题", "需跟进")
-PATH_LABELS = {
-    "k12_student": "中小学生/中职学生",
-    "parent": "家长代领",
-    "university_student": "大学生",
-    "teacher": "教师",
-    "public": "社会公众",
-}
-TICKET_STATUS_LABELS = {"open": "待处理", "assigned": "处理中", "resolved": "已解决"}
 
 
 def local_time(when: Optional[dt.datetime]) -> str:
     """A stored (naive UTC) time in Beijing time."""
     if when is None:
         return ""
-    return when.replace(tzinfo=dt.timezone.utc).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    return beijing(when).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _secret(request: web.Request) -> str:
@@ -66,7 +61,8 @@ def _no_store(response: web.StreamResponse) -> web.StreamResponse:
 
 
 def _labels() -> dict[str, Any]:
-    return {"path_labels": PATH_LABELS, "outcome_labels": OUTCOME_LABELS, "failure_labels": FAILURE_LABELS,
+    return {"path_labels": PATH_LABELS, "no_path_label": NO_PATH_LABEL, "outcome_labels": OUTCOME_LABELS,
+            "failure_labels": CONVERSATION_FAILURE_LABELS,
             "ticket_status_labels": TICKET_STATUS_LABELS, "suggested_tags": SUGGESTED_TAGS, "max_tag": MAX_TAG,
             "local_time": local_time}
 

@@ -25,13 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Interval
 
 from backend.appkeys import DB
-from backend.models import IDENTITIES, Card, ClaimAttempt
-from backend.report import FAILURE_LABELS, IDENTITY_LABELS, campaign_rows, district_name, write_excel_csv
+from backend.models import Card, ClaimAttempt
+from backend.registry.jiangxi import district_name
+from backend.report import campaign_rows, write_excel_csv
 from backend.web.console.auth import audit, render, require_staff
 from backend.web.console.charts import Series, bar_chart, column_chart, line_chart
 from backend.web.console.ticket_stats import ticket_counts
-from backend.web.console.tickets import BEIJING, ROLE_LABELS
 from backend.web.console.urls import DASHBOARD
+from contract import beijing as clock
+from contract.failures import FAILURE_LABELS
+from contract.paths import IDENTITIES, IDENTITY_LABELS, PATH_LABELS
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -51,11 +54,11 @@ class DayRange:
 
     @property
     def since(self) -> dt.datetime:  # naive UTC, inclusive
-        return dt.datetime.combine(self.first, dt.time()) - BEIJING
+        return clock.day_start_utc(self.first)
 
     @property
     def until(self) -> dt.datetime:  # naive UTC, exclusive
-        return dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time()) - BEIJING
+        return clock.day_start_utc(self.last + dt.timedelta(days=1))
 
     @property
     def days(self) -> list[dt.date]:
@@ -66,12 +69,8 @@ class DayRange:
         return f"from={self.first.isoformat()}&to={self.last.isoformat()}"
 
 
-def today() -> dt.date:
-    return (dt.datetime.now(dt.timezone.utc) + BEIJING).date()
-
-
 def default_range(days: int = DEFAULT_DAYS) -> DayRange:
-    last = today()
+    last = clock.today()
     return DayRange(last - dt.timedelta(days=days - 1), last)
 
 
@@ -81,7 +80,7 @@ def parse_range(query: Any) -> tuple[DayRange, Optional[str]]:
     if not raw_from and not raw_to:
         return default_range(), None
     try:
-        last = dt.date.fromisoformat(raw_to) if raw_to else today()
+        last = dt.date.fromisoformat(raw_to) if raw_to else clock.today()
         first = dt.date.fromisoformat(raw_from) if raw_from else last - dt.timedelta(days=DEFAULT_DAYS - 1)
     except ValueError:
         return default_range(), "日期格式应为 YYYY-MM-DD，已显示最近 30 天。"
@@ -96,8 +95,8 @@ def day_bucket(column: Any, dialect: str) -> Any:
     """The Beijing date of a naive-UTC timestamp column, in SQL (literal
     offsets, so GROUP BY repeats the very same expression)."""
     if dialect == "sqlite":
-        return func.date(column, literal_column("'+8 hours'"))
-    return cast(column + literal_column("INTERVAL '8 hours'", Interval()), Date)
+        return func.date(column, literal_column(f"'+{clock.UTC_OFFSET_HOURS} hours'"))
+    return cast(column + literal_column(f"INTERVAL '{clock.UTC_OFFSET_HOURS} hours'", Interval()), Date)
 
 
 def _day(value: Any) -> str:
@@ -232,7 +231,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     presets = [(n, default_range(n)) for n in (7, 30, 90)]
     return render(request, "staff/dashboard.html", {
         "range": r, "error": error, "data": data, "charts": charts(data, r), "presets": presets,
-        "identity_labels": IDENTITY_LABELS, "path_labels": ROLE_LABELS,
+        "identity_labels": IDENTITY_LABELS, "path_labels": PATH_LABELS,
     }, status=400 if error else 200)
 
 
@@ -247,11 +246,11 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
     out = io.StringIO()
     out.write("\ufeff")  # UTF-8 BOM: Excel then reads the Chinese right
     write_excel_csv(rows, out)
-    scope = f"{r.first:%Y%m%d}-{r.last:%Y%m%d}" if r else f"截至{today():%Y%m%d}"
+    scope = f"{r.first:%Y%m%d}-{r.last:%Y%m%d}" if r else f"截至{clock.today():%Y%m%d}"
     scope_text = f"{r.first.isoformat()}~{r.last.isoformat()}" if r else "累计"
     await audit(request, "export_report", None, f"{scope_text}，{len(rows)} 行")
     filename = f"发放领取情况通报_{scope}.csv"
-    fallback = f"report-{r.first:%Y%m%d}-{r.last:%Y%m%d}.csv" if r else f"report-{today():%Y%m%d}.csv"
+    fallback = f"report-{r.first:%Y%m%d}-{r.last:%Y%m%d}.csv" if r else f"report-{clock.today():%Y%m%d}.csv"
     return web.Response(
         body=out.getvalue().encode("utf-8"),
         headers={

@@ -19,16 +19,20 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, exists, not_, or_, select
 
 from backend.claims.cardnumber import is_valid_card_number
-from backend.models import PATHS, Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
+from backend.models import Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.index import IN_PROGRESS_MINUTES
 from backend.conversations.masking import Masker
 from backend.web.console.refs import conversation_ref, ref_in, sender_of_ref
 from backend.web.console.urls import CONVERSATIONS
+from contract.beijing import day_start_utc
+from contract.failures import FAILURE_CODES, FAILURE_LABELS
+from contract.paths import PATHS
 from identity import mask_id, normalise_id
+from identity.idnumber import ID_SHAPE
+from identity.masking import MASKED_ID
 
 MAX_TAG = 32
 MAX_QUERY = 256
-BEIJING = dt.timezone(dt.timedelta(hours=8))
 OUTCOME_LABELS = {
     "issued": "已领卡",
     "failed": "领卡失败",
@@ -36,23 +40,10 @@ OUTCOME_LABELS = {
     "abandoned": "未完成",
     "inquiry": "仅咨询",
 }
-FAILURE_LABELS = {
-    "invalid_id_number": "身份证号无效",
-    "identity_not_found": "未查到身份",
-    "not_enrolled": "非在籍/在职",
-    "guardian_mismatch": "监护人不匹配",
-    "proxy_limit_reached": "代领已达上限",
-    "rate_limited": "尝试过于频繁",
-    "backend_unavailable": "系统暂不可用",
-}
-_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
-_MASKED_ID = re.compile(r"[0-9]{4}\*{10}[0-9X]{4}")
+# The failures a conversation can end with (the slot failure_reason).
+CONVERSATION_FAILURE_LABELS = {code: FAILURE_LABELS[code] for code in FAILURE_CODES}
 _HASH = re.compile(r"[0-9a-f]{32}")
 _TICKET_NUMBER = re.compile(r"[Tt]([0-9]{8})([0-9]{5,9})")
-
-
-def _day_start_utc(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), BEIJING).astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _date(value: str) -> Optional[dt.date]:
@@ -99,7 +90,7 @@ class Filters:
             date_to=_date((query.get("to") or "").strip()),
             path=pick("path", (*PATHS, "none")),
             outcome=pick("outcome", OUTCOME_LABELS),
-            failure=pick("failure", FAILURE_LABELS),
+            failure=pick("failure", CONVERSATION_FAILURE_LABELS),
             handed_off=pick("handed_off", ("yes", "no")),
             tag=(query.get("tag") or "").strip()[:MAX_TAG],
             page=page,
@@ -126,9 +117,9 @@ class Filters:
         conversation's reference) | sender | "" (none)."""
         if not self.q:
             return ""
-        if _ID_SHAPE.fullmatch(normalise_id(self.q)):
+        if ID_SHAPE.fullmatch(normalise_id(self.q)):
             return "id"
-        if self.id_hash and _MASKED_ID.fullmatch(self.q):
+        if self.id_hash and MASKED_ID.fullmatch(self.q):
             return "id_hash"
         if is_valid_card_number(self.q):
             return "card"
@@ -142,9 +133,9 @@ class Filters:
         cs = ConversationSummary
         where: list[Any] = []
         if self.date_from:
-            where.append(cs.last_at >= _day_start_utc(self.date_from))
+            where.append(cs.last_at >= day_start_utc(self.date_from))
         if self.date_to:
-            where.append(cs.started_at < _day_start_utc(self.date_to + dt.timedelta(days=1)))
+            where.append(cs.started_at < day_start_utc(self.date_to + dt.timedelta(days=1)))
         if self.path == "none":
             where.append(cs.path.is_(None))
         elif self.path:

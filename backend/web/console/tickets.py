@@ -28,23 +28,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.appkeys import DB, SETTINGS
 from backend.claims.attempts import latest_attempts
 from backend.models import AgentReply, Ticket, utcnow
-from backend.report import FAILURE_LABELS
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label
-from backend.web.console.ticket_stats import STATUS_LABELS, ticket_counts
+from backend.web.console.ticket_stats import ticket_counts
 from backend.web.console.urls import TICKETS, conversation_href, ticket_href
+from contract import beijing as clock
+from contract.failures import FAILURE_LABELS, NO_FAILURE_LABEL
+from contract.paths import NO_PATH_LABEL, PATH_LABELS
+from contract.staff import TICKET_REASON_LABELS, TICKET_STATUS_LABELS
+from identity.freetext import mask_for_staff
 from identity.logfilter import redact
 
-BEIJING = dt.timedelta(hours=8)  # China has one time zone and no DST
 PAGE_SIZE = 50
 MAX_REPLY = 1000
 MAX_NOTE = 200
-TABS = (("open", "待处理"), ("assigned", "处理中"), ("resolved", "已解决"), ("all", "全部"))
-REASON_LABELS = {"request_human": "用户要求转人工"}
-ROLE_LABELS = {
-    "k12_student": "中小学生本人", "parent": "家长代领", "university_student": "大学生",
-    "teacher": "教师", "public": "社会公众",
-}
+TABS = (*TICKET_STATUS_LABELS.items(), ("all", "全部"))
 ACTION_LABELS = {"claim": "领卡", "refresh": "更新身份", "match": "核验"}
 # Notices after a POST (the redirect carries a code, never free text).
 NOTICES = {
@@ -67,7 +65,7 @@ _SUMMARY = re.compile(r"^role=(\S*) failure=(\S*)$")
 
 def beijing(t: Optional[dt.datetime]) -> str:
     """A stored (naive UTC) time as Beijing time."""
-    return (t + BEIJING).strftime("%Y-%m-%d %H:%M") if t else ""
+    return clock.beijing(t).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
 def summary_text(summary: Optional[str]) -> str:
@@ -78,9 +76,9 @@ def summary_text(summary: Optional[str]) -> str:
     m = _SUMMARY.match(summary.strip())
     if m:
         role, failure = (None if v in ("", "None") else v for v in m.groups())
-        return (f"身份：{ROLE_LABELS.get(role or '', role or '未选择')}；"
-                f"失败原因：{FAILURE_LABELS.get(failure or '', failure or '无')}")
-    return redact(summary)
+        return (f"身份：{PATH_LABELS.get(role or '', role or NO_PATH_LABEL)}；"
+                f"失败原因：{FAILURE_LABELS.get(failure or '', failure or NO_FAILURE_LABEL)}")
+    return mask_for_staff(summary)
 
 
 def ticket_view(t: Ticket, secret: str) -> dict[str, Any]:
@@ -89,10 +87,10 @@ def ticket_view(t: Ticket, secret: str) -> dict[str, Any]:
         "id": t.id,
         "number": t.number,
         "status": t.status,
-        "status_label": STATUS_LABELS.get(t.status, t.status),
-        "reason": REASON_LABELS.get(t.reason, redact(t.reason)),
+        "status_label": TICKET_STATUS_LABELS.get(t.status, t.status),
+        "reason": TICKET_REASON_LABELS.get(t.reason, mask_for_staff(t.reason)),
         "summary": summary_text(t.summary),
-        "summary_raw": redact(t.summary or ""),
+        "summary_raw": mask_for_staff(t.summary or ""),
         "conversation": ref_label(ref),
         "conversation_url": conversation_href(ref),
         "assigned_to": t.assigned_to or "",
@@ -181,7 +179,7 @@ async def _detail(request: web.Request, ticket_id: int, **extra: Any) -> dict[st
         "attempts": [
             {**a, "time": beijing(dt.datetime.fromisoformat(a["time"]).replace(tzinfo=None)),
              "action_label": ACTION_LABELS.get(a["action"], a["action"]),
-             "path_label": ROLE_LABELS.get(a["path"] or "", a["path"] or ""),
+             "path_label": PATH_LABELS.get(a["path"] or "", a["path"] or ""),
              "failure_label": FAILURE_LABELS.get(a["failure_code"] or "", a["failure_code"] or "")}
             for a in attempts
         ],
