@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_form import SELF_SERVICE, realname
 from actions.failures import fix_buttons, next_steps
-from actions.messages import FAILURES, card_message
+from actions.messages import FAILURES, card
 from actions.privacy import needs_guardian_consent
 from contract.buttons import (
     CHANGE,
@@ -104,7 +104,7 @@ def show_card(dispatcher: CollectingDispatcher, body: dict[str, Any], more: Opti
     it; anyone else hears only that it was claimed, and what to do if it was
     not them (the backend decides who is who: `holder_proven`)."""
     if body.get("holder_proven"):
-        dispatcher.utter_message(text=card_message(body), buttons=more or [])
+        card(body).to(dispatcher, more)
     else:
         dispatcher.utter_message(response="utter_card_held_by_another")
 
@@ -148,12 +148,12 @@ class ActionClaimCard(Action):
             dispatcher.utter_message(response="utter_realname_required")
             return [SlotSet(slot, None) for slot in ("role", "person_name", "id_number", "details_confirmed")]
         if not tracker.get_slot("details_confirmed"):
-            dispatcher.utter_message(text="好的，我们重新填写一下。")
+            dispatcher.utter_message(response="utter_fill_in_again")
             return [SlotSet(slot, None) for slot in DETAIL_SLOTS]
         try:
             reply = await self.client.claim(**claim_body(tracker))
         except BackendUnavailable:
-            dispatcher.utter_message(text=FAILURES["backend_unavailable"],
+            dispatcher.utter_message(response=FAILURES["backend_unavailable"],
                                      buttons=buttons(*next_steps("backend_unavailable", role)))
             return [SlotSet("failure_reason", "backend_unavailable")]
         if reply.ok:
@@ -161,7 +161,7 @@ class ActionClaimCard(Action):
             show_card(dispatcher, reply.body, buttons(*more))
             return [SlotSet("card_number", reply.body["card"]["card_number"]), SlotSet("failure_reason", None)]
         code = reply.code if reply.code in FAILURES else "identity_not_found"
-        dispatcher.utter_message(text=FAILURES[code], buttons=buttons(*next_steps(code, role)))
+        dispatcher.utter_message(response=FAILURES[code], buttons=buttons(*next_steps(code, role)))
         events: list[EventType] = [SlotSet("failure_reason", code)]
         if code in ("invalid_id_number", "identity_not_found", "guardian_mismatch"):
             # Let the user correct the details: confirm again after editing.

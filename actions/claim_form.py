@@ -31,7 +31,7 @@ from actions import privacy
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.failures import fix_buttons
 from actions.privacy import notice_before
-from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, NOT_AN_ANSWER, human_offer
+from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, Say
 from actions.reading import Correction, Detail, Reading, read
 from contract.buttons import CANCEL_NO, CANCEL_YES, CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
 from contract.metadata import VERIFIED_REALNAME
@@ -55,6 +55,8 @@ NAME_SLOTS = ("person_name", "guardian_name")
 ID_SLOTS = ("id_number", "guardian_id_number")
 DETAIL_FIELDS = {"person_name": "name", "guardian_name": "name", "id_number": "id_number",
                  "guardian_id_number": "id_number"}
+# The questions answered by a choice (utter_not_an_answer has a variation for each).
+FIXED_ANSWERS = ("role", "k12_claimant", "face_verification", "details_confirmed")
 # Actions that may run between a message and the form reading it.
 STARTERS = ("claim_form", "action_listen", "action_start_claim", "action_next_child")
 # Intents that rules answer mid-form (data/rules*.yml). Rasa gives the
@@ -193,7 +195,7 @@ class Turn:
         self.asked: Optional[str] = tracker.get_slot("requested_slot") if active else None
         self.role: Optional[str] = tracker.get_slot("role")
         self.updates: dict[str, Any] = {}
-        self.notes: list[str] = []
+        self.notes: list[Say] = []  # what the message changed, said before the next question
         self.menu = False
         self.choices: list[Button] = []  # "家长的还是孩子的？"
         self.handled = False  # understood, though no slot changes
@@ -231,7 +233,7 @@ class Turn:
             role = "parent"  # "给女儿李小雨领卡"
         if role in ROLES and role != self.role:
             if self.role is not None and self.asked not in ("role", "k12_claimant"):
-                self.notes.append(f"好的，领卡身份改为：{ROLE_NAMES[role]}。")
+                self.notes.append(Say("utter_role_changed", {"role_name": ROLE_NAMES[role]}))
             self.updates["role"] = role
             self.role = role
         # A verified real name fills the self-service paths' details.
@@ -295,7 +297,8 @@ class Turn:
                     continue
                 used.add(found)
                 self.updates[slot] = self.reading.details[found].value
-                self.notes.append(f"好的，{slot_label(slot, self.role)}改为：{self.reading.details[found].value}")
+                self.notes.append(Say("utter_detail_changed", {"detail": slot_label(slot, self.role),
+                                                               "value": self.reading.details[found].value}))
         if corrections or detail:
             self.updates["details_confirmed"] = None
         return used
@@ -306,8 +309,8 @@ class Turn:
             return
         self.updates[slot] = None
         self.updates["details_confirmed"] = None
-        self.notes.append(f"好的，请重新输入{slot_label(slot, self.role)}。" if slot != "face_verification"
-                          else "好的，请重新选择是否开通人脸识别验证。")
+        self.notes.append(Say("utter_enter_again", {"detail": slot_label(slot, self.role)})
+                          if slot != "face_verification" else Say("utter_choose_face_again"))
 
     # -- details -----------------------------------------------------------------------
 
@@ -351,23 +354,25 @@ class Turn:
                 filled.append(slot)
             elif current == d.value:
                 if off_question:
-                    self.notes.append(f"{slot_label(slot, self.role)}已经记下了，"
-                                      f"现在需要的是{slot_label(self.asked, self.role)}。")
+                    self.notes.append(Say("utter_detail_already_noted", {
+                        "detail": slot_label(slot, self.role), "asked": slot_label(self.asked, self.role)}))
                     self.handled = True
             elif off_question:
                 # A name typed at the ID question when the name is known:
                 # say what is expected rather than overwrite.
-                what = "姓名" if d.field == "name" else "身份证号"
-                self.notes.append(f"这看起来是{what}，{slot_label(slot, self.role)}已经填写过了"
-                                  f"（如需修改，请说“修改{what}”）。现在需要的是{slot_label(self.asked, self.role)}。")
+                response = "utter_name_already_filled" if d.field == "name" else "utter_id_number_already_filled"
+                self.notes.append(Say(response, {"detail": slot_label(slot, self.role),
+                                                 "asked": slot_label(self.asked, self.role)}))
                 self.handled = True
             else:
                 # At the confirmation: a different value is a correction.
                 self.updates[slot] = d.value
                 self.updates["details_confirmed"] = None
-                self.notes.append(f"好的，{slot_label(slot, self.role)}改为：{d.value}")
+                self.notes.append(Say("utter_detail_changed", {"detail": slot_label(slot, self.role),
+                                                               "value": d.value}))
         if len(filled) > 1 or (filled and self.asked not in (None, *filled)):
-            self.notes.append("好的，已记下：" + "、".join(slot_label(s, self.role) for s in filled) + "。")
+            noted = "、".join(slot_label(s, self.role) for s in filled)
+            self.notes.append(Say("utter_details_noted", {"noted": noted}))
 
     # -- yes / no ----------------------------------------------------------------------
 
@@ -388,20 +393,22 @@ class Turn:
     def understood(self) -> bool:
         return bool(self.updates) or self.menu or self.handled or bool(self.choices)
 
-    def explain(self) -> Optional[str]:
+    def explain(self) -> Optional[Say]:
         """Why the message cannot answer the question being asked."""
         if self.asked is None:
             return None
         kind = self.reading.kind
+        what = {"what": slot_label(self.asked, self.role)} if self.asked in DETAIL_FIELDS else {}
         if self.asked in NAME_SLOTS:
             if kind in ("role", "claimant"):
-                return f"这是领卡身份，不是姓名。请输入{slot_label(self.asked, self.role)}（与身份证一致）。"
+                return Say("utter_role_is_not_a_name", what)
             if kind in ("question", "greeting", "other"):
-                return NOT_AN_ANSWER["name"].format(what=slot_label(self.asked, self.role))
+                return Say("utter_not_a_name", what)
             return None  # a name-shaped answer: validation has the last word
         if self.asked in ID_SLOTS:
-            return NOT_AN_ANSWER["id_number"].format(what=slot_label(self.asked, self.role))
-        return NOT_AN_ANSWER.get(self.asked)
+            return Say("utter_not_an_id_number", what)
+        # One variation a question, chosen by requested_slot (domain.yml).
+        return Say("utter_not_an_answer") if self.asked in FIXED_ANSWERS else None
 
 
 class ValidateClaimForm(FormValidationAction):
@@ -453,7 +460,7 @@ class ValidateClaimForm(FormValidationAction):
                 return []  # "确定不领了吗？" answered: its rules take it
             turn.updates["pending_cancel"] = False  # moved on ("继续领卡", a name): the claim goes on
         if privacy.refuses(turn.asked, turn.text):
-            dispatcher.utter_message(text=privacy.REFUSED, buttons=buttons(CANCEL_YES, CANCEL_NO))
+            dispatcher.utter_message(response="utter_privacy_refused", buttons=buttons(CANCEL_YES, CANCEL_NO))
             return [SlotSet("pending_cancel", True)]
         if (turn.asked == "details_confirmed" and privacy.consents(turn.text) and not tracker.get_slot("change_menu")
                 and privacy.needs_guardian_consent(turn.role, tracker.get_slot("k12_claimant"),
@@ -481,7 +488,7 @@ class ValidateClaimForm(FormValidationAction):
         turn.read_details(used)
         turn.read_yes_no()
         for note in turn.notes:
-            dispatcher.utter_message(text=note)
+            note.to(dispatcher)
         if turn.choices:
             dispatcher.utter_message(response="utter_whose_detail", buttons=buttons(*turn.choices))
         elif turn.menu and turn.asked == "details_confirmed":
@@ -521,17 +528,17 @@ class ValidateClaimForm(FormValidationAction):
         turn.reading = replace(turn.reading, corrections=(Correction(field, whose),))  # type: ignore[arg-type]
 
     @staticmethod
-    def _count_wrong(slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, explanation: str) -> dict[str, int]:
+    def _count_wrong(slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, explanation: Say) -> dict[str, int]:
         counts = dict(tracker.get_slot("wrong_answers") or {})
         counts[slot] = counts.get(slot, 0) + 1
-        dispatcher.utter_message(text=explanation)
+        explanation.to(dispatcher)
         if counts[slot] >= MAX_WRONG:
-            dispatcher.utter_message(text=human_offer(), buttons=buttons(HUMAN))
+            dispatcher.utter_message(response="utter_human_offer", buttons=buttons(HUMAN))
         return counts
 
     # -- validation ------------------------------------------------------------------
 
-    def _wrong(self, slot: str, explanation: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+    def _wrong(self, slot: str, explanation: Say, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         """Explain, ask again; after MAX_WRONG wrong answers, offer a human."""
         return {slot: None, "wrong_answers": self._count_wrong(slot, dispatcher, tracker, explanation)}
 
@@ -540,7 +547,7 @@ class ValidateClaimForm(FormValidationAction):
             return {slot: None}
         name, problem = check_name(str(value))
         if problem:
-            return self._wrong(slot, NAME_PROBLEMS[problem], dispatcher, tracker)
+            return self._wrong(slot, Say(NAME_PROBLEMS[problem]), dispatcher, tracker)
         return {slot: name}
 
     def _id(self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
@@ -548,7 +555,7 @@ class ValidateClaimForm(FormValidationAction):
             return {slot: None}
         check = validate_id(str(value))
         if not check.ok:
-            wrong = self._wrong(slot, ID_PROBLEMS[check.problem or "characters"], dispatcher, tracker)
+            wrong = self._wrong(slot, Say(ID_PROBLEMS[check.problem or "characters"]), dispatcher, tracker)
             return {**wrong, "failure_reason": "invalid_id_number"}
         return {slot: check.normalised}
 
@@ -579,15 +586,14 @@ class ValidateClaimForm(FormValidationAction):
         result = self._id("id_number", value, dispatcher, tracker)
         guardian = tracker.get_slot("guardian_id_number")
         if result.get("id_number") and tracker.get_slot("role") == "parent" and result["id_number"] == guardian:
-            return self._wrong("id_number", "孩子的身份证号不能与家长的相同，请输入孩子本人的身份证号。", dispatcher, tracker)
+            return self._wrong("id_number", Say("utter_child_id_is_guardians"), dispatcher, tracker)
         return result
 
     async def validate_guardian_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         result = self._id("guardian_id_number", value, dispatcher, tracker)
         guardian_id = result.get("guardian_id_number")
         if guardian_id and guardian_id == tracker.get_slot("id_number"):
-            return self._wrong("guardian_id_number", "家长的身份证号不能与孩子的相同，请输入您本人的身份证号。",
-                               dispatcher, tracker)
+            return self._wrong("guardian_id_number", Say("utter_guardian_id_is_childs"), dispatcher, tracker)
         if guardian_id and guardian_id != _before_this_message(tracker, "guardian_id_number"):
             await self._limit_heads_up(guardian_id, dispatcher)
         return result
@@ -602,7 +608,5 @@ class ValidateClaimForm(FormValidationAction):
             return  # the claim itself checks the limit
         if limit_reached(listing):
             children = children_claimed(listing)
-            dispatcher.utter_message(
-                text=f"提示：您已经为 {listing['count']} 个孩子代领了电子卡：{children}。每位家长最多代领三张，"
-                     "不能再为其他孩子代领；其他孩子可以按中小学生本人领取。如果是这几个孩子之一，可以继续。",
-                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN))
+            dispatcher.utter_message(response="utter_proxy_limit_heads_up", count=listing["count"], children=children,
+                                     buttons=buttons(CHILD_CLAIMS_SELF, HUMAN))

@@ -37,8 +37,6 @@ PERSONAL_QUESTIONS = frozenset({"person_name", "guardian_name", "id_number", "gu
 REFUSAL = re.compile(r"^\s*(?:我|本人)?(?:不同意|拒绝|不授权|不愿意(?:提供)?)")
 # "我妈妈同意了", "家长同意" at the under-14 confirmation (any 不 makes it no consent).
 CONSENT = re.compile(r"同意|答应|批准|允许")
-REFUSED = ("明白。不提供姓名和身份证号，就无法核验身份、在这里领卡。确定不领了吗？"
-           "（如果要继续领卡，直接回答下面的问题就可以。）")
 
 
 def refuses(asked: Optional[str], text: str) -> bool:

@@ -14,7 +14,7 @@ from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard, claim_body, show_card
 from actions.claim_form import GO_ON, children_claimed, limit_reached
 from actions.failures import next_steps
-from actions.messages import FAILURES, HOTLINE, IDENTITY_LABELS, card_message, labels
+from actions.messages import FAILURES, IDENTITY_LABELS, LATEST_FAILURES, labels
 from contract.buttons import (
     ASK_BUTTONS,
     CANCEL_NO,
@@ -38,17 +38,6 @@ SMALL_TALK = {"greet": "utter_greet", "thank": "utter_thank", "goodbye": "utter_
 # What a new claim for another child clears (the parent's details stay).
 CHILD_SLOTS = ("person_name", "id_number", "face_verification", "details_confirmed", "card_number",
                "failure_reason", "wrong_answers", "k12_claimant", "change_menu")
-
-GENERAL_CLAIM_FAILED = (
-    "“领取失败”可能有以下原因：\n"
-    "（1）网络异常，此时领卡人数较多，您可以选择网络较好的区域或稍后再试；\n"
-    "（2）身份信息填写错误，请再次确认填写的姓名、身份证号是否正确。"
-)
-GENERAL_CHILD = (
-    "不能帮孩子领卡，通常有两个原因：\n"
-    "（1）您已经帮三个孩子领过电子卡，目前每位家长最多代领三张；\n"
-    "（2）孩子在学籍系统中的监护人信息不是您、信息有误，或尚未填写监护人信息。这种情况需要联系孩子所在学校修改或完善。"
-)
 
 
 class BackendLookups:
@@ -75,14 +64,14 @@ class ActionFaqClaimFailed(BackendLookups, Action):
             failure = await self.latest_failure(tracker)
         except BackendUnavailable:
             failure = None
-        if failure and failure.get("failure_code") in FAILURES:
+        if failure and failure.get("failure_code") in LATEST_FAILURES:
             dispatcher.utter_message(
-                text=f"查到您最近一次领卡（{failure['name_masked']}，{failure['id_masked']}）没有成功，原因是：\n"
-                     + FAILURES[failure["failure_code"]],
+                response=LATEST_FAILURES[failure["failure_code"]],
+                name_masked=failure["name_masked"], id_masked=failure["id_masked"],
                 buttons=buttons(*next_steps(failure["failure_code"], failure.get("path"))),
             )
             return [SlotSet("failure_reason", failure["failure_code"])]
-        dispatcher.utter_message(text=GENERAL_CLAIM_FAILED + "\n需要的话，我现在就可以帮您领卡。", buttons=[START_CLAIM])
+        dispatcher.utter_message(response="utter_claim_failed_general", buttons=[START_CLAIM])
         return []
 
 
@@ -98,18 +87,15 @@ class ActionFaqCannotClaimForChild(BackendLookups, Action):
             if code == "proxy_limit_reached" and guardian_id:
                 listing = (await self.client.proxy_claims(guardian_id)).body
                 children = children_claimed(listing)
-                dispatcher.utter_message(
-                    text=f"您已经为 {listing.get('count', 3)} 个孩子代领了电子卡：{children}。"
-                         "目前每位家长最多代领三张，暂时不能再代领。孩子也可以用本人身份领卡。",
-                    buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
-                )
+                dispatcher.utter_message(response="utter_children_claimed", count=listing.get("count", 3),
+                                         children=children, buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON))
                 return [SlotSet("failure_reason", code)]
             if code in ("proxy_limit_reached", "guardian_mismatch"):
-                dispatcher.utter_message(text=FAILURES[code], buttons=buttons(*next_steps(code, "parent")))
+                dispatcher.utter_message(response=FAILURES[code], buttons=buttons(*next_steps(code, "parent")))
                 return [SlotSet("failure_reason", code)]
         except BackendUnavailable:
             pass
-        dispatcher.utter_message(text=GENERAL_CHILD, buttons=buttons(START_BUTTON, HUMAN_BUTTON))
+        dispatcher.utter_message(response="utter_cannot_claim_for_child", buttons=buttons(START_BUTTON, HUMAN_BUTTON))
         return []
 
 
@@ -125,29 +111,25 @@ class ActionFaqVerifiedNoCard(BackendLookups, Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         role = tracker.get_slot("role")
         if not (role and tracker.get_slot("person_name") and tracker.get_slot("id_number")):
-            dispatcher.utter_message(
-                text="可能是网络原因，跳转时没有完成领卡，需要辛苦您重新领取一次（已领过的卡不会重复发放）。",
-                buttons=buttons(CLAIM_AGAIN),
-            )
+            dispatcher.utter_message(response="utter_claim_not_completed", buttons=buttons(CLAIM_AGAIN))
             return []
         try:
             reply = await self.client.match(**claim_body(tracker))
         except BackendUnavailable:
-            dispatcher.utter_message(text=FAILURES["backend_unavailable"])
+            dispatcher.utter_message(response=FAILURES["backend_unavailable"])
             return [SlotSet("failure_reason", "backend_unavailable")]
         if reply.ok and reply.body.get("card"):
             show_card(dispatcher, {**reply.body, "status": "existing"})
             return [SlotSet("card_number", reply.body["card"]["card_number"])]
         if reply.ok and tracker.get_slot("details_confirmed"):
-            dispatcher.utter_message(text="没有查到已发放的卡，上次领卡没有完成。我现在为您重新提交：")
+            dispatcher.utter_message(response="utter_resubmitting")
             action = ActionClaimCard()
             action.client = self.client
             return await action.run(dispatcher, tracker, domain)
         if not reply.ok and reply.code in FAILURES:
-            dispatcher.utter_message(text=FAILURES[reply.code], buttons=buttons(*next_steps(reply.code, role)))
+            dispatcher.utter_message(response=FAILURES[reply.code], buttons=buttons(*next_steps(reply.code, role)))
             return [SlotSet("failure_reason", reply.code)]
-        dispatcher.utter_message(text="没有查到已发放的卡，可能上次没有完成领卡，需要辛苦您重新领取一次。",
-                                 buttons=buttons(CLAIM_AGAIN))
+        dispatcher.utter_message(response="utter_no_card_found", buttons=buttons(CLAIM_AGAIN))
         return []
 
 
@@ -159,23 +141,23 @@ class ActionRefreshIdentity(BackendLookups, Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         name, id_number = tracker.get_slot("person_name"), tracker.get_slot("id_number")
-        school = ("如果学籍库（学生）或教师管理系统（教师）中的信息本身有误，需要联系您所在的学校核对修改，"
-                  "修改后可在小程序个人中心-个人身份-更新身份。")
         if not (name and id_number):
-            dispatcher.utter_message(text="您可以在小程序的个人中心-个人身份-更新身份。" + school)
+            dispatcher.utter_message(response="utter_refresh_identity_where")
             return []
         try:
             reply = await self.client.refresh(name, id_number, tracker.sender_id)
         except BackendUnavailable:
-            dispatcher.utter_message(text=FAILURES["backend_unavailable"])
+            dispatcher.utter_message(response=FAILURES["backend_unavailable"])
             return [SlotSet("failure_reason", "backend_unavailable")]
         if not reply.ok:
-            dispatcher.utter_message(text="没有查到可以更新的电子卡。" + school)
+            dispatcher.utter_message(response="utter_refresh_no_card")
             return []
         before, after = reply.body.get("previous_identities", []), reply.body["identities"]
-        change = ("身份没有变化" if before == after else
-                  f"身份已从“{labels(before, IDENTITY_LABELS)}”更新为“{labels(after, IDENTITY_LABELS)}”")
-        dispatcher.utter_message(text=f"已重新比对学籍库和教师库：{change}。\n" + school)
+        if before == after:
+            dispatcher.utter_message(response="utter_identity_unchanged")
+        else:
+            dispatcher.utter_message(response="utter_identity_updated", before=labels(before, IDENTITY_LABELS),
+                                     after=labels(after, IDENTITY_LABELS))
         return []
 
 
@@ -184,11 +166,8 @@ class ActionFaqIdentityMismatch(Action):
         return "action_faq_identity_mismatch"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(
-            text="领卡后身份与实际不符，可以在个人中心-个人身份-更新身份；我也可以现在帮您重新比对学籍库和教师库。"
-                 "如果仍有问题，需要联系您所在学校，查询您在学籍系统（学生）或教师管理系统（教师）中的信息是否正常。",
-            buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON),
-        )
+        dispatcher.utter_message(response="utter_faq_identity_mismatch",
+                                 buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON))
         return []
 
 
@@ -206,13 +185,9 @@ class ActionHandoff(BackendLookups, Action):
         except BackendUnavailable:
             number = None
         if number:
-            dispatcher.utter_message(
-                text=f"已为您转接人工客服，工单号 {number}，客服会在这里回复您。"
-                     f"您也可以拨打客服电话 {HOTLINE}，或在小程序首页顶部点击【...】选择“客服”。"
-            )
+            dispatcher.utter_message(response="utter_handoff", ticket_number=number)
         else:
-            dispatcher.utter_message(text=f"人工客服暂时无法接入，请拨打客服电话 {HOTLINE}，"
-                                          "或在小程序首页顶部点击【...】选择“客服”。")
+            dispatcher.utter_message(response="utter_handoff_unavailable")
         return []
 
 
@@ -237,7 +212,7 @@ class ActionStartClaim(Action):
         if failure:
             return [SlotSet("failure_reason", None), SlotSet("details_confirmed", None)]
         if intent == "claim_card" and any(tracker.get_slot(s) for s in ("person_name", "guardian_name", "id_number")):
-            dispatcher.utter_message(text="好的，我们接着刚才的领卡继续，已填写的信息都保留着。")
+            dispatcher.utter_message(response="utter_claim_resumed")
         return []
 
 
@@ -257,7 +232,7 @@ class ActionNextChild(Action):
         name, guardian_id = tracker.get_slot("guardian_name"), tracker.get_slot("guardian_id_number")
         clear = [SlotSet(s, None) for s in CHILD_SLOTS]
         if tracker.get_slot("role") != "parent" or not (name and guardian_id):
-            dispatcher.utter_message(text="好的，为孩子代领电子卡。")
+            dispatcher.utter_message(response="utter_claim_for_a_child")
             return [*clear, SlotSet("role", "parent"), FollowupAction(FORM)]
         try:
             listing = (await self.client.proxy_claims(guardian_id)).body
@@ -265,14 +240,11 @@ class ActionNextChild(Action):
             listing = {}
         if limit_reached(listing):
             children = children_claimed(listing)
-            dispatcher.utter_message(
-                text=f"您已经为 3 个孩子代领了电子卡：{children}。目前每位家长最多代领三张，不能再代领第四张。"
-                     "其他孩子可以按中小学生本人领取（填孩子本人的姓名和身份证号，不核对监护人）。",
-                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
-            )
+            dispatcher.utter_message(response="utter_proxy_limit_reached_listed", children=children,
+                                     buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON))
             return [*clear, SlotSet("role", None)]
-        dispatcher.utter_message(text=f"好的，为另一个孩子领卡。家长信息沿用：{mask_name(name)}"
-                                      f"（{mask_id(guardian_id)}），只需要填写这个孩子的信息。")
+        dispatcher.utter_message(response="utter_next_child", guardian=mask_name(name),
+                                 guardian_id=mask_id(guardian_id))
         return [*clear, FollowupAction(FORM)]
 
 
@@ -348,6 +320,8 @@ class ActionRepeat(Action):
             dispatcher.utter_message(response="utter_nothing_to_repeat", buttons=buttons(START_BUTTON))
             return []
         for event in said:
+            # Said again as it was said: the text Rasa rendered then (its
+            # response's variation and values are not in the event).
             data = event.get("data") or {}
             dispatcher.utter_message(text=event.get("text"), buttons=data.get("buttons") or [])
         return []
@@ -369,10 +343,7 @@ class ActionAskCancel(Action):
         return "action_ask_cancel"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(
-            text="确定不领卡了吗？已填写的信息将被清除。",
-            buttons=buttons(CANCEL_YES, CANCEL_NO),
-        )
+        dispatcher.utter_message(response="utter_confirm_cancel", buttons=buttons(CANCEL_YES, CANCEL_NO))
         return [SlotSet("pending_cancel", True)]
 
 
@@ -385,9 +356,9 @@ class ActionCancelClaim(Action):
             # "继续" to "确定不领了吗？", read as a yes by the model: it means
             # go on (the rule has stopped the form: it starts again, the
             # details kept).
-            dispatcher.utter_message(text="好的，我们继续领卡。")
+            dispatcher.utter_message(response="utter_claim_goes_on")
             return [SlotSet("pending_cancel", False), FollowupAction(FORM)]
-        dispatcher.utter_message(text="好的，已取消本次领卡。需要时随时对我说“我要领卡”。")
+        dispatcher.utter_message(response="utter_claim_cancelled")
         return [SlotSet(s, None) for s in ("role", "k12_claimant", *DETAIL_SLOTS, "wrong_answers", "requested_slot")] + [
             SlotSet("pending_cancel", False)]
 
@@ -397,7 +368,7 @@ class ActionResumeClaim(Action):
         return "action_resume_claim"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(text="好的，我们继续。")
+        dispatcher.utter_message(response="utter_go_on")
         return [SlotSet("pending_cancel", False)]
 
 
@@ -422,7 +393,7 @@ class ActionFallback(Action):
         if tracker.get_slot("pending_cancel"):
             # "确定不领了吗？" answered with something unclear ("继续"): not a
             # yes, so nothing is cancelled; the claim goes on.
-            dispatcher.utter_message(text="好的，我们继续领卡。")
+            dispatcher.utter_message(response="utter_claim_goes_on")
             return [SlotSet("pending_cancel", False)]
         ranked = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []
                   if r.get("name") != "nlu_fallback"][:2]
@@ -432,20 +403,13 @@ class ActionFallback(Action):
                 dispatcher.utter_message(response=SMALL_TALK[intent])
             return []
         if not text:
-            dispatcher.utter_message(text="没有收到内容哦。您可以说“我要领卡”，或者直接问我领卡遇到的问题。", buttons=[START_CLAIM])
+            dispatcher.utter_message(response="utter_empty_message", buttons=[START_CLAIM])
         elif len(intents) == 2 and all(i in ("nlu_fallback", "out_of_scope") for i in intents):
-            dispatcher.utter_message(
-                text=f"抱歉，我还是没能理解。需要的话可以转人工客服，或拨打客服电话 {HOTLINE}。",
-                buttons=[HUMAN, START_CLAIM],
-            )
+            dispatcher.utter_message(response="utter_still_not_understood", buttons=[HUMAN, START_CLAIM])
         elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":
-            dispatcher.utter_message(
-                text="抱歉，这个问题我帮不上忙。我只能帮您领取学习号电子卡，解答领卡失败、代领、查看电子卡等问题。",
-                buttons=[START_CLAIM, HUMAN],
-            )
+            dispatcher.utter_message(response="utter_out_of_scope", buttons=[START_CLAIM, HUMAN])
         else:
-            dispatcher.utter_message(text="抱歉，我没太明白。您是想问下面哪一个？也可以换个说法告诉我。",
-                                     buttons=self.likely(tracker))
+            dispatcher.utter_message(response="utter_which_did_you_mean", buttons=self.likely(tracker))
         return []
 
 
@@ -471,8 +435,5 @@ class ActionCoreFallback(Action):
         return "action_core_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(
-            text="抱歉，我没有理解您的意思。您可以说“我要领卡”，或者直接问我领卡中遇到的问题；需要人工帮助请说“转人工”。",
-            buttons=[START_CLAIM, HUMAN],
-        )
+        dispatcher.utter_message(response="utter_not_understood", buttons=[START_CLAIM, HUMAN])
         return [UserUtteranceReverted()]

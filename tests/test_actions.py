@@ -15,6 +15,7 @@ from actions.backend_client import BackendClient
 from actions.claim_actions import ActionAskDetailsConfirmed, ActionClaimCard
 from actions.claim_form import ValidateClaimForm
 from tests.conftest import TOKEN, Api
+from tests.responses import rendered
 from tests.people import (FATHER_LI, GUARDIAN_HU, IMPERSONATED, MOTHER_WANG, PUBLIC, TEACHER, TYPED_STUDENT_LIU,
                           VOCATIONAL, XIAOMING)
 
@@ -49,9 +50,11 @@ def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform",
 
 
 async def run_form(t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events, and the messages as the user reads them (domain.yml's
+    responses rendered: tests/responses.py)."""
     dispatcher = CollectingDispatcher()
     events = await ValidateClaimForm().run(dispatcher, t, DOMAIN)
-    return events, dispatcher.messages
+    return events, rendered(dispatcher.messages, t)
 
 
 async def test_parent_name_fills_the_slot_being_asked() -> None:
@@ -294,7 +297,7 @@ async def test_claim_card_issues_and_sets_the_card_number(api: Api) -> None:
     events = await action.run(dispatcher, t, DOMAIN)
     number = await api.scalar("SELECT card_number FROM cards")
     assert events == [SlotSet("card_number", number), SlotSet("failure_reason", None)]
-    text = dispatcher.messages[0]["text"]
+    text = rendered(dispatcher.messages, t)[0]["text"]
     assert text.startswith("领卡成功") and number in text and "卡包" in text
     assert XIAOMING.id_number not in text
     await action.client.close()
@@ -318,9 +321,9 @@ async def test_someone_elses_card_is_not_shown_but_said_to_be_claimed(api: Api) 
     assert number not in str(dispatcher.messages)
     verified = {"verified_realname": {"name": XIAOMING.name, "id_number": XIAOMING.id_number}}
     dispatcher = CollectingDispatcher()
-    await action.run(dispatcher, tracker({"details_confirmed": True, **k12}, active_loop=None, sender="new-phone",
-                                         metadata=verified), DOMAIN)
-    assert number in dispatcher.messages[0]["text"]
+    t = tracker({"details_confirmed": True, **k12}, active_loop=None, sender="new-phone", metadata=verified)
+    await action.run(dispatcher, t, DOMAIN)
+    assert number in rendered(dispatcher.messages, t)[0]["text"]
     await action.client.close()
 
 
@@ -331,7 +334,7 @@ async def test_claim_card_explains_guardian_mismatch(api: Api) -> None:
                   person_name=XIAOMING.name, id_number=XIAOMING.id_number, face_verification=True)
     events = await action.run(dispatcher, t, DOMAIN)
     assert events == [SlotSet("failure_reason", "guardian_mismatch"), SlotSet("details_confirmed", None)]
-    assert "联系孩子所在学校" in dispatcher.messages[0]["text"]
+    assert "联系孩子所在学校" in rendered(dispatcher.messages, t)[0]["text"]
     await action.client.close()
 
 
@@ -344,7 +347,7 @@ async def test_backend_down_answers_within_three_seconds_and_keeps_details() -> 
     events = await action.run(dispatcher, t, DOMAIN)
     assert time.monotonic() - started < 3
     assert events == [SlotSet("failure_reason", "backend_unavailable")]
-    assert "重试" in dispatcher.messages[0]["text"]
+    assert "重试" in rendered(dispatcher.messages, t)[0]["text"]
     await action.client.close()
 
 
@@ -394,7 +397,7 @@ async def test_a_self_service_claim_is_for_the_verified_person_whatever_was_type
                  "id_number": PUBLIC.id_number}, active_loop=None, metadata=VERIFIED_TEACHER)
     await action.run(dispatcher, t, DOMAIN)
     assert await api.scalar("SELECT holder_id_number FROM cards") == TEACHER.id_number
-    assert "领卡成功" in dispatcher.messages[0]["text"]
+    assert "领卡成功" in rendered(dispatcher.messages, t)[0]["text"]
     await action.client.close()
 
 

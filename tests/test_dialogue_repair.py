@@ -45,6 +45,7 @@ from contract.buttons import (
 )
 from tests.conftest import TOKEN, Api
 from tests.people import CHEN_CHILDREN, FATHER_CHEN, FATHER_LI, PUBLIC, TEACHER, XIAOMING
+from tests.responses import rendered
 from tests.test_actions import DOMAIN, run_form, tracker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +60,7 @@ K12_ALL = {**K12, "person_name": CHILD.name, "id_number": CHILD.id_number, "face
 AT_CONFIRMATION = {"requested_slot": "details_confirmed"}
 
 HUMAN_OFFER = "看起来这一步不太顺利。需要的话可以转人工客服帮您处理，或拨打客服电话 0791-88185066。"
+WHICH_DETAIL = "请问要修改哪一项？点选下面的选项，或直接告诉我，例如“身份证号输错了”。"
 
 
 def after(t: Tracker, *events: dict[str, Any]) -> Tracker:
@@ -76,14 +78,16 @@ def texts(messages: list[dict[str, Any]]) -> list[Optional[str]]:
 
 
 def said(messages: list[dict[str, Any]]) -> list[tuple[Optional[str], Optional[str], list[dict[str, str]]]]:
-    """(response, text, buttons) of each message."""
+    """(response, text, buttons) of each message (run and run_form render
+    the responses: the text is what the user reads)."""
     return [(m.get("response"), m.get("text"), m.get("buttons") or []) for m in messages]
 
 
 async def run(act: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The events, and the messages as the user reads them (tests/responses.py)."""
     dispatcher = CollectingDispatcher()
     events = await act.run(dispatcher, t, DOMAIN)
-    return events, dispatcher.messages
+    return events, rendered(dispatcher.messages, t)
 
 
 # -- several details in one message -------------------------------------------------------------------
@@ -325,7 +329,7 @@ async def test_the_change_menu_asks_which_detail_with_one_button_per_detail_of_t
     t = tracker({**slots, "change_menu": True, **AT_CONFIRMATION}, text="需要修改", intent="deny")
     events, messages = await run(ActionAskDetailsConfirmed(), t)
     assert events == []
-    assert said(messages) == [("utter_which_detail", None, buttons(*fixes, CONFIRM))]
+    assert said(messages) == [("utter_which_detail", WHICH_DETAIL, buttons(*fixes, CONFIRM))]
 
 
 async def test_the_parents_change_menu_buttons_say_whose_detail() -> None:
@@ -374,7 +378,7 @@ async def test_a_vague_wish_to_change_at_a_question_offers_the_details_given_so_
     t = tracker({**K12, "person_name": CHILD.name, "requested_slot": "id_number"}, text="我要改一下", intent="correct")
     events, messages = await run_form(t)
     assert events == [SlotSet("details_confirmed", None), SlotSet("requested_slot", "id_number")]
-    assert said(messages) == [("utter_which_detail", None, buttons(FIX_NAME, FIX_ROLE))]
+    assert said(messages) == [("utter_which_detail", WHICH_DETAIL, buttons(FIX_NAME, FIX_ROLE))]
 
 
 # -- who claims, and switching paths -----------------------------------------------------------------------
@@ -511,7 +515,8 @@ async def test_another_child_keeps_the_parents_details_and_clears_the_childs(api
     events, messages = await run(act, after_card(FATHER_CHEN, CHEN_CHILDREN[0]))
     await act.client.close()
     assert events == [*CHILD_CLEARED, FollowupAction("claim_form")]
-    assert said(messages) == [(None, "好的，为另一个孩子领卡。家长信息沿用：陈*伟（3601**********031X），只需要填写这个孩子的信息。", [])]
+    assert said(messages) == [("utter_next_child",
+                               "好的，为另一个孩子领卡。家长信息沿用：陈*伟（3601**********031X），只需要填写这个孩子的信息。", [])]
 
 
 async def test_another_child_without_the_parents_details_starts_the_parent_path() -> None:
@@ -520,7 +525,7 @@ async def test_another_child_without_the_parents_details_starts_the_parent_path(
                 text="还有一个孩子", intent="next_child", active_loop=None)
     events, messages = await run(next_child(None), t)
     assert events == [*CHILD_CLEARED, SlotSet("role", "parent"), FollowupAction("claim_form")]
-    assert said(messages) == [(None, "好的，为孩子代领电子卡。", [])]
+    assert said(messages) == [("utter_claim_for_a_child", "好的，为孩子代领电子卡。", [])]
 
 
 async def test_another_child_at_the_three_child_limit_is_explained_before_a_fourth_is_tried(api: Api) -> None:
@@ -532,7 +537,7 @@ async def test_another_child_at_the_three_child_limit_is_explained_before_a_four
     # No form: the role is cleared so the user chooses how to go on.
     assert events == [*CHILD_CLEARED, SlotSet("role", None)]
     assert said(messages) == [(
-        None,
+        "utter_proxy_limit_reached_listed",
         "您已经为 3 个孩子代领了电子卡：陈*（3601**********0516）、陈*（3601**********0534）、陈*（3601**********0552）。"
         "目前每位家长最多代领三张，不能再代领第四张。其他孩子可以按中小学生本人领取（填孩子本人的姓名和身份证号，不核对监护人）。",
         [{"title": "让孩子本人领取", "payload": '/choose_role{"k12_claimant": "self"}'},
@@ -545,7 +550,7 @@ async def test_another_child_mentioned_during_a_claim_waits_for_this_one() -> No
                 text="还有一个孩子", intent="next_child")
     events, messages = await run(next_child(None), t)
     assert events == []
-    assert said(messages) == [("utter_next_child_mid_claim", None, [])]
+    assert said(messages) == [("utter_next_child_mid_claim", "好的，先把这个孩子的卡领完，完成后再为另一个孩子领。", [])]
 
 
 # -- after a failure: why, what now, what the school must change -------------------------------------------
@@ -562,10 +567,17 @@ FAILURE_STEPS: dict[str, tuple[str, list[Button]]] = {
 FOLLOWUPS = {"why": "为什么", "what_now": "那怎么办", "school": "需要学校改什么"}
 
 
-def expected_followup(code: str, asks: str) -> list[tuple[str, None, list[dict[str, str]]]]:
+def expected_followup(code: str, asks: str) -> list[tuple[str, str, list[dict[str, str]]]]:
+    """The response of the followup, its variation of this failure (the
+    school's answer: its default for the failures the school cannot fix)."""
     steps = FAILURE_STEPS[code][1]
     shown = {"why": [WHAT_NOW, HUMAN], "what_now": steps, "school": [b for b in steps if b != SCHOOL_FIX]}[asks]
-    return [(f"utter_failure_{asks}", None, buttons(*shown))]
+    response = f"utter_failure_{asks}"
+    variations = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][response]
+    own = [v["text"] for v in variations if {"type": "slot", "name": "failure_reason", "value": code}
+           in v.get("condition", [])]
+    default = [v["text"] for v in variations if not v.get("condition")]
+    return [(response, (own or default)[0], buttons(*shown))]
 
 
 @pytest.mark.parametrize("asks", list(FOLLOWUPS))
@@ -621,7 +633,7 @@ async def test_a_followup_with_no_failure_in_this_chat_answers_what_the_manual_s
     await client.close()
     assert events == []
     assert said(messages) == [(
-        None,
+        "utter_claim_failed_general",
         "“领取失败”可能有以下原因：\n（1）网络异常，此时领卡人数较多，您可以选择网络较好的区域或稍后再试；\n"
         "（2）身份信息填写错误，请再次确认填写的姓名、身份证号是否正确。\n需要的话，我现在就可以帮您领卡。",
         [{"title": "开始领卡", "payload": "/claim_card"}],
@@ -666,7 +678,8 @@ async def test_repeat_skips_a_turn_in_which_the_bot_said_nothing() -> None:
 async def test_repeat_with_nothing_said_yet() -> None:
     events, messages = await run(ActionRepeat(), conversation())
     assert events == []
-    assert said(messages) == [("utter_nothing_to_repeat", None, [{"title": "开始领卡", "payload": "/claim_card"}])]
+    assert said(messages) == [("utter_nothing_to_repeat", "我刚才还没说什么呢。您可以说“我要领卡”，或者直接问我领卡遇到的问题。",
+                               [{"title": "开始领卡", "payload": "/claim_card"}])]
 
 
 # -- starting a claim again ----------------------------------------------------------------------------------
@@ -768,5 +781,6 @@ async def test_a_parent_at_the_three_child_limit_hears_it_before_typing_a_fourth
     events = await form.run(dispatcher, t, DOMAIN)
     await form.client.close()
     assert SlotSet("guardian_id_number", FATHER_CHEN.id_number) in events  # one of the three may be claimed again
-    assert "每位家长最多代领三张" in dispatcher.messages[0]["text"]
-    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == ["让孩子本人领取", "转人工"]
+    [message] = rendered(dispatcher.messages, t)
+    assert "每位家长最多代领三张" in message["text"]
+    assert [b["title"] for b in message["buttons"]] == ["让孩子本人领取", "转人工"]

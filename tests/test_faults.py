@@ -64,12 +64,12 @@ from typing import Any, Awaitable, Callable, Iterator, Optional
 import aiohttp
 import pytest
 
-from actions.messages import FAILURES
 from bot.channel_replies import SILENCE_APOLOGY
 from backend.claims.cardnumber import is_valid_card_number
 from bench.load.audit import ClaimRecord, audit_cards
 from bench.load.chat import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
 from identity.masking import mask_id, mask_name
+from tests.responses import text_of
 from tests.stack import NEEDS_STACK, ROOT, Stack, run_services, started_scaled_stack
 from trust.secrets import RASA_AUTH_TOKEN, secret
 
@@ -104,7 +104,7 @@ BUSY = json.loads(run_services.BUSY_REPLY)[0]["text"]
 CLEAR_MESSAGES = {
     "busy": BUSY,  # the load balancer
     "no reply": SILENCE_APOLOGY,  # the REST channel
-    "backend unavailable": FAILURES["backend_unavailable"],  # the claim action
+    "backend unavailable": text_of("utter_claim_failed_backend_unavailable"),  # the claim action
 }
 
 
