@@ -30,6 +30,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         db, app[HASHER], RateLimit(settings.rate_limit_failures, settings.rate_limit_window_seconds)
     )
     yield
+    await app[CLAIMS].close()
     await db.dispose()
 
 

@@ -1,12 +1,13 @@
-"""Engines and sessions (the claim hot path has its own runner, see
-backend/claims/runner.py).
+"""Engines and sessions (the claim hot path runs its own SQL: the claim
+service makes its runner, backend/claims/runner.py).
 
 SQLite allows one writer at a time, and a deferred transaction that starts
 reading and then writes can fail with "database is locked" instead of
 waiting. So on SQLite, writes go through their own engine with a single
 connection and `BEGIN IMMEDIATE` (writers queue in-process on the pool and
 across processes on the busy timeout), while reads use a separate pool
-under WAL. PostgreSQL uses one engine for both.
+under WAL; every connection is set up by backend/sqlite.py. PostgreSQL
+uses one engine for both.
 """
 from __future__ import annotations
 
@@ -17,11 +18,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from backend.claims.runner import make_runner
 from backend.models import Base
 from backend.private_files import private_sqlite
-
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from backend.sqlite import setup_sqlite
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
@@ -33,17 +32,13 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
         pool_size=1 if writer else pool_size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        setup_sqlite(cursor.execute)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -58,6 +53,7 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
+        self.pool_size = pool_size
         self.is_sqlite = url.startswith("sqlite")
         self.schema_ready = False
         if self.is_sqlite:
@@ -67,7 +63,6 @@ class Database:
             self.read_engine = self.write_engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-        self.runner = make_runner(url, pool_size)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
@@ -96,7 +91,6 @@ class Database:
         return True
 
     async def dispose(self) -> None:
-        await self.runner.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

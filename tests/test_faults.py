@@ -36,7 +36,7 @@ one of them in the middle of its processing. Then:
 - no card was issued twice: one card per person in the backend's
   database, the number each conversation was told, and exactly one
   "issued" row of the claim log per card (the row that the card's own
-  INSERT writes, claim_runner.PG_CARD_INSERT_LOGGED: same card number,
+  INSERT writes, claims/statements.INSERT_CARD_LOGGED: same card number,
   same created_at), by the person's own conversation;
 - the fault really hit the load: a third of the conversations at least
   were mid-claim when it came (the others ended or not yet started), and

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Generator, NamedTuple, Optional, Union
 
-from backend.claims.records import Attempt, CardRec, CardValues, Outcome, Person
+from backend.claims.records import Attempt, CardValues, Outcome, Person
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,10 @@ def cmd_refresh_identity(args: argparse.Namespace) -> int:
         db = await with_db(settings)
         try:
             service = ClaimService(db, IdHasher(settings.id_hash_key), RateLimit(10**9, 1))
-            return await service.refresh(args.name, args.id_number, channel_user="admin-cli")
+            try:
+                return await service.refresh(args.name, args.id_number, channel_user="admin-cli")
+            finally:
+                await service.close()
         finally:
             await db.dispose()
 

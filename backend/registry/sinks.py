@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy.engine import make_url
 
 from backend.registry.staging import execute, stage_table
+from backend.sqlite import setup_sqlite
 
 
 def sqlite_connection(path: str, cache_mib: int) -> Any:
@@ -25,8 +26,7 @@ def sqlite_connection(path: str, cache_mib: int) -> Any:
 
     conn = adbc_sqlite.connect(path, autocommit=True)
     cur = conn.cursor()
-    for pragma in ("busy_timeout=60000", "journal_mode=WAL", "synchronous=NORMAL", f"cache_size=-{cache_mib * 1024}"):
-        execute(cur, "PRAGMA " + pragma)
+    setup_sqlite(lambda sql: execute(cur, sql), cache_mib=cache_mib)
     cur.close()
     return conn
 

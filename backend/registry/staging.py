@@ -20,6 +20,8 @@ from typing import Any, Sequence
 
 import polars as pl
 
+from backend.sqlite import setup_sqlite
+
 
 def execute(cursor: Any, sql: str) -> None:
     """Run a statement through ADBC, discarding any result (reading rows
@@ -53,8 +55,7 @@ def stage_chunk(stage_dir: str, seq: int, kind: str, columns: Sequence[str], fra
         path = os.path.join(stage_dir, f"worker-{os.getpid()}.sqlite3")
         conn = _stage_connections[stage_dir] = adbc_sqlite.connect(path, autocommit=True)
         with conn.cursor() as cur:
-            execute(cur, "PRAGMA journal_mode=OFF")
-            execute(cur, "PRAGMA synchronous=OFF")
+            setup_sqlite(lambda sql: execute(cur, sql), scratch=True)
     with conn.cursor() as cur:
         execute(cur, f"CREATE TABLE IF NOT EXISTS {stage_table(kind)} (seq INTEGER, {', '.join(columns)})")
         execute(cur, "BEGIN")
