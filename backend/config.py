@@ -57,7 +57,7 @@ class Settings:
     session_secret: str = DEV_SESSION_SECRET
     # Served over HTTPS: staff cookies get the Secure flag.
     secure_cookies: bool = False
-    # The public chat API, per client address (backend/address_limits.py).
+    # The public chat API, per client address (backend/web/address_limits.py).
     chat_messages_per_minute: int = 30
     chat_conversations_per_hour: int = 20
     # Rasa's HTTP API token (the chat page reads a conversation's tracker).

@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from backend.address_limits import SlidingWindow
+from backend.web.address_limits import SlidingWindow
 from backend.app import create_app
 from tests.chat_client import ChatClient
 from tests.conftest import settings_for

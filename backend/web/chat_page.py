@@ -61,7 +61,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from backend.address_limits import ChatLimits
+from backend.web.address_limits import ChatLimits
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
 from backend.web.errors import ApiError, answer_json, json_body, json_response
