@@ -44,8 +44,11 @@ HELDOUT_MIN_ENTITY_RECALL = 0.95
 # only, as were training rounds 3 and 4 from the training data only (none of
 # their writers saw a test set). Reached with them: exam2 0.941 / 0.944,
 # exam3 0.964 / 0.975, heldout 0.984 / 0.994 (session 14: exam2 0.938 / 0.960, exam3
-# 0.975 / 0.975, heldout 0.982 / 0.994); the floors leave a little room.
-REACHED = {"heldout.yml": (0.975, 0.985), "exam2.yml": (0.935, 0.935), "exam3.yml": (0.955, 0.965)}
+# 0.975 / 0.975, heldout 0.982 / 0.994). Session 15 trained round 5
+# (data/nlu/round5.yml, written blind from docs/NLU_GUIDE.md): exam2 0.951 /
+# 0.960, exam3 0.969 / 0.975, heldout 0.984 / 0.994 (the same data retrained
+# moves a figure by up to 0.006: the floors leave that room).
+REACHED = {"heldout.yml": (0.975, 0.985), "exam2.yml": (0.94, 0.95), "exam3.yml": (0.96, 0.965)}
 NLU_SETS = ROOT / "tests" / "nlu"
 HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml",
             NLU_SETS / "exam3.yml"]
