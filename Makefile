@@ -85,17 +85,17 @@ demo-registry: $(VAR)/.seeded
 
 run: install $(MODEL) $(VAR)/.seeded
 	$(PY) -m backend demo-identities --count 6
-	$(PY) scripts/run_services.py
+	$(PY) -m devstack
 
 # Several Rasa and action servers behind nginx, PostgreSQL and Redis
-# (settings: scripts/run_services.py and README.md, "Scaled profile").
+# (settings: devstack/profiles.py and README.md, "Scaled profile").
 run-scaled: install $(MODEL) nginx $(VAR)/demo/students.csv
 	$(PY) -m backend demo-identities --count 6
-	$(PY) scripts/run_services.py --scaled
+	$(PY) -m devstack --scaled
 
 # Chat in the terminal, while `make run` runs in another one.
 shell: install $(MODEL)
-	$(PY) scripts/run_services.py shell
+	$(PY) -m devstack shell
 
 # The browser tests drive Debian's headless Chromium through its chromedriver
 # (never a browser downloaded from the internet), with a Chinese font for the
@@ -111,7 +111,7 @@ $(CHROMEDRIVER) $(CJK_FONT) &:
 chromium: $(CHROMEDRIVER) $(CJK_FONT)
 
 # The scaled profile's load balancer: Debian's nginx (its service is not
-# started; scripts/run_services.py runs nginx with its own configuration).
+# started; devstack runs nginx with its own configuration, devstack/nginx.conf.j2).
 NGINX := /usr/sbin/nginx
 $(NGINX):
 	@scripts/apt-install "the scaled profile's load balancer" nginx

@@ -7,7 +7,7 @@
   tightened to 0600. SQLite creates the `-wal`, `-shm` and `-journal` files
   of a database with the database file's own permissions, so they are
   0600 too.
-- `PRIVATE_UMASK` (0o077): what the service launcher (scripts/run_services.py)
+- `PRIVATE_UMASK` (0o077): what the service launcher (devstack/)
   starts every service with, so that whatever they create (the Rasa tracker
   store, logs, caches) is 0600 / 0700 from the start.
 

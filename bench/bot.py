@@ -5,7 +5,7 @@ memory of each process, and (with --train) the training time.
     .venv/bin/python -m bench.bot [--conversations 30] [--users 20] [--train]
 
 Starts the backend, action server and Rasa server as `make run` does
-(scripts/run_services.py), on free loopback ports, with a fresh demo
+(devstack/), on free loopback ports, with a fresh demo
 registry (5,000 students) and fresh databases under bench/data/bot/.
 Every request goes to 127.0.0.1 only.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -25,19 +24,13 @@ from typing import Any
 
 import aiohttp
 
+import devstack
 from bench.load import check_loopback, percentile
 from bench.procstat import memory
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data" / "bot"
 MODEL = ROOT / "models" / "xuexihao.tar.gz"
-
-
-def _run_services() -> Any:
-    spec = importlib.util.spec_from_file_location("run_services", ROOT / "scripts" / "run_services.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def k12_students(path: Path, count: int) -> list[tuple[str, str]]:
@@ -93,13 +86,13 @@ async def phase(url: str, people: list[tuple[str, str]], users: int, tag: str) -
     }
 
 
-def train_time(run_services: Any) -> float:
+def train_time() -> float:
     """A full training from scratch (no cache), into a scratch folder."""
     out = DATA / "train"
     shutil.rmtree(out, ignore_errors=True)
-    env = run_services.rasa_env(run_services.service_env())
+    env = devstack.rasa_env(devstack.service_env())
     started = time.perf_counter()
-    subprocess.run([str(run_services.RASA), "train", "--force", "--out", str(out)], cwd=ROOT, env=env, check=True,
+    subprocess.run([str(devstack.RASA), "train", "--force", "--out", str(out)], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     return time.perf_counter() - started
 
@@ -114,13 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     if not MODEL.exists():
         print("no trained model: run `make train` first", file=sys.stderr)
         return 2
-    run_services = _run_services()
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     subprocess.run([sys.executable, "-m", "backend", "demo-registry", "--students", "5000", "--teachers", "800",
                     "--out", str(DATA)], cwd=ROOT, check=True, capture_output=True)
-    port = run_services.free_port
-    stack = run_services.ServiceStack(DATA, {
+    port = devstack.free_port
+    stack = devstack.ServiceStack(DATA, {
         "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
         "BACKEND_DATABASE_URL": f"sqlite:///{DATA / 'backend.db'}", "TRACKER_DB": str(DATA / "tracker.db"),
         "RASA_MODEL": str(MODEL),
@@ -145,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop_all()
     if args.train:
-        results["train_seconds_from_scratch"] = round(train_time(run_services), 1)
+        results["train_seconds_from_scratch"] = round(train_time(), 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2))
     print(json.dumps(results, ensure_ascii=False, indent=2))

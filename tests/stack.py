@@ -1,5 +1,5 @@
 """The running services for end-to-end and browser tests: backend, action
-server and Rasa server as `make run` starts them (scripts/run_services.py),
+server and Rasa server as `make run` starts them (devstack/),
 once per test session (Rasa takes about a minute to load), on free ports,
 with the known registry of tests/people.py. The model is the one `make
 test` trains (models/xuexihao.tar.gz).
@@ -13,7 +13,6 @@ address.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any, Iterator, Optional
 import aiohttp
 import pytest
 
+import devstack
 from tests.leak_scan import page_full_ids, registry_ids, report, stored_full_ids
 from tests.people import write_registry
 
@@ -37,15 +37,9 @@ NEEDS_STACK = [
 ]
 
 
-def _launcher() -> Any:
-    spec = importlib.util.spec_from_file_location("run_services", ROOT / "scripts" / "run_services.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-run_services = _launcher()
-Stack = run_services.ServiceStack
+# The launcher's package under the name the test modules use for it.
+run_services = devstack
+Stack = devstack.ServiceStack
 
 
 @contextlib.contextmanager
@@ -54,7 +48,7 @@ def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iter
     afterwards; their logs, the staff pages, the tracker store and the
     backend's tables other than the registry and cards must then hold no
     full ID number (tests/leak_scan.py)."""
-    port = run_services.free_port
+    port = devstack.free_port
     s = Stack(tmp, {
         "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
         "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
@@ -84,7 +78,7 @@ def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iter
 def scaled_overrides(tag: str, redis_db: int = 13) -> dict[str, str]:
     """Settings of a scaled stack of its own: databases named for the tag
     and this process, a Redis database of its own, free member ports."""
-    port = run_services.free_port
+    port = devstack.free_port
     db = f"xxh_{tag}_{os.getpid()}"
     return {"PROFILE": "scaled", "BACKEND_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{db}",
             "TRACKER_DB": f"{db}_tracker", "LOCK_STORE_DB": str(redis_db),
@@ -101,12 +95,12 @@ def started_scaled_stack(tmp: Path, tag: str, overrides: Optional[dict[str, str]
     red = redis.Redis(host="127.0.0.1", port=6379, db=redis_db)
     red.flushdb()
     env = Stack(tmp, settings).env
-    run_services.run_blocking(run_services.drop_databases(env))  # left over from an earlier, killed run
+    devstack.run_blocking(devstack.drop_databases(env))  # left over from an earlier, killed run
     try:
         with started_stack(tmp, settings) as s:
             yield s
     finally:
-        run_services.run_blocking(run_services.drop_databases(env))
+        devstack.run_blocking(devstack.drop_databases(env))
         red.flushdb()
 
 

@@ -1,5 +1,5 @@
 """End to end: the backend, the action server and the Rasa server as
-`make run` starts them (scripts/run_services.py), a conversation through
+`make run` starts them (devstack/), a conversation through
 the REST channel, and what the tracker and the backend hold afterwards.
 
 Every test runs twice: against the default profile (`make run`: SQLite,

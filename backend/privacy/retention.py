@@ -3,7 +3,7 @@ than the retention period (`Settings.retention_days`, 180 days unless
 BACKEND_RETENTION_DAYS says otherwise; the privacy page states the same
 value). `python -m backend purge-conversations [--older-than 180d]` runs
 `purge_conversations`; the scaled profile runs it at start and every 24
-hours (scripts/run_services.py).
+hours (devstack/supervise.py).
 
 A conversation's last activity is the newest of: its events in Rasa's
 tracker store, its summary in the staff console's index, its tickets

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import devstack
 from bench.procstat import _machine, _proc_cpu, memory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +31,6 @@ DATA = ROOT / "bench" / "data" / "load"
 MODEL = ROOT / "models" / "xuexihao.tar.gz"
 PG_DATABASE = "xxh_bench_load"
 REDIS_DB = 12
-
-
-def run_services() -> Any:
-    spec = importlib.util.spec_from_file_location("run_services", ROOT / "scripts" / "run_services.py")
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def overrides(profile: str, rasa: int, actions: int, folder: Path, free_port: Callable[[], int]) -> dict[str, str]:
@@ -86,17 +79,16 @@ def own_stack(profile: str, rasa: int, actions: int, students: int,
     """(the running ServiceStack, its students CSV, seconds to start)."""
     if not MODEL.exists():
         raise SystemExit("no trained model: run `make train` first")
-    rs = run_services()
     folder = DATA / f"{profile}-{rasa}rasa"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "logs").mkdir(parents=True)
     log(f"demo registry: {students:,} students")
     subprocess.run([sys.executable, "-m", "backend", "demo-registry", "--students", str(students), "--teachers",
                     str(max(100, students // 6)), "--out", str(folder)], cwd=ROOT, check=True, capture_output=True)
-    stack = rs.ServiceStack(folder / "logs", overrides(profile, rasa, actions, folder, rs.free_port))
+    stack = devstack.ServiceStack(folder / "logs", overrides(profile, rasa, actions, folder, devstack.free_port))
     if stack.scaled:
         flush_redis(REDIS_DB)
-        asyncio.run(rs.drop_databases(stack.env))  # left over from a killed run
+        asyncio.run(devstack.drop_databases(stack.env))  # left over from a killed run
     try:
         stack.prepare()
         subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(folder / "students.csv"),
@@ -109,7 +101,7 @@ def own_stack(profile: str, rasa: int, actions: int, students: int,
     finally:
         stack.stop_all()
         if stack.scaled:
-            asyncio.run(rs.drop_databases(stack.env))
+            asyncio.run(devstack.drop_databases(stack.env))
             flush_redis(REDIS_DB)
 
 
