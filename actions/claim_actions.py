@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
-from actions.claim_form import SELF_SERVICE, realname
+from actions.claim_form import realname
 from actions.failures import fix_buttons, next_steps
 from actions.messages import FAILURES, card
 from actions.privacy import needs_guardian_consent
@@ -25,17 +25,11 @@ from contract.buttons import (
     ROLES as ROLE_BUTTONS,
     buttons,
 )
+from contract.paths import PATH_TITLES, SELF_SERVICE_PATHS
 
 # Slots of the collected details, cleared when the user wants to change them.
 DETAIL_SLOTS = ("person_name", "id_number", "guardian_name", "guardian_id_number", "face_verification",
                 "details_confirmed")
-ROLE_TITLES = {
-    "k12_student": "中小学生/中职学生（本人领取）",
-    "parent": "家长为孩子代领",
-    "university_student": "大学生",
-    "teacher": "教师",
-    "public": "社会公众",
-}
 
 
 class ActionAskRole(Action):
@@ -63,7 +57,7 @@ def summary(tracker: Tracker) -> str:
     """The collected details in full: the person who typed them checks every
     character here (transcripts, logs and staff pages mask them)."""
     role = tracker.get_slot("role")
-    lines = [f"领卡身份：{ROLE_TITLES.get(role, role)}"]
+    lines = [f"领卡身份：{PATH_TITLES.get(role, role)}"]
     if role == "parent":
         lines.append(f"家长姓名：{tracker.get_slot('guardian_name') or ''}")
         lines.append(f"家长身份证号：{tracker.get_slot('guardian_id_number') or ''}")
@@ -120,7 +114,7 @@ def claim_body(tracker: Tracker) -> dict[str, Any]:
     verified = realname(tracker)
     if verified is not None:
         body["verified_id_number"] = verified["id_number"]
-        if role in SELF_SERVICE:
+        if role in SELF_SERVICE_PATHS:
             # The card is the verified person's, whatever was typed since.
             body["name"], body["id_number"] = verified["name"], verified["id_number"]
     if role in ("k12_student", "parent"):
@@ -142,7 +136,7 @@ class ActionClaimCard(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         role = tracker.get_slot("role")
-        if role in SELF_SERVICE and realname(tracker) is None:
+        if role in SELF_SERVICE_PATHS and realname(tracker) is None:
             # The claimant is the chat's own verified identity: typed details
             # prove nothing (anyone can type anyone's name and ID number).
             dispatcher.utter_message(response="utter_realname_required")

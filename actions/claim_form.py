@@ -35,18 +35,14 @@ from actions.messages import ID_PROBLEMS, NAME_PROBLEMS, Say
 from actions.reading import Correction, Detail, Reading, read
 from contract.buttons import CANCEL_NO, CANCEL_YES, CHILD_CLAIMS_SELF, FIX_CHILD_ID, FIX_CHILD_NAME, FIX_GUARDIAN_ID, FIX_GUARDIAN_NAME, HUMAN, Button, buttons
 from contract.metadata import VERIFIED_REALNAME
+from contract.paths import PATH_LABELS, PATHS, SELF_SERVICE_PATHS
 from identity import check_name, validate_id
 from identity.names import MIDDLE_DOT
 from identity.surnames import NOT_NAMES, has_surname
 
 FORM = "claim_form"
-ROLES = ("k12_student", "parent", "university_student", "teacher", "public")
-ROLE_NAMES = {"k12_student": "中小学生/中职学生", "parent": "家长代领", "university_student": "大学生",
-              "teacher": "教师", "public": "社会公众"}
-SELF_SERVICE = ("university_student", "teacher", "public")
 # "继续" to "确定不领了吗？" means go on, whatever intent the model reads in it.
 GO_ON = re.compile(r"^(不是[，,\s]*)?(继续|接着|还要领|要领)")
-K12_PATHS = ("k12_student", "parent")
 MAX_WRONG = 3
 # The holder's slots, and the parent's own on the parent path.
 PERSON = {"name": "person_name", "id_number": "id_number"}
@@ -92,9 +88,9 @@ def required_for(role: Optional[str], verified: bool = True) -> list[str]:
     before the confirmation. The university, teacher and public paths claim
     for the chat's own verified real name: without one there is nothing to
     ask, and action_claim_card says why (issue 13)."""
-    if role in SELF_SERVICE and not verified:
+    if role in SELF_SERVICE_PATHS and not verified:
         return ["role"]
-    if role not in ROLES:
+    if role not in PATHS:
         # Details typed before the role are kept (and checked) meanwhile.
         return ["role", "person_name", "id_number"]
     if role == "parent":
@@ -107,14 +103,15 @@ def required_for(role: Optional[str], verified: bool = True) -> list[str]:
     return ["role", "person_name", "id_number", "details_confirmed"]
 
 
+SLOT_LABELS = {"person_name": "姓名", "id_number": "身份证号", "guardian_name": "家长姓名",
+               "guardian_id_number": "家长身份证号", "face_verification": "人脸识别选项", "role": "领卡身份"}
+PARENT_SLOT_LABELS = {**SLOT_LABELS, "person_name": "孩子的姓名", "id_number": "孩子的身份证号",
+                      "guardian_name": "您（家长）的姓名", "guardian_id_number": "您（家长）的身份证号"}
+
+
 def slot_label(slot: str, role: Optional[str]) -> str:
     """What a detail is called to this user ("孩子的姓名" on the parent path)."""
-    if role == "parent":
-        return {"person_name": "孩子的姓名", "id_number": "孩子的身份证号", "guardian_name": "您（家长）的姓名",
-                "guardian_id_number": "您（家长）的身份证号", "face_verification": "人脸识别选项",
-                "role": "领卡身份"}[slot]
-    return {"person_name": "姓名", "id_number": "身份证号", "guardian_name": "家长姓名",
-            "guardian_id_number": "家长身份证号", "face_verification": "人脸识别选项", "role": "领卡身份"}[slot]
+    return (PARENT_SLOT_LABELS if role == "parent" else SLOT_LABELS)[slot]
 
 
 def realname(tracker: Tracker) -> Optional[dict[str, str]]:
@@ -217,7 +214,7 @@ class Turn:
                                              or self.asked in ("role", "k12_claimant")) else None
         if self.payload.get("k12_claimant") == "self":
             claimant = "self"
-        role = self.payload.get("role") if self.payload.get("role") in ROLES else self.reading.role
+        role = self.payload.get("role") if self.payload.get("role") in PATHS else self.reading.role
         if role is not None and not self.text.startswith("/") and self.looks_like_a_name():
             role = None  # "黄公众" asked for a name: a name, not "I am the public"
         if claimant == "parent":
@@ -231,13 +228,14 @@ class Turn:
                     self.updates["k12_claimant"] = "self"
         if role is None and self.role is None and any(d.whose == "child" for d in self.reading.details):
             role = "parent"  # "给女儿李小雨领卡"
-        if role in ROLES and role != self.role:
+        if role in PATHS and role != self.role:
             if self.role is not None and self.asked not in ("role", "k12_claimant"):
-                self.notes.append(Say("utter_role_changed", {"role_name": ROLE_NAMES[role]}))
+                self.notes.append(Say("utter_role_changed", {"role_name": PATH_LABELS[role]}))
             self.updates["role"] = role
             self.role = role
         # A verified real name fills the self-service paths' details.
-        verified = realname(self.tracker) if self.role in SELF_SERVICE and self.slot("person_name") is None else None
+        self_service = self.role in SELF_SERVICE_PATHS
+        verified = realname(self.tracker) if self_service and self.slot("person_name") is None else None
         if verified:
             self.updates.update(person_name=verified["name"], id_number=verified["id_number"])
 
@@ -560,7 +558,7 @@ class ValidateClaimForm(FormValidationAction):
         return {slot: check.normalised}
 
     async def validate_role(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if value not in ROLES:
+        if value not in PATHS:
             return {"role": None}
         events: dict[str, Any] = {"role": value, "details_confirmed": None}
         if value != "k12_student":
