@@ -27,6 +27,7 @@ from backend.cli.person_data import cmd_person_data
 from backend.cli.registry import cmd_demo_identities, cmd_demo_registry, cmd_import_registry, cmd_report
 from backend.cli.serve import cmd_init_db, cmd_serve
 from backend.config import PROJECT_ROOT
+from contract.staff import STAFF_ROLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("create-staff", help="create a staff console account (or reset its password and role)")
     p.add_argument("username")
-    p.add_argument("--role", choices=("agent", "admin"), default="agent")
+    p.add_argument("--role", choices=STAFF_ROLES, default="agent")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_create_staff)
     p = sub.add_parser("index-conversations", help="index the Rasa tracker store for the staff console")
