@@ -24,6 +24,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import DEFAULT_URL
+from contract import beijing
 from identity import validate_id
 
 SHOWN_SLOT = "privacy_notice_shown"
@@ -76,7 +77,7 @@ def under_consent_age(id_number: Any, today: Optional[date] = None) -> bool:
     check = validate_id(id_number) if isinstance(id_number, str) else None
     if check is None or not check.ok or check.birth_date is None:
         return False
-    today = today or date.today()
+    today = today or beijing.today()  # ages by the date in China, not the server's
     born = check.birth_date
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
     return age < CONSENT_AGE
