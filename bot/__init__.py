@@ -1,3 +1,4 @@
-"""Code that runs inside the Rasa server (Python 3.10, .venv-rasa): custom
-NLU components such as text normalisation, and channel connectors.
-The dialogue bot arrives with issue 3."""
+"""Code that runs inside the Rasa server (Python 3.10, .venv-rasa): the NLU
+components (text normaliser, entity rules, typed button titles), the REST
+channel, the tracker and lock stores, and the patches of Rasa internals
+(`bot/patches/`, installed by `python -m bot`)."""
