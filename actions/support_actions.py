@@ -435,5 +435,12 @@ class ActionCoreFallback(Action):
         return "action_core_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_slot("pending_cancel") and tracker.active_loop_name == FORM:
+            # "确定不领了吗？" answered with what no rule takes ("不是，继续领"
+            # read as `inform`, a name): Rasa's form does not read the first
+            # message after an interruption, and rejects it. Not a yes, so
+            # nothing is cancelled: the claim goes on, its question asked again.
+            dispatcher.utter_message(response="utter_claim_goes_on")
+            return [SlotSet("pending_cancel", False), FollowupAction(FORM)]
         dispatcher.utter_message(response="utter_not_understood", buttons=[START_CLAIM, HUMAN])
         return [UserUtteranceReverted()]
