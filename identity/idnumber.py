@@ -9,7 +9,7 @@ import datetime as _dt
 import re
 import unicodedata
 from operator import mul
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 _WEIGHTS = bytes(pow(2, 17 - i, 11) for i in range(17))
 _ASCII_ZERO_TOTAL = ord("0") * sum(_WEIGHTS)
@@ -49,9 +49,9 @@ class IdCheck(NamedTuple):
     """Outcome of validating one ID number input (a tuple: cheap to make)."""
 
     normalised: str
-    problem: Optional[str] = None
-    birth_date: Optional[_dt.date] = None
-    gender: Optional[str] = None  # "M" / "F"
+    problem: str | None = None
+    birth_date: _dt.date | None = None
+    gender: str | None = None  # "M" / "F"
 
     @property
     def ok(self) -> bool:
@@ -72,7 +72,7 @@ def check_char(first17: str) -> str:
     return _CHECK_CHARS[total % 11]
 
 
-def validate_id(raw: str, today: Optional[_dt.date] = None) -> IdCheck:
+def validate_id(raw: str, today: _dt.date | None = None) -> IdCheck:
     if raw.__class__ is str and len(raw) == 18 and _BODY.match(raw):
         value = raw  # fast path: registry files hold canonical IDs already
     else:
