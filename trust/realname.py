@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -66,7 +67,7 @@ def ensure_dev_keys(folder: Path = DEV_SECRETS_DIR) -> tuple[Path, Path]:
     return private, public
 
 
-def _public_der(pem: str) -> Optional[bytes]:
+def _public_der(pem: str) -> bytes | None:
     try:
         key = serialization.load_pem_public_key(pem.encode())
     except (ValueError, TypeError):
@@ -82,7 +83,7 @@ def is_development_key(pem: str) -> bool:
     return mine is not None and mine == _public_der(DEV_PUBLIC_KEY.read_text(encoding="utf-8"))
 
 
-def public_key(env: Optional[Mapping[str, str]] = None) -> str:
+def public_key(env: Mapping[str, str] | None = None) -> str:
     """The verifying key (PEM): configured, or outside production the
     development key (made when missing)."""
     value = configured(REALNAME_PUBLIC_KEY, env)
@@ -96,7 +97,7 @@ def public_key(env: Optional[Mapping[str, str]] = None) -> str:
     return value
 
 
-def dev_private_key(env: Optional[Mapping[str, str]] = None) -> str:
+def dev_private_key(env: Mapping[str, str] | None = None) -> str:
     """The development signing key; refused in production, where only the
     mini-program's own server signs."""
     if production(env):
@@ -106,7 +107,7 @@ def dev_private_key(env: Optional[Mapping[str, str]] = None) -> str:
 
 
 def sign(private_pem: str, name: str, id_number: str, ttl_s: int = DEFAULT_TTL_S, audience: str = AUDIENCE,
-         subject: Optional[str] = None, now: Optional[float] = None) -> str:
+         subject: str | None = None, now: float | None = None) -> str:
     issued = int(time.time() if now is None else now)
     claims: dict[str, Any] = {"name": name, "id_number": id_number, "aud": audience, "iat": issued,
                               "exp": issued + ttl_s}
@@ -115,8 +116,8 @@ def sign(private_pem: str, name: str, id_number: str, ttl_s: int = DEFAULT_TTL_S
     return jwt.encode(claims, private_pem, algorithm=ALGORITHM)
 
 
-def verify(token: Any, public_pem: str, sender: Optional[str] = None, audience: str = AUDIENCE,
-           now: Optional[float] = None) -> Optional[RealName]:
+def verify(token: Any, public_pem: str, sender: str | None = None, audience: str = AUDIENCE,
+           now: float | None = None) -> RealName | None:
     """The identity a valid token carries, or None (the reason logged,
     never the token or its content)."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
