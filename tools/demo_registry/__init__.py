@@ -33,9 +33,10 @@ from __future__ import annotations
 import csv
 import os
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Optional
 
 from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from tools.demo_registry.people import People
@@ -101,7 +102,7 @@ class DemoSummary:
 class _Progress:
     """Rows written so far, reported about every _PROGRESS_EVERY rows."""
 
-    def __init__(self, report: Optional[Callable[[int], None]]) -> None:
+    def __init__(self, report: Callable[[int], None] | None) -> None:
         self.report = report
         self.done = 0
         self.reported = -1
@@ -142,7 +143,7 @@ def generate(
     teachers: int,
     out_dir: Path,
     seed: int = DEFAULT_SEED,
-    progress: Optional[Callable[[int], None]] = None,
+    progress: Callable[[int], None] | None = None,
 ) -> DemoSummary:
     """Write `students.csv` and `teachers.csv` into `out_dir`.
 

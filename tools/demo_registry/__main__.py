@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from tools.demo_registry import DEFAULT_SEED, generate
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Manual use: python -m tools.demo_registry --students N --teachers M --out DIR."""
     parser = argparse.ArgumentParser(description="Write a deterministic demo registry.")
     parser.add_argument("--students", type=int, default=5000)

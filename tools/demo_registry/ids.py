@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from backend.registry.jiangxi import COUNTIES
 from identity.idnumber import check_char

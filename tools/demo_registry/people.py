@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Optional
 
 from identity.names import MIDDLE_DOT
 from tools.demo_registry.ids import AREA_POOL, guardian_space, student_space, teacher_space
@@ -91,7 +90,7 @@ class People:
     def minority_father(self) -> str:
         return MINORITY_M[int(self.rnd() * len(MINORITY_M))]
 
-    def minority_name(self, male: int, father_given: Optional[str] = None) -> str:
+    def minority_name(self, male: int, father_given: str | None = None) -> str:
         own = self.minority_given[male]
         if father_given is None:
             father_given = self.minority_father()

@@ -5,7 +5,8 @@ official statistics)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from backend.registry.columns import STUDENT_COLUMNS, TEACHER_COLUMNS
 
@@ -69,6 +70,6 @@ def expand(items: Sequence[T], weights: Sequence[float], scale: float) -> list[T
     """A lookup pool: each item repeated round(weight * scale) times, so a
     weighted pick is `pool[int(random() * len(pool))]`."""
     pool: list[T] = []
-    for item, w in zip(items, weights):
+    for item, w in zip(items, weights, strict=True):
         pool.extend([item] * max(1, round(w * scale)))
     return pool

@@ -7,7 +7,8 @@ cap. A few people are both a teacher and a university student
 from __future__ import annotations
 
 import random
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from identity.names import MIDDLE_DOT
 from tools.demo_registry.ids import AREA_STR
