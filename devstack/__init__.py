@@ -14,8 +14,16 @@ tests and the benchmarks start them (`ServiceStack`).
 """
 from __future__ import annotations
 
-from devstack.databases import (check_redis, drop_databases, ensure_databases, private_databases, private_var,
-                                run_blocking, seed_demo_registry, tracker_url)
+from devstack.databases import (
+    check_redis,
+    drop_databases,
+    ensure_databases,
+    private_databases,
+    private_var,
+    run_blocking,
+    seed_demo_registry,
+    tracker_url,
+)
 from devstack.members import Member, members, reach
 from devstack.nginx import BUSY_REPLY, nginx_temp, write_nginx_conf
 from devstack.paths import MODEL, RASA, RASA_CLI, ROOT, VAR, VENV_PY

@@ -15,8 +15,9 @@ import concurrent.futures
 import contextlib
 import socket
 import subprocess
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any, AsyncIterator, Coroutine, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from backend.private_files import PRIVATE_UMASK, private_dir, private_file, private_sqlite, sqlite_path
