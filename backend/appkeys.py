@@ -8,8 +8,8 @@ from aiohttp import web
 from backend.claims.attempts import IdHasher
 from backend.claims.service import ClaimService
 from backend.config import Settings
-from backend.db import Database
 from backend.conversations.tracker import TrackerStore
+from backend.db import Database
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)

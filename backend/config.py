@@ -70,7 +70,7 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         settings = cls(
             database_url=async_database_url(

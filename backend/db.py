@@ -11,8 +11,9 @@ uses one engine for both.
 """
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url

@@ -10,7 +10,7 @@ import csv
 import datetime as dt
 import json
 from collections import defaultdict
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import String, cast, func, select
 
@@ -23,8 +23,8 @@ from contract.paths import IDENTITIES, IDENTITY_LABELS
 UNKNOWN = ""
 
 
-async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,
-                        until: Optional[dt.datetime] = None) -> list[dict[str, Any]]:
+async def campaign_rows(db: Database, since: dt.datetime | None = None,
+                        until: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Rows per (district, school); with since/until (UTC, until exclusive)
     only cards and attempts of that time."""
     groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
@@ -64,7 +64,7 @@ async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,
     return rows
 
 
-def _between(column: Any, since: Optional[dt.datetime], until: Optional[dt.datetime]) -> list[Any]:
+def _between(column: Any, since: dt.datetime | None, until: dt.datetime | None) -> list[Any]:
     conditions = []
     if since is not None:
         conditions.append(column >= since)

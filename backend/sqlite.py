@@ -11,8 +11,8 @@ processes use it too.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 # How long a connection waits for another one's write lock before "database
 # is locked". The claim runner waits as long with a retry loop of its own
@@ -20,7 +20,7 @@ from typing import Callable, Optional
 BUSY_TIMEOUT_MS = 30_000
 
 
-def sqlite_pragmas(*, wait: bool = True, autocheckpoint: bool = True, cache_mib: Optional[int] = None,
+def sqlite_pragmas(*, wait: bool = True, autocheckpoint: bool = True, cache_mib: int | None = None,
                    scratch: bool = False) -> list[str]:
     """The PRAGMAs of a new connection.
 
@@ -43,7 +43,7 @@ def sqlite_pragmas(*, wait: bool = True, autocheckpoint: bool = True, cache_mib:
 
 
 def setup_sqlite(execute: Callable[[str], object], *, wait: bool = True, autocheckpoint: bool = True,
-                 cache_mib: Optional[int] = None, scratch: bool = False) -> None:
+                 cache_mib: int | None = None, scratch: bool = False) -> None:
     """Set up a new connection, given the driver's way to run a statement."""
     for pragma in sqlite_pragmas(wait=wait, autocheckpoint=autocheckpoint, cache_mib=cache_mib, scratch=scratch):
         execute("PRAGMA " + pragma)

@@ -18,8 +18,9 @@ check-then-insert:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Optional
+from typing import Any
 
 from backend.claims.cardnumber import new_card_number
 from backend.claims.operations import (
@@ -70,17 +71,17 @@ NO_HASH = "-"
 class RegistryMatch:
     """Registry records of one ID number whose name matches the given one."""
 
-    student: Optional[StudentRec]
-    teacher: Optional[TeacherRec]
+    student: StudentRec | None
+    teacher: TeacherRec | None
     identities: list[str]
     other_name_only: bool  # the ID is on record, but only under another name
 
     @property
-    def origin(self) -> Optional[StudentRec | TeacherRec]:
+    def origin(self) -> StudentRec | TeacherRec | None:
         return self.student or self.teacher
 
 
-def match_registry(student: Optional[StudentRec], teacher: Optional[TeacherRec], name_norm: str) -> RegistryMatch:
+def match_registry(student: StudentRec | None, teacher: TeacherRec | None, name_norm: str) -> RegistryMatch:
     """Identities come from what the registries hold for the ID, never from
     the path the user chose."""
     on_record = student is not None or teacher is not None
@@ -110,7 +111,7 @@ def _mismatch(path: str, identities: list[str]) -> bool:
 def claim_flow(
     req: ClaimRequest,
     holder: IdCheck,
-    guardian: Optional[IdCheck],
+    guardian: IdCheck | None,
     attempt: Attempt,
     *,
     issue: bool,
@@ -142,7 +143,7 @@ def _gate(failures: RecentFailures, holder: IdCheck, others_ok: bool = True) -> 
     return GateResult(recent, NO_ONE)
 
 
-def _recorded_guardian_not_limited(req: ClaimRequest, guardian: Optional[IdCheck], person: Person,
+def _recorded_guardian_not_limited(req: ClaimRequest, guardian: IdCheck | None, person: Person,
                                    since: dt.datetime, limit: int) -> Generator[Op, Any, bool]:
     """Failures others typed against a child's ID number do not lock out the
     child's recorded guardian (issue 13): on the parent path, when the
@@ -157,7 +158,7 @@ def _recorded_guardian_not_limited(req: ClaimRequest, guardian: Optional[IdCheck
     return own < limit
 
 
-def _claim_steps(req: ClaimRequest, holder: IdCheck, guardian: Optional[IdCheck], attempt: Attempt, issue: bool,
+def _claim_steps(req: ClaimRequest, holder: IdCheck, guardian: IdCheck | None, attempt: Attempt, issue: bool,
                  limit_failures: int, since: dt.datetime, now: dt.datetime) -> Flow:
     id_hash, guardian_hash = attempt.id_hash, attempt.guardian_id_hash or attempt.id_hash
     if holder.ok and req.verified_id_number == holder.normalised:
@@ -236,7 +237,7 @@ def _take_proxy_slot(guardian_id: str, child_id: str, now: dt.datetime) -> Gener
     return False
 
 
-def _issue(req: ClaimRequest, holder_id: str, name_norm: str, match: RegistryMatch, guardian: Optional[IdCheck],
+def _issue(req: ClaimRequest, holder_id: str, name_norm: str, match: RegistryMatch, guardian: IdCheck | None,
            attempt: Attempt, now: dt.datetime) -> Generator[Op, Any, tuple[CardRec, str]]:
     """Insert the card; a new card is logged as issued in the same statement.
     A card found instead (a concurrent claim won) is logged by the caller."""
@@ -259,7 +260,7 @@ def _issue(req: ClaimRequest, holder_id: str, name_norm: str, match: RegistryMat
             created_at=now,
             updated_at=now,
         )
-        card: Optional[CardRec] = yield InsertCard(values, attempt.with_outcome(True, None, values.card_number))
+        card: CardRec | None = yield InsertCard(values, attempt.with_outcome(True, None, values.card_number))
         if card is not None:
             return card, "issued"
         card = yield FindCard(holder_id)  # a concurrent claim won: its card is the one
@@ -307,8 +308,8 @@ def _refresh_steps(name: str, holder: IdCheck, attempt: Attempt, limit_failures:
 
 
 def new_attempt(
-    hasher: Callable[[str], str], action: str, path: Optional[str], channel_user: Optional[str], holder: IdCheck,
-    name: str, guardian: Optional[IdCheck], now: dt.datetime,
+    hasher: Callable[[str], str], action: str, path: str | None, channel_user: str | None, holder: IdCheck,
+    name: str, guardian: IdCheck | None, now: dt.datetime,
 ) -> Attempt:
     """The claim log row of one attempt: keyed hashes and masks, no full ID."""
     return Attempt(

@@ -4,7 +4,6 @@ It owns the runner: `close` closes it."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,7 @@ from identity import validate_id
 __all__ = ["ClaimRequest", "ClaimService", "Outcome", "card_for", "card_view"]
 
 
-async def card_for(session: AsyncSession, id_number: str) -> Optional[Card]:
+async def card_for(session: AsyncSession, id_number: str) -> Card | None:
     return (await session.scalars(select(Card).where(Card.holder_id_number == id_number))).one_or_none()
 
 
@@ -50,7 +49,7 @@ class ClaimService:
                           since=self._window(now), now=now)
         return await self.runner.run(flow)
 
-    async def refresh(self, name: str, id_number: str, channel_user: Optional[str]) -> Outcome:
+    async def refresh(self, name: str, id_number: str, channel_user: str | None) -> Outcome:
         """更新身份: re-match a card holder and update identities and permissions."""
         holder = validate_id(id_number)
         now = utcnow()

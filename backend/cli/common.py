@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import Any
 
 from backend.config import Settings
 
@@ -39,7 +39,7 @@ def cli_actor() -> str:
     return f"cli:{name}"[:64]
 
 
-async def audit_cli(db: Any, action: str, target: Optional[str], detail: str) -> None:
+async def audit_cli(db: Any, action: str, target: str | None, detail: str) -> None:
     """What the admin CLI did, in the staff audit log (admins read it at
     /staff/audit), as "cli:" + the OS user (and who ran sudo)."""
     from backend.web.console.staff import record_audit

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from backend.cli.common import audit_lookup, load_settings, print_json, with_db
 
@@ -18,7 +18,7 @@ def cmd_lookup_card(args: argparse.Namespace) -> int:
     from backend.models import Card
     from identity import mask_id, validate_id
 
-    async def run() -> Optional[dict[str, Any]]:
+    async def run() -> dict[str, Any] | None:
         db = await with_db(load_settings())
         try:
             async with db.reading() as session:

@@ -5,12 +5,12 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from backend.cli.common import audit_cli, load_settings, print_json, with_db
 
 
-def _person_id(raw: str) -> Optional[str]:
+def _person_id(raw: str) -> str | None:
     from identity import validate_id
 
     check = validate_id(raw)
@@ -39,7 +39,7 @@ def cmd_person_data(args: argparse.Namespace) -> int:
     masked = mask_id(id_number)
     action = f"person_data_{args.person_command}"
 
-    async def run() -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    async def run() -> tuple[dict[str, Any], dict[str, Any] | None]:
         db = await with_db(settings)
         try:
             records = await gather(db, IdHasher(settings.id_hash_key), id_number)

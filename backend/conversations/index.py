@@ -9,7 +9,8 @@ twice.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select, text
 
@@ -56,7 +57,7 @@ def apply_event(summary: ConversationSummary, event: TrackerEvent) -> None:
         summary.handed_off = True
 
 
-def summarise(sender_id: str, events: Sequence[TrackerEvent]) -> Optional[ConversationSummary]:
+def summarise(sender_id: str, events: Sequence[TrackerEvent]) -> ConversationSummary | None:
     """The summary of one conversation from its events (not stored)."""
     if not events:
         return None

@@ -23,8 +23,8 @@ person's attempts.
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Collection
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +48,7 @@ class RowCounts:
     tickets_pseudonymised: int = 0
     cards_unlinked: int = 0
 
-    def add(self, other: "RowCounts") -> None:
+    def add(self, other: RowCounts) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
 

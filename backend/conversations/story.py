@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from backend.conversations.events import (
     ID_KEYS,
@@ -70,7 +71,7 @@ class Pseudonymiser:
         value = MASKED_ID_IN_TEXT.sub(lambda m: self.id_number(m.group(0)), value)
         return mask_phones(ID_LIKE_IN_TEXT.sub(lambda m: self.id_number(m.group(0)), value))
 
-    def value(self, key: Optional[str], value: Any) -> Any:
+    def value(self, key: str | None, value: Any) -> Any:
         if isinstance(value, dict):
             return {str(k): self.value(str(k), v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -156,7 +157,7 @@ def _applied(events: Sequence[TrackerEvent]) -> list[Any]:
     applied: list[Any] = []
     in_session_start = False
 
-    def undo_till(kind: str) -> Optional[TrackerEvent]:
+    def undo_till(kind: str) -> TrackerEvent | None:
         while applied:
             item = applied.pop()
             if isinstance(item, TrackerEvent) and item.type_name == kind:

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
@@ -56,7 +56,7 @@ class TrackerEvent:
         return to_utc(self.timestamp)
 
     @property
-    def name(self) -> Optional[str]:
+    def name(self) -> str | None:
         value = self.data.get("name")
         return value if isinstance(value, str) else None
 
@@ -89,7 +89,7 @@ class TrackerStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.refresh_lock = asyncio.Lock()
-        self.sqlite_path: Optional[Path] = None
+        self.sqlite_path: Path | None = None
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             if not parsed.database or parsed.database == ":memory:":

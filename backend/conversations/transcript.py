@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import heapq
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from backend.conversations.events import entities_of, intent_of, known_names, parse_payload
 from backend.conversations.masking import Masker, describe
@@ -28,16 +29,16 @@ class Turn:
     kind: str  # user | bot | action | slot | loop | event | agent
     when: dt.datetime
     text: str = ""
-    intent: Optional[str] = None
-    confidence: Optional[float] = None
+    intent: str | None = None
+    confidence: float | None = None
     entities: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     buttons: list[Button] = dataclasses.field(default_factory=list)
-    pressed: Optional[str] = None  # user turns that are button presses: the button's title
+    pressed: str | None = None  # user turns that are button presses: the button's title
     is_payload: bool = False
     name: str = ""  # action, slot or loop name; agent username
     value: str = ""  # slot value
     detail: str = ""  # channel, verified identity, policy...
-    event_id: Optional[int] = None
+    event_id: int | None = None
 
 
 _EVENT_NOTES = {

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Collection, Optional
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
@@ -49,7 +50,7 @@ class TrackerWriter:
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
-        self.sqlite_path: Optional[Path] = None
+        self.sqlite_path: Path | None = None
         if parsed.get_backend_name() == "sqlite":
             if not parsed.database or parsed.database == ":memory:":
                 raise ValueError("the tracker store must be an SQLite file or a PostgreSQL database")
@@ -94,7 +95,7 @@ class TrackerWriter:
         """Those of `senders` with any event."""
         return await self._present(senders, None)
 
-    async def _present(self, senders: Collection[str], since: Optional[float]) -> set[str]:
+    async def _present(self, senders: Collection[str], since: float | None) -> set[str]:
         if self._absent():
             return set()
         c = EVENTS.c
@@ -108,7 +109,7 @@ class TrackerWriter:
             found.update(str(r[0]) for r in rows or [])
         return found
 
-    async def delete(self, senders: Collection[str], idle_since: Optional[float] = None) -> int:
+    async def delete(self, senders: Collection[str], idle_since: float | None = None) -> int:
         """Delete these conversations' events (with `idle_since`: only of
         those with no event at or after it); returns the events deleted."""
         if self._absent():

@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
@@ -57,15 +58,15 @@ REGISTRY_NOTE_EN = ("registry records (students, teachers) belong to the educati
                     "import and are not deleted here: corrections go through the school and the registry")
 
 
-def _iso(when: Optional[dt.datetime]) -> Optional[str]:
+def _iso(when: dt.datetime | None) -> str | None:
     return when.replace(tzinfo=dt.timezone.utc).isoformat(timespec="seconds") if when else None
 
 
-def _masked_id(value: Optional[str]) -> Optional[str]:
+def _masked_id(value: str | None) -> str | None:
     return mask_id(value) if value else None
 
 
-def _masked_name(value: Optional[str]) -> Optional[str]:
+def _masked_name(value: str | None) -> str | None:
     return mask_name(value) if value else None
 
 
@@ -75,10 +76,10 @@ class PersonRecords:
 
     id_number: str
     id_hash: str
-    student: Optional[Student] = None
-    teacher: Optional[Teacher] = None
+    student: Student | None = None
+    teacher: Teacher | None = None
     guardian_of: list[Student] = field(default_factory=list)
-    card: Optional[Card] = None
+    card: Card | None = None
     children_cards: list[Card] = field(default_factory=list)
     proxy_as_guardian: list[ProxyClaim] = field(default_factory=list)
     proxy_as_child: list[ProxyClaim] = field(default_factory=list)
@@ -223,7 +224,7 @@ def _messages(events: list[TrackerEvent], replies: list[AgentReply], masker: Own
 
 
 async def export(records: PersonRecords, tracker: TrackerStore,
-                 now: Optional[dt.datetime] = None) -> dict[str, Any]:
+                 now: dt.datetime | None = None) -> dict[str, Any]:
     """The person's copy, as JSON-ready data. Raises TrackerUnavailable
     when the tracker store cannot be read."""
     own_names = records.own_names()

@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Collection, Optional
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
@@ -143,7 +144,7 @@ async def anonymise_attempts(db: Any, cutoff: dt.datetime) -> int:
 
 
 async def purge_conversations(db: Any, tracker: TrackerWriter, older_than: dt.timedelta,
-                              now: Optional[dt.datetime] = None) -> PurgeReport:
+                              now: dt.datetime | None = None) -> PurgeReport:
     """Delete the conversations idle for longer than `older_than` (see the
     module's documentation). Raises TrackerWriteError when the tracker
     store cannot be read or written (nothing of the backend's is changed

@@ -8,9 +8,10 @@ bad.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -31,7 +32,7 @@ class Chunk:
     written: bool = False  # already staged by the worker (SQLite, see stage_chunk)
 
 
-def read_header(path: Path, columns: Sequence[str]) -> tuple[Optional[list[int]], int, int, Optional[str]]:
+def read_header(path: Path, columns: Sequence[str]) -> tuple[list[int] | None, int, int, str | None]:
     """(index of each contract column, header width, byte offset after the
     header, problem)."""
     with open(path, "rb") as fh:
@@ -96,7 +97,7 @@ def _rows_by_line(
 
 def convert_chunk(
     kind: str, path: str, start: int, end: int, index: Sequence[int], width: int,
-    stage_to: Optional[tuple[str, int]] = None,
+    stage_to: tuple[str, int] | None = None,
 ) -> Chunk:
     """Decode, parse and validate one chunk (runs in a worker process):
     vectorised for rows in canonical form (frames.py), row by row

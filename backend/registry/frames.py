@@ -19,8 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Optional, Sequence
 
 import polars as pl
 
@@ -161,7 +161,7 @@ _CHECKS = {"students": _student_checks, "teachers": _teacher_checks}
 
 def fast_split(
     kind: str, data: bytes, lines: Sequence[bytes], columns: Sequence[str], index: Sequence[int], width: int,
-) -> Optional[tuple[pl.DataFrame, pl.DataFrame]]:
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """(database rows that passed the fast checks, raw rows that did not),
     both with their line number in column ROW; None when the chunk must go
     the row-by-row way as a whole."""
@@ -179,7 +179,7 @@ def fast_split(
         return None  # e.g. invalid UTF-8: the row-by-row path says which line
     if raw.height != len(lines):
         return None
-    raw = raw.select([pl.col(f"f{i}").alias(name) for i, name in zip(index, columns)]).with_row_index(ROW, offset=1)
+    raw = raw.select([pl.col(f"f{i}").alias(name) for i, name in zip(index, columns, strict=True)]).with_row_index(ROW, offset=1)
     ok, out = _CHECKS[kind](dt.date.today())
     flagged = raw.with_columns(ok.alias("_ok"))
     good = flagged.filter(pl.col("_ok")).select([pl.col(ROW), *out])

@@ -24,10 +24,10 @@ import shutil
 import tempfile
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable, Optional
 
 from backend.registry.chunks import CHUNK_BYTES, Chunk, chunk_bounds, convert_chunk, read_header
 from backend.registry.rows import KINDS
@@ -54,12 +54,12 @@ class FileReport:
 
 async def import_registry(
     database_url: str,
-    students: Optional[Path] = None,
-    teachers: Optional[Path] = None,
+    students: Path | None = None,
+    teachers: Path | None = None,
     *,
     strict: bool = False,
-    progress: Optional[Callable[[str, int], Callable[[int], None]]] = None,
-    workers: Optional[int] = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    workers: int | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> list[FileReport]:
     """Import one or both files; returns a report per file. The schema must
@@ -69,7 +69,7 @@ async def import_registry(
     sink = await open_sink(database_url, lanes=1 if strict else PG_LANES)
     reports: list[FileReport] = []
     ok = False
-    pool: Optional[Workers] = None
+    pool: Workers | None = None
     try:
         for kind, path in jobs:
             report = FileReport(kind, str(path))
@@ -123,15 +123,15 @@ class Workers:
     stage them (stage_chunk) in a temporary directory next to it. Spawned,
     not forked: polars' thread pool does not survive a fork."""
 
-    def __init__(self, n: int, sqlite_path: Optional[str]) -> None:
+    def __init__(self, n: int, sqlite_path: str | None) -> None:
         self.size = n
-        self.stage_dir: Optional[str] = None
+        self.stage_dir: str | None = None
         if sqlite_path is not None and sqlite_path != ":memory:":
             self.stage_dir = tempfile.mkdtemp(prefix=".import-", dir=Path(sqlite_path).resolve().parent)
         self.next_seq = 0
         self.pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
 
-    def stage_to(self) -> Optional[tuple[str, int]]:
+    def stage_to(self) -> tuple[str, int] | None:
         if self.stage_dir is None:
             return None
         self.next_seq += 1
@@ -144,7 +144,7 @@ class Workers:
 
 
 async def _chunks(
-    pool: Optional[Workers],
+    pool: Workers | None,
     kind: str,
     path: Path,
     offset: int,

@@ -8,8 +8,6 @@ tables, weighted as given here.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 # Prefecture-level cities by the first four digits of a code.
 CITIES: dict[str, str] = {
     "3601": "南昌", "3602": "景德镇", "3603": "萍乡", "3604": "九江",
@@ -82,6 +80,6 @@ DISTRICT_NAMES: dict[str, str] = {
 }
 
 
-def district_name(code: Optional[str]) -> str:
+def district_name(code: str | None) -> str:
     """A district's full name (360102 -> 南昌市东湖区); an unknown code as given."""
     return DISTRICT_NAMES.get(code or "", code or "")

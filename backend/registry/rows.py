@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from backend.registry.columns import (
     MAX_FIELD,
@@ -36,7 +37,7 @@ def _text(value: str, what: str, required: bool = True) -> str:
     return value
 
 
-def _id(value: str, what: str) -> tuple[str, Optional[dt.date], Optional[str]]:
+def _id(value: str, what: str) -> tuple[str, dt.date | None, str | None]:
     check = validate_id(value)
     if not check.ok:
         raise RowError(f"{what} is not a valid ID number ({check.problem})")
@@ -123,7 +124,7 @@ def student_row(f: Sequence[str]) -> tuple[Any, ...]:
     texts = (student_no.strip(), school_code.strip(), school_name.strip(), grade.strip(), class_name.strip())
     if not (texts[0] and texts[1] and texts[2]) or max(map(len, texts)) > MAX_FIELD:
         for value, label, required in zip(texts, ("student_no", "school_code", "school_name", "grade", "class_name"),
-                                          (True, True, True, False, False)):
+                                          (True, True, True, False, False), strict=True):
             _text(value, label, required)  # raises with the reason
     g1 = _guardian(g1_name, g1_id, g1_rel, 1) if (g1_name or g1_id) else (None, None, None, g1_rel.strip() or None)
     g2 = _guardian(g2_name, g2_id, g2_rel, 2) if (g2_name or g2_id) else (None, None, None, g2_rel.strip() or None)

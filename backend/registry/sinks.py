@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import polars as pl
 from sqlalchemy.engine import make_url
@@ -80,7 +81,7 @@ class SqliteSink:
         self._execute("PRAGMA threads=4")  # the sort may use helper threads
         self._execute("PRAGMA temp_store=MEMORY")
         names = [f"stage{i}" for i in range(len(sources))]
-        for name, path in zip(names, sources):
+        for name, path in zip(names, sources, strict=True):
             self._execute(f"ATTACH DATABASE '{str(path).replace(chr(39), chr(39) * 2)}' AS {name}")
         try:
             union = " UNION ALL ".join(f"SELECT * FROM {name}.{table}" for name in names)
@@ -163,7 +164,7 @@ class PostgresSink:
         self.lanes = lanes
 
     @classmethod
-    async def connect(cls, url: str, lanes: int) -> "PostgresSink":
+    async def connect(cls, url: str, lanes: int) -> PostgresSink:
         import asyncpg
 
         u = make_url(url)

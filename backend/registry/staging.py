@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import atexit
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
@@ -33,7 +33,7 @@ PREFIX = "/api/"
 # -- request parsing -----------------------------------------------------------
 
 
-def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> Optional[str]:
+def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> str | None:
     value = body.get(key)
     if value is None:
         if required:
@@ -48,7 +48,7 @@ def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = Tru
     return value
 
 
-def boolean(body: dict[str, Any], key: str) -> Optional[bool]:
+def boolean(body: dict[str, Any], key: str) -> bool | None:
     value = body.get(key)
     if value is not None and not isinstance(value, bool):
         raise ApiError(400, "wrong_type", f"{key} must be true, false or null", field=key)
@@ -64,7 +64,7 @@ def person_name(body: dict[str, Any], key: str) -> str:
     return value
 
 
-def channel_user(body: dict[str, Any]) -> Optional[str]:
+def channel_user(body: dict[str, Any]) -> str | None:
     """The chat channel's user id; blank counts as none (so blank users do
     not share one rate limit)."""
     value = string(body, "channel_user", max_len=MAX_USER, required=False)
@@ -88,7 +88,7 @@ def outcome_response(outcome: Outcome) -> web.Response:
 # -- handlers ------------------------------------------------------------------
 
 
-def verified_id(body: dict[str, Any]) -> Optional[str]:
+def verified_id(body: dict[str, Any]) -> str | None:
     """`verified_id_number`: the ID of the chat's verified real name, as the
     action server read it from the Rasa channel (optional)."""
     if body.get("verified_id_number") is None:

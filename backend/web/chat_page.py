@@ -54,16 +54,17 @@ import hmac
 import logging
 import re
 import secrets
-from typing import Any, AsyncIterator, Optional
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from backend.web.address_limits import ChatLimits
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
+from backend.web.address_limits import ChatLimits
 from backend.web.errors import ApiError, answer_json, json_body, json_response
 from backend.web.headers import STRICT_PAGE_HEADERS
 from contract.contacts import HOTLINE
@@ -117,12 +118,12 @@ def conversation_sender(secret: str, key: str) -> str:
     return "web-" + digest[:32]
 
 
-def _cookie_key(request: web.Request) -> Optional[str]:
+def _cookie_key(request: web.Request) -> str | None:
     raw = request.cookies.get(COOKIE)
     return raw if raw is not None and KEY.fullmatch(raw) else None
 
 
-def current_sender(request: web.Request) -> Optional[str]:
+def current_sender(request: web.Request) -> str | None:
     """The conversation of this browser (None: it has none yet)."""
     key = _cookie_key(request)
     return conversation_sender(request.app[SETTINGS].session_secret, key) if key else None
@@ -174,7 +175,7 @@ def _realname_field(body: dict[str, Any], key: str, max_len: int) -> str:
     return value.strip()
 
 
-def checked_metadata(value: Any) -> Optional[dict[str, Any]]:
+def checked_metadata(value: Any) -> dict[str, Any] | None:
     """Only the contract's signed identity: {"realname_token": "..."}
     (its signature is Rasa's to check: bot/channels.py)."""
     if value is None or value == {}:
@@ -187,7 +188,7 @@ def checked_metadata(value: Any) -> Optional[dict[str, Any]]:
     return {REALNAME_TOKEN: token}
 
 
-def checked_after(value: Optional[str]) -> int:
+def checked_after(value: str | None) -> int:
     if value is None or value == "":
         return 0
     if not value.isascii() or not value.isdigit() or len(value) > 18:
@@ -206,7 +207,7 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
     return buttons[:MAX_BUTTONS]
 
 
-def bot_message(text: Any, buttons: Any, masked: bool = True) -> Optional[dict[str, Any]]:
+def bot_message(text: Any, buttons: Any, masked: bool = True) -> dict[str, Any] | None:
     """A bot message as the page shows it (text and quick replies), or None
     when it has neither (images, custom payloads: the page has no use for them).
     ID numbers are masked, except in the live answer to the message that
@@ -235,7 +236,7 @@ async def _rasa_json(app: web.Application, method: str, path: str, what: str, **
 
 
 async def ask_rasa(app: web.Application, sender: str, text: str,
-                   metadata: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+                   metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"sender": sender, "message": text}
     if metadata:
         body["metadata"] = metadata

@@ -8,8 +8,9 @@ body (415/400 as ApiError); `json_response` answers in UTF-8 (orjson).
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -66,7 +67,7 @@ JSON_PATHS = web.AppKey("json_paths", JsonPaths)
 _NONE = JsonPaths()
 
 
-def answer_json(app: web.Application, *, prefix: Optional[str] = None, path: Optional[str] = None) -> None:
+def answer_json(app: web.Application, *, prefix: str | None = None, path: str | None = None) -> None:
     """Errors under `prefix` (or at `path`) are answered as JSON."""
     known = app.get(JSON_PATHS) or JsonPaths()
     app[JSON_PATHS] = JsonPaths(known.prefixes + ((prefix,) if prefix else ()),
@@ -93,7 +94,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason)
-    except Exception:  # noqa: BLE001 - logged, answered generically
+    except Exception:
         request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")
 
@@ -114,6 +115,6 @@ async def _page_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except (OperationalError, InterfaceError, *UNAVAILABLE):
         request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
         raise web.HTTPServiceUnavailable(text=PAGE_ERRORS[503], content_type="text/plain") from None
-    except Exception:  # noqa: BLE001 - logged, answered generically
+    except Exception:
         request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
         raise web.HTTPInternalServerError(text="出错了，请稍后再试。", content_type="text/plain") from None

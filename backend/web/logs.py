@@ -7,7 +7,6 @@ import logging
 import sys
 import threading
 import time
-from typing import Optional
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -15,7 +14,7 @@ from aiohttp.abc import AbstractAccessLogger
 from identity.logfilter import ID_LIKE, RedactIdNumbers, redact
 
 __all__ = ["AccessLog", "BufferedStderrHandler", "RedactIdNumbers", "install", "redact"]
-_handler: Optional["BufferedStderrHandler"] = None
+_handler: BufferedStderrHandler | None = None
 
 
 class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -79,8 +78,9 @@ class AccessLog(AbstractAccessLogger):
         now = int(time.time())
         if now != self._second:
             self._second, self._stamp = now, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        query = "?…" if request.query_string else ""
         line = (
-            f'{self._stamp} INFO aiohttp.access: {request.remote} "{request.method} {request.path}{"?…" if request.query_string else ""} '
+            f'{self._stamp} INFO aiohttp.access: {request.remote} "{request.method} {request.path}{query} '
             f'HTTP/{request.version.major}.{request.version.minor}" {response.status} '
             f"{response.body_length} {time_taken:.6f}s\n"
         )

@@ -45,8 +45,9 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
@@ -106,7 +107,7 @@ def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
     return f"{data}.{_mac(secret, purpose, data)}"
 
 
-def unsign(secret: str, purpose: str, value: str, max_age: int) -> Optional[dict[str, Any]]:
+def unsign(secret: str, purpose: str, value: str, max_age: int) -> dict[str, Any] | None:
     """The payload of a signed value, or None when forged, malformed or expired."""
     data, _, mac = value.partition(".")
     if not data or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, data)):
@@ -142,11 +143,11 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
     )
 
 
-async def current_staff(request: web.Request) -> Optional[StaffSession]:
+async def current_staff(request: web.Request) -> StaffSession | None:
     """The signed-in staff member, checked against the account table."""
     if _SESSION_KEY in request:
         return request[_SESSION_KEY]  # type: ignore[no-any-return]
-    staff: Optional[StaffSession] = None
+    staff: StaffSession | None = None
     raw = request.cookies.get(SESSION_COOKIE)
     payload = unsign(_secret(request), "session", raw, SESSION_SECONDS) if raw else None
     if payload is not None and isinstance(payload.get("u"), int) and isinstance(payload.get("c"), str):
@@ -161,14 +162,14 @@ async def current_staff(request: web.Request) -> Optional[StaffSession]:
 def csrf_token(request: web.Request) -> str:
     """The token forms must send back. Signed-in: bound to the session;
     on the login form: bound to the pre-session cookie set by `login_form`."""
-    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    staff: StaffSession | None = request.get(_SESSION_KEY)
     if staff is not None:
         return _mac(_secret(request), "csrf", staff.nonce)
     nonce = request.get(_LOGIN_NONCE) or _login_nonce(request)
     return _mac(_secret(request), "login-csrf", nonce or "")
 
 
-def _login_nonce(request: web.Request) -> Optional[str]:
+def _login_nonce(request: web.Request) -> str | None:
     raw = request.cookies.get(LOGIN_COOKIE)
     payload = unsign(_secret(request), "login", raw, SESSION_SECONDS) if raw else None
     return payload.get("n") if payload else None
@@ -214,12 +215,12 @@ def require_staff(role: str = "agent") -> Callable[[Handler], Handler]:
 
 def staff_of(request: web.Request) -> StaffSession:
     """The session of a request that passed `require_staff`."""
-    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    staff: StaffSession | None = request.get(_SESSION_KEY)
     assert staff is not None, "only inside a handler guarded by require_staff"
     return staff
 
 
-def render(request: web.Request, template: str, context: Optional[dict[str, Any]] = None,
+def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
            status: int = 200) -> web.Response:
     """Render a page; every template also sees the signed-in staff member
     (`staff`) and the CSRF token for its forms (`csrf_token`)."""
@@ -236,10 +237,10 @@ def remote_address(request: web.Request) -> str:
     return (request.remote or "")[:64]
 
 
-async def audit(request: web.Request, action: str, target: Optional[str] = None,
-                detail: Optional[str] = None) -> None:
+async def audit(request: web.Request, action: str, target: str | None = None,
+                detail: str | None = None) -> None:
     """Record a staff action (login, view_transcript, export_story, reply, ...)."""
-    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    staff: StaffSession | None = request.get(_SESSION_KEY)
     await record_audit(request.app[DB], staff.username if staff else None, action, target, detail,
                        remote_address(request))
 
@@ -284,7 +285,7 @@ async def _throttled(db: Any, username: str, remote: str) -> tuple[bool, bool]:
     return refused, (by_user or 0) >= LOGIN_MAX_FAILURES
 
 
-def _login_page(request: web.Request, error: Optional[str], status: int = 200,
+def _login_page(request: web.Request, error: str | None, status: int = 200,
                 username: str = "") -> web.Response:
     nonce = _login_nonce(request)
     fresh = nonce is None

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 from xml.sax.saxutils import escape
 
 from markupsafe import Markup
@@ -28,7 +28,7 @@ _ENTITIES = {'"': "&quot;", "'": "&#39;"}
 class Series:
     name: str
     values: Sequence[float]
-    color: Optional[str] = None
+    color: str | None = None
 
 
 def esc(text: object) -> str:

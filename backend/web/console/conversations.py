@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
-from backend.models import AgentReply, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.events import known_names
 from backend.conversations.index import refresh_index, summarise
 from backend.conversations.masking import Masker
 from backend.conversations.story import export_story
 from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerUnavailable
 from backend.conversations.transcript import build_transcript
+from backend.models import AgentReply, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label, sender_of_ref
 from backend.web.console.search import CONVERSATION_FAILURE_LABELS, MAX_TAG, OUTCOME_LABELS, Filters, outcome_of
@@ -44,7 +44,7 @@ PAGE_SIZE = 50
 SUGGESTED_TAGS = ("NLU错误", "流程问题", "需跟进")
 
 
-def local_time(when: Optional[dt.datetime]) -> str:
+def local_time(when: dt.datetime | None) -> str:
     """A stored (naive UTC) time in Beijing time."""
     if when is None:
         return ""
@@ -149,7 +149,7 @@ def _not_found(request: web.Request) -> web.StreamResponse:
     return _no_store(render(request, "staff/transcript.html", {**_labels(), "missing": True}, status=404))
 
 
-def _conversation(request: web.Request) -> Optional[tuple[str, str]]:
+def _conversation(request: web.Request) -> tuple[str, str] | None:
     """(sender id, canonical reference) of the conversation the URL names;
     None when the reference is forged, altered or of another secret."""
     sender_id = sender_of_ref(_secret(request), request.match_info["ref"])
@@ -158,7 +158,7 @@ def _conversation(request: web.Request) -> Optional[tuple[str, str]]:
     return sender_id, conversation_ref(_secret(request), sender_id)
 
 
-async def _transcript_page(request: web.Request, sender_id: str, ref: str, error: Optional[str] = None,
+async def _transcript_page(request: web.Request, sender_id: str, ref: str, error: str | None = None,
                            status: int = 200) -> web.StreamResponse:
     events = await _events(request, sender_id)
     if not events:
@@ -193,7 +193,7 @@ async def transcript(request: web.Request) -> web.StreamResponse:
     return await _transcript_page(request, *found) if found else _not_found(request)
 
 
-def tag_problem(tag: str) -> Optional[str]:
+def tag_problem(tag: str) -> str | None:
     if not tag:
         return "请填写标签。"
     if len(tag) > MAX_TAG:

@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -74,7 +74,7 @@ def default_range(days: int = DEFAULT_DAYS) -> DayRange:
     return DayRange(last - dt.timedelta(days=days - 1), last)
 
 
-def parse_range(query: Any) -> tuple[DayRange, Optional[str]]:
+def parse_range(query: Any) -> tuple[DayRange, str | None]:
     """The range of `from`/`to` (YYYY-MM-DD), or the default and what was wrong."""
     raw_from, raw_to = query.get("from", "").strip(), query.get("to", "").strip()
     if not raw_from and not raw_to:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 
@@ -45,7 +45,7 @@ COUNT_LABELS["cards_deleted"] = COUNT_LABELS["card"]
 UNAVAILABLE = "暂时无法读写对话记录库（Rasa tracker store），未做任何删除，请稍后再试。"
 
 
-def _form_page(request: web.Request, *, error: Optional[str] = None, done: Optional[dict[str, Any]] = None,
+def _form_page(request: web.Request, *, error: str | None = None, done: dict[str, Any] | None = None,
                status: int = 200) -> web.StreamResponse:
     return render(request, "staff/person_data.html", {
         "nav": "person_data", "error": error, "done": done, "labels": COUNT_LABELS,
@@ -53,7 +53,7 @@ def _form_page(request: web.Request, *, error: Optional[str] = None, done: Optio
     }, status=status)
 
 
-def _id_number(form: Any) -> Optional[str]:
+def _id_number(form: Any) -> str | None:
     checked = validate_id(str(form.get("id_number") or "")[:MAX_ID_FIELD])
     return checked.normalised if checked.ok else None
 

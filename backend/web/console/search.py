@@ -13,15 +13,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import and_, exists, not_, or_, select
 
 from backend.claims.cardnumber import is_valid_card_number
-from backend.models import Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.index import IN_PROGRESS_MINUTES
 from backend.conversations.masking import Masker
+from backend.models import Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.web.console.refs import conversation_ref, ref_in, sender_of_ref
 from backend.web.console.urls import CONVERSATIONS
 from contract.beijing import day_start_utc
@@ -46,7 +47,7 @@ _HASH = re.compile(r"[0-9a-f]{32}")
 _TICKET_NUMBER = re.compile(r"[Tt]([0-9]{8})([0-9]{5,9})")
 
 
-def _date(value: str) -> Optional[dt.date]:
+def _date(value: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
@@ -56,8 +57,8 @@ def _date(value: str) -> Optional[dt.date]:
 @dataclasses.dataclass
 class Filters:
     q: str = ""
-    date_from: Optional[dt.date] = None
-    date_to: Optional[dt.date] = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
     path: str = ""
     outcome: str = ""
     failure: str = ""
@@ -65,11 +66,11 @@ class Filters:
     tag: str = ""
     page: int = 1
     id_hash: str = ""  # an ID number search, as the keyed hash (the URL never holds the ID)
-    ref_sender: Optional[str] = None  # a search by a conversation's reference: the conversation
+    ref_sender: str | None = None  # a search by a conversation's reference: the conversation
     ref: str = ""  # ...and its reference
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str], secret: str = "") -> "Filters":
+    def from_query(cls, query: Mapping[str, str], secret: str = "") -> Filters:
         """Unknown values are ignored (treated as "all")."""
         def pick(name: str, allowed: Any) -> str:
             value = (query.get(name) or "").strip()
@@ -212,7 +213,7 @@ class Filters:
         return masked.url()
 
 
-def outcome_of(summary: ConversationSummary, now: Optional[dt.datetime] = None) -> str:
+def outcome_of(summary: ConversationSummary, now: dt.datetime | None = None) -> str:
     if summary.outcome in ("issued", "failed"):
         return summary.outcome
     if summary.path is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any, Optional
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -28,7 +28,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def password_problem(password: str) -> Optional[str]:
+def password_problem(password: str) -> str | None:
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"at least {MIN_PASSWORD_LENGTH} characters please"
     if len(password) > MAX_FIELD:
@@ -70,8 +70,8 @@ async def create_staff(db: Any, username: str, password: str, role: str) -> Staf
     return user
 
 
-async def record_audit(db: Any, username: Optional[str], action: str, target: Optional[str],
-                       detail: Optional[str], remote: Optional[str]) -> None:
+async def record_audit(db: Any, username: str | None, action: str, target: str | None,
+                       detail: str | None, remote: str | None) -> None:
     async with db.writing() as session:
         session.add(AuditEntry(staff_username=username, action=action[:32], target=(target or None) and target[:128],
                                detail=(detail or None) and detail[:512], remote=remote))

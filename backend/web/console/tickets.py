@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select, update
@@ -63,12 +63,12 @@ NOTICES = {
 _SUMMARY = re.compile(r"^role=(\S*) failure=(\S*)$")
 
 
-def beijing(t: Optional[dt.datetime]) -> str:
+def beijing(t: dt.datetime | None) -> str:
     """A stored (naive UTC) time as Beijing time."""
     return clock.beijing(t).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
-def summary_text(summary: Optional[str]) -> str:
+def summary_text(summary: str | None) -> str:
     """The bot's summary ("role=parent failure=guardian_mismatch") in words;
     anything else as given, with ID numbers masked."""
     if not summary:
@@ -220,7 +220,7 @@ async def _set(session: AsyncSession, ticket_id: int, *conditions: Any, **values
 async def take(request: web.Request) -> web.StreamResponse:
     form = await checked_form(request)
     ticket_id, me = _ticket_id(request), staff_of(request).username
-    detail: Optional[str] = None
+    detail: str | None = None
     async with request.app[DB].writing() as session:
         ticket = await _load(session, ticket_id)
         number = ticket.number
