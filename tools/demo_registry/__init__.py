@@ -36,7 +36,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from tools.demo_registry.people import People
@@ -88,7 +88,7 @@ class DemoSummary:
     teacher_and_university_students: int = 0  # people in both files
     by_stage: dict[str, int] = field(default_factory=dict)   # in STAGES order
     by_status: dict[str, int] = field(default_factory=dict)  # in STUDENT_STATUSES order
-    samples: list[dict] = field(default_factory=list)        # see find_samples()
+    samples: list[dict[str, Any]] = field(default_factory=list)  # see find_samples()
 
     @property
     def students_csv(self) -> Path:

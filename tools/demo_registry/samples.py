@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 SAMPLE_KINDS: tuple[str, ...] = (
     "k12_student",
@@ -18,7 +19,7 @@ SAMPLE_KINDS: tuple[str, ...] = (
 )
 
 
-def find_samples(out_dir: Path, limit: int = 5000) -> list[dict]:
+def find_samples(out_dir: Path, limit: int = 5000) -> list[dict[str, Any]]:
     """One example identity per kind in SAMPLE_KINDS (in that order; kinds
     not found in the first `limit` rows of each file are left out).
 
@@ -32,15 +33,15 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict]:
     teachers = _read_rows(out_dir / "teachers.csv", limit)
     student_ids = {row["id_number"] for row in students}
     teacher_ids = {row["id_number"] for row in teachers}
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
 
-    def student_sample(kind: str, row: dict[str, str]) -> dict:
+    def student_sample(kind: str, row: dict[str, str]) -> dict[str, Any]:
         return {"kind": kind, "name": row["name"], "id_number": row["id_number"],
                 "stage": row["stage"], "grade": row["grade"],
                 "school_name": row["school_name"], "status": row["status"]}
 
     # Parents in order of first appearance; a family's rows are consecutive.
-    parents: dict[str, dict] = {}
+    parents: dict[str, dict[str, Any]] = {}
     for row in students:
         stage, status = row["stage"], row["status"]
         for n in ("1", "2"):
@@ -68,10 +69,10 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict]:
 
     for entry in parents.values():
         n_children = len(entry["children"])
-        kind = ("parent_with_four_children" if n_children >= 4
-                else "parent_with_children" if n_children >= 2 else None)
-        if kind and kind not in found:
-            found[kind] = {"kind": kind, **entry}
+        parent_kind = ("parent_with_four_children" if n_children >= 4
+                       else "parent_with_children" if n_children >= 2 else None)
+        if parent_kind and parent_kind not in found:
+            found[parent_kind] = {"kind": parent_kind, **entry}
 
     for row in teachers:
         # Regular teachers are born before 2001; the younger ones are the
