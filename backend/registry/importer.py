@@ -80,6 +80,7 @@ async def import_registry(
             if problem:
                 report.errors.append((1, problem))
                 continue
+            assert index is not None  # a header without a problem has its columns' index
             tick = progress(kind, path.stat().st_size) if progress else None
             n_workers = workers if workers is not None else (os.cpu_count() or 1)
             big = workers is not None or path.stat().st_size > PARALLEL_MIN_BYTES

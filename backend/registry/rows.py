@@ -37,9 +37,9 @@ def _text(value: str, what: str, required: bool = True) -> str:
     return value
 
 
-def _id(value: str, what: str) -> tuple[str, dt.date | None, str | None]:
+def _id(value: str, what: str) -> tuple[str, dt.date, str]:
     check = validate_id(value)
-    if not check.ok:
+    if check.birth_date is None or check.gender is None:  # set when, and only when, the number is valid
         raise RowError(f"{what} is not a valid ID number ({check.problem})")
     return check.normalised, check.birth_date, check.gender
 
@@ -100,17 +100,17 @@ def student_row(f: Sequence[str]) -> tuple[Any, ...]:
      grade, class_name, status, g1_name, g1_id, g1_rel, g2_name, g2_id, g2_rel) = f
     id_number, born, id_gender = _id(id_number, "id_number")
     name, name_norm = _name(name, "name")
-    gender = _GENDERS.get(gender.strip().upper())
-    if gender is None:
-        raise RowError(f"gender {f[3]!r} is not M or F")
+    sex = _GENDERS.get(gender.strip().upper())
+    if sex is None:
+        raise RowError(f"gender {gender!r} is not M or F")
     birth_date = birth_date.strip()
-    if birth_date != born.isoformat():  # type: ignore[union-attr]
+    if birth_date != born.isoformat():
         try:
             dt.date.fromisoformat(birth_date)
         except ValueError:
             raise RowError(f"birth_date {birth_date!r} is not YYYY-MM-DD") from None
         raise RowError("birth_date differs from the birth date in id_number")
-    if gender != id_gender:
+    if sex != id_gender:
         raise RowError("gender differs from the gender in id_number")
     stage = stage.strip().lower()
     if stage not in _STAGE_SET:
@@ -131,7 +131,7 @@ def student_row(f: Sequence[str]) -> tuple[Any, ...]:
     if id_number == g1[2] or id_number == g2[2]:
         raise RowError("a student cannot be their own guardian")
     return (
-        id_number, texts[0], name, name_norm, gender,
+        id_number, texts[0], name, name_norm, sex,
         birth_date,  # ISO text: cheap to pass between processes
         stage, texts[1], texts[2], district_code, texts[3], texts[4], status,
         g1[0], g1[1], g1[2], g1[3],

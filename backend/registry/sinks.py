@@ -184,7 +184,7 @@ class PostgresSink:
         lane_of = (pl.col("id_number").hash(seed=0) % len(self.lanes)).alias("_lane")
         parts = frame.with_columns(lane_of).partition_by("_lane", as_dict=True, include_key=False)
         await asyncio.gather(*(
-            self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()  # type: ignore[index]
+            self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()
         ))
 
     async def checkpoint(self) -> None:
