@@ -96,11 +96,12 @@ def cmd_lookup_person(args: argparse.Namespace) -> int:
 
 def cmd_refresh_identity(args: argparse.Namespace) -> int:
     from backend.claims.attempts import IdHasher, RateLimit
+    from backend.claims.records import Outcome
     from backend.claims.service import ClaimService
 
     settings = load_settings()
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> Outcome:
         db = await with_db(settings)
         try:
             service = ClaimService(db, IdHasher(settings.id_hash_key), RateLimit(10**9, 1))
