@@ -101,7 +101,7 @@ def known_names(events: Iterable[TrackerEvent]) -> set[str]:
                 from_metadata(event.data.get("value"))
         elif event.type_name == "user":
             from_metadata(event.data.get("metadata"))
-            text_value = event.data.get("text") if isinstance(event.data.get("text"), str) else ""
+            text_value = text if isinstance(text := event.data.get("text"), str) else ""
             for entity in entities_of(event):
                 if entity.get("entity") in NAME_SLOTS:
                     for raw in (entity.get("value"), span_of(text_value, entity)):

@@ -119,7 +119,7 @@ def _annotated(raw: str, entities: list[dict[str, Any]], pseudo: Pseudonymiser) 
     """The user's text with its entities in Rasa's markup, pseudonymised:
     `我叫[张三](person_name)`, `[初中生]{"entity": "role", "value": "k12_student"}`."""
     names = name_spans(raw, pseudo.names)
-    spans = []
+    spans: list[tuple[int, int, dict[str, Any]]] = []
     for e in sorted(entities, key=lambda e: (e.get("start") or 0, -(e.get("end") or 0))):
         piece = span_of(raw, e)
         if piece is None or not isinstance(e.get("entity"), str):
@@ -214,7 +214,7 @@ def export_story(sender_id: str, events: Sequence[TrackerEvent], tags: Sequence[
         event: TrackerEvent = item
         t, d = event.type_name, event.data
         if t == "user":
-            raw = d.get("text") if isinstance(d.get("text"), str) else ""
+            raw = text if isinstance(text := d.get("text"), str) else ""
             intent, _ = intent_of(event)
             payload = parse_payload(raw)
             if payload:

@@ -78,7 +78,7 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
     for event in events:
         t, d = event.type_name, event.data
         if t == "user":
-            raw = d.get("text") if isinstance(d.get("text"), str) else ""
+            raw = text if isinstance(text := d.get("text"), str) else ""
             intent, confidence = intent_of(event)
             turn = Turn("user", event.when, text=masker.text(raw), intent=intent, confidence=confidence,
                         event_id=event.id)
@@ -104,7 +104,7 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
             turns.append(turn)
             offered = []
         elif t == "bot":
-            data = d.get("data") if isinstance(d.get("data"), dict) else {}
+            data = bot_data if isinstance(bot_data := d.get("data"), dict) else {}
             turn = Turn("bot", event.when, text=masker.text(d.get("text")), event_id=event.id)
             for raw_button in (data.get("buttons") or []) + (data.get("quick_replies") or []):
                 if isinstance(raw_button, dict):
@@ -116,7 +116,7 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
         elif t == "action":
             if event.name in _HIDDEN_ACTIONS:
                 continue
-            policy = d.get("policy") if isinstance(d.get("policy"), str) else ""
+            policy = raw_policy if isinstance(raw_policy := d.get("policy"), str) else ""
             confidence = d.get("confidence")
             detail = policy.rsplit(".", 1)[-1] if policy else ""
             if isinstance(confidence, (int, float)) and detail:

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from backend.conversations.tracker import EVENTS
 
@@ -102,7 +103,7 @@ class TrackerWriter:
         found: set[str] = set()
         ordered = sorted(set(senders))
         for i in range(0, len(ordered), CHUNK):
-            where = [c.sender_id.in_(ordered[i:i + CHUNK])]
+            where: list[ColumnElement[bool]] = [c.sender_id.in_(ordered[i:i + CHUNK])]
             if since is not None:
                 where.append(c.timestamp >= since)
             rows = await self._run(select(c.sender_id).distinct().where(*where))
