@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import func, select, text
 
 from backend.conversations.tracker import TrackerEvent, TrackerStore
+from backend.db import Database
 from backend.models import ConversationSummary
 
 HANDOFF_ACTION = "action_handoff"
@@ -78,7 +78,7 @@ class RefreshResult:
 _PG_LOCK_KEY = 0x78786863  # pg_advisory_xact_lock key of the index ("xxhc")
 
 
-async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BATCH,
+async def refresh_index(db: Database, tracker: TrackerStore, batch: int = REFRESH_BATCH,
                         overlap: int = REFRESH_OVERLAP) -> RefreshResult:
     """Apply the tracker events not indexed yet (at most `batch`) to the
     summaries. Raises TrackerUnavailable when the store cannot be read."""
@@ -119,7 +119,7 @@ async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BAT
         return result
 
 
-async def catch_up(db: Any, tracker: TrackerStore, batch: int = REFRESH_BATCH) -> int:
+async def catch_up(db: Database, tracker: TrackerStore, batch: int = REFRESH_BATCH) -> int:
     """Index everything (e.g. from a command after importing an old store)."""
     total = 0
     while True:

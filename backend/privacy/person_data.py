@@ -49,6 +49,7 @@ from backend.conversations.masking import Masker
 from backend.conversations.rows import PURGED_SENDER, forget_conversations
 from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerEvent, TrackerStore
 from backend.conversations.writer import TrackerWriter
+from backend.db import Database
 from backend.models import AgentReply, Card, ClaimAttempt, ProxyClaim, Student, Teacher, Ticket
 from identity import mask_id, mask_name, normalise_for_nlu
 
@@ -118,7 +119,7 @@ class PersonRecords:
         }
 
 
-async def gather(db: Any, hasher: IdHasher, id_number: str) -> PersonRecords:
+async def gather(db: Database, hasher: IdHasher, id_number: str) -> PersonRecords:
     """The records of a (normalised, valid) ID number."""
     records = PersonRecords(id_number, hasher(id_number))
     async with db.reading() as session:
@@ -271,7 +272,7 @@ async def export(records: PersonRecords, tracker: TrackerStore,
 # -- deletion ----------------------------------------------------------------------------------
 
 
-async def delete_person(db: Any, tracker: TrackerWriter, records: PersonRecords) -> dict[str, int]:
+async def delete_person(db: Database, tracker: TrackerWriter, records: PersonRecords) -> dict[str, int]:
     """Delete what `records` found (see the module's documentation); returns counts."""
     counts: dict[str, int] = {"tracker_events_deleted": await tracker.delete(records.conversations)}
 

@@ -48,6 +48,7 @@ from sqlalchemy import or_, select, update
 
 from backend.conversations.rows import PURGED_SENDER, RowCounts, forget_conversations
 from backend.conversations.writer import TrackerWriter
+from backend.db import Database
 from backend.models import AgentReply, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 
 CHUNK = 500  # conversations a round
@@ -94,7 +95,7 @@ class PurgeReport:
         }
 
 
-async def _backend_candidates(db: Any, cutoff: dt.datetime) -> set[str]:
+async def _backend_candidates(db: Database, cutoff: dt.datetime) -> set[str]:
     """Conversations the backend has rows of from before the cut-off."""
     found: set[str] = set()
     async with db.reading() as session:
@@ -109,7 +110,7 @@ async def _backend_candidates(db: Any, cutoff: dt.datetime) -> set[str]:
     return found
 
 
-async def _backend_active(db: Any, senders: Collection[str], cutoff: dt.datetime) -> set[str]:
+async def _backend_active(db: Database, senders: Collection[str], cutoff: dt.datetime) -> set[str]:
     """Those of `senders` with backend activity at or after the cut-off."""
     chunk = list(senders)
     async with db.reading() as session:
@@ -127,7 +128,7 @@ _PERSONAL_ATTEMPT_COLUMNS = ("channel_user", "id_hash", "id_masked", "name_maske
                              "guardian_id_masked", "card_number")
 
 
-async def anonymise_attempts(db: Any, cutoff: dt.datetime) -> int:
+async def anonymise_attempts(db: Database, cutoff: dt.datetime) -> int:
     """Clear the personal columns of claim attempts older than the cut-off."""
     personal = or_(*(getattr(ClaimAttempt, name).is_not(None) for name in _PERSONAL_ATTEMPT_COLUMNS))
     total = 0
@@ -143,7 +144,7 @@ async def anonymise_attempts(db: Any, cutoff: dt.datetime) -> int:
         total += len(ids)
 
 
-async def purge_conversations(db: Any, tracker: TrackerWriter, older_than: dt.timedelta,
+async def purge_conversations(db: Database, tracker: TrackerWriter, older_than: dt.timedelta,
                               now: dt.datetime | None = None) -> PurgeReport:
     """Delete the conversations idle for longer than `older_than` (see the
     module's documentation). Raises TrackerWriteError when the tracker

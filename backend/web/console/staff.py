@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
+from backend.db import Database
 from backend.models import AuditEntry, StaffUser
 from contract.staff import STAFF_ROLES
 
@@ -48,7 +48,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
-async def create_staff(db: Any, username: str, password: str, role: str) -> StaffUser:
+async def create_staff(db: Database, username: str, password: str, role: str) -> StaffUser:
     """Create an account (or reset an existing one's password and role)."""
     if role not in STAFF_ROLES:
         raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
@@ -70,7 +70,7 @@ async def create_staff(db: Any, username: str, password: str, role: str) -> Staf
     return user
 
 
-async def record_audit(db: Any, username: str | None, action: str, target: str | None,
+async def record_audit(db: Database, username: str | None, action: str, target: str | None,
                        detail: str | None, remote: str | None) -> None:
     async with db.writing() as session:
         session.add(AuditEntry(staff_username=username, action=action[:32], target=(target or None) and target[:128],
