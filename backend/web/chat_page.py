@@ -267,7 +267,7 @@ def transcript(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kind, at = event.get("event"), event.get("timestamp")
         at = float(at) if isinstance(at, (int, float)) else 0.0
         if kind == "bot":
-            data = event.get("data") if isinstance(event.get("data"), dict) else {}
+            data = bot_data if isinstance(bot_data := event.get("data"), dict) else {}
             message = bot_message(event.get("text"), data.get("buttons"))
             if message:
                 for b in message.get("buttons", []):
@@ -335,7 +335,7 @@ def limited(request: web.Request, sender: str) -> None:
         raise ApiError(429, "too_many_requests", SLOW_DOWN[hit])
 
 
-async def post_message(request: web.Request) -> web.Response:
+async def post_message(request: web.Request) -> web.StreamResponse:
     same_origin(request)
     body = await json_body(request)
     text = checked_message(body.get("message"))

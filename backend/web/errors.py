@@ -18,7 +18,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backend.claims.runner import unavailable_errors
 
-UNAVAILABLE = unavailable_errors()
+# The database cannot be reached right now: 503, not 500.
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, *unavailable_errors())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -86,7 +87,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "body_too_large", "the request body is too large")
-    except (OperationalError, InterfaceError, *UNAVAILABLE):
+    except UNAVAILABLE:
         request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
         return error_response(503, "database_unavailable", "the database is unavailable, try again shortly")
     except web.HTTPException as exc:
@@ -112,7 +113,7 @@ async def _page_errors(request: web.Request, handler: Handler) -> web.StreamResp
         if exc.status < 400 or exc.text not in (None, "", f"{exc.status}: {exc.reason}"):
             raise  # redirects, and errors that already say something
         raise type(exc)(text=PAGE_ERRORS.get(exc.status, "出错了，请稍后再试。"), content_type="text/plain") from None
-    except (OperationalError, InterfaceError, *UNAVAILABLE):
+    except UNAVAILABLE:
         request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
         raise web.HTTPServiceUnavailable(text=PAGE_ERRORS[503], content_type="text/plain") from None
     except Exception:

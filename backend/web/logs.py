@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+from typing import TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -17,7 +18,7 @@ __all__ = ["AccessLog", "BufferedStderrHandler", "RedactIdNumbers", "install", "
 _handler: BufferedStderrHandler | None = None
 
 
-class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class BufferedStderrHandler(logging.StreamHandler[TextIO]):
     """Writes to stderr through a 64 KiB buffer, flushed every half second
     and at once for warnings and errors: a flushed write per access-log
     line cost a third of the service's CPU under load."""
@@ -86,5 +87,8 @@ class AccessLog(AbstractAccessLogger):
         )
         if ID_LIKE.search(line):
             line = redact(line)
-        with _handler.lock:  # type: ignore[union-attr]
+        _handler.acquire()
+        try:
             _handler.stream.write(line)
+        finally:
+            _handler.release()

@@ -55,6 +55,7 @@ from aiohttp import web
 from sqlalchemy import delete, func, select, update
 
 from backend.appkeys import DB, SETTINGS
+from backend.db import Database
 from backend.models import AuditEntry, LoginFailure, StaffUser, utcnow
 from backend.web.console.staff import DUMMY_HASH, MAX_FIELD, record_audit, verify_password
 from backend.web.console.urls import API_PREFIX, LOGIN, PREFIX, TICKETS, is_console
@@ -127,7 +128,7 @@ def unsign(secret: str, purpose: str, value: str, max_age: int) -> dict[str, Any
 
 # Request keys: the checked session (None: anonymous), and the login form's
 # nonce and `next` while it is being rendered.
-_SESSION_KEY = web.RequestKey("staff_session", object)
+_SESSION_KEY = web.RequestKey[StaffSession | None]("staff_session")
 _LOGIN_NONCE = web.RequestKey("login_nonce", str)
 _LOGIN_NEXT = web.RequestKey("login_next", object)
 
@@ -146,7 +147,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 async def current_staff(request: web.Request) -> StaffSession | None:
     """The signed-in staff member, checked against the account table."""
     if _SESSION_KEY in request:
-        return request[_SESSION_KEY]  # type: ignore[no-any-return]
+        return request[_SESSION_KEY]
     staff: StaffSession | None = None
     raw = request.cookies.get(SESSION_COOKIE)
     payload = unsign(_secret(request), "session", raw, SESSION_SECONDS) if raw else None
@@ -265,7 +266,7 @@ def _safe_next(value: Any) -> str:
     return PREFIX
 
 
-async def _throttled(db: Any, username: str, remote: str) -> tuple[bool, bool]:
+async def _throttled(db: Database, username: str, remote: str) -> tuple[bool, bool]:
     """(refused from this address, slowed down: the username's failures from
     anywhere)."""
     since = utcnow() - dt.timedelta(seconds=LOGIN_WINDOW_SECONDS)
@@ -289,7 +290,7 @@ def _login_page(request: web.Request, error: str | None, status: int = 200,
                 username: str = "") -> web.Response:
     nonce = _login_nonce(request)
     fresh = nonce is None
-    if fresh:
+    if nonce is None:
         nonce = secrets.token_urlsafe(16)
     request[_LOGIN_NONCE] = nonce
     response = render(

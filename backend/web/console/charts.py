@@ -159,7 +159,7 @@ def column_chart(chart_id: str, title: str, categories: Sequence[str], series: S
     parts.append('<g class="bars">')
     for j, category in enumerate(categories):
         x = left + j * slot + (slot - bar_w) / 2
-        base = bottom_y
+        base: float = bottom_y
         for i, s in enumerate(series):
             value = float(s.values[j])
             if stacked:

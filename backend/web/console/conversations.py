@@ -31,6 +31,7 @@ from backend.conversations.masking import Masker
 from backend.conversations.story import export_story
 from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerUnavailable
 from backend.conversations.transcript import build_transcript
+from backend.db import rows_matched
 from backend.models import AgentReply, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label, sender_of_ref
@@ -238,8 +239,8 @@ async def remove_tag(request: web.Request) -> web.StreamResponse:
     sender_id, ref = found
     tag = str(form.get("tag") or "").strip()
     async with request.app[DB].writing() as session:
-        removed = (await session.execute(delete(ConversationTag).where(
-            ConversationTag.sender_id == sender_id, ConversationTag.tag == tag))).rowcount
+        removed = rows_matched(await session.execute(delete(ConversationTag).where(
+            ConversationTag.sender_id == sender_id, ConversationTag.tag == tag)))
     if removed:
         await audit(request, "untag_conversation", ref, tag)
     raise web.HTTPSeeOther(conversation_href(ref))

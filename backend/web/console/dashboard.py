@@ -128,7 +128,7 @@ async def dashboard_data(session: AsyncSession, dialect: str, r: DayRange) -> di
             identities[identity] = identities.get(identity, 0) + int(n)
         paths[path] = paths.get(path, 0) + int(n)
 
-    districts = [
+    districts: list[dict[str, Any]] = [
         {"code": code or "", "name": district_name(code) if code else NO_DISTRICT,
          "claims": int(n), "failures": int(f or 0)}
         for code, n, f in await session.execute(

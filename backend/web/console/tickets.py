@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.appkeys import DB, SETTINGS
 from backend.claims.attempts import latest_attempts
+from backend.db import rows_matched
 from backend.models import AgentReply, Ticket, utcnow
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label
@@ -213,7 +214,7 @@ async def _set(session: AsyncSession, ticket_id: int, *conditions: Any, **values
         update(Ticket).where(Ticket.id == ticket_id, *conditions).values(**_changes(**values))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rows_matched(result) == 1
 
 
 @require_staff()
