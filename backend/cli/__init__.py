@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional
 
 from backend.cli.conversations import cmd_index_conversations, cmd_purge_conversations
 from backend.cli.people import (
