@@ -1,4 +1,5 @@
 """The backend's aiohttp application factory."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,6 +1,7 @@
 """Typed application keys of the backend's aiohttp app: its settings, the
 database, the ID hasher, the claim service, and the read-only tracker store
 (opened by the staff console)."""
+
 from __future__ import annotations
 
 from aiohttp import web

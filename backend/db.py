@@ -9,6 +9,7 @@ across processes on the busy timeout), while reads use a separate pool
 under WAL; every connection is set up by backend/sqlite.py. PostgreSQL
 uses one engine for both.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -1,6 +1,7 @@
 """Database schema. Rules that must hold under concurrency live here as
 constraints: one card per person, unique learning account numbers, at most
 three proxy slots per guardian, one proxy record per guardian and child."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -13,6 +13,7 @@
 
 Tightening a file somebody else owns fails (EPERM) and is left to them.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -9,6 +9,7 @@ Buttons of domain.yml responses (the greeting's) are read from there.
 Actions send them (domain responses cannot hold payloads with braces:
 Rasa would read them as slot templates).
 """
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@ tests and the benchmarks start them (`ServiceStack`).
 - supervise.py: `make run` in the foreground, the retention purge, `make shell`;
 - stack.py: `ServiceStack`, restartable processes logging to files.
 """
+
 from __future__ import annotations
 
 from devstack.databases import (
@@ -32,8 +33,35 @@ from devstack.stack import ServiceStack, free_port, private_log
 from devstack.supervise import purge_command, purge_interval_s, purge_periodically, run, shell
 
 __all__ = [
-    "BUSY_REPLY", "MODEL", "RASA", "RASA_CLI", "ROOT", "SCALED_DEFAULTS", "VAR", "VENV_PY", "Member", "ServiceStack",
-    "check_redis", "drop_databases", "ensure_databases", "free_port", "members", "nginx_temp", "private_databases",
-    "private_log", "private_var", "purge_command", "purge_interval_s", "purge_periodically", "rasa_env", "reach",
-    "run", "run_blocking", "seed_demo_registry", "service_env", "shell", "tracker_url", "write_nginx_conf",
+    "BUSY_REPLY",
+    "MODEL",
+    "RASA",
+    "RASA_CLI",
+    "ROOT",
+    "SCALED_DEFAULTS",
+    "VAR",
+    "VENV_PY",
+    "Member",
+    "ServiceStack",
+    "check_redis",
+    "drop_databases",
+    "ensure_databases",
+    "free_port",
+    "members",
+    "nginx_temp",
+    "private_databases",
+    "private_log",
+    "private_var",
+    "purge_command",
+    "purge_interval_s",
+    "purge_periodically",
+    "rasa_env",
+    "reach",
+    "run",
+    "run_blocking",
+    "seed_demo_registry",
+    "service_env",
+    "shell",
+    "tracker_url",
+    "write_nginx_conf",
 ]

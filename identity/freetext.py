@@ -11,6 +11,7 @@ Shown to staff (transcripts, tickets, the console): the same, and phone
 numbers too: mainland mobiles as `138****5678`, landlines as
 `0791-****5066`, but the public hotline, which identifies no one.
 """
+
 from __future__ import annotations
 
 import re

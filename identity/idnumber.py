@@ -3,6 +3,7 @@
 18 characters: 6-digit area code, 8-digit birth date, 3-digit sequence
 (odd for men, even for women), and an ISO 7064 MOD 11-2 check character.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -28,9 +29,41 @@ _SEPARATORS = re.compile(f"[{SEPARATOR_CHARS}]+")
 # codes used for Hong Kong, Macau and Taiwan residence permits.
 PROVINCE_CODES = frozenset(
     {
-        "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34",
-        "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52",
-        "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83",
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+        "83",
     }
 )
 

@@ -4,6 +4,7 @@ Registry names and typed names go through the same `normalise_name`, so a
 name typed in Traditional characters, with full-width letters or another
 middle-dot variant, matches the registry's record.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,7 @@ _DOTS = re.compile("[" + re.escape(_DOT_VARIANTS) + "]")
 _SPACES = re.compile(r"\s+")
 _NEEDS_CLEANING = re.compile(r"\s|[" + re.escape(_DOT_VARIANTS.replace(MIDDLE_DOT, "")) + "]")
 # CJK unified ideographs (basic, extension A, B-F, compatibility) and the dot.
-_NAME_CHARS = re.compile(
-    "^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-    + MIDDLE_DOT
-    + "]+$"
-)
+_NAME_CHARS = re.compile("^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f" + MIDDLE_DOT + "]+$")
 MAX_NAME_LENGTH = 30
 
 NAME_EMPTY = "empty"

@@ -16,6 +16,7 @@ mini-program's server would, and production refuses its public key.
 Python 3.10 and 3.11 (the Rasa server verifies; the backend signs): PyJWT
 with cryptography, in both environments.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,10 +61,16 @@ def ensure_dev_keys(folder: Path = DEV_SECRETS_DIR) -> tuple[Path, Path]:
     private, public = folder / DEV_PRIVATE_KEY.name, folder / DEV_PUBLIC_KEY.name
     if not (private.exists() and public.exists()):
         key = ec.generate_private_key(ec.SECP256R1())
-        private_file(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption()))
-        private_file(public, key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                           serialization.PublicFormat.SubjectPublicKeyInfo))
+        private_file(
+            private,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
+        private_file(
+            public,
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        )
     return private, public
 
 
@@ -89,8 +96,9 @@ def public_key(env: Mapping[str, str] | None = None) -> str:
     value = configured(REALNAME_PUBLIC_KEY, env)
     if value is None:
         if production(env):
-            raise SecretError(f"ERROR: APP_ENV=production and {REALNAME_PUBLIC_KEY} is not set "
-                              f"(nor {REALNAME_PUBLIC_KEY}_FILE)")
+            raise SecretError(
+                f"ERROR: APP_ENV=production and {REALNAME_PUBLIC_KEY} is not set (nor {REALNAME_PUBLIC_KEY}_FILE)"
+            )
         return ensure_dev_keys()[1].read_text(encoding="utf-8")
     if _public_der(value) is None:
         raise SecretError(f"ERROR: {REALNAME_PUBLIC_KEY} is not a PEM public key")
@@ -101,37 +109,60 @@ def dev_private_key(env: Mapping[str, str] | None = None) -> str:
     """The development signing key; refused in production, where only the
     mini-program's own server signs."""
     if production(env):
-        raise SecretError("ERROR: APP_ENV=production: real-name tokens are signed by the mini-program's "
-                          "server, not here")
+        raise SecretError(
+            "ERROR: APP_ENV=production: real-name tokens are signed by the mini-program's server, not here"
+        )
     return ensure_dev_keys()[0].read_text(encoding="utf-8")
 
 
-def sign(private_pem: str, name: str, id_number: str, ttl_s: int = DEFAULT_TTL_S, audience: str = AUDIENCE,
-         subject: str | None = None, now: float | None = None) -> str:
+def sign(
+    private_pem: str,
+    name: str,
+    id_number: str,
+    ttl_s: int = DEFAULT_TTL_S,
+    audience: str = AUDIENCE,
+    subject: str | None = None,
+    now: float | None = None,
+) -> str:
     issued = int(time.time() if now is None else now)
-    claims: dict[str, Any] = {"name": name, "id_number": id_number, "aud": audience, "iat": issued,
-                              "exp": issued + ttl_s}
+    claims: dict[str, Any] = {
+        "name": name,
+        "id_number": id_number,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + ttl_s,
+    }
     if subject is not None:
         claims["sub"] = subject
     return jwt.encode(claims, private_pem, algorithm=ALGORITHM)
 
 
-def verify(token: Any, public_pem: str, sender: str | None = None, audience: str = AUDIENCE,
-           now: float | None = None) -> RealName | None:
+def verify(
+    token: Any, public_pem: str, sender: str | None = None, audience: str = AUDIENCE, now: float | None = None
+) -> RealName | None:
     """The identity a valid token carries, or None (the reason logged,
     never the token or its content)."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         log.info("real-name token ignored: not a token of at most %d characters", MAX_TOKEN_CHARS)
         return None
     try:
-        claims = jwt.decode(token, public_pem, algorithms=[ALGORITHM], audience=audience, leeway=LEEWAY_S,
-                            options={"require": ["exp", "iat", "aud"]})
+        claims = jwt.decode(
+            token,
+            public_pem,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            leeway=LEEWAY_S,
+            options={"require": ["exp", "iat", "aud"]},
+        )
     except jwt.PyJWTError as exc:
         log.info("real-name token ignored: %s", type(exc).__name__)
         return None
     current = time.time() if now is None else now
-    if not isinstance(claims.get("iat"), (int, float)) or claims["iat"] > current + LEEWAY_S \
-            or claims["exp"] - claims["iat"] > MAX_LIFETIME_S:
+    if (
+        not isinstance(claims.get("iat"), (int, float))
+        or claims["iat"] > current + LEEWAY_S
+        or claims["exp"] - claims["iat"] > MAX_LIFETIME_S
+    ):
         log.info("real-name token ignored: lifetime out of bounds")
         return None
     if "sub" in claims and claims["sub"] != sender:

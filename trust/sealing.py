@@ -15,6 +15,7 @@ the same reference: a slot that did not change does not look changed.
 
 Standard library and `cryptography` (both Python 3.10 and 3.11 venvs).
 """
+
 from __future__ import annotations
 
 import base64
@@ -74,5 +75,5 @@ def unseal(value: Any, key: str | None = None) -> Any:
 def masked(value: Any) -> str:
     """What a page shows of an ID slot's value, sealed or not."""
     if is_sealed(value):
-        return str(value)[len(PREFIX):].split(":", 1)[0]
+        return str(value)[len(PREFIX) :].split(":", 1)[0]
     return mask_id(str(value)) if value else ""

@@ -11,6 +11,7 @@ works on a fresh machine.
 Imported by the backend, the action server and the Rasa server (Python 3.10
 and 3.11): standard library only.
 """
+
 from __future__ import annotations
 
 import os
@@ -90,16 +91,20 @@ def refuse_development_secrets(env: Mapping[str, str] | None = None, service: st
     for name in ALL_SECRETS:
         value = configured(name, env)
         if value is None:
-            raise SecretError(f"ERROR: {service} will not start: APP_ENV=production and {name} is not set "
-                              f"(nor {name}_FILE)")
+            raise SecretError(
+                f"ERROR: {service} will not start: APP_ENV=production and {name} is not set (nor {name}_FILE)"
+            )
         if value == DEV_DEFAULTS.get(name):
-            raise SecretError(f"ERROR: {service} will not start: APP_ENV=production and {name} is the "
-                              f"development default")
+            raise SecretError(
+                f"ERROR: {service} will not start: APP_ENV=production and {name} is the development default"
+            )
     from trust import realname  # the public key's own check (cryptography, imported only here)
 
     if realname.is_development_key(configured(REALNAME_PUBLIC_KEY, env) or ""):
-        raise SecretError(f"ERROR: {service} will not start: APP_ENV=production and {REALNAME_PUBLIC_KEY} "
-                          f"is the development key made by `make run`")
+        raise SecretError(
+            f"ERROR: {service} will not start: APP_ENV=production and {REALNAME_PUBLIC_KEY} "
+            f"is the development key made by `make run`"
+        )
 
 
 def private_file(path: Path, data: bytes) -> None:

@@ -1,6 +1,7 @@
 """The claim log: keyed hashes of ID numbers, the rate-limit settings, and
 look-ups of the latest attempts for the assistant. (The attempts are
 written, and the limit applied, by the claim flows.)"""
+
 from __future__ import annotations
 
 import datetime as dt

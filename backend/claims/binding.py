@@ -3,6 +3,7 @@ operation, its parameters by name, and its row read by name into the
 result the flow expects. Shared by both runners; the drivers' rows (sqlite3.Row,
 asyncpg.Record) are both read by column name.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,8 +71,10 @@ def result(op: Op, row: Row | None, parse_time: ParseTime) -> Any:
     """What the flow receives for an operation, from its row (or None)."""
     if isinstance(op, Gate):
         assert row is not None
-        return GateResult(row["recent"], Person(
-            _record(StudentRec, row, "student_"), _record(TeacherRec, row, "teacher_"), card(row, parse_time)))
+        return GateResult(
+            row["recent"],
+            Person(_record(StudentRec, row, "student_"), _record(TeacherRec, row, "teacher_"), card(row, parse_time)),
+        )
     if isinstance(op, RecentFailures):
         assert row is not None
         return row["recent"]

@@ -9,6 +9,7 @@ look-up, brings the rate-limit count together with the person's registry
 records and card, and `InsertCard` logs the attempt in the same statement
 when the card is new.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -108,4 +109,3 @@ Flow: TypeAlias = Generator[Op, Any, Outcome]
 # Writes that a later write of the same flow must accompany: on PostgreSQL
 # a transaction starts with the first of them (postgres_runner.py).
 OPENS_TRANSACTION = (TakeProxySlot, UpdateCard)
-

@@ -5,6 +5,7 @@ card come back from the database; an attempt is logged; an outcome goes
 out to the API. The runners build these records from rows by column name
 (binding.py), so the field names here are the tables' column names.
 """
+
 from __future__ import annotations
 
 import dataclasses

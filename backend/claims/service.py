@@ -1,6 +1,7 @@
 """The claim service, what the API calls: validates and masks the input,
 then runs a flow of rules.py through the runner of the database (runner.py).
 It owns the runner: `close` closes it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,10 +44,19 @@ class ClaimService:
         holder = validate_id(req.id_number)
         guardian = validate_id(req.guardian_id_number or "") if req.path == PARENT else None
         now = utcnow()
-        attempt = new_attempt(self.hash_id, "claim" if issue else "match", req.path, req.channel_user, holder,
-                              req.name, guardian, now)
-        flow = claim_flow(req, holder, guardian, attempt, issue=issue, limit_failures=self.limit.failures,
-                          since=self._window(now), now=now)
+        attempt = new_attempt(
+            self.hash_id, "claim" if issue else "match", req.path, req.channel_user, holder, req.name, guardian, now
+        )
+        flow = claim_flow(
+            req,
+            holder,
+            guardian,
+            attempt,
+            issue=issue,
+            limit_failures=self.limit.failures,
+            since=self._window(now),
+            now=now,
+        )
         return await self.runner.run(flow)
 
     async def refresh(self, name: str, id_number: str, channel_user: str | None) -> Outcome:
@@ -54,6 +64,5 @@ class ClaimService:
         holder = validate_id(id_number)
         now = utcnow()
         attempt = new_attempt(self.hash_id, "refresh", None, channel_user, holder, name, None, now)
-        flow = refresh_flow(name, holder, attempt, limit_failures=self.limit.failures, since=self._window(now),
-                            now=now)
+        flow = refresh_flow(name, holder, attempt, limit_failures=self.limit.failures, since=self._window(now), now=now)
         return await self.runner.run(flow)

@@ -5,6 +5,7 @@ transaction: on the event loop's thread when the write lock is free, else
 in a writer thread that waits for it (SqliteRunner). Rows come back as
 sqlite3.Row, read by column name (binding.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,10 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def _sqlite_values(params: dict[str, Any]) -> dict[str, Any]:
-    return {name: value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
-            for name, value in params.items()}
+    return {
+        name: value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
+        for name, value in params.items()
+    }
 
 
 def drive(flow: Flow, execute: Callable[[Op], Any]) -> Outcome:

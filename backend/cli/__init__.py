@@ -9,6 +9,7 @@ registry.py (registry import, the demo registry, the campaign report), people.py
 staff accounts, real-name tokens), conversations.py (the console's index, retention),
 person_data.py (one person's data on request); common.py what they share.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,6 +1,7 @@
 """What the admin commands share: settings, the database, JSON output, and the audit log
 entries of what they did (as "cli:" + the OS user).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """`person-data export|delete`: one person's data on their request."""
+
 from __future__ import annotations
 
 import argparse
@@ -71,8 +72,7 @@ def cmd_person_data(args: argparse.Namespace) -> int:
     try:
         counts, copy = asyncio.run(run())
     except (TrackerWriteError, TrackerUnavailable) as exc:
-        print(f"ERROR: the tracker store could not be read or written ({exc}); run the command again",
-              file=sys.stderr)
+        print(f"ERROR: the tracker store could not be read or written ({exc}); run the command again", file=sys.stderr)
         return 1
     if copy is not None:
         text = json.dumps(copy, ensure_ascii=False, indent=2)
@@ -81,8 +81,11 @@ def cmd_person_data(args: argparse.Namespace) -> int:
 
             with open(private_file(args.out), "w", encoding="utf-8") as fh:  # 0600: it holds the full ID
                 fh.write(text + "\n")
-            print(f"wrote the copy of {masked} to {args.out} (it holds the person's full ID number: "
-                  "hand it to them only, then delete it)", file=sys.stderr)
+            print(
+                f"wrote the copy of {masked} to {args.out} (it holds the person's full ID number: "
+                "hand it to them only, then delete it)",
+                file=sys.stderr,
+            )
         else:
             print(text)
         return 0

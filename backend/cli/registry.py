@@ -1,6 +1,7 @@
 """The registries: `import-registry`, `demo-registry` (tools/demo_registry), `demo-identities`,
 and the campaign report (`report`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,9 +81,11 @@ def cmd_demo_identities(args: argparse.Namespace) -> int:
     print("Demo identities from the generated demo registry (fictional people):")
     for sample in samples[: args.count] if args.count else samples:
         print("  " + json.dumps(sample, ensure_ascii=False))
-    print("Teachers, university students and the public claim for their verified real name: switch on "
-          "模拟实名认证 in the chat page, or send metadata.realname_token from "
-          "`python -m backend sign-realname --name … --id-number …`.")
+    print(
+        "Teachers, university students and the public claim for their verified real name: switch on "
+        "模拟实名认证 in the chat page, or send metadata.realname_token from "
+        "`python -m backend sign-realname --name … --id-number …`."
+    )
     return 0
 
 

@@ -2,6 +2,7 @@
 identifies as names (the slots person_name and guardian_name, the entities of those names, the
 channel's verified identity in metadata).
 """
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ summary remembers the id of its newest applied event, so re-reading an
 event (the small overlap below, or two refreshes at once) never counts it
 twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,9 +27,17 @@ IN_PROGRESS_MINUTES = 30
 
 
 def new_summary(sender_id: str, first: TrackerEvent) -> ConversationSummary:
-    return ConversationSummary(sender_id=sender_id, started_at=first.when, last_at=first.when, path=None,
-                               outcome="open", failure_code=None, handed_off=False, user_messages=0,
-                               last_event_id=0)
+    return ConversationSummary(
+        sender_id=sender_id,
+        started_at=first.when,
+        last_at=first.when,
+        path=None,
+        outcome="open",
+        failure_code=None,
+        handed_off=False,
+        user_messages=0,
+        last_event_id=0,
+    )
 
 
 def apply_event(summary: ConversationSummary, event: TrackerEvent) -> None:
@@ -78,8 +87,9 @@ class RefreshResult:
 _PG_LOCK_KEY = 0x78786863  # pg_advisory_xact_lock key of the index ("xxhc")
 
 
-async def refresh_index(db: Database, tracker: TrackerStore, batch: int = REFRESH_BATCH,
-                        overlap: int = REFRESH_OVERLAP) -> RefreshResult:
+async def refresh_index(
+    db: Database, tracker: TrackerStore, batch: int = REFRESH_BATCH, overlap: int = REFRESH_OVERLAP
+) -> RefreshResult:
     """Apply the tracker events not indexed yet (at most `batch`) to the
     summaries. Raises TrackerUnavailable when the store cannot be read."""
     async with tracker.refresh_lock:  # one refresh at a time in this process (others would redo its work)
@@ -101,8 +111,10 @@ async def refresh_index(db: Database, tracker: TrackerStore, batch: int = REFRES
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             known: dict[str, ConversationSummary] = {}
             for i in range(0, len(senders), 500):
-                chunk = senders[i:i + 500]
-                rows = await session.scalars(select(ConversationSummary).where(ConversationSummary.sender_id.in_(chunk)))
+                chunk = senders[i : i + 500]
+                rows = await session.scalars(
+                    select(ConversationSummary).where(ConversationSummary.sender_id.in_(chunk))
+                )
                 known.update({row.sender_id: row for row in rows})
             for sender, sender_events in by_sender.items():
                 summary = known.get(sender)

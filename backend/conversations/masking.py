@@ -8,6 +8,7 @@ identity (metadata `realname`); every occurrence of such a name in any text
 of the conversation is masked too. A name typed in a message that never
 became one of those cannot be recognised reliably and is shown as typed.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,6 +1,7 @@
 """A conversation exported as a Rasa test story, pseudonymised (Pseudonymiser): ID numbers by
 fictional ones of the same kind, names by placeholders, phone numbers masked.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,9 @@ class Pseudonymiser:
             return self.id_number(sealed_masked(value))
         if key in NAME_KEYS and isinstance(value, str):
             return self.name(value)
-        if key in ID_KEYS and (ID_LIKE_IN_TEXT.fullmatch(ascii_digits(str(value)).strip())
-                               or MASKED_ID_IN_TEXT.fullmatch(str(value))):
+        if key in ID_KEYS and (
+            ID_LIKE_IN_TEXT.fullmatch(ascii_digits(str(value)).strip()) or MASKED_ID_IN_TEXT.fullmatch(str(value))
+        ):
             return self.id_number(str(value))
         if isinstance(value, (int, float)):
             return value if len(str(value)) < 15 else self.text(value)
@@ -99,7 +101,7 @@ def fictional_id(real: str, index: int) -> str:
     body = f"{province}0102{year}0101{seq:03d}"
     good = body + check_char(body)
     if len(real) != 18:
-        return (good + "0" * len(real))[:len(real)]
+        return (good + "0" * len(real))[: len(real)]
     if validate_id(real).problem == "checksum":
         return body + "10X98765432"[("10X98765432".index(good[-1]) + 1) % 11]
     return good
@@ -226,8 +228,13 @@ def export_story(sender_id: str, events: Sequence[TrackerEvent], tags: Sequence[
                         lines.append(f"          - {_key(str(key))}: {_q(pseudo.value(str(key), value))}")
             else:
                 said = _annotated(raw, entities_of(event), pseudo)
-                if said and "\n" not in said and said == said.strip() and said.isprintable() \
-                        and not said.startswith(("#", "'", '"')):
+                if (
+                    said
+                    and "\n" not in said
+                    and said == said.strip()
+                    and said.isprintable()
+                    and not said.startswith(("#", "'", '"'))
+                ):
                     lines.append("      - user: |")
                     lines.append(f"          {said}")
                 else:

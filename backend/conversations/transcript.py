@@ -1,6 +1,7 @@
 """A conversation as the staff console shows it: its events, and the agents' replies, as masked
 turns (messages, buttons offered and pressed, slots, actions, loops).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,8 +81,9 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
         if t == "user":
             raw = text if isinstance(text := d.get("text"), str) else ""
             intent, confidence = intent_of(event)
-            turn = Turn("user", event.when, text=masker.text(raw), intent=intent, confidence=confidence,
-                        event_id=event.id)
+            turn = Turn(
+                "user", event.when, text=masker.text(raw), intent=intent, confidence=confidence, event_id=event.id
+            )
             if parse_payload(raw):
                 turn.is_payload = True
                 for button, payload in reversed(offered):
@@ -124,8 +126,11 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
             turns.append(Turn("action", event.when, name=event.name or "?", detail=detail, event_id=event.id))
         elif t == "slot":
             name = event.name or "?"
-            turns.append(Turn("slot", event.when, name=name, value=describe(masker.value(name, d.get("value"))),
-                              event_id=event.id))
+            turns.append(
+                Turn(
+                    "slot", event.when, name=name, value=describe(masker.value(name, d.get("value"))), event_id=event.id
+                )
+            )
         elif t == "active_loop":
             turns.append(Turn("loop", event.when, name=event.name or "", event_id=event.id))
         elif t in _HIDDEN_EVENTS:
@@ -135,6 +140,14 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
             if t == "action_execution_rejected" and event.name:
                 note += f"：{event.name}"
             turns.append(Turn("event", event.when, text=note, event_id=event.id))
-    agent_turns = [Turn("agent", r.created_at, text=masker.text(r.text), name=r.staff_username,
-                        detail=f"工单 {r.ticket_id}" if r.ticket_id else "") for r in replies]
+    agent_turns = [
+        Turn(
+            "agent",
+            r.created_at,
+            text=masker.text(r.text),
+            name=r.staff_username,
+            detail=f"工单 {r.ticket_id}" if r.ticket_id else "",
+        )
+        for r in replies
+    ]
     return list(heapq.merge(turns, sorted(agent_turns, key=lambda x: x.when), key=lambda x: x.when))

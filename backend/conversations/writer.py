@@ -14,6 +14,7 @@ since it was chosen keeps its events. The Rasa servers notice the deletion
 (bot/tracker_store.py compares the conversation's largest event id before
 reusing a tracker it keeps in memory) and start the conversation afresh.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,11 @@ class TrackerWriteError(Exception):
 
 def _missing_table(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return "no such table" in message or ("relation" in message and "does not exist" in message) \
+    return (
+        "no such table" in message
+        or ("relation" in message and "does not exist" in message)
         or type(exc.orig).__name__ == "UndefinedTableError"
+    )
 
 
 class TrackerWriter:
@@ -70,7 +74,7 @@ class TrackerWriter:
         """Rows of a query (or the row count of a write); None when the
         store has no `events` table yet."""
         try:
-            async with (self.engine.begin() if write else self.engine.connect()) as conn:
+            async with self.engine.begin() if write else self.engine.connect() as conn:
                 result = await conn.execute(stmt)
                 return max(int(result.rowcount or 0), 0) if write else result.all()
         except DBAPIError as exc:
@@ -103,7 +107,7 @@ class TrackerWriter:
         found: set[str] = set()
         ordered = sorted(set(senders))
         for i in range(0, len(ordered), CHUNK):
-            where: list[ColumnElement[bool]] = [c.sender_id.in_(ordered[i:i + CHUNK])]
+            where: list[ColumnElement[bool]] = [c.sender_id.in_(ordered[i : i + CHUNK])]
             if since is not None:
                 where.append(c.timestamp >= since)
             rows = await self._run(select(c.sender_id).distinct().where(*where))
@@ -119,7 +123,7 @@ class TrackerWriter:
         deleted = 0
         ordered = sorted(set(senders))
         for i in range(0, len(ordered), CHUNK):
-            chunk = ordered[i:i + CHUNK]
+            chunk = ordered[i : i + CHUNK]
             stmt = delete(EVENTS).where(c.sender_id.in_(chunk))
             if idle_since is not None:
                 recent = select(c.sender_id).where(c.sender_id.in_(chunk), c.timestamp >= idle_since)

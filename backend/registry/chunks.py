@@ -5,6 +5,7 @@ results are written in file order. A field must therefore not contain a
 line break, which registry exports never do; a row that does is reported as
 bad.
 """
+
 from __future__ import annotations
 
 import csv
@@ -63,7 +64,10 @@ def chunk_bounds(path: Path, start: int, chunk_bytes: int) -> Iterator[tuple[int
 
 
 def _rows_by_line(
-    convert: Callable[[Sequence[str]], tuple[Any, ...]], data: bytes, lines: list[bytes], index: Sequence[int],
+    convert: Callable[[Sequence[str]], tuple[Any, ...]],
+    data: bytes,
+    lines: list[bytes],
+    index: Sequence[int],
     width: int,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]], int]:
     """The row-by-row path: (rows, each led by its line number; errors; data rows seen)."""
@@ -96,7 +100,12 @@ def _rows_by_line(
 
 
 def convert_chunk(
-    kind: str, path: str, start: int, end: int, index: Sequence[int], width: int,
+    kind: str,
+    path: str,
+    start: int,
+    end: int,
+    index: Sequence[int],
+    width: int,
     stage_to: tuple[str, int] | None = None,
 ) -> Chunk:
     """Decode, parse and validate one chunk (runs in a worker process):

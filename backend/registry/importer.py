@@ -15,6 +15,7 @@ A bad row is reported with its line number and skipped; in strict mode the
 whole import (both files) runs in one transaction, from the main process,
 rolled back when any row is bad.
 """
+
 from __future__ import annotations
 
 import asyncio

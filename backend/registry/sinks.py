@@ -2,6 +2,7 @@
 database driver (the ORM would cost ten times the time at ten million rows):
 SQLite through ADBC (SqliteSink, which also merges what workers staged),
 PostgreSQL by COPY into a temporary table and an upsert (PostgresSink)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -142,8 +143,7 @@ class PostgresLane:
         cols = ", ".join(columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         await self.conn.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-            f"ON CONFLICT (id_number) DO UPDATE SET {updates}"
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (id_number) DO UPDATE SET {updates}"
         )
         await self.conn.execute(f"TRUNCATE {stage}")
 
@@ -183,9 +183,7 @@ class PostgresSink:
             return
         lane_of = (pl.col("id_number").hash(seed=0) % len(self.lanes)).alias("_lane")
         parts = frame.with_columns(lane_of).partition_by("_lane", as_dict=True, include_key=False)
-        await asyncio.gather(*(
-            self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()
-        ))
+        await asyncio.gather(*(self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()))
 
     async def checkpoint(self) -> None:
         for lane in self.lanes:

@@ -6,6 +6,7 @@ messages as fast as Rasa answers them, or open a new conversation (and a
 process (with BACKEND_WORKERS > 1 each worker counts its own share), for
 at most MAX_KEYS addresses (the least recently seen are forgotten first).
 """
+
 from __future__ import annotations
 
 import time

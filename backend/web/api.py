@@ -5,6 +5,7 @@ a malformed request is refused with 4xx before anything is written. Claim
 failures (wrong details, limits) are answers, not errors: 422, or 429 for
 `rate_limited`, with the contract's failure code in `code`.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -179,9 +180,7 @@ async def post_proxy_query(request: web.Request) -> web.Response:
             {"slot": slot, "id_masked": mask_id(child), "name_masked": mask_name(name or "")}
             for slot, child, name in rows
         ]
-    return json_response(
-        {"success": True, "limit": MAX_PROXY_CHILDREN, "count": len(children), "children": children}
-    )
+    return json_response({"success": True, "limit": MAX_PROXY_CHILDREN, "count": len(children), "children": children})
 
 
 async def post_ticket(request: web.Request) -> web.Response:
@@ -201,8 +200,13 @@ async def post_ticket(request: web.Request) -> web.Response:
         ).first()
         created = ticket is None
         if ticket is None:
-            ticket = Ticket(channel_user=user, reason=reason, summary=redact(summary) if summary else None,
-                            status="open", created_at=utcnow())
+            ticket = Ticket(
+                channel_user=user,
+                reason=reason,
+                summary=redact(summary) if summary else None,
+                status="open",
+                created_at=utcnow(),
+            )
             session.add(ticket)
             await session.flush()
     return json_response(

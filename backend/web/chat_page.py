@@ -45,6 +45,7 @@ nothing, and their JSON is readable by this origin only.
 
 Message bodies and the identity are never logged (they may hold ID numbers).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -141,8 +142,15 @@ class Conversation:
 
     def issue(self, response: web.StreamResponse) -> web.StreamResponse:
         if self.new_key is not None:
-            response.set_cookie(COOKIE, self.new_key, max_age=COOKIE_MAX_AGE, path=COOKIE_PATH, httponly=True,
-                                samesite="Strict", secure=self._secure)
+            response.set_cookie(
+                COOKIE,
+                self.new_key,
+                max_age=COOKIE_MAX_AGE,
+                path=COOKIE_PATH,
+                httponly=True,
+                samesite="Strict",
+                secure=self._secure,
+            )
         return response
 
 
@@ -235,13 +243,13 @@ async def _rasa_json(app: web.Application, method: str, path: str, what: str, **
         raise RasaUnavailable() from None
 
 
-async def ask_rasa(app: web.Application, sender: str, text: str,
-                   metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
+async def ask_rasa(
+    app: web.Application, sender: str, text: str, metadata: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"sender": sender, "message": text}
     if metadata:
         body["metadata"] = metadata
-    answer = await _rasa_json(app, "POST", "/webhooks/rest/webhook", "a chat message", json=body,
-                              timeout=RASA_TIMEOUT)
+    answer = await _rasa_json(app, "POST", "/webhooks/rest/webhook", "a chat message", json=body, timeout=RASA_TIMEOUT)
     if not isinstance(answer, list):
         log.warning("rasa answered a chat message with something other than a list")
         raise RasaUnavailable()
@@ -250,9 +258,14 @@ async def ask_rasa(app: web.Application, sender: str, text: str,
 
 
 async def tracker_events(app: web.Application, sender: str) -> list[dict[str, Any]]:
-    tracker = await _rasa_json(app, "GET", f"/conversations/{sender}/tracker", "a tracker request",
-                               params={"include_events": "AFTER_RESTART", "token": app[SETTINGS].rasa_token},
-                               timeout=HISTORY_TIMEOUT)
+    tracker = await _rasa_json(
+        app,
+        "GET",
+        f"/conversations/{sender}/tracker",
+        "a tracker request",
+        params={"include_events": "AFTER_RESTART", "token": app[SETTINGS].rasa_token},
+        timeout=HISTORY_TIMEOUT,
+    )
     events = tracker.get("events") if isinstance(tracker, dict) else None
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
@@ -289,12 +302,14 @@ def _epoch(moment: dt.datetime) -> float:
 
 
 def _iso(moment: dt.datetime) -> str:
-    return dt.datetime.fromtimestamp(_epoch(moment), dt.timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return (
+        dt.datetime.fromtimestamp(_epoch(moment), dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
-async def agent_replies(app: web.Application, sender: str, after: int = 0,
-                        limit: int = MAX_UPDATES) -> list[AgentReply]:
+async def agent_replies(
+    app: web.Application, sender: str, after: int = 0, limit: int = MAX_UPDATES
+) -> list[AgentReply]:
     async with app[DB].reading() as session:
         rows = await session.scalars(
             select(AgentReply)
@@ -320,8 +335,14 @@ def api_response(data: dict[str, Any], status: int = 200) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     response = aiohttp_jinja2.render_template(
-        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS, "unavailable": RASA_UNAVAILABLE,
-                               "simulated_realname": not request.app[SETTINGS].production}
+        "chat.html",
+        request,
+        {
+            "max_message": MAX_MESSAGE,
+            "poll_ms": POLL_MS,
+            "unavailable": RASA_UNAVAILABLE,
+            "simulated_realname": not request.app[SETTINGS].production,
+        },
     )
     response.headers.update(PAGE_HEADERS)
     return response
@@ -345,8 +366,9 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     try:
         messages = await ask_rasa(request.app, conversation.sender, text, metadata)
     except RasaUnavailable:
-        return conversation.issue(api_response(
-            {"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE}, status=503))
+        return conversation.issue(
+            api_response({"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE}, status=503)
+        )
     return conversation.issue(api_response({"messages": messages}))
 
 
@@ -392,8 +414,9 @@ async def get_history(request: web.Request) -> web.Response:
     try:
         items = transcript(await tracker_events(request.app, sender))
     except RasaUnavailable:
-        return api_response({"success": False, "code": "history_unavailable", "message": HISTORY_UNAVAILABLE},
-                            status=503)
+        return api_response(
+            {"success": False, "code": "history_unavailable", "message": HISTORY_UNAVAILABLE}, status=503
+        )
     replies = await agent_replies(request.app, sender, limit=10_000)
     items += [{"from": "agent", "at": _epoch(r.created_at), "id": r.id, "text": redact(r.text)} for r in replies]
     items.sort(key=lambda item: item["at"])  # stable: same-time items keep their order
@@ -406,9 +429,7 @@ async def get_history(request: web.Request) -> web.Response:
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     """One HTTP client (connection pool) to Rasa for the whole app."""
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=100), raise_for_status=False
-    ) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100), raise_for_status=False) as session:
         app[HTTP] = session
         yield
 

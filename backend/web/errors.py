@@ -6,6 +6,7 @@ everywhere else (pages) it is plain Chinese text. No stack trace leaves.
 `ApiError` is the error a JSON handler raises; `json_body` reads a request
 body (415/400 as ApiError); `json_response` answers in UTF-8 (orjson).
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -71,8 +72,9 @@ _NONE = JsonPaths()
 def answer_json(app: web.Application, *, prefix: str | None = None, path: str | None = None) -> None:
     """Errors under `prefix` (or at `path`) are answered as JSON."""
     known = app.get(JSON_PATHS) or JsonPaths()
-    app[JSON_PATHS] = JsonPaths(known.prefixes + ((prefix,) if prefix else ()),
-                                known.exact | ({path} if path else set()))
+    app[JSON_PATHS] = JsonPaths(
+        known.prefixes + ((prefix,) if prefix else ()), known.exact | ({path} if path else set())
+    )
 
 
 @web.middleware
@@ -101,8 +103,12 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 PAGE_ERRORS = {
-    400: "请求有误。", 403: "没有权限访问此页面。", 404: "页面不存在。", 405: "不支持此操作。",
-    413: "提交的内容过大。", 503: "服务暂时不可用，请稍后再试。",
+    400: "请求有误。",
+    403: "没有权限访问此页面。",
+    404: "页面不存在。",
+    405: "不支持此操作。",
+    413: "提交的内容过大。",
+    503: "服务暂时不可用，请稍后再试。",
 }
 
 

@@ -1,5 +1,6 @@
 """The backend's logging: buffered to stderr, every record masked by
 identity.logfilter (no full ID number in any log line)."""
+
 from __future__ import annotations
 
 import atexit

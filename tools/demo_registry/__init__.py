@@ -28,6 +28,7 @@ Design notes
   teacher-and-university-student people, who are allocated once in the
   student space and written to both files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -78,15 +79,15 @@ class DemoSummary:
 
     out_dir: Path
     seed: int
-    students: int                        # rows in students.csv
-    teachers: int                        # rows in teachers.csv
-    families: int = 0                    # groups of siblings sharing guardians
-    guardians: int = 0                   # distinct guardian people
-    multi_child_families: int = 0        # families with 2-4 children
-    largest_family: int = 0              # children in the largest family
-    students_without_guardian: int = 0   # rows with empty guardian columns
+    students: int  # rows in students.csv
+    teachers: int  # rows in teachers.csv
+    families: int = 0  # groups of siblings sharing guardians
+    guardians: int = 0  # distinct guardian people
+    multi_child_families: int = 0  # families with 2-4 children
+    largest_family: int = 0  # children in the largest family
+    students_without_guardian: int = 0  # rows with empty guardian columns
     teacher_and_university_students: int = 0  # people in both files
-    by_stage: dict[str, int] = field(default_factory=dict)   # in STAGES order
+    by_stage: dict[str, int] = field(default_factory=dict)  # in STAGES order
     by_status: dict[str, int] = field(default_factory=dict)  # in STUDENT_STATUSES order
     samples: list[dict[str, Any]] = field(default_factory=list)  # see find_samples()
 
@@ -166,17 +167,29 @@ def generate(
     drawn = Students(rng, people, catalogue, students, overlap, STAGES, STUDENT_STATUSES)
     written = _Progress(progress)
     _write(out_dir / "students.csv.tmp", STUDENT_HEADER, drawn.rows(), written)
-    _write(out_dir / "teachers.csv.tmp", TEACHER_HEADER,
-           ([row] for row in teacher_rows(people, catalogue, teachers, overlap)), written)
+    _write(
+        out_dir / "teachers.csv.tmp",
+        TEACHER_HEADER,
+        ([row] for row in teacher_rows(people, catalogue, teachers, overlap)),
+        written,
+    )
     # Both files complete: only now do they replace the previous ones.
     os.replace(out_dir / "students.csv.tmp", out_dir / "students.csv")
     os.replace(out_dir / "teachers.csv.tmp", out_dir / "teachers.csv")
     written.finish()
     summary = DemoSummary(
-        out_dir=out_dir, seed=seed, students=students, teachers=teachers, families=drawn.families,
-        guardians=drawn.guardians, multi_child_families=drawn.multi_child, largest_family=drawn.largest,
-        students_without_guardian=drawn.without_guardian, teacher_and_university_students=n_overlap,
-        by_stage=drawn.by_stage, by_status=drawn.by_status,
+        out_dir=out_dir,
+        seed=seed,
+        students=students,
+        teachers=teachers,
+        families=drawn.families,
+        guardians=drawn.guardians,
+        multi_child_families=drawn.multi_child,
+        largest_family=drawn.largest,
+        students_without_guardian=drawn.without_guardian,
+        teacher_and_university_students=n_overlap,
+        by_stage=drawn.by_stage,
+        by_status=drawn.by_status,
     )
     summary.samples = find_samples(out_dir)
     return summary

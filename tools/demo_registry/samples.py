@@ -1,5 +1,6 @@
 """Sample identities of a written demo registry, one per kind, for demos
 and the README (`python -m backend demo-identities`)."""
+
 from __future__ import annotations
 
 import csv
@@ -36,9 +37,15 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
 
     def student_sample(kind: str, row: dict[str, str]) -> dict[str, Any]:
-        return {"kind": kind, "name": row["name"], "id_number": row["id_number"],
-                "stage": row["stage"], "grade": row["grade"],
-                "school_name": row["school_name"], "status": row["status"]}
+        return {
+            "kind": kind,
+            "name": row["name"],
+            "id_number": row["id_number"],
+            "stage": row["stage"],
+            "grade": row["grade"],
+            "school_name": row["school_name"],
+            "status": row["status"],
+        }
 
     # Parents in order of first appearance; a family's rows are consecutive.
     parents: dict[str, dict[str, Any]] = {}
@@ -47,18 +54,30 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict[str, Any]]:
         for n in ("1", "2"):
             gid = row[f"guardian{n}_id_number"]
             if gid:
-                entry = parents.setdefault(gid, {
-                    "name": row[f"guardian{n}_name"], "id_number": gid,
-                    "relation": row[f"guardian{n}_relation"], "children": []})
-                entry["children"].append({"name": row["name"], "id_number": row["id_number"],
-                                          "stage": stage, "grade": row["grade"], "status": status})
+                entry = parents.setdefault(
+                    gid,
+                    {
+                        "name": row[f"guardian{n}_name"],
+                        "id_number": gid,
+                        "relation": row[f"guardian{n}_relation"],
+                        "children": [],
+                    },
+                )
+                entry["children"].append(
+                    {
+                        "name": row["name"],
+                        "id_number": row["id_number"],
+                        "stage": stage,
+                        "grade": row["grade"],
+                        "status": status,
+                    }
+                )
         if status == "graduated":
             found.setdefault("graduated_student", student_sample("graduated_student", row))
         if status != "enrolled":
             continue
         if stage == "university":
-            kind = ("teacher_and_university_student" if row["id_number"] in teacher_ids
-                    else "university_student")
+            kind = "teacher_and_university_student" if row["id_number"] in teacher_ids else "university_student"
             found.setdefault(kind, student_sample(kind, row))
         elif not row["guardian1_id_number"]:
             found.setdefault("student_without_guardian", student_sample("student_without_guardian", row))
@@ -69,18 +88,23 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict[str, Any]]:
 
     for entry in parents.values():
         n_children = len(entry["children"])
-        parent_kind = ("parent_with_four_children" if n_children >= 4
-                       else "parent_with_children" if n_children >= 2 else None)
+        parent_kind = (
+            "parent_with_four_children" if n_children >= 4 else "parent_with_children" if n_children >= 2 else None
+        )
         if parent_kind and parent_kind not in found:
             found[parent_kind] = {"kind": parent_kind, **entry}
 
     for row in teachers:
         # Regular teachers are born before 2001; the younger ones are the
         # teacher-and-university-student people.
-        if (row["status"] == "active" and row["id_number"][6:10] <= "2000"
-                and row["id_number"] not in student_ids):
-            found["teacher"] = {"kind": "teacher", "name": row["name"], "id_number": row["id_number"],
-                                "school_name": row["school_name"], "status": row["status"]}
+        if row["status"] == "active" and row["id_number"][6:10] <= "2000" and row["id_number"] not in student_ids:
+            found["teacher"] = {
+                "kind": "teacher",
+                "name": row["name"],
+                "id_number": row["id_number"],
+                "school_name": row["school_name"],
+                "status": row["status"],
+            }
             break
     if "teacher_and_university_student" in found:
         sample = found["teacher_and_university_student"]

@@ -3,6 +3,7 @@ primary schools, a nine-year school and a junior middle school; city
 districts share the city's numbered middle schools and secondary
 vocational schools, counties have their own; universities come from the
 reference data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

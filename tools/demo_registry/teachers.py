@@ -1,6 +1,7 @@
 """teachers.csv: K-12 and university teachers born 1960-2000, retired by
 the statutory age (approximately), a few who left; the
 teacher-and-university-student people spread evenly among them."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence

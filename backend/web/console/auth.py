@@ -34,6 +34,7 @@
   'none'`, and X-Frame-Options for older browsers), no referrer (console
   URLs name conversations and searches), and no caching.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -139,7 +140,12 @@ def _secret(request: web.Request) -> str:
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="Strict",
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="Strict",
         secure=request.app[SETTINGS].secure_cookies,
     )
 
@@ -221,13 +227,17 @@ def staff_of(request: web.Request) -> StaffSession:
     return staff
 
 
-def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
-           status: int = 200) -> web.Response:
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> web.Response:
     """Render a page; every template also sees the signed-in staff member
     (`staff`) and the CSRF token for its forms (`csrf_token`)."""
     staff = request.get(_SESSION_KEY)
-    base = {"staff": staff, "csrf_token": csrf_token(request) if staff or request.path.startswith(PREFIX) else "",
-            "role_labels": STAFF_ROLE_LABELS}
+    base = {
+        "staff": staff,
+        "csrf_token": csrf_token(request) if staff or request.path.startswith(PREFIX) else "",
+        "role_labels": STAFF_ROLE_LABELS,
+    }
     return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
 
 
@@ -238,12 +248,12 @@ def remote_address(request: web.Request) -> str:
     return (request.remote or "")[:64]
 
 
-async def audit(request: web.Request, action: str, target: str | None = None,
-                detail: str | None = None) -> None:
+async def audit(request: web.Request, action: str, target: str | None = None, detail: str | None = None) -> None:
     """Record a staff action (login, view_transcript, export_story, reply, ...)."""
     staff: StaffSession | None = request.get(_SESSION_KEY)
-    await record_audit(request.app[DB], staff.username if staff else None, action, target, detail,
-                       remote_address(request))
+    await record_audit(
+        request.app[DB], staff.username if staff else None, action, target, detail, remote_address(request)
+    )
 
 
 async def console_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -273,7 +283,8 @@ async def _throttled(db: Database, username: str, remote: str) -> tuple[bool, bo
     recent = LoginFailure.created_at >= since
     async with db.reading() as session:
         by_pair = await session.scalar(
-            select(func.count()).select_from(LoginFailure)
+            select(func.count())
+            .select_from(LoginFailure)
             .where(LoginFailure.username == username, LoginFailure.remote == remote, recent)
         )
         by_remote = await session.scalar(
@@ -286,22 +297,30 @@ async def _throttled(db: Database, username: str, remote: str) -> tuple[bool, bo
     return refused, (by_user or 0) >= LOGIN_MAX_FAILURES
 
 
-def _login_page(request: web.Request, error: str | None, status: int = 200,
-                username: str = "") -> web.Response:
+def _login_page(request: web.Request, error: str | None, status: int = 200, username: str = "") -> web.Response:
     nonce = _login_nonce(request)
     fresh = nonce is None
     if nonce is None:
         nonce = secrets.token_urlsafe(16)
     request[_LOGIN_NONCE] = nonce
     response = render(
-        request, "staff/login.html",
-        {"error": error, "next": _safe_next(request.query.get("next") or request.get(_LOGIN_NEXT)),
-         "username": username},
+        request,
+        "staff/login.html",
+        {
+            "error": error,
+            "next": _safe_next(request.query.get("next") or request.get(_LOGIN_NEXT)),
+            "username": username,
+        },
         status=status,
     )
     if fresh:
-        _set_cookie(request, response, LOGIN_COOKIE, sign(_secret(request), "login", {"n": nonce, "t": int(time.time())}),
-                    SESSION_SECONDS)
+        _set_cookie(
+            request,
+            response,
+            LOGIN_COOKIE,
+            sign(_secret(request), "login", {"n": nonce, "t": int(time.time())}),
+            SESSION_SECONDS,
+        )
     return response
 
 
@@ -316,8 +335,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     request[_LOGIN_NEXT] = form.get("next")
     given = form.get("csrf_token")
     nonce = _login_nonce(request)
-    if nonce is None or not isinstance(given, str) or not hmac.compare_digest(
-        given, _mac(_secret(request), "login-csrf", nonce)
+    if (
+        nonce is None
+        or not isinstance(given, str)
+        or not hmac.compare_digest(given, _mac(_secret(request), "login-csrf", nonce))
     ):
         return _login_page(request, "页面已过期，请重新登录。", status=403)
     username = str(form.get("username") or "").strip()[:64]
@@ -340,8 +361,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         await record_audit(db, username or None, "login_failed", None, None, remote)
         return _login_page(request, "用户名或密码不正确。", status=401, username=username)
     async with db.writing() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.username == username,
-                                                         LoginFailure.remote == remote))
+        await session.execute(
+            delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.remote == remote)
+        )
         stored = await session.get(StaffUser, user.id)
         if stored is not None:
             stored.last_login_at = utcnow()
@@ -358,7 +380,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await checked_form(request)
     async with request.app[DB].writing() as session:
         await session.execute(
-            update(StaffUser).where(StaffUser.id == staff_of(request).user_id)
+            update(StaffUser)
+            .where(StaffUser.id == staff_of(request).user_id)
             .values(session_version=StaffUser.session_version + 1)
         )
     await audit(request, "logout")

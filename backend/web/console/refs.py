@@ -6,6 +6,7 @@ rows, so nothing the console shows lets anyone act as the chat's browser
 (a web chat's id is derived from its cookie and is no credential either:
 backend/web/chat_page.py). Pages show its first characters as a label.
 """
+
 from __future__ import annotations
 
 import base64

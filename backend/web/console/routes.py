@@ -2,6 +2,7 @@
 its pages read conversations from, and every page's routes, registered
 under the console's prefix (urls.py), its JSON answers under its API
 prefix."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

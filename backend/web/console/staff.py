@@ -5,6 +5,7 @@ callers on the event loop verify in a thread), `create_staff` (also
 staff audit log (the console's `auth.audit`, and the admin CLI as "cli:" +
 the OS user). Admins read the log at /staff/audit.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +71,16 @@ async def create_staff(db: Database, username: str, password: str, role: str) ->
     return user
 
 
-async def record_audit(db: Database, username: str | None, action: str, target: str | None,
-                       detail: str | None, remote: str | None) -> None:
+async def record_audit(
+    db: Database, username: str | None, action: str, target: str | None, detail: str | None, remote: str | None
+) -> None:
     async with db.writing() as session:
-        session.add(AuditEntry(staff_username=username, action=action[:32], target=(target or None) and target[:128],
-                               detail=(detail or None) and detail[:512], remote=remote))
+        session.add(
+            AuditEntry(
+                staff_username=username,
+                action=action[:32],
+                target=(target or None) and target[:128],
+                detail=(detail or None) and detail[:512],
+                remote=remote,
+            )
+        )
