@@ -1,9 +1,10 @@
 """The backend's aiohttp application factory."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator, Optional
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -58,7 +59,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok", "dialect": request.app[DB].dialect})
 
 
-def create_app(settings: Optional[Settings] = None) -> web.Application:
+def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     app = web.Application(
         middlewares=[errors_as_json, service_token],

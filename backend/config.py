@@ -1,5 +1,6 @@
 """Settings, read from the environment once at start-up. Secrets (and
 production mode's refusal of development ones) come from trust/secrets.py."""
+
 from __future__ import annotations
 
 import os
@@ -25,10 +26,10 @@ DEFAULT_RETENTION_DAYS = 180
 def async_database_url(url: str) -> str:
     """Accept plain SQLAlchemy URLs and pick the async driver."""
     if url.startswith("sqlite:"):
-        return "sqlite+aiosqlite:" + url[len("sqlite:"):]
+        return "sqlite+aiosqlite:" + url[len("sqlite:") :]
     for prefix in ("postgresql:", "postgres:", "postgresql+psycopg2:", "postgresql+psycopg:"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg:" + url[len(prefix):]
+            return "postgresql+asyncpg:" + url[len(prefix) :]
     return url
 
 
@@ -70,12 +71,10 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         settings = cls(
-            database_url=async_database_url(
-                env.get("BACKEND_DATABASE_URL") or f"sqlite:///{DEFAULT_DB_PATH}"
-            ),
+            database_url=async_database_url(env.get("BACKEND_DATABASE_URL") or f"sqlite:///{DEFAULT_DB_PATH}"),
             host=env.get("BACKEND_HOST", "127.0.0.1"),
             port=_int("BACKEND_PORT", 8080),
             service_token=secrets.secret(secrets.BACKEND_SERVICE_TOKEN, env),

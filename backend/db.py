@@ -9,18 +9,27 @@ across processes on the busy timeout), while reads use a separate pool
 under WAL; every connection is set up by backend/sqlite.py. PostgreSQL
 uses one engine for both.
 """
+
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from backend.models import Base
 from backend.private_files import private_sqlite
 from backend.sqlite import setup_sqlite
+
+
+def rows_matched(result: object) -> int:
+    """The rows an UPDATE or DELETE run by `session.execute` matched. Its
+    result is a CursorResult, which the types of `execute` do not say."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:

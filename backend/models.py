@@ -1,10 +1,10 @@
 """Database schema. Rules that must hold under concurrency live here as
 constraints: one card per person, unique learning account numbers, at most
 three proxy slots per guardian, one proxy record per guardian and child."""
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import (
     JSON,
@@ -64,14 +64,14 @@ class Student(Base):
     grade: Mapped[str] = mapped_column(String(32))
     class_name: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
-    guardian1_name_norm: Mapped[Optional[str]] = mapped_column(String(64))
-    guardian1_id_number: Mapped[Optional[str]] = mapped_column(String(18))
-    guardian1_name: Mapped[Optional[str]] = mapped_column(String(64))
-    guardian1_relation: Mapped[Optional[str]] = mapped_column(String(16))
-    guardian2_name: Mapped[Optional[str]] = mapped_column(String(64))
-    guardian2_name_norm: Mapped[Optional[str]] = mapped_column(String(64))
-    guardian2_id_number: Mapped[Optional[str]] = mapped_column(String(18))
-    guardian2_relation: Mapped[Optional[str]] = mapped_column(String(16))
+    guardian1_name_norm: Mapped[str | None] = mapped_column(String(64))
+    guardian1_id_number: Mapped[str | None] = mapped_column(String(18))
+    guardian1_name: Mapped[str | None] = mapped_column(String(64))
+    guardian1_relation: Mapped[str | None] = mapped_column(String(16))
+    guardian2_name: Mapped[str | None] = mapped_column(String(64))
+    guardian2_name_norm: Mapped[str | None] = mapped_column(String(64))
+    guardian2_id_number: Mapped[str | None] = mapped_column(String(18))
+    guardian2_relation: Mapped[str | None] = mapped_column(String(16))
 
 
 class Teacher(Base):
@@ -112,12 +112,12 @@ class Card(Base):
     path: Mapped[str] = mapped_column(String(24))
     identities: Mapped[list[str]] = mapped_column(JSON)
     permissions: Mapped[list[str]] = mapped_column(JSON)
-    face_verification: Mapped[Optional[bool]] = mapped_column(Boolean)
-    claimed_by_guardian_id: Mapped[Optional[str]] = mapped_column(String(18))
-    channel_user: Mapped[Optional[str]] = mapped_column(String(128))
-    district_code: Mapped[Optional[str]] = mapped_column(String(6))
-    school_code: Mapped[Optional[str]] = mapped_column(String(32))
-    school_name: Mapped[Optional[str]] = mapped_column(String(128))
+    face_verification: Mapped[bool | None] = mapped_column(Boolean)
+    claimed_by_guardian_id: Mapped[str | None] = mapped_column(String(18))
+    channel_user: Mapped[str | None] = mapped_column(String(128))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    school_code: Mapped[str | None] = mapped_column(String(32))
+    school_name: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -156,19 +156,19 @@ class ClaimAttempt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    channel_user: Mapped[Optional[str]] = mapped_column(String(128))
+    channel_user: Mapped[str | None] = mapped_column(String(128))
     action: Mapped[str] = mapped_column(String(16))  # claim | refresh | match
-    path: Mapped[Optional[str]] = mapped_column(String(24))
-    id_hash: Mapped[Optional[str]] = mapped_column(String(32))
-    id_masked: Mapped[Optional[str]] = mapped_column(String(64))
-    name_masked: Mapped[Optional[str]] = mapped_column(String(64))
-    guardian_id_hash: Mapped[Optional[str]] = mapped_column(String(32))
-    guardian_id_masked: Mapped[Optional[str]] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(24))
+    id_hash: Mapped[str | None] = mapped_column(String(32))
+    id_masked: Mapped[str | None] = mapped_column(String(64))
+    name_masked: Mapped[str | None] = mapped_column(String(64))
+    guardian_id_hash: Mapped[str | None] = mapped_column(String(32))
+    guardian_id_masked: Mapped[str | None] = mapped_column(String(64))
     success: Mapped[bool] = mapped_column(Boolean)
-    failure_code: Mapped[Optional[str]] = mapped_column(String(32))
-    card_number: Mapped[Optional[str]] = mapped_column(String(16))
-    district_code: Mapped[Optional[str]] = mapped_column(String(6))
-    school_code: Mapped[Optional[str]] = mapped_column(String(32))
+    failure_code: Mapped[str | None] = mapped_column(String(32))
+    card_number: Mapped[str | None] = mapped_column(String(16))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    school_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class Ticket(Base):
@@ -185,12 +185,12 @@ class Ticket(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel_user: Mapped[str] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(String(64))
-    summary: Mapped[Optional[str]] = mapped_column(String(512))
+    summary: Mapped[str | None] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    assigned_to: Mapped[Optional[str]] = mapped_column(String(64))  # staff username
-    updated_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
-    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    assigned_to: Mapped[str | None] = mapped_column(String(64))  # staff username
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     @property
     def number(self) -> str:
@@ -208,7 +208,7 @@ class AgentReply(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel_user: Mapped[str] = mapped_column(String(128))
-    ticket_id: Mapped[Optional[int]] = mapped_column(Integer)
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
     staff_username: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -232,7 +232,7 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(DateTime)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     # In every session cookie; raised by logout and by a password reset, so
     # that copies of older cookies stop working at once.
     session_version: Mapped[int] = mapped_column(Integer, default=0)
@@ -262,11 +262,11 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    staff_username: Mapped[Optional[str]] = mapped_column(String(64))
+    staff_username: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(32))
-    target: Mapped[Optional[str]] = mapped_column(String(128))
-    detail: Mapped[Optional[str]] = mapped_column(String(512))
-    remote: Mapped[Optional[str]] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(String(512))
+    remote: Mapped[str | None] = mapped_column(String(64))
 
 
 class ConversationTag(Base):
@@ -300,9 +300,9 @@ class ConversationSummary(Base):
     sender_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime)
     last_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    path: Mapped[Optional[str]] = mapped_column(String(32))  # the last role chosen
+    path: Mapped[str | None] = mapped_column(String(32))  # the last role chosen
     outcome: Mapped[str] = mapped_column(String(16), default="open")  # issued | failed | open
-    failure_code: Mapped[Optional[str]] = mapped_column(String(32))  # the last failure_reason set
+    failure_code: Mapped[str | None] = mapped_column(String(32))  # the last failure_reason set
     handed_off: Mapped[bool] = mapped_column(Boolean, default=False)  # action_handoff ran
     user_messages: Mapped[int] = mapped_column(Integer, default=0)
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)

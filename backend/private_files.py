@@ -13,13 +13,14 @@
 
 Tightening a file somebody else owns fails (EPERM) and is left to them.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 import stat
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 PRIVATE_UMASK = 0o077
 DIR_MODE = 0o700
@@ -78,7 +79,7 @@ def private_sqlite(path: PathLike, *, make_parent: bool = True) -> Path:
     return file
 
 
-def sqlite_path(url: str) -> Optional[Path]:
+def sqlite_path(url: str) -> Path | None:
     """The file of an SQLite SQLAlchemy URL (None: not SQLite, or in memory)."""
     from sqlalchemy.engine import make_url
 

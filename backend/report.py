@@ -4,13 +4,14 @@ identity, with failed claim attempts by failure code, as CSV.
 `write_csv` writes the CLI's form (column codes as the header);
 `write_excel_csv` the staff console's download (Chinese headers, district
 names, cells Excel would run as formulas defused)."""
+
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import json
 from collections import defaultdict
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import String, cast, func, select
 
@@ -23,20 +24,27 @@ from contract.paths import IDENTITIES, IDENTITY_LABELS
 UNKNOWN = ""
 
 
-async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,
-                        until: Optional[dt.datetime] = None) -> list[dict[str, Any]]:
+async def campaign_rows(
+    db: Database, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """Rows per (district, school); with since/until (UTC, until exclusive)
     only cards and attempts of that time."""
     groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
-        lambda: {"cards_total": 0, **{f"cards_{i}": 0 for i in IDENTITIES},
-                 **{f"failures_{c}": 0 for c in FAILURE_CODES}}
+        lambda: {
+            "cards_total": 0,
+            **{f"cards_{i}": 0 for i in IDENTITIES},
+            **{f"failures_{c}": 0 for c in FAILURE_CODES},
+        }
     )
     names: dict[str, str] = {}
     async with db.reading() as session:
         cards = await session.execute(
             select(
-                Card.district_code, Card.school_code, Card.school_name,
-                cast(Card.identities, String), func.count(),
+                Card.district_code,
+                Card.school_code,
+                Card.school_name,
+                cast(Card.identities, String),
+                func.count(),
             )
             .where(*_between(Card.created_at, since, until))
             .group_by(Card.district_code, Card.school_code, Card.school_name, cast(Card.identities, String))
@@ -50,8 +58,11 @@ async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,
                 g[f"cards_{identity}"] += count
         failures = await session.execute(
             select(ClaimAttempt.district_code, ClaimAttempt.school_code, ClaimAttempt.failure_code, func.count())
-            .where(ClaimAttempt.success.is_(False), ClaimAttempt.action == "claim",
-                   *_between(ClaimAttempt.created_at, since, until))
+            .where(
+                ClaimAttempt.success.is_(False),
+                ClaimAttempt.action == "claim",
+                *_between(ClaimAttempt.created_at, since, until),
+            )
             .group_by(ClaimAttempt.district_code, ClaimAttempt.school_code, ClaimAttempt.failure_code)
         )
         for district, school, code, count in failures:
@@ -59,12 +70,11 @@ async def campaign_rows(db: Database, since: Optional[dt.datetime] = None,
                 groups[(district or UNKNOWN, school or UNKNOWN, "")][f"failures_{code}"] += count
     rows = []
     for (district, school, _), values in sorted(groups.items()):
-        rows.append({"district_code": district, "school_code": school,
-                     "school_name": names.get(school, ""), **values})
+        rows.append({"district_code": district, "school_code": school, "school_name": names.get(school, ""), **values})
     return rows
 
 
-def _between(column: Any, since: Optional[dt.datetime], until: Optional[dt.datetime]) -> list[Any]:
+def _between(column: Any, since: dt.datetime | None, until: dt.datetime | None) -> list[Any]:
     conditions = []
     if since is not None:
         conditions.append(column >= since)
@@ -89,8 +99,13 @@ def _cell(value: Any) -> Any:
 
 
 def excel_columns() -> list[tuple[str, str]]:
-    columns = [("district_code", "区县代码"), ("district_name", "区县"), ("school_code", "学校代码"),
-               ("school_name", "学校名称"), ("cards_total", "发卡总数")]
+    columns = [
+        ("district_code", "区县代码"),
+        ("district_name", "区县"),
+        ("school_code", "学校代码"),
+        ("school_name", "学校名称"),
+        ("cards_total", "发卡总数"),
+    ]
     columns += [(f"cards_{i}", f"发卡-{IDENTITY_LABELS[i]}") for i in IDENTITIES]
     columns += [(f"failures_{c}", f"领取失败-{FAILURE_LABELS[c]}") for c in FAILURE_CODES]
     return columns

@@ -8,11 +8,12 @@ a statement, so they all agree on the journal, the durability and how long
 a writer waits for the lock. Standard library only: the import's worker
 processes use it too.
 """
+
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 # How long a connection waits for another one's write lock before "database
 # is locked". The claim runner waits as long with a retry loop of its own
@@ -20,8 +21,9 @@ from typing import Callable, Optional
 BUSY_TIMEOUT_MS = 30_000
 
 
-def sqlite_pragmas(*, wait: bool = True, autocheckpoint: bool = True, cache_mib: Optional[int] = None,
-                   scratch: bool = False) -> list[str]:
+def sqlite_pragmas(
+    *, wait: bool = True, autocheckpoint: bool = True, cache_mib: int | None = None, scratch: bool = False
+) -> list[str]:
     """The PRAGMAs of a new connection.
 
     - `wait`: wait up to BUSY_TIMEOUT_MS for the write lock (else fail at once);
@@ -33,8 +35,12 @@ def sqlite_pragmas(*, wait: bool = True, autocheckpoint: bool = True, cache_mib:
     if scratch:
         return ["journal_mode=OFF", "synchronous=OFF"]
     # The busy timeout first: setting WAL may itself wait for a lock.
-    pragmas = [f"busy_timeout={BUSY_TIMEOUT_MS if wait else 0}", "journal_mode=WAL", "synchronous=NORMAL",
-               "foreign_keys=ON"]
+    pragmas = [
+        f"busy_timeout={BUSY_TIMEOUT_MS if wait else 0}",
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+    ]
     if not autocheckpoint:
         pragmas.append("wal_autocheckpoint=0")
     if cache_mib is not None:
@@ -42,8 +48,14 @@ def sqlite_pragmas(*, wait: bool = True, autocheckpoint: bool = True, cache_mib:
     return pragmas
 
 
-def setup_sqlite(execute: Callable[[str], object], *, wait: bool = True, autocheckpoint: bool = True,
-                 cache_mib: Optional[int] = None, scratch: bool = False) -> None:
+def setup_sqlite(
+    execute: Callable[[str], object],
+    *,
+    wait: bool = True,
+    autocheckpoint: bool = True,
+    cache_mib: int | None = None,
+    scratch: bool = False,
+) -> None:
     """Set up a new connection, given the driver's way to run a statement."""
     for pragma in sqlite_pragmas(wait=wait, autocheckpoint=autocheckpoint, cache_mib=cache_mib, scratch=scratch):
         execute("PRAGMA " + pragma)

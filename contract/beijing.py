@@ -4,6 +4,7 @@ China has one time zone and no daylight saving time. The databases store
 naive UTC; pages, reports, the console's day filters and ticket numbers
 speak Beijing time.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -9,24 +9,25 @@ Buttons of domain.yml responses (the greeting's) are read from there.
 Actions send them (domain responses cannot hold payloads with braces:
 Rasa would read them as slot templates).
 """
+
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from contract.paths import IDENTITY_LABELS, K12_STUDENT, PARENT, PATH_LABELS, PUBLIC, TEACHER, UNIVERSITY_STUDENT
 
 _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z_]+)(?P<entities>\{.*\})?$")
-REGISTRY: List["Button"] = []
+REGISTRY: list[Button] = []
 
 
 @dataclass(frozen=True)
 class Button:
     title: str
     intent: str
-    entities: Tuple[Tuple[str, str], ...] = field(default=())
+    entities: tuple[tuple[str, str], ...] = field(default=())
 
     def __post_init__(self) -> None:
         REGISTRY.append(self)
@@ -37,15 +38,15 @@ class Button:
             return f"/{self.intent}"
         return f"/{self.intent}" + json.dumps(dict(self.entities), ensure_ascii=False)
 
-    def slot(self) -> Optional[str]:
+    def slot(self) -> str | None:
         """The detail a correction button changes."""
         return dict(self.entities).get("detail")
 
-    def as_dict(self) -> Dict[str, str]:
+    def as_dict(self) -> dict[str, str]:
         return {"title": self.title, "payload": self.payload}
 
 
-def parse_payload(payload: str) -> Optional[Tuple[str, Dict[str, Any]]]:
+def parse_payload(payload: str) -> tuple[str, dict[str, Any]] | None:
     """`/intent{"e": "v"}` -> ("intent", {"e": "v"}); None when not a payload."""
     m = _PAYLOAD.match(payload.strip())
     if not m:
@@ -54,7 +55,7 @@ def parse_payload(payload: str) -> Optional[Tuple[str, Dict[str, Any]]]:
     return m.group("intent"), entities
 
 
-def buttons(*items: Button) -> List[Dict[str, str]]:
+def buttons(*items: Button) -> list[dict[str, str]]:
     """The dicts rasa-sdk's `utter_message(buttons=...)` takes."""
     return [b.as_dict() for b in items]
 

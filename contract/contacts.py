@@ -1,5 +1,6 @@
 """Contacts and the document, as the notice (shared/seed-notice-and-manual.txt)
 names them. Defined once; every answer imports them."""
+
 from __future__ import annotations
 
 # 在线客服 / 电话咨询 of the manual: for teachers, students and parents.

@@ -2,6 +2,7 @@
 the `failure_reason` slot and the backend's answers), and what staff pages
 and reports call them. The bot explains each in a sentence of its own
 (actions/messages.py)."""
+
 from __future__ import annotations
 
 INVALID_ID_NUMBER = "invalid_id_number"
@@ -13,8 +14,13 @@ RATE_LIMITED = "rate_limited"
 BACKEND_UNAVAILABLE = "backend_unavailable"
 
 FAILURE_CODES = (
-    INVALID_ID_NUMBER, IDENTITY_NOT_FOUND, NOT_ENROLLED, GUARDIAN_MISMATCH,
-    PROXY_LIMIT_REACHED, RATE_LIMITED, BACKEND_UNAVAILABLE,
+    INVALID_ID_NUMBER,
+    IDENTITY_NOT_FOUND,
+    NOT_ENROLLED,
+    GUARDIAN_MISMATCH,
+    PROXY_LIMIT_REACHED,
+    RATE_LIMITED,
+    BACKEND_UNAVAILABLE,
 )
 # Not a claim's failure: a refresh of the identities of someone without a card.
 CARD_NOT_FOUND = "card_not_found"

@@ -1,4 +1,5 @@
 """Limits the bot tells users about and the backend enforces."""
+
 from __future__ import annotations
 
 # 目前最多支持代领三张小孩的卡 (the manual): children one parent may claim for.

@@ -5,6 +5,7 @@ A path is how a card is claimed: the `role` entity and slot hold one
 claim attempts record one. An identity is what the 学籍库 and 教师库 say a
 person is; a card lists the identities its holder has.
 """
+
 from __future__ import annotations
 
 K12_STUDENT = "k12_student"

@@ -2,6 +2,7 @@
 their names. The names are this deployment's configuration (the notice
 says only that permissions are assigned automatically); which identity
 gets which is the backend's rule (backend/permissions.py)."""
+
 from __future__ import annotations
 
 PERMISSION_LABELS = {

@@ -1,6 +1,7 @@
 """The registries' codes (学籍库 and 教师库), as the import files carry them
 (../shared/CONTRACT.md: students.csv `stage` and `status`, teachers.csv
 `status`)."""
+
 from __future__ import annotations
 
 K12_STAGES = ("primary", "junior", "senior", "vocational")

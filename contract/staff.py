@@ -1,6 +1,7 @@
 """The staff console's accounts and tickets: codes and what the pages call
 them. Staff roles are the console's accounts (agent, admin); they are not
 the claim paths users choose (contract/paths.py)."""
+
 from __future__ import annotations
 
 STAFF_ROLES = ("agent", "admin")

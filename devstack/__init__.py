@@ -12,10 +12,19 @@ tests and the benchmarks start them (`ServiceStack`).
 - supervise.py: `make run` in the foreground, the retention purge, `make shell`;
 - stack.py: `ServiceStack`, restartable processes logging to files.
 """
+
 from __future__ import annotations
 
-from devstack.databases import (check_redis, drop_databases, ensure_databases, private_databases, private_var,
-                                run_blocking, seed_demo_registry, tracker_url)
+from devstack.databases import (
+    check_redis,
+    drop_databases,
+    ensure_databases,
+    private_databases,
+    private_var,
+    run_blocking,
+    seed_demo_registry,
+    tracker_url,
+)
 from devstack.members import Member, members, reach
 from devstack.nginx import BUSY_REPLY, nginx_temp, write_nginx_conf
 from devstack.paths import MODEL, RASA, RASA_CLI, ROOT, VAR, VENV_PY
@@ -24,8 +33,35 @@ from devstack.stack import ServiceStack, free_port, private_log
 from devstack.supervise import purge_command, purge_interval_s, purge_periodically, run, shell
 
 __all__ = [
-    "BUSY_REPLY", "MODEL", "RASA", "RASA_CLI", "ROOT", "SCALED_DEFAULTS", "VAR", "VENV_PY", "Member", "ServiceStack",
-    "check_redis", "drop_databases", "ensure_databases", "free_port", "members", "nginx_temp", "private_databases",
-    "private_log", "private_var", "purge_command", "purge_interval_s", "purge_periodically", "rasa_env", "reach",
-    "run", "run_blocking", "seed_demo_registry", "service_env", "shell", "tracker_url", "write_nginx_conf",
+    "BUSY_REPLY",
+    "MODEL",
+    "RASA",
+    "RASA_CLI",
+    "ROOT",
+    "SCALED_DEFAULTS",
+    "VAR",
+    "VENV_PY",
+    "Member",
+    "ServiceStack",
+    "check_redis",
+    "drop_databases",
+    "ensure_databases",
+    "free_port",
+    "members",
+    "nginx_temp",
+    "private_databases",
+    "private_log",
+    "private_var",
+    "purge_command",
+    "purge_interval_s",
+    "purge_periodically",
+    "rasa_env",
+    "reach",
+    "run",
+    "run_blocking",
+    "seed_demo_registry",
+    "service_env",
+    "shell",
+    "tracker_url",
+    "write_nginx_conf",
 ]

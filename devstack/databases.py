@@ -8,6 +8,7 @@
   backend database gets the demo registry of var/demo/;
 - the lock store's Redis must answer before the scaled profile starts.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +16,9 @@ import concurrent.futures
 import contextlib
 import socket
 import subprocess
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import Any, AsyncIterator, Coroutine, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 from backend.private_files import PRIVATE_UMASK, private_dir, private_file, private_sqlite, sqlite_path
@@ -78,11 +80,18 @@ async def maintenance_connection(server: SplitResult) -> AsyncIterator[Any]:
     import asyncpg
 
     try:
-        conn = await asyncpg.connect(host=server.hostname, port=server.port or 5432, user=server.username,
-                                     password=server.password, database="postgres", timeout=5)
+        conn = await asyncpg.connect(
+            host=server.hostname,
+            port=server.port or 5432,
+            user=server.username,
+            password=server.password,
+            database="postgres",
+            timeout=5,
+        )
     except (OSError, asyncpg.PostgresError) as exc:
-        raise SystemExit(f"ERROR: the scaled profile needs PostgreSQL at {server.hostname}:{server.port or 5432} "
-                         f"({exc})") from exc
+        raise SystemExit(
+            f"ERROR: the scaled profile needs PostgreSQL at {server.hostname}:{server.port or 5432} ({exc})"
+        ) from exc
     try:
         yield conn
     finally:
@@ -130,8 +139,27 @@ def seed_demo_registry(env: dict[str, str]) -> None:
     """The demo registry of var/demo/ (generated if missing) imported into the backend's database."""
     demo = VAR / "demo"
     if not (demo / "students.csv").exists():
-        subprocess.run([str(VENV_PY), "-m", "backend", "demo-registry", "--out", str(demo)], cwd=ROOT, env=env,
-                       check=True, umask=PRIVATE_UMASK)
-    subprocess.run([str(VENV_PY), "-m", "backend", "import-registry", "--students", str(demo / "students.csv"),
-                    "--teachers", str(demo / "teachers.csv"), "--no-progress"], cwd=ROOT, env=env, check=True,
-                   umask=PRIVATE_UMASK)
+        subprocess.run(
+            [str(VENV_PY), "-m", "backend", "demo-registry", "--out", str(demo)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            umask=PRIVATE_UMASK,
+        )
+    subprocess.run(
+        [
+            str(VENV_PY),
+            "-m",
+            "backend",
+            "import-registry",
+            "--students",
+            str(demo / "students.csv"),
+            "--teachers",
+            str(demo / "teachers.csv"),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        umask=PRIVATE_UMASK,
+    )

@@ -9,6 +9,7 @@ repeat POSTs). When no Rasa instance can take a message, nginx answers as
 Rasa's REST channel would (a JSON list of messages), politely, with status
 503 so that clients know to send it again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,8 +27,10 @@ TEMPLATE = "nginx.conf.j2"
 def nginx_binary() -> str:
     found = os.environ.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(found).exists():
-        raise SystemExit("ERROR: the scaled profile needs nginx: `make nginx` installs Debian's package "
-                         "(apt-get install nginx), or set NGINX=/path/to/nginx")
+        raise SystemExit(
+            "ERROR: the scaled profile needs nginx: `make nginx` installs Debian's package "
+            "(apt-get install nginx), or set NGINX=/path/to/nginx"
+        )
     return found
 
 
@@ -60,20 +63,33 @@ def remove_nginx_temp(folder: Path) -> None:
 
 def render(**values: object) -> str:
     """The configuration template filled in (every value required)."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
     return env.get_template(TEMPLATE).render(**values)
 
 
-def write_nginx_conf(folder: Path, rasa_listen: str, rasa_upstream: list[str], action_listen: str,
-                     action_upstream: list[str]) -> Path:
+def write_nginx_conf(
+    folder: Path, rasa_listen: str, rasa_upstream: list[str], action_listen: str, action_upstream: list[str]
+) -> Path:
     """nginx.conf in `folder`: listening on `rasa_listen` and `action_listen`
     (host:port), passing requests to the instances' host:port addresses."""
     folder.mkdir(parents=True, exist_ok=True)
     temp = make_nginx_temp(folder)
     conf = folder / "nginx.conf"
-    conf.write_text(render(user="user nobody nogroup;" if nginx_temp(folder)[1] else "", folder=folder, temp=temp,
-                           upstreams={"rasa": rasa_upstream, "actions": action_upstream},
-                           rasa_listen=rasa_listen, action_listen=action_listen, busy_reply=BUSY_REPLY),
-                    encoding="utf-8")
+    conf.write_text(
+        render(
+            user="user nobody nogroup;" if nginx_temp(folder)[1] else "",
+            folder=folder,
+            temp=temp,
+            upstreams={"rasa": rasa_upstream, "actions": action_upstream},
+            rasa_listen=rasa_listen,
+            action_listen=action_listen,
+            busy_reply=BUSY_REPLY,
+        ),
+        encoding="utf-8",
+    )
     return conf

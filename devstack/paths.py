@@ -1,5 +1,6 @@
 """Where the stack's pieces are: the repository, its two Python
 environments, the model and var/ (databases, keys, logs, caches)."""
+
 from __future__ import annotations
 
 from pathlib import Path

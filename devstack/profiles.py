@@ -35,6 +35,7 @@ NLU_CACHE_SIZE [4096] parses of repeated texts (bot/patches/nlu_cache.py);
 0 turns either off. The scaled profile also runs the retention purge every
 PURGE_INTERVAL_HOURS [24] hours (devstack/supervise.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -109,5 +110,9 @@ def service_env(scaled: bool = False) -> dict[str, str]:
 
 def rasa_env(env: dict[str, str]) -> dict[str, str]:
     """Rasa and its libraries write caches under HOME and TMPDIR: keep them in var/."""
-    return {"SANIC_REQUEST_MAX_SIZE": RASA_MAX_BODY_BYTES, **env, "HOME": str(VAR / "rasa-home"),
-            "TMPDIR": str(VAR / "tmp")}
+    return {
+        "SANIC_REQUEST_MAX_SIZE": RASA_MAX_BODY_BYTES,
+        **env,
+        "HOME": str(VAR / "rasa-home"),
+        "TMPDIR": str(VAR / "tmp"),
+    }

@@ -1,6 +1,7 @@
 """The services as separate, restartable processes, their output in log
 files: what the end-to-end tests (tests/stack.py) and the benchmarks
 (bench/bot.py, bench/load/stack.py) start."""
+
 from __future__ import annotations
 
 import os
@@ -73,8 +74,15 @@ class ServiceStack:
             if member.group == "nginx":
                 make_nginx_temp(self.logs / "nginx")  # removed when nginx last stopped
             log = private_log(self.logs / f"{n}.log")
-            self.procs[n] = subprocess.Popen(member.command, cwd=ROOT, env=env, stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE_UMASK)
+            self.procs[n] = subprocess.Popen(
+                member.command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=PRIVATE_UMASK,
+            )
 
     def stop(self, name: str, sig: int = signal.SIGINT) -> None:
         for n in self._names(name):
@@ -133,5 +141,8 @@ class ServiceStack:
             self.stop(name)
 
     def logs_text(self) -> str:
-        return "".join((self.logs / f"{n}.log").read_text(errors="replace")
-                       for n in self.members if (self.logs / f"{n}.log").exists())
+        return "".join(
+            (self.logs / f"{n}.log").read_text(errors="replace")
+            for n in self.members
+            if (self.logs / f"{n}.log").exists()
+        )

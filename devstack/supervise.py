@@ -9,6 +9,7 @@ the databases private first). The scaled profile also runs the retention
 purge (`python -m backend purge-conversations`, backend/privacy/retention.py) at
 start and then every PURGE_INTERVAL_HOURS [24] hours (0: never).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,7 @@ from devstack.paths import MODEL, RASA_CLI, ROOT, VAR, VENV_PY
 from devstack.profiles import rasa_env, service_env
 from trust import secrets
 
-COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m",
-           "purge": "\033[34m"}
+COLOURS = {"backend": "\033[36m", "actions": "\033[35m", "rasa": "\033[33m", "nginx": "\033[32m", "purge": "\033[34m"}
 PURGE_INTERVAL_HOURS = 24.0
 
 
@@ -48,16 +48,21 @@ def purge_interval_s(env: dict[str, str]) -> float:
     return max(0.0, float(env.get("PURGE_INTERVAL_HOURS") or PURGE_INTERVAL_HOURS)) * 3600
 
 
-async def purge_periodically(env: dict[str, str], interval_s: float, runs: int = 0,
-                             command: list[str] | None = None) -> int:
+async def purge_periodically(
+    env: dict[str, str], interval_s: float, runs: int = 0, command: list[str] | None = None
+) -> int:
     """Run the retention purge now, then every `interval_s` seconds (`runs`
     times, 0: until cancelled), its output labelled "purge". A failed run
     is reported and tried again at the next interval. Returns the runs made."""
     done = 0
     while True:
         proc = await asyncio.create_subprocess_exec(
-            *(command or purge_command()), cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, umask=PRIVATE_UMASK,
+            *(command or purge_command()),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            umask=PRIVATE_UMASK,
         )
         try:
             if proc.stdout is not None:
@@ -91,13 +96,20 @@ async def run(scaled: bool) -> int:
     plan = members(env, logs)
     for m in plan:
         procs[m.name] = await asyncio.create_subprocess_exec(
-            *m.command, cwd=ROOT, env=rasa_env(env) if m.group == "rasa" else env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+            *m.command,
+            cwd=ROOT,
+            env=rasa_env(env) if m.group == "rasa" else env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
             umask=PRIVATE_UMASK,
         )
-    print(f"backend http://127.0.0.1:{env['BACKEND_PORT']}  actions :{env['ACTION_PORT']}  "
-          f"rasa http://127.0.0.1:{env['RASA_PORT']} ({len(plan)} processes; Rasa is ready in about a minute); "
-          "Ctrl-C stops all", flush=True)
+    print(
+        f"backend http://127.0.0.1:{env['BACKEND_PORT']}  actions :{env['ACTION_PORT']}  "
+        f"rasa http://127.0.0.1:{env['RASA_PORT']} ({len(plan)} processes; Rasa is ready in about a minute); "
+        "Ctrl-C stops all",
+        flush=True,
+    )
     groups = {m.name: m.group for m in plan}
     pipes = [asyncio.create_task(pipe(n, groups[n], p.stdout)) for n, p in procs.items() if p.stdout]
     purging = None
@@ -133,7 +145,17 @@ def shell() -> None:
     """`rasa shell` in this terminal, against the backend and action server
     that `make run` started (its own Rasa port, the same tracker store)."""
     env = service_env()
-    cmd = [*RASA_CLI, "shell", "--interface", "127.0.0.1", "--port", os.environ.get("RASA_SHELL_PORT", "5006"),
-           "--model", env.get("RASA_MODEL", str(MODEL)), "--endpoints", "endpoints.yml"]
+    cmd = [
+        *RASA_CLI,
+        "shell",
+        "--interface",
+        "127.0.0.1",
+        "--port",
+        os.environ.get("RASA_SHELL_PORT", "5006"),
+        "--model",
+        env.get("RASA_MODEL", str(MODEL)),
+        "--endpoints",
+        "endpoints.yml",
+    ]
     os.chdir(ROOT)
     os.execve(cmd[0], cmd, rasa_env(env))

@@ -11,6 +11,7 @@ Shown to staff (transcripts, tickets, the console): the same, and phone
 numbers too: mainland mobiles as `138****5678`, landlines as
 `0791-****5066`, but the public hotline, which identifies no one.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ ID_LIKE_IN_TEXT = re.compile(
 )
 
 
-def _masked(match: "re.Match[str]") -> str:
+def _masked(match: re.Match[str]) -> str:
     return mask_id(unicodedata.normalize("NFKC", match.group(0)))
 
 
@@ -57,7 +58,7 @@ def mask_phones(text: str) -> str:
     """Mobile and landline numbers masked; the hotline stays."""
     text = MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
 
-    def landline(m: "re.Match[str]") -> str:
+    def landline(m: re.Match[str]) -> str:
         digits = re.sub(r"[ \-]", "", m.group(2))
         if f"{m.group(1)}-{digits}" == HOTLINE:
             return m.group(0)

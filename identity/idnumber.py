@@ -3,13 +3,14 @@
 18 characters: 6-digit area code, 8-digit birth date, 3-digit sequence
 (odd for men, even for women), and an ISO 7064 MOD 11-2 check character.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import re
 import unicodedata
 from operator import mul
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from contract import beijing
 
@@ -30,9 +31,41 @@ _SEPARATORS = re.compile(f"[{SEPARATOR_CHARS}]+")
 # codes used for Hong Kong, Macau and Taiwan residence permits.
 PROVINCE_CODES = frozenset(
     {
-        "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34",
-        "35", "36", "37", "41", "42", "43", "44", "45", "46", "50", "51", "52",
-        "53", "54", "61", "62", "63", "64", "65", "71", "81", "82", "83",
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+        "83",
     }
 )
 
@@ -51,9 +84,9 @@ class IdCheck(NamedTuple):
     """Outcome of validating one ID number input (a tuple: cheap to make)."""
 
     normalised: str
-    problem: Optional[str] = None
-    birth_date: Optional[_dt.date] = None
-    gender: Optional[str] = None  # "M" / "F"
+    problem: str | None = None
+    birth_date: _dt.date | None = None
+    gender: str | None = None  # "M" / "F"
 
     @property
     def ok(self) -> bool:
@@ -74,7 +107,7 @@ def check_char(first17: str) -> str:
     return _CHECK_CHARS[total % 11]
 
 
-def validate_id(raw: str, today: Optional[_dt.date] = None) -> IdCheck:
+def validate_id(raw: str, today: _dt.date | None = None) -> IdCheck:
     if raw.__class__ is str and len(raw) == 18 and _BODY.match(raw):
         value = raw  # fast path: registry files hold canonical IDs already
     else:

@@ -6,6 +6,7 @@
 log-record factory, so records are masked where they are made, even on
 handlers configured later by a framework (Rasa reconfigures logging).
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Masking of personal data for display and logs."""
+
 from __future__ import annotations
 
 import re

@@ -4,13 +4,13 @@ Registry names and typed names go through the same `normalise_name`, so a
 name typed in Traditional characters, with full-width letters or another
 middle-dot variant, matches the registry's record.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Dict, Optional, Tuple
 
 MIDDLE_DOT = "\u00b7"
 # Middle-dot look-alikes seen in minority names (after NFKC): bullet, katakana
@@ -20,11 +20,7 @@ _DOTS = re.compile("[" + re.escape(_DOT_VARIANTS) + "]")
 _SPACES = re.compile(r"\s+")
 _NEEDS_CLEANING = re.compile(r"\s|[" + re.escape(_DOT_VARIANTS.replace(MIDDLE_DOT, "")) + "]")
 # CJK unified ideographs (basic, extension A, B-F, compatibility) and the dot.
-_NAME_CHARS = re.compile(
-    "^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
-    + MIDDLE_DOT
-    + "]+$"
-)
+_NAME_CHARS = re.compile("^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f" + MIDDLE_DOT + "]+$")
 MAX_NAME_LENGTH = 30
 
 NAME_EMPTY = "empty"
@@ -35,12 +31,12 @@ NAME_DOTS = "dots"
 
 
 @lru_cache(maxsize=1)
-def _t2s_table() -> Dict[int, str]:
+def _t2s_table() -> dict[int, str]:
     """Character table Traditional -> Simplified from OpenCC's dictionary."""
     import opencc  # opencc-python-reimplemented: ships the dictionaries
 
     path = os.path.join(os.path.dirname(opencc.__file__), "dictionary", "TSCharacters.txt")
-    table: Dict[int, str] = {}
+    table: dict[int, str] = {}
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             parts = line.rstrip("\n").split("\t")
@@ -84,7 +80,7 @@ def normalise_name(raw: str) -> str:
     return value.translate(_t2s_table())
 
 
-def check_name(raw: str) -> Tuple[str, Optional[str]]:
+def check_name(raw: str) -> tuple[str, str | None]:
     """The normalised name, and None when it is plausible or a reason code."""
     value = normalise_name(raw)
     if not value:
@@ -100,7 +96,7 @@ def check_name(raw: str) -> Tuple[str, Optional[str]]:
     return value, None
 
 
-def name_problem(raw: str) -> Optional[str]:
+def name_problem(raw: str) -> str | None:
     """None when the input is a plausible name, else a reason code."""
     return check_name(raw)[1]
 
@@ -109,7 +105,7 @@ _NLU_DOTS = re.compile(r"(?<=[\u3400-\u9fff])[\u2022\u30fb\uff65\u2027\u2219\u22
 
 
 @lru_cache(maxsize=1)
-def _nlu_table() -> Dict[int, str]:
+def _nlu_table() -> dict[int, str]:
     """One character to one character: full-width ASCII and the ideographic
     space to ASCII, Traditional to Simplified."""
     table = dict(_t2s_table())

@@ -15,6 +15,7 @@ the same reference: a slot that did not change does not look changed.
 
 Standard library and `cryptography` (both Python 3.10 and 3.11 venvs).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,7 +23,7 @@ import binascii
 import hashlib
 import hmac
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -40,7 +41,7 @@ def _cipher(key: str) -> AESSIV:
     return AESSIV(hmac.new(key.encode(), _CONTEXT, hashlib.sha256).digest())
 
 
-def _key(key: Optional[str]) -> str:
+def _key(key: str | None) -> str:
     return key if key is not None else secrets.secret(secrets.ID_SEAL_KEY)
 
 
@@ -48,7 +49,7 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def seal(value: Any, key: Optional[str] = None) -> Any:
+def seal(value: Any, key: str | None = None) -> Any:
     """A reference for the ID number `value`; anything else (None, a
     reference already) is returned as it is."""
     if not isinstance(value, str) or not value or is_sealed(value):
@@ -57,7 +58,7 @@ def seal(value: Any, key: Optional[str] = None) -> Any:
     return f"{PREFIX}{mask_id(value)}:{base64.urlsafe_b64encode(sealed).decode().rstrip('=')}"
 
 
-def unseal(value: Any, key: Optional[str] = None) -> Any:
+def unseal(value: Any, key: str | None = None) -> Any:
     """The ID number a reference stands for. A value that is no reference
     is returned as it is; a reference this key did not make opens to None
     (the slot is then asked again, as if it were empty)."""
@@ -74,5 +75,5 @@ def unseal(value: Any, key: Optional[str] = None) -> Any:
 def masked(value: Any) -> str:
     """What a page shows of an ID slot's value, sealed or not."""
     if is_sealed(value):
-        return str(value)[len(PREFIX):].split(":", 1)[0]
+        return str(value)[len(PREFIX) :].split(":", 1)[0]
     return mask_id(str(value)) if value else ""

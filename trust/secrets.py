@@ -11,11 +11,12 @@ works on a fresh machine.
 Imported by the backend, the action server and the Rasa server (Python 3.10
 and 3.11): standard library only.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 # Development keys and tokens made on this machine by `make run` (owner only).
@@ -49,12 +50,12 @@ class SecretError(SystemExit):
     """A service must not start: the message names the variable."""
 
 
-def production(env: Optional[Mapping[str, str]] = None) -> bool:
+def production(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     return env.get("APP_ENV", "").strip().lower() == "production"
 
 
-def configured(name: str, env: Optional[Mapping[str, str]] = None) -> Optional[str]:
+def configured(name: str, env: Mapping[str, str] | None = None) -> str | None:
     """The secret as configured (its variable, else the file `NAME_FILE`
     names), or None when neither is set."""
     env = os.environ if env is None else env
@@ -71,7 +72,7 @@ def configured(name: str, env: Optional[Mapping[str, str]] = None) -> Optional[s
     return None
 
 
-def secret(name: str, env: Optional[Mapping[str, str]] = None) -> str:
+def secret(name: str, env: Mapping[str, str] | None = None) -> str:
     """The secret to use: the configured one, else (outside production) its
     development default."""
     value = configured(name, env)
@@ -82,7 +83,7 @@ def secret(name: str, env: Optional[Mapping[str, str]] = None) -> str:
     return value
 
 
-def refuse_development_secrets(env: Optional[Mapping[str, str]] = None, service: str = "this service") -> None:
+def refuse_development_secrets(env: Mapping[str, str] | None = None, service: str = "this service") -> None:
     """In production: raise SecretError naming the first secret that is
     unset or at its development default. Outside production: nothing."""
     if not production(env):
@@ -90,16 +91,20 @@ def refuse_development_secrets(env: Optional[Mapping[str, str]] = None, service:
     for name in ALL_SECRETS:
         value = configured(name, env)
         if value is None:
-            raise SecretError(f"ERROR: {service} will not start: APP_ENV=production and {name} is not set "
-                              f"(nor {name}_FILE)")
+            raise SecretError(
+                f"ERROR: {service} will not start: APP_ENV=production and {name} is not set (nor {name}_FILE)"
+            )
         if value == DEV_DEFAULTS.get(name):
-            raise SecretError(f"ERROR: {service} will not start: APP_ENV=production and {name} is the "
-                              f"development default")
+            raise SecretError(
+                f"ERROR: {service} will not start: APP_ENV=production and {name} is the development default"
+            )
     from trust import realname  # the public key's own check (cryptography, imported only here)
 
     if realname.is_development_key(configured(REALNAME_PUBLIC_KEY, env) or ""):
-        raise SecretError(f"ERROR: {service} will not start: APP_ENV=production and {REALNAME_PUBLIC_KEY} "
-                          f"is the development key made by `make run`")
+        raise SecretError(
+            f"ERROR: {service} will not start: APP_ENV=production and {REALNAME_PUBLIC_KEY} "
+            f"is the development key made by `make run`"
+        )
 
 
 def private_file(path: Path, data: bytes) -> None:

@@ -1,13 +1,14 @@
 """The claim log: keyed hashes of ID numbers, the rate-limit settings, and
 look-ups of the latest attempts for the assistant. (The attempts are
 written, and the limit applied, by the claim flows.)"""
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,8 +50,8 @@ def attempt_view(row: ClaimAttempt) -> dict[str, Any]:
 async def latest_attempts(
     session: AsyncSession,
     *,
-    channel_user: Optional[str] = None,
-    id_hash: Optional[str] = None,
+    channel_user: str | None = None,
+    id_hash: str | None = None,
     limit: int = 10,
 ) -> list[dict[str, Any]]:
     who = []

@@ -3,12 +3,14 @@ operation, its parameters by name, and its row read by name into the
 result the flow expects. Shared by both runners; the drivers' rows (sqlite3.Row,
 asyncpg.Record) are both read by column name.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend.claims import statements as sql
 from backend.claims.operations import (
@@ -65,12 +67,14 @@ def attempt_parameters(attempt: Attempt) -> dict[str, Any]:
     return {f"attempt_{name}": value for name, value in _fields(attempt).items()}
 
 
-def result(op: Op, row: Optional[Row], parse_time: ParseTime) -> Any:
+def result(op: Op, row: Row | None, parse_time: ParseTime) -> Any:
     """What the flow receives for an operation, from its row (or None)."""
     if isinstance(op, Gate):
         assert row is not None
-        return GateResult(row["recent"], Person(
-            _record(StudentRec, row, "student_"), _record(TeacherRec, row, "teacher_"), card(row, parse_time)))
+        return GateResult(
+            row["recent"],
+            Person(_record(StudentRec, row, "student_"), _record(TeacherRec, row, "teacher_"), card(row, parse_time)),
+        )
     if isinstance(op, RecentFailures):
         assert row is not None
         return row["recent"]
@@ -81,7 +85,7 @@ def result(op: Op, row: Optional[Row], parse_time: ParseTime) -> Any:
     return None
 
 
-def card(row: Row, parse_time: ParseTime) -> Optional[CardRec]:
+def card(row: Row, parse_time: ParseTime) -> CardRec | None:
     """A `cards` row (None: the LEFT JOIN found none). JSON lists are text
     on SQLite and PostgreSQL alike (the column is SQLAlchemy's JSON);
     SQLite holds booleans as 0/1 and times as text."""
@@ -97,7 +101,7 @@ def card(row: Row, parse_time: ParseTime) -> Optional[CardRec]:
     return CardRec(**values)
 
 
-def _record(cls: type[T], row: Row, prefix: str) -> Optional[T]:
+def _record(cls: type[T], row: Row, prefix: str) -> T | None:
     """A registry record from its `prefix`ed columns (None: no such record;
     name_norm is never null in the registry)."""
     if row[prefix + "name_norm"] is None:

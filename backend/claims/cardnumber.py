@@ -2,6 +2,7 @@
 digits + a Luhn check digit. Random, so the number reveals nothing about
 the holder's ID number; uniqueness is a database constraint, and the
 issuer draws again on the rare collision."""
+
 from __future__ import annotations
 
 import secrets

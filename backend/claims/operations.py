@@ -9,11 +9,13 @@ look-up, brings the rate-limit count together with the person's registry
 records and card, and `InsertCard` logs the attempt in the same statement
 when the card is new.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, Generator, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, TypeAlias
 
 from backend.claims.records import Attempt, CardValues, Outcome, Person
 
@@ -88,9 +90,9 @@ class UpdateCard:
     id: int
     identities: list[str]
     permissions: list[str]
-    district_code: Optional[str]
-    school_code: Optional[str]
-    school_name: Optional[str]
+    district_code: str | None
+    school_code: str | None
+    school_name: str | None
     updated_at: dt.datetime
 
 
@@ -101,10 +103,9 @@ class LogAttempt:
     attempt: Attempt
 
 
-Op = Union[RecentFailures, Gate, FindCard, HasProxyClaim, TakeProxySlot, InsertCard, UpdateCard, LogAttempt]
+Op: TypeAlias = RecentFailures | Gate | FindCard | HasProxyClaim | TakeProxySlot | InsertCard | UpdateCard | LogAttempt
 # A flow yields operations, is sent their results, and returns the outcome.
-Flow = Generator[Op, Any, Outcome]
+Flow: TypeAlias = Generator[Op, Any, Outcome]
 # Writes that a later write of the same flow must accompany: on PostgreSQL
 # a transaction starts with the first of them (postgres_runner.py).
 OPENS_TRANSACTION = (TakeProxySlot, UpdateCard)
-

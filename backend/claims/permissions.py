@@ -1,4 +1,5 @@
 """What a card may do, derived from the identities the registries confirm."""
+
 from __future__ import annotations
 
 BASE_PERMISSIONS = ("learning_space", "public_courses")

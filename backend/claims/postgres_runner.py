@@ -8,6 +8,7 @@ atomic by itself, and under READ COMMITTED a transaction around the reads
 would see nothing more consistent, so a K-12 claim costs two round trips
 (look-up; card and its log row in one statement) instead of six.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -67,8 +68,15 @@ class PostgresRunner:
 
                     u = self.url
                     self._pool = await asyncpg.create_pool(
-                        host=u.host, port=u.port, user=u.username, password=u.password, database=u.database,
-                        min_size=1, max_size=self.pool_size, timeout=5, command_timeout=30,
+                        host=u.host,
+                        port=u.port,
+                        user=u.username,
+                        password=u.password,
+                        database=u.database,
+                        min_size=1,
+                        max_size=self.pool_size,
+                        timeout=5,
+                        command_timeout=30,
                         # Every statement of this pool is an index look-up. A generic plan
                         # made while the claim log was empty scanned the whole log forever
                         # after (bench/: 2-5 ms of PostgreSQL CPU a request), and planning

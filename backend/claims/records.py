@@ -5,12 +5,13 @@ card come back from the database; an attempt is logged; an outcome goes
 out to the API. The runners build these records from rows by column name
 (binding.py), so the field names here are the tables' column names.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from backend.claims.permissions import permissions_for
 from identity import mask_id, mask_name
@@ -21,13 +22,13 @@ class ClaimRequest:
     path: str
     name: str
     id_number: str
-    guardian_name: Optional[str] = None
-    guardian_id_number: Optional[str] = None
-    face_verification: Optional[bool] = None
-    channel_user: Optional[str] = None
+    guardian_name: str | None = None
+    guardian_id_number: str | None = None
+    face_verification: bool | None = None
+    channel_user: str | None = None
     # The ID number of the chat's verified real name (the mini-program's
     # signed identity), when it has one: proves the claimant is that person.
-    verified_id_number: Optional[str] = None
+    verified_id_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,10 @@ class StudentRec:
     school_code: str
     school_name: str
     district_code: str
-    guardian1_id_number: Optional[str]
-    guardian1_name_norm: Optional[str]
-    guardian2_id_number: Optional[str]
-    guardian2_name_norm: Optional[str]
+    guardian1_id_number: str | None
+    guardian1_name_norm: str | None
+    guardian2_id_number: str | None
+    guardian2_name_norm: str | None
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,12 @@ class CardValues:
     path: str
     identities: list[str]
     permissions: list[str]
-    face_verification: Optional[bool]
-    claimed_by_guardian_id: Optional[str]
-    channel_user: Optional[str]  # the chat that claimed it
-    district_code: Optional[str]
-    school_code: Optional[str]
-    school_name: Optional[str]
+    face_verification: bool | None
+    claimed_by_guardian_id: str | None
+    channel_user: str | None  # the chat that claimed it
+    district_code: str | None
+    school_code: str | None
+    school_name: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -89,9 +90,9 @@ class CardRec(CardValues):
 class Person:
     """The registries' records of one ID number, and its card."""
 
-    student: Optional[StudentRec]
-    teacher: Optional[TeacherRec]
-    card: Optional[CardRec]
+    student: StudentRec | None
+    teacher: TeacherRec | None
+    card: CardRec | None
 
 
 NO_ONE = Person(None, None, None)
@@ -104,21 +105,21 @@ class Attempt:
     then logs it with the outcome."""
 
     created_at: dt.datetime
-    channel_user: Optional[str]
+    channel_user: str | None
     action: str  # claim | match | refresh
-    path: Optional[str]
+    path: str | None
     id_hash: str
     id_masked: str
     name_masked: str
-    guardian_id_hash: Optional[str]
-    guardian_id_masked: Optional[str]
+    guardian_id_hash: str | None
+    guardian_id_masked: str | None
     success: bool = False
-    failure_code: Optional[str] = None
-    card_number: Optional[str] = None
-    district_code: Optional[str] = None
-    school_code: Optional[str] = None
+    failure_code: str | None = None
+    card_number: str | None = None
+    district_code: str | None = None
+    school_code: str | None = None
 
-    def with_outcome(self, success: bool, failure_code: Optional[str], card_number: Optional[str]) -> "Attempt":
+    def with_outcome(self, success: bool, failure_code: str | None, card_number: str | None) -> Attempt:
         return dataclasses.replace(self, success=success, failure_code=failure_code, card_number=card_number)
 
 
@@ -128,13 +129,13 @@ class Outcome:
     contract's codes (or `card_not_found` for a refresh without a card)."""
 
     success: bool
-    status: Optional[str] = None  # issued | existing | matched | refreshed
-    failure_code: Optional[str] = None
-    bad_field: Optional[str] = None  # which input failed, when one did
-    detail: Optional[str] = None  # e.g. the ID check's reason, or a hint
-    card: Optional[CardRec] = None
+    status: str | None = None  # issued | existing | matched | refreshed
+    failure_code: str | None = None
+    bad_field: str | None = None  # which input failed, when one did
+    detail: str | None = None  # e.g. the ID check's reason, or a hint
+    card: CardRec | None = None
     identities: list[str] = field(default_factory=list)
-    previous_identities: Optional[list[str]] = None
+    previous_identities: list[str] | None = None
     path_mismatch: bool = False
     logged: bool = False  # the attempt was logged with the card (see rules._issue)
     # The claimant is the card's holder (verified real name), its recorded

@@ -15,11 +15,13 @@ check-then-insert:
 - at most three children per guardian: a proxy claim must take one of the
   slots 1..3; the primary key (guardian, slot) refuses a fourth.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, Callable, Generator, Optional
+from typing import Any
 
 from backend.claims.cardnumber import new_card_number
 from backend.claims.operations import (
@@ -70,17 +72,17 @@ NO_HASH = "-"
 class RegistryMatch:
     """Registry records of one ID number whose name matches the given one."""
 
-    student: Optional[StudentRec]
-    teacher: Optional[TeacherRec]
+    student: StudentRec | None
+    teacher: TeacherRec | None
     identities: list[str]
     other_name_only: bool  # the ID is on record, but only under another name
 
     @property
-    def origin(self) -> Optional[StudentRec | TeacherRec]:
+    def origin(self) -> StudentRec | TeacherRec | None:
         return self.student or self.teacher
 
 
-def match_registry(student: Optional[StudentRec], teacher: Optional[TeacherRec], name_norm: str) -> RegistryMatch:
+def match_registry(student: StudentRec | None, teacher: TeacherRec | None, name_norm: str) -> RegistryMatch:
     """Identities come from what the registries hold for the ID, never from
     the path the user chose."""
     on_record = student is not None or teacher is not None
@@ -110,7 +112,7 @@ def _mismatch(path: str, identities: list[str]) -> bool:
 def claim_flow(
     req: ClaimRequest,
     holder: IdCheck,
-    guardian: Optional[IdCheck],
+    guardian: IdCheck | None,
     attempt: Attempt,
     *,
     issue: bool,
@@ -142,8 +144,9 @@ def _gate(failures: RecentFailures, holder: IdCheck, others_ok: bool = True) -> 
     return GateResult(recent, NO_ONE)
 
 
-def _recorded_guardian_not_limited(req: ClaimRequest, guardian: Optional[IdCheck], person: Person,
-                                   since: dt.datetime, limit: int) -> Generator[Op, Any, bool]:
+def _recorded_guardian_not_limited(
+    req: ClaimRequest, guardian: IdCheck | None, person: Person, since: dt.datetime, limit: int
+) -> Generator[Op, Any, bool]:
     """Failures others typed against a child's ID number do not lock out the
     child's recorded guardian (issue 13): on the parent path, when the
     guardian's name and ID are those the child's record holds, only the
@@ -157,8 +160,16 @@ def _recorded_guardian_not_limited(req: ClaimRequest, guardian: Optional[IdCheck
     return own < limit
 
 
-def _claim_steps(req: ClaimRequest, holder: IdCheck, guardian: Optional[IdCheck], attempt: Attempt, issue: bool,
-                 limit_failures: int, since: dt.datetime, now: dt.datetime) -> Flow:
+def _claim_steps(
+    req: ClaimRequest,
+    holder: IdCheck,
+    guardian: IdCheck | None,
+    attempt: Attempt,
+    issue: bool,
+    limit_failures: int,
+    since: dt.datetime,
+    now: dt.datetime,
+) -> Flow:
     id_hash, guardian_hash = attempt.id_hash, attempt.guardian_id_hash or attempt.id_hash
     if holder.ok and req.verified_id_number == holder.normalised:
         # The holder by verified real name is not locked out by failures
@@ -167,8 +178,9 @@ def _claim_steps(req: ClaimRequest, holder: IdCheck, guardian: Optional[IdCheck]
         id_hash = guardian_hash = NO_HASH
     failures = RecentFailures(req.channel_user or "", id_hash, guardian_hash, since, limit_failures)
     recent, person = yield from _gate(failures, holder, guardian is None or guardian.ok)
-    if recent >= limit_failures and not (yield from _recorded_guardian_not_limited(
-            req, guardian, person, since, limit_failures)):
+    if recent >= limit_failures and not (
+        yield from _recorded_guardian_not_limited(req, guardian, person, since, limit_failures)
+    ):
         return Outcome(False, failure_code=RATE_LIMITED)
     if not holder.ok:
         return Outcome(False, failure_code=INVALID_ID_NUMBER, bad_field="id_number", detail=holder.problem)
@@ -197,20 +209,32 @@ def _claim_steps(req: ClaimRequest, holder: IdCheck, guardian: Optional[IdCheck]
 
     existing = person.card
     if existing is not None:
-        return Outcome(True, status="existing", card=existing, identities=list(existing.identities),
-                       path_mismatch=_mismatch(req.path, existing.identities),
-                       holder_proven=_proven(req, holder.normalised, existing))
+        return Outcome(
+            True,
+            status="existing",
+            card=existing,
+            identities=list(existing.identities),
+            path_mismatch=_mismatch(req.path, existing.identities),
+            holder_proven=_proven(req, holder.normalised, existing),
+        )
     if not issue:
-        return Outcome(True, status="matched", identities=match.identities,
-                       path_mismatch=_mismatch(req.path, match.identities))
+        return Outcome(
+            True, status="matched", identities=match.identities, path_mismatch=_mismatch(req.path, match.identities)
+        )
     if req.path == PARENT:
         assert guardian is not None
         if not (yield from _take_proxy_slot(guardian.normalised, holder.normalised, now)):
             return Outcome(False, failure_code=PROXY_LIMIT_REACHED)
     card, status = yield from _issue(req, holder.normalised, name_norm, match, guardian, attempt, now)
-    return Outcome(True, status=status, card=card, identities=list(card.identities),
-                   path_mismatch=_mismatch(req.path, card.identities), logged=status == "issued",
-                   holder_proven=status == "issued" or _proven(req, holder.normalised, card))
+    return Outcome(
+        True,
+        status=status,
+        card=card,
+        identities=list(card.identities),
+        path_mismatch=_mismatch(req.path, card.identities),
+        logged=status == "issued",
+        holder_proven=status == "issued" or _proven(req, holder.normalised, card),
+    )
 
 
 def _proven(req: ClaimRequest, holder_id: str, card: CardRec) -> bool:
@@ -236,8 +260,15 @@ def _take_proxy_slot(guardian_id: str, child_id: str, now: dt.datetime) -> Gener
     return False
 
 
-def _issue(req: ClaimRequest, holder_id: str, name_norm: str, match: RegistryMatch, guardian: Optional[IdCheck],
-           attempt: Attempt, now: dt.datetime) -> Generator[Op, Any, tuple[CardRec, str]]:
+def _issue(
+    req: ClaimRequest,
+    holder_id: str,
+    name_norm: str,
+    match: RegistryMatch,
+    guardian: IdCheck | None,
+    attempt: Attempt,
+    now: dt.datetime,
+) -> Generator[Op, Any, tuple[CardRec, str]]:
     """Insert the card; a new card is logged as issued in the same statement.
     A card found instead (a concurrent claim won) is logged by the caller."""
     origin = match.origin
@@ -259,7 +290,7 @@ def _issue(req: ClaimRequest, holder_id: str, name_norm: str, match: RegistryMat
             created_at=now,
             updated_at=now,
         )
-        card: Optional[CardRec] = yield InsertCard(values, attempt.with_outcome(True, None, values.card_number))
+        card: CardRec | None = yield InsertCard(values, attempt.with_outcome(True, None, values.card_number))
         if card is not None:
             return card, "issued"
         card = yield FindCard(holder_id)  # a concurrent claim won: its card is the one
@@ -276,8 +307,9 @@ def refresh_flow(
     return _logged(_refresh_steps(name, holder, attempt, limit_failures, since, now), attempt)
 
 
-def _refresh_steps(name: str, holder: IdCheck, attempt: Attempt, limit_failures: int, since: dt.datetime,
-                   now: dt.datetime) -> Flow:
+def _refresh_steps(
+    name: str, holder: IdCheck, attempt: Attempt, limit_failures: int, since: dt.datetime, now: dt.datetime
+) -> Flow:
     failures = RecentFailures(attempt.channel_user or "", attempt.id_hash, attempt.id_hash, since, limit_failures)
     recent, person = yield from _gate(failures, holder)
     if recent >= limit_failures:
@@ -302,13 +334,24 @@ def _refresh_steps(name: str, holder: IdCheck, attempt: Attempt, limit_failures:
         updated_at=now,
     )
     refreshed: CardRec = yield FindCard(holder.normalised)
-    return Outcome(True, status="refreshed", card=refreshed, identities=list(refreshed.identities),
-                   previous_identities=list(card.identities))
+    return Outcome(
+        True,
+        status="refreshed",
+        card=refreshed,
+        identities=list(refreshed.identities),
+        previous_identities=list(card.identities),
+    )
 
 
 def new_attempt(
-    hasher: Callable[[str], str], action: str, path: Optional[str], channel_user: Optional[str], holder: IdCheck,
-    name: str, guardian: Optional[IdCheck], now: dt.datetime,
+    hasher: Callable[[str], str],
+    action: str,
+    path: str | None,
+    channel_user: str | None,
+    holder: IdCheck,
+    name: str,
+    guardian: IdCheck | None,
+    now: dt.datetime,
 ) -> Attempt:
     """The claim log row of one attempt: keyed hashes and masks, no full ID."""
     return Attempt(

@@ -1,6 +1,7 @@
 """The runner of claim flows for a database URL: SQLite (sqlite_runner.py)
 or PostgreSQL (postgres_runner.py). Both run a flow of rules.py and return
 its outcome; the SQL they run is statements.py's."""
+
 from __future__ import annotations
 
 import asyncio

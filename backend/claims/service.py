@@ -1,10 +1,10 @@
 """The claim service, what the API calls: validates and masks the input,
 then runs a flow of rules.py through the runner of the database (runner.py).
 It owns the runner: `close` closes it."""
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +21,7 @@ from identity import validate_id
 __all__ = ["ClaimRequest", "ClaimService", "Outcome", "card_for", "card_view"]
 
 
-async def card_for(session: AsyncSession, id_number: str) -> Optional[Card]:
+async def card_for(session: AsyncSession, id_number: str) -> Card | None:
     return (await session.scalars(select(Card).where(Card.holder_id_number == id_number))).one_or_none()
 
 
@@ -44,17 +44,25 @@ class ClaimService:
         holder = validate_id(req.id_number)
         guardian = validate_id(req.guardian_id_number or "") if req.path == PARENT else None
         now = utcnow()
-        attempt = new_attempt(self.hash_id, "claim" if issue else "match", req.path, req.channel_user, holder,
-                              req.name, guardian, now)
-        flow = claim_flow(req, holder, guardian, attempt, issue=issue, limit_failures=self.limit.failures,
-                          since=self._window(now), now=now)
+        attempt = new_attempt(
+            self.hash_id, "claim" if issue else "match", req.path, req.channel_user, holder, req.name, guardian, now
+        )
+        flow = claim_flow(
+            req,
+            holder,
+            guardian,
+            attempt,
+            issue=issue,
+            limit_failures=self.limit.failures,
+            since=self._window(now),
+            now=now,
+        )
         return await self.runner.run(flow)
 
-    async def refresh(self, name: str, id_number: str, channel_user: Optional[str]) -> Outcome:
+    async def refresh(self, name: str, id_number: str, channel_user: str | None) -> Outcome:
         """更新身份: re-match a card holder and update identities and permissions."""
         holder = validate_id(id_number)
         now = utcnow()
         attempt = new_attempt(self.hash_id, "refresh", None, channel_user, holder, name, None, now)
-        flow = refresh_flow(name, holder, attempt, limit_failures=self.limit.failures, since=self._window(now),
-                            now=now)
+        flow = refresh_flow(name, holder, attempt, limit_failures=self.limit.failures, since=self._window(now), now=now)
         return await self.runner.run(flow)

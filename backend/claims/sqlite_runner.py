@@ -5,14 +5,16 @@ transaction: on the event loop's thread when the write lock is free, else
 in a writer thread that waits for it (SqliteRunner). Rows come back as
 sqlite3.Row, read by column name (binding.py).
 """
+
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Optional
+from typing import Any
 
 from backend.claims.binding import STATEMENTS, WRITES_ONLY, parameters, result
 from backend.claims.operations import Flow, InsertCard, LogAttempt, Op
@@ -28,8 +30,10 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 
 def _sqlite_values(params: dict[str, Any]) -> dict[str, Any]:
-    return {name: value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
-            for name, value in params.items()}
+    return {
+        name: value.strftime(_SQLITE_TIME) if isinstance(value, dt.datetime) else value
+        for name, value in params.items()
+    }
 
 
 def drive(flow: Flow, execute: Callable[[Op], Any]) -> Outcome:
@@ -52,10 +56,10 @@ class SqliteRunner:
     def __init__(self, path: str) -> None:
         self.path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._inline: Optional[sqlite3.Connection] = None  # event loop thread only; never waits
-        self._waiting: Optional[sqlite3.Connection] = None  # writer thread only
+        self._inline: sqlite3.Connection | None = None  # event loop thread only; never waits
+        self._waiting: sqlite3.Connection | None = None  # writer thread only
         self._queued = 0  # flows handed to the writer thread and not done yet
-        self._checkpointer: Optional[asyncio.Task[None]] = None
+        self._checkpointer: asyncio.Task[None] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         # Never in SQLite's busy handler (the event loop must not wait; the

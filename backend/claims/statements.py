@@ -7,6 +7,7 @@ are aliased `student_*` and `teacher_*`. Every statement is an index
 look-up or a single-row write; the invariants are the schema's
 (backend/models.py): `ON CONFLICT DO NOTHING` tells a lost race.
 """
+
 from __future__ import annotations
 
 # The rate limit counts the failures that mean "the registry was consulted

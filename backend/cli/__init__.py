@@ -9,11 +9,11 @@ registry.py (registry import, the demo registry, the campaign report), people.py
 staff accounts, real-name tokens), conversations.py (the console's index, retention),
 person_data.py (one person's data on request); common.py what they share.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional
 
 from backend.cli.conversations import cmd_index_conversations, cmd_purge_conversations
 from backend.cli.people import (
@@ -113,6 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

@@ -1,13 +1,17 @@
 """What the admin commands share: settings, the database, JSON output, and the audit log
 entries of what they did (as "cli:" + the OS user).
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from backend.config import Settings
+
+if TYPE_CHECKING:  # imported when a command needs it: the CLI starts fast
+    from backend.db import Database
 
 
 def load_settings() -> Settings:
@@ -18,7 +22,7 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-async def with_db(settings: Settings):  # type: ignore[no-untyped-def]
+async def with_db(settings: Settings) -> Database:
     from backend.db import Database
 
     db = Database(settings.database_url)
@@ -39,7 +43,7 @@ def cli_actor() -> str:
     return f"cli:{name}"[:64]
 
 
-async def audit_cli(db: Any, action: str, target: Optional[str], detail: str) -> None:
+async def audit_cli(db: Database, action: str, target: str | None, detail: str) -> None:
     """What the admin CLI did, in the staff audit log (admins read it at
     /staff/audit), as "cli:" + the OS user (and who ran sudo)."""
     from backend.web.console.staff import record_audit
@@ -48,6 +52,6 @@ async def audit_cli(db: Any, action: str, target: Optional[str], detail: str) ->
     await record_audit(db, cli_actor(), action, target, detail + (f"; sudo by {sudo}" if sudo else ""), None)
 
 
-async def audit_lookup(db: Any, action: str, target: str, found: bool) -> None:
+async def audit_lookup(db: Database, action: str, target: str, found: bool) -> None:
     """A look-up of the admin CLI, in the staff audit log."""
     await audit_cli(db, action, target, "found" if found else "not found")

@@ -1,6 +1,7 @@
 """The conversations: `index-conversations` (the staff console's summaries) and
 `purge-conversations` (retention).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,9 @@ def cmd_purge_conversations(args: argparse.Namespace) -> int:
                 await audit_cli(db, "purge_conversations", target, f"failed: tracker store {exc}")
                 raise
             counts = report.as_dict()
-            await audit_cli(db, "purge_conversations", target,
-                             "; ".join(f"{k}={v}" for k, v in counts.items() if k != "cutoff_utc"))
+            await audit_cli(
+                db, "purge_conversations", target, "; ".join(f"{k}={v}" for k, v in counts.items() if k != "cutoff_utc")
+            )
             return counts
         finally:
             await tracker.close()
@@ -79,8 +81,11 @@ def cmd_purge_conversations(args: argparse.Namespace) -> int:
     try:
         counts = asyncio.run(run())
     except TrackerWriteError as exc:
-        print(f"ERROR: the tracker store could not be read or written ({exc}); nothing more was deleted, "
-              "run the command again", file=sys.stderr)
+        print(
+            f"ERROR: the tracker store could not be read or written ({exc}); nothing more was deleted, "
+            "run the command again",
+            file=sys.stderr,
+        )
         return 1
     print_json({"older_than": spec.strip().lower(), **counts})
     return 0

@@ -1,12 +1,13 @@
 """One person or account: `lookup-card`, `lookup-person`, `refresh-identity`, `create-staff`,
 `sign-realname`. Personal data is printed masked.
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from backend.cli.common import audit_lookup, load_settings, print_json, with_db
 
@@ -18,7 +19,7 @@ def cmd_lookup_card(args: argparse.Namespace) -> int:
     from backend.models import Card
     from identity import mask_id, validate_id
 
-    async def run() -> Optional[dict[str, Any]]:
+    async def run() -> dict[str, Any] | None:
         db = await with_db(load_settings())
         try:
             async with db.reading() as session:
@@ -64,9 +65,7 @@ def cmd_lookup_person(args: argparse.Namespace) -> int:
                 teacher = await session.get(Teacher, check.normalised)
                 card = await card_for(session, check.normalised)
                 proxies = (
-                    await session.execute(
-                        select(func.count()).where(ProxyClaim.guardian_id_number == check.normalised)
-                    )
+                    await session.execute(select(func.count()).where(ProxyClaim.guardian_id_number == check.normalised))
                 ).scalar_one()
                 attempts = await latest_attempts(session, id_hash=IdHasher(settings.id_hash_key)(check.normalised))
             found = bool(student or teacher or card or proxies or attempts)
@@ -74,14 +73,20 @@ def cmd_lookup_person(args: argparse.Namespace) -> int:
             person: dict[str, Any] = {"id_masked": mask_id(check.normalised)}
             if student:
                 person["student"] = {
-                    "name_masked": mask_name(student.name), "stage": student.stage, "status": student.status,
-                    "school": student.school_name, "district_code": student.district_code,
-                    "grade": student.grade, "has_guardian_data": bool(student.guardian1_id_number or student.guardian2_id_number),
+                    "name_masked": mask_name(student.name),
+                    "stage": student.stage,
+                    "status": student.status,
+                    "school": student.school_name,
+                    "district_code": student.district_code,
+                    "grade": student.grade,
+                    "has_guardian_data": bool(student.guardian1_id_number or student.guardian2_id_number),
                 }
             if teacher:
                 person["teacher"] = {
-                    "name_masked": mask_name(teacher.name), "status": teacher.status,
-                    "school": teacher.school_name, "district_code": teacher.district_code,
+                    "name_masked": mask_name(teacher.name),
+                    "status": teacher.status,
+                    "school": teacher.school_name,
+                    "district_code": teacher.district_code,
                 }
             person["card"] = card_view(card) if card else None
             person["proxy_claims_as_guardian"] = proxies
@@ -96,11 +101,12 @@ def cmd_lookup_person(args: argparse.Namespace) -> int:
 
 def cmd_refresh_identity(args: argparse.Namespace) -> int:
     from backend.claims.attempts import IdHasher, RateLimit
+    from backend.claims.records import Outcome
     from backend.claims.service import ClaimService
 
     settings = load_settings()
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> Outcome:
         db = await with_db(settings)
         try:
             service = ClaimService(db, IdHasher(settings.id_hash_key), RateLimit(10**9, 1))
@@ -156,8 +162,10 @@ def cmd_sign_realname(args: argparse.Namespace) -> int:
     name, problem = check_name(args.name)
     checked = validate_id(args.id_number)
     if problem or not checked.ok:
-        print(f"ERROR: {'--name' if problem else '--id-number'} is not a valid "
-              f"{'name' if problem else 'ID number'}", file=sys.stderr)
+        print(
+            f"ERROR: {'--name' if problem else '--id-number'} is not a valid {'name' if problem else 'ID number'}",
+            file=sys.stderr,
+        )
         return 2
     print(realname.sign(realname.dev_private_key(), name, checked.normalised, ttl_s=args.ttl, subject=args.sender))
     return 0

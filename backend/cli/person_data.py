@@ -1,16 +1,17 @@
 """`person-data export|delete`: one person's data on their request."""
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
 import sys
-from typing import Any, Optional
+from typing import Any
 
 from backend.cli.common import audit_cli, load_settings, print_json, with_db
 
 
-def _person_id(raw: str) -> Optional[str]:
+def _person_id(raw: str) -> str | None:
     from identity import validate_id
 
     check = validate_id(raw)
@@ -39,7 +40,7 @@ def cmd_person_data(args: argparse.Namespace) -> int:
     masked = mask_id(id_number)
     action = f"person_data_{args.person_command}"
 
-    async def run() -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    async def run() -> tuple[dict[str, Any], dict[str, Any] | None]:
         db = await with_db(settings)
         try:
             records = await gather(db, IdHasher(settings.id_hash_key), id_number)
@@ -71,8 +72,7 @@ def cmd_person_data(args: argparse.Namespace) -> int:
     try:
         counts, copy = asyncio.run(run())
     except (TrackerWriteError, TrackerUnavailable) as exc:
-        print(f"ERROR: the tracker store could not be read or written ({exc}); run the command again",
-              file=sys.stderr)
+        print(f"ERROR: the tracker store could not be read or written ({exc}); run the command again", file=sys.stderr)
         return 1
     if copy is not None:
         text = json.dumps(copy, ensure_ascii=False, indent=2)
@@ -81,8 +81,11 @@ def cmd_person_data(args: argparse.Namespace) -> int:
 
             with open(private_file(args.out), "w", encoding="utf-8") as fh:  # 0600: it holds the full ID
                 fh.write(text + "\n")
-            print(f"wrote the copy of {masked} to {args.out} (it holds the person's full ID number: "
-                  "hand it to them only, then delete it)", file=sys.stderr)
+            print(
+                f"wrote the copy of {masked} to {args.out} (it holds the person's full ID number: "
+                "hand it to them only, then delete it)",
+                file=sys.stderr,
+            )
         else:
             print(text)
         return 0

@@ -1,19 +1,21 @@
 """The registries: `import-registry`, `demo-registry` (tools/demo_registry), `demo-identities`,
 and the campaign report (`report`).
 """
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from backend.cli.common import load_settings, print_json, with_db
 
 
 def cmd_import_registry(args: argparse.Namespace) -> int:
-    from backend.registry.importer import import_registry
+    from backend.registry.importer import FileReport, import_registry
 
     if not args.students and not args.teachers:
         print("give --students FILE, --teachers FILE or both", file=sys.stderr)
@@ -25,14 +27,18 @@ def cmd_import_registry(args: argparse.Namespace) -> int:
     settings = load_settings()
     bars: list[Any] = []
 
-    def progress(table: str, total: int):  # type: ignore[no-untyped-def]
+    def progress(table: str, total: int) -> Callable[[int], None]:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=table, disable=args.no_progress or None)
         bars.append(bar)
-        return bar.update
 
-    async def run():  # type: ignore[no-untyped-def]
+        def advance(n_bytes: int) -> None:  # tqdm is untyped
+            bar.update(n_bytes)
+
+        return advance
+
+    async def run() -> list[FileReport]:
         db = await with_db(settings)
         await db.dispose()
         return await import_registry(
@@ -75,16 +81,18 @@ def cmd_demo_identities(args: argparse.Namespace) -> int:
     print("Demo identities from the generated demo registry (fictional people):")
     for sample in samples[: args.count] if args.count else samples:
         print("  " + json.dumps(sample, ensure_ascii=False))
-    print("Teachers, university students and the public claim for their verified real name: switch on "
-          "模拟实名认证 in the chat page, or send metadata.realname_token from "
-          "`python -m backend sign-realname --name … --id-number …`.")
+    print(
+        "Teachers, university students and the public claim for their verified real name: switch on "
+        "模拟实名认证 in the chat page, or send metadata.realname_token from "
+        "`python -m backend sign-realname --name … --id-number …`."
+    )
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from backend.report import campaign_rows, write_csv
 
-    async def run():  # type: ignore[no-untyped-def]
+    async def run() -> list[dict[str, Any]]:
         db = await with_db(load_settings())
         try:
             return await campaign_rows(db)

@@ -1,4 +1,5 @@
 """`serve` (the backend's HTTP service, in one process or several sharing the port) and `init-db`."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,11 @@ def _serve_one(host: str, port: int, reuse_port: bool) -> None:
     install(logging.INFO)
     # Access logs show method, path and status: bodies (and so ID numbers) never.
     web.run_app(
-        create_app(load_settings()), host=host, port=port, loop=uvloop.new_event_loop(), reuse_port=reuse_port,
+        create_app(load_settings()),
+        host=host,
+        port=port,
+        loop=uvloop.new_event_loop(),
+        reuse_port=reuse_port,
         access_log_class=AccessLog,
     )
 

@@ -2,11 +2,13 @@
 identifies as names (the slots person_name and guardian_name, the entities of those names, the
 channel's verified identity in metadata).
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from backend.conversations.tracker import TrackerEvent
 from identity import normalise_for_nlu
@@ -48,7 +50,7 @@ def replace_spans(value: str, spans: Iterable[tuple[int, int, str]], replace: An
     return "".join(out)
 
 
-def known_name(raw: Any) -> Optional[str]:
+def known_name(raw: Any) -> str | None:
     if not isinstance(raw, str):
         return None
     name = normalise_for_nlu(raw.strip())
@@ -58,7 +60,7 @@ def known_name(raw: Any) -> Optional[str]:
 _PAYLOAD = re.compile(r"^/([^{@\s]+)(?:@[0-9.]+)?(\{.*\})?\s*$", re.DOTALL)
 
 
-def parse_payload(value: Any) -> Optional[tuple[str, dict[str, Any]]]:
+def parse_payload(value: Any) -> tuple[str, dict[str, Any]] | None:
     """`/choose_role{"role": "parent"}` -> ("choose_role", {"role": "parent"})."""
     if not isinstance(value, str):
         return None
@@ -100,7 +102,7 @@ def known_names(events: Iterable[TrackerEvent]) -> set[str]:
                 from_metadata(event.data.get("value"))
         elif event.type_name == "user":
             from_metadata(event.data.get("metadata"))
-            text_value = event.data.get("text") if isinstance(event.data.get("text"), str) else ""
+            text_value = text if isinstance(text := event.data.get("text"), str) else ""
             for entity in entities_of(event):
                 if entity.get("entity") in NAME_SLOTS:
                     for raw in (entity.get("value"), span_of(text_value, entity)):
@@ -115,14 +117,14 @@ def entities_of(event: TrackerEvent) -> list[dict[str, Any]]:
     return [e for e in entities if isinstance(e, dict)] if isinstance(entities, list) else []
 
 
-def span_of(value: str, entity: dict[str, Any]) -> Optional[str]:
+def span_of(value: str, entity: dict[str, Any]) -> str | None:
     start, end = entity.get("start"), entity.get("end")
     if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(value):
         return value[start:end]
     return None
 
 
-def intent_of(event: TrackerEvent) -> tuple[Optional[str], Optional[float]]:
+def intent_of(event: TrackerEvent) -> tuple[str | None, float | None]:
     parse = event.data.get("parse_data")
     intent = parse.get("intent") if isinstance(parse, dict) else None
     if not isinstance(intent, dict):

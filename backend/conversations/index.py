@@ -6,14 +6,16 @@ summary remembers the id of its newest applied event, so re-reading an
 event (the small overlap below, or two refreshes at once) never counts it
 twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import func, select, text
 
 from backend.conversations.tracker import TrackerEvent, TrackerStore
+from backend.db import Database
 from backend.models import ConversationSummary
 
 HANDOFF_ACTION = "action_handoff"
@@ -25,9 +27,17 @@ IN_PROGRESS_MINUTES = 30
 
 
 def new_summary(sender_id: str, first: TrackerEvent) -> ConversationSummary:
-    return ConversationSummary(sender_id=sender_id, started_at=first.when, last_at=first.when, path=None,
-                               outcome="open", failure_code=None, handed_off=False, user_messages=0,
-                               last_event_id=0)
+    return ConversationSummary(
+        sender_id=sender_id,
+        started_at=first.when,
+        last_at=first.when,
+        path=None,
+        outcome="open",
+        failure_code=None,
+        handed_off=False,
+        user_messages=0,
+        last_event_id=0,
+    )
 
 
 def apply_event(summary: ConversationSummary, event: TrackerEvent) -> None:
@@ -56,7 +66,7 @@ def apply_event(summary: ConversationSummary, event: TrackerEvent) -> None:
         summary.handed_off = True
 
 
-def summarise(sender_id: str, events: Sequence[TrackerEvent]) -> Optional[ConversationSummary]:
+def summarise(sender_id: str, events: Sequence[TrackerEvent]) -> ConversationSummary | None:
     """The summary of one conversation from its events (not stored)."""
     if not events:
         return None
@@ -77,8 +87,9 @@ class RefreshResult:
 _PG_LOCK_KEY = 0x78786863  # pg_advisory_xact_lock key of the index ("xxhc")
 
 
-async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BATCH,
-                        overlap: int = REFRESH_OVERLAP) -> RefreshResult:
+async def refresh_index(
+    db: Database, tracker: TrackerStore, batch: int = REFRESH_BATCH, overlap: int = REFRESH_OVERLAP
+) -> RefreshResult:
     """Apply the tracker events not indexed yet (at most `batch`) to the
     summaries. Raises TrackerUnavailable when the store cannot be read."""
     async with tracker.refresh_lock:  # one refresh at a time in this process (others would redo its work)
@@ -100,8 +111,10 @@ async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BAT
                 await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             known: dict[str, ConversationSummary] = {}
             for i in range(0, len(senders), 500):
-                chunk = senders[i:i + 500]
-                rows = await session.scalars(select(ConversationSummary).where(ConversationSummary.sender_id.in_(chunk)))
+                chunk = senders[i : i + 500]
+                rows = await session.scalars(
+                    select(ConversationSummary).where(ConversationSummary.sender_id.in_(chunk))
+                )
                 known.update({row.sender_id: row for row in rows})
             for sender, sender_events in by_sender.items():
                 summary = known.get(sender)
@@ -118,7 +131,7 @@ async def refresh_index(db: Any, tracker: TrackerStore, batch: int = REFRESH_BAT
         return result
 
 
-async def catch_up(db: Any, tracker: TrackerStore, batch: int = REFRESH_BATCH) -> int:
+async def catch_up(db: Database, tracker: TrackerStore, batch: int = REFRESH_BATCH) -> int:
     """Index everything (e.g. from a command after importing an old store)."""
     total = 0
     while True:

@@ -8,9 +8,11 @@ identity (metadata `realname`); every occurrence of such a name in any text
 of the conversation is masked too. A name typed in a message that never
 became one of those cannot be recognised reliably and is shown as typed.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from backend.conversations.events import ID_KEYS, NAME_KEYS, name_spans, replace_spans
 from identity import mask_id, mask_name
@@ -32,7 +34,7 @@ class Masker:
         value = replace_spans(value, name_spans(value, self.names), lambda original, _n: mask_name(original))
         return mask_for_staff(value)
 
-    def value(self, key: Optional[str], value: Any) -> Any:
+    def value(self, key: str | None, value: Any) -> Any:
         """A slot value, an entity value or metadata, masked (same shape)."""
         if isinstance(value, dict):
             return {str(k): self.value(str(k), v) for k, v in value.items()}

@@ -21,10 +21,11 @@ A conversation is named by its Rasa sender id (`channel_user`,
 the purge's anonymisation of old attempts and by the deletion of a
 person's attempts.
 """
+
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Collection
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +49,7 @@ class RowCounts:
     tickets_pseudonymised: int = 0
     cards_unlinked: int = 0
 
-    def add(self, other: "RowCounts") -> None:
+    def add(self, other: RowCounts) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
 
@@ -60,27 +61,35 @@ def _count(result: object) -> int:
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
-async def forget_conversations(session: AsyncSession, senders: Collection[str], *,
-                               keep_tickets: bool) -> RowCounts:
+async def forget_conversations(session: AsyncSession, senders: Collection[str], *, keep_tickets: bool) -> RowCounts:
     """Delete (or, for tickets with `keep_tickets`, pseudonymise) the
     backend's rows about these conversations, in the caller's transaction."""
     counts = RowCounts()
     ordered = sorted(set(senders) - {PURGED_SENDER})
     for i in range(0, len(ordered), CHUNK):
-        chunk = ordered[i:i + CHUNK]
-        counts.summaries_deleted += _count(await session.execute(
-            delete(ConversationSummary).where(ConversationSummary.sender_id.in_(chunk))))
-        counts.tags_deleted += _count(await session.execute(
-            delete(ConversationTag).where(ConversationTag.sender_id.in_(chunk))))
-        counts.agent_replies_deleted += _count(await session.execute(
-            delete(AgentReply).where(AgentReply.channel_user.in_(chunk))))
+        chunk = ordered[i : i + CHUNK]
+        counts.summaries_deleted += _count(
+            await session.execute(delete(ConversationSummary).where(ConversationSummary.sender_id.in_(chunk)))
+        )
+        counts.tags_deleted += _count(
+            await session.execute(delete(ConversationTag).where(ConversationTag.sender_id.in_(chunk)))
+        )
+        counts.agent_replies_deleted += _count(
+            await session.execute(delete(AgentReply).where(AgentReply.channel_user.in_(chunk)))
+        )
         if keep_tickets:
-            counts.tickets_pseudonymised += _count(await session.execute(
-                update(Ticket).where(Ticket.channel_user.in_(chunk))
-                .values(channel_user=PURGED_SENDER, summary=None)))
+            counts.tickets_pseudonymised += _count(
+                await session.execute(
+                    update(Ticket)
+                    .where(Ticket.channel_user.in_(chunk))
+                    .values(channel_user=PURGED_SENDER, summary=None)
+                )
+            )
         else:
-            counts.tickets_deleted += _count(await session.execute(
-                delete(Ticket).where(Ticket.channel_user.in_(chunk))))
-        counts.cards_unlinked += _count(await session.execute(
-            update(Card).where(Card.channel_user.in_(chunk)).values(channel_user=None)))
+            counts.tickets_deleted += _count(
+                await session.execute(delete(Ticket).where(Ticket.channel_user.in_(chunk)))
+            )
+        counts.cards_unlinked += _count(
+            await session.execute(update(Card).where(Card.channel_user.in_(chunk)).values(channel_user=None))
+        )
     return counts

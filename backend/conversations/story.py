@@ -1,11 +1,13 @@
 """A conversation exported as a Rasa test story, pseudonymised (Pseudonymiser): ID numbers by
 fictional ones of the same kind, names by placeholders, phone numbers masked.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from backend.conversations.events import (
     ID_KEYS,
@@ -70,7 +72,7 @@ class Pseudonymiser:
         value = MASKED_ID_IN_TEXT.sub(lambda m: self.id_number(m.group(0)), value)
         return mask_phones(ID_LIKE_IN_TEXT.sub(lambda m: self.id_number(m.group(0)), value))
 
-    def value(self, key: Optional[str], value: Any) -> Any:
+    def value(self, key: str | None, value: Any) -> Any:
         if isinstance(value, dict):
             return {str(k): self.value(str(k), v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -81,8 +83,9 @@ class Pseudonymiser:
             return self.id_number(sealed_masked(value))
         if key in NAME_KEYS and isinstance(value, str):
             return self.name(value)
-        if key in ID_KEYS and (ID_LIKE_IN_TEXT.fullmatch(ascii_digits(str(value)).strip())
-                               or MASKED_ID_IN_TEXT.fullmatch(str(value))):
+        if key in ID_KEYS and (
+            ID_LIKE_IN_TEXT.fullmatch(ascii_digits(str(value)).strip()) or MASKED_ID_IN_TEXT.fullmatch(str(value))
+        ):
             return self.id_number(str(value))
         if isinstance(value, (int, float)):
             return value if len(str(value)) < 15 else self.text(value)
@@ -98,7 +101,7 @@ def fictional_id(real: str, index: int) -> str:
     body = f"{province}0102{year}0101{seq:03d}"
     good = body + check_char(body)
     if len(real) != 18:
-        return (good + "0" * len(real))[:len(real)]
+        return (good + "0" * len(real))[: len(real)]
     if validate_id(real).problem == "checksum":
         return body + "10X98765432"[("10X98765432".index(good[-1]) + 1) % 11]
     return good
@@ -118,7 +121,7 @@ def _annotated(raw: str, entities: list[dict[str, Any]], pseudo: Pseudonymiser) 
     """The user's text with its entities in Rasa's markup, pseudonymised:
     `我叫[张三](person_name)`, `[初中生]{"entity": "role", "value": "k12_student"}`."""
     names = name_spans(raw, pseudo.names)
-    spans = []
+    spans: list[tuple[int, int, dict[str, Any]]] = []
     for e in sorted(entities, key=lambda e: (e.get("start") or 0, -(e.get("end") or 0))):
         piece = span_of(raw, e)
         if piece is None or not isinstance(e.get("entity"), str):
@@ -156,7 +159,7 @@ def _applied(events: Sequence[TrackerEvent]) -> list[Any]:
     applied: list[Any] = []
     in_session_start = False
 
-    def undo_till(kind: str) -> Optional[TrackerEvent]:
+    def undo_till(kind: str) -> TrackerEvent | None:
         while applied:
             item = applied.pop()
             if isinstance(item, TrackerEvent) and item.type_name == kind:
@@ -213,7 +216,7 @@ def export_story(sender_id: str, events: Sequence[TrackerEvent], tags: Sequence[
         event: TrackerEvent = item
         t, d = event.type_name, event.data
         if t == "user":
-            raw = d.get("text") if isinstance(d.get("text"), str) else ""
+            raw = text if isinstance(text := d.get("text"), str) else ""
             intent, _ = intent_of(event)
             payload = parse_payload(raw)
             if payload:
@@ -225,8 +228,13 @@ def export_story(sender_id: str, events: Sequence[TrackerEvent], tags: Sequence[
                         lines.append(f"          - {_key(str(key))}: {_q(pseudo.value(str(key), value))}")
             else:
                 said = _annotated(raw, entities_of(event), pseudo)
-                if said and "\n" not in said and said == said.strip() and said.isprintable() \
-                        and not said.startswith(("#", "'", '"')):
+                if (
+                    said
+                    and "\n" not in said
+                    and said == said.strip()
+                    and said.isprintable()
+                    and not said.startswith(("#", "'", '"'))
+                ):
                     lines.append("      - user: |")
                     lines.append(f"          {said}")
                 else:

@@ -7,6 +7,7 @@ engine, never writes (PostgreSQL sessions are read-only; SQLite is opened
 with mode=ro), and treats a store that does not exist yet (no file, no
 table) as one without conversations.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, select
@@ -27,7 +28,8 @@ log = logging.getLogger("backend.conversations")
 MAX_TRANSCRIPT_EVENTS = 5_000
 _metadata = MetaData()
 EVENTS = Table(
-    "events", _metadata,
+    "events",
+    _metadata,
     Column("id", Integer, primary_key=True),
     Column("sender_id", String(255)),
     Column("type_name", String(255)),
@@ -56,7 +58,7 @@ class TrackerEvent:
         return to_utc(self.timestamp)
 
     @property
-    def name(self) -> Optional[str]:
+    def name(self) -> str | None:
         value = self.data.get("name")
         return value if isinstance(value, str) else None
 
@@ -73,14 +75,22 @@ def _event(row: Any) -> TrackerEvent:
     if not isinstance(data, dict):
         data = {}
     timestamp = row.timestamp if row.timestamp is not None else data.get("timestamp")
-    return TrackerEvent(int(row.id), str(row.sender_id), str(row.type_name),
-                        float(timestamp) if isinstance(timestamp, (int, float)) else 0.0, data)
+    return TrackerEvent(
+        int(row.id),
+        str(row.sender_id),
+        str(row.type_name),
+        float(timestamp) if isinstance(timestamp, (int, float)) else 0.0,
+        data,
+    )
 
 
 def _missing_table(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return "no such table" in message or ("relation" in message and "does not exist" in message) \
+    return (
+        "no such table" in message
+        or ("relation" in message and "does not exist" in message)
         or type(exc.orig).__name__ == "UndefinedTableError"
+    )
 
 
 class TrackerStore:
@@ -89,7 +99,7 @@ class TrackerStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.refresh_lock = asyncio.Lock()
-        self.sqlite_path: Optional[Path] = None
+        self.sqlite_path: Path | None = None
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             if not parsed.database or parsed.database == ":memory:":
@@ -98,14 +108,16 @@ class TrackerStore:
             ro = f"file:{quote(str(self.sqlite_path.resolve()))}?mode=ro"
             # uri=true: SQLAlchemy passes the database as an SQLite URI (with mode=ro).
             self.engine: AsyncEngine = create_async_engine(
-                parsed.set(database=ro, query={"uri": "true"}), connect_args={"timeout": 10},
+                parsed.set(database=ro, query={"uri": "true"}),
+                connect_args={"timeout": 10},
             )
         else:
             connect_args: dict[str, Any] = {}
             if parsed.get_driver_name() == "asyncpg":
                 connect_args = {"server_settings": {"default_transaction_read_only": "on"}, "timeout": 10}
-            self.engine = create_async_engine(url, pool_size=3, max_overflow=2, pool_pre_ping=True,
-                                              connect_args=connect_args)
+            self.engine = create_async_engine(
+                url, pool_size=3, max_overflow=2, pool_pre_ping=True, connect_args=connect_args
+            )
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -131,7 +143,9 @@ class TrackerStore:
         c = EVENTS.c
         return await self._rows(
             select(c.id, c.sender_id, c.type_name, c.timestamp, c.data)
-            .where(c.id > after_id).order_by(c.id).limit(limit)
+            .where(c.id > after_id)
+            .order_by(c.id)
+            .limit(limit)
         )
 
     async def events_of(self, sender_id: str, limit: int = MAX_TRANSCRIPT_EVENTS) -> list[TrackerEvent]:
@@ -139,5 +153,7 @@ class TrackerStore:
         c = EVENTS.c
         return await self._rows(
             select(c.id, c.sender_id, c.type_name, c.timestamp, c.data)
-            .where(c.sender_id == sender_id).order_by(c.id).limit(limit)
+            .where(c.sender_id == sender_id)
+            .order_by(c.id)
+            .limit(limit)
         )

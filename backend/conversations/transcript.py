@@ -1,12 +1,14 @@
 """A conversation as the staff console shows it: its events, and the agents' replies, as masked
 turns (messages, buttons offered and pressed, slots, actions, loops).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import heapq
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from backend.conversations.events import entities_of, intent_of, known_names, parse_payload
 from backend.conversations.masking import Masker, describe
@@ -28,16 +30,16 @@ class Turn:
     kind: str  # user | bot | action | slot | loop | event | agent
     when: dt.datetime
     text: str = ""
-    intent: Optional[str] = None
-    confidence: Optional[float] = None
+    intent: str | None = None
+    confidence: float | None = None
     entities: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     buttons: list[Button] = dataclasses.field(default_factory=list)
-    pressed: Optional[str] = None  # user turns that are button presses: the button's title
+    pressed: str | None = None  # user turns that are button presses: the button's title
     is_payload: bool = False
     name: str = ""  # action, slot or loop name; agent username
     value: str = ""  # slot value
     detail: str = ""  # channel, verified identity, policy...
-    event_id: Optional[int] = None
+    event_id: int | None = None
 
 
 _EVENT_NOTES = {
@@ -77,10 +79,11 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
     for event in events:
         t, d = event.type_name, event.data
         if t == "user":
-            raw = d.get("text") if isinstance(d.get("text"), str) else ""
+            raw = text if isinstance(text := d.get("text"), str) else ""
             intent, confidence = intent_of(event)
-            turn = Turn("user", event.when, text=masker.text(raw), intent=intent, confidence=confidence,
-                        event_id=event.id)
+            turn = Turn(
+                "user", event.when, text=masker.text(raw), intent=intent, confidence=confidence, event_id=event.id
+            )
             if parse_payload(raw):
                 turn.is_payload = True
                 for button, payload in reversed(offered):
@@ -103,7 +106,7 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
             turns.append(turn)
             offered = []
         elif t == "bot":
-            data = d.get("data") if isinstance(d.get("data"), dict) else {}
+            data = bot_data if isinstance(bot_data := d.get("data"), dict) else {}
             turn = Turn("bot", event.when, text=masker.text(d.get("text")), event_id=event.id)
             for raw_button in (data.get("buttons") or []) + (data.get("quick_replies") or []):
                 if isinstance(raw_button, dict):
@@ -115,7 +118,7 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
         elif t == "action":
             if event.name in _HIDDEN_ACTIONS:
                 continue
-            policy = d.get("policy") if isinstance(d.get("policy"), str) else ""
+            policy = raw_policy if isinstance(raw_policy := d.get("policy"), str) else ""
             confidence = d.get("confidence")
             detail = policy.rsplit(".", 1)[-1] if policy else ""
             if isinstance(confidence, (int, float)) and detail:
@@ -123,8 +126,11 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
             turns.append(Turn("action", event.when, name=event.name or "?", detail=detail, event_id=event.id))
         elif t == "slot":
             name = event.name or "?"
-            turns.append(Turn("slot", event.when, name=name, value=describe(masker.value(name, d.get("value"))),
-                              event_id=event.id))
+            turns.append(
+                Turn(
+                    "slot", event.when, name=name, value=describe(masker.value(name, d.get("value"))), event_id=event.id
+                )
+            )
         elif t == "active_loop":
             turns.append(Turn("loop", event.when, name=event.name or "", event_id=event.id))
         elif t in _HIDDEN_EVENTS:
@@ -134,6 +140,14 @@ def build_transcript(events: Sequence[TrackerEvent], replies: Sequence[AgentRepl
             if t == "action_execution_rejected" and event.name:
                 note += f"：{event.name}"
             turns.append(Turn("event", event.when, text=note, event_id=event.id))
-    agent_turns = [Turn("agent", r.created_at, text=masker.text(r.text), name=r.staff_username,
-                        detail=f"工单 {r.ticket_id}" if r.ticket_id else "") for r in replies]
+    agent_turns = [
+        Turn(
+            "agent",
+            r.created_at,
+            text=masker.text(r.text),
+            name=r.staff_username,
+            detail=f"工单 {r.ticket_id}" if r.ticket_id else "",
+        )
+        for r in replies
+    ]
     return list(heapq.merge(turns, sorted(agent_turns, key=lambda x: x.when), key=lambda x: x.when))

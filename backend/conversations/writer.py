@@ -14,17 +14,20 @@ since it was chosen keeps its events. The Rasa servers notice the deletion
 (bot/tracker_store.py compares the conversation's largest event id before
 reusing a tracker it keeps in memory) and start the conversation afresh.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Collection, Optional
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from backend.conversations.tracker import EVENTS
 
@@ -40,8 +43,11 @@ class TrackerWriteError(Exception):
 
 def _missing_table(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return "no such table" in message or ("relation" in message and "does not exist" in message) \
+    return (
+        "no such table" in message
+        or ("relation" in message and "does not exist" in message)
         or type(exc.orig).__name__ == "UndefinedTableError"
+    )
 
 
 class TrackerWriter:
@@ -49,7 +55,7 @@ class TrackerWriter:
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
-        self.sqlite_path: Optional[Path] = None
+        self.sqlite_path: Path | None = None
         if parsed.get_backend_name() == "sqlite":
             if not parsed.database or parsed.database == ":memory:":
                 raise ValueError("the tracker store must be an SQLite file or a PostgreSQL database")
@@ -68,7 +74,7 @@ class TrackerWriter:
         """Rows of a query (or the row count of a write); None when the
         store has no `events` table yet."""
         try:
-            async with (self.engine.begin() if write else self.engine.connect()) as conn:
+            async with self.engine.begin() if write else self.engine.connect() as conn:
                 result = await conn.execute(stmt)
                 return max(int(result.rowcount or 0), 0) if write else result.all()
         except DBAPIError as exc:
@@ -94,21 +100,21 @@ class TrackerWriter:
         """Those of `senders` with any event."""
         return await self._present(senders, None)
 
-    async def _present(self, senders: Collection[str], since: Optional[float]) -> set[str]:
+    async def _present(self, senders: Collection[str], since: float | None) -> set[str]:
         if self._absent():
             return set()
         c = EVENTS.c
         found: set[str] = set()
         ordered = sorted(set(senders))
         for i in range(0, len(ordered), CHUNK):
-            where = [c.sender_id.in_(ordered[i:i + CHUNK])]
+            where: list[ColumnElement[bool]] = [c.sender_id.in_(ordered[i : i + CHUNK])]
             if since is not None:
                 where.append(c.timestamp >= since)
             rows = await self._run(select(c.sender_id).distinct().where(*where))
             found.update(str(r[0]) for r in rows or [])
         return found
 
-    async def delete(self, senders: Collection[str], idle_since: Optional[float] = None) -> int:
+    async def delete(self, senders: Collection[str], idle_since: float | None = None) -> int:
         """Delete these conversations' events (with `idle_since`: only of
         those with no event at or after it); returns the events deleted."""
         if self._absent():
@@ -117,7 +123,7 @@ class TrackerWriter:
         deleted = 0
         ordered = sorted(set(senders))
         for i in range(0, len(ordered), CHUNK):
-            chunk = ordered[i:i + CHUNK]
+            chunk = ordered[i : i + CHUNK]
             stmt = delete(EVENTS).where(c.sender_id.in_(chunk))
             if idle_since is not None:
                 recent = select(c.sender_id).where(c.sender_id.in_(chunk), c.timestamp >= idle_since)

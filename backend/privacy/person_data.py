@@ -33,12 +33,14 @@ link on the cards they claimed for children (those cards are the
 children's and stay). The tracker store is cleared first: if it cannot be
 written nothing else is deleted, and running again finishes the job.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
@@ -48,24 +50,29 @@ from backend.conversations.masking import Masker
 from backend.conversations.rows import PURGED_SENDER, forget_conversations
 from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerEvent, TrackerStore
 from backend.conversations.writer import TrackerWriter
+from backend.db import Database
 from backend.models import AgentReply, Card, ClaimAttempt, ProxyClaim, Student, Teacher, Ticket
 from identity import mask_id, mask_name, normalise_for_nlu
 
-REGISTRY_NOTE = ("学籍库、教师库中的记录由教育主管部门导入，本服务不删除；如需更正或删除，"
-                 "请联系所在学校，由学校在学籍系统或教师管理系统中处理。")
-REGISTRY_NOTE_EN = ("registry records (students, teachers) belong to the education department's registry "
-                    "import and are not deleted here: corrections go through the school and the registry")
+REGISTRY_NOTE = (
+    "学籍库、教师库中的记录由教育主管部门导入，本服务不删除；如需更正或删除，"
+    "请联系所在学校，由学校在学籍系统或教师管理系统中处理。"
+)
+REGISTRY_NOTE_EN = (
+    "registry records (students, teachers) belong to the education department's registry "
+    "import and are not deleted here: corrections go through the school and the registry"
+)
 
 
-def _iso(when: Optional[dt.datetime]) -> Optional[str]:
+def _iso(when: dt.datetime | None) -> str | None:
     return when.replace(tzinfo=dt.timezone.utc).isoformat(timespec="seconds") if when else None
 
 
-def _masked_id(value: Optional[str]) -> Optional[str]:
+def _masked_id(value: str | None) -> str | None:
     return mask_id(value) if value else None
 
 
-def _masked_name(value: Optional[str]) -> Optional[str]:
+def _masked_name(value: str | None) -> str | None:
     return mask_name(value) if value else None
 
 
@@ -75,10 +82,10 @@ class PersonRecords:
 
     id_number: str
     id_hash: str
-    student: Optional[Student] = None
-    teacher: Optional[Teacher] = None
+    student: Student | None = None
+    teacher: Teacher | None = None
     guardian_of: list[Student] = field(default_factory=list)
-    card: Optional[Card] = None
+    card: Card | None = None
     children_cards: list[Card] = field(default_factory=list)
     proxy_as_guardian: list[ProxyClaim] = field(default_factory=list)
     proxy_as_child: list[ProxyClaim] = field(default_factory=list)
@@ -89,8 +96,19 @@ class PersonRecords:
 
     @property
     def found(self) -> bool:
-        return any((self.student, self.teacher, self.guardian_of, self.card, self.children_cards,
-                    self.proxy_as_guardian, self.proxy_as_child, self.attempts, self.conversations))
+        return any(
+            (
+                self.student,
+                self.teacher,
+                self.guardian_of,
+                self.card,
+                self.children_cards,
+                self.proxy_as_guardian,
+                self.proxy_as_child,
+                self.attempts,
+                self.conversations,
+            )
+        )
 
     def own_names(self) -> set[str]:
         names = {r.name for r in (self.student, self.teacher) if r is not None}
@@ -117,37 +135,56 @@ class PersonRecords:
         }
 
 
-async def gather(db: Any, hasher: IdHasher, id_number: str) -> PersonRecords:
+async def gather(db: Database, hasher: IdHasher, id_number: str) -> PersonRecords:
     """The records of a (normalised, valid) ID number."""
     records = PersonRecords(id_number, hasher(id_number))
     async with db.reading() as session:
         records.student = await session.get(Student, id_number)
         records.teacher = await session.get(Teacher, id_number)
-        records.guardian_of = list(await session.scalars(select(Student).where(
-            or_(Student.guardian1_id_number == id_number, Student.guardian2_id_number == id_number))
-            .order_by(Student.id_number)))
+        records.guardian_of = list(
+            await session.scalars(
+                select(Student)
+                .where(or_(Student.guardian1_id_number == id_number, Student.guardian2_id_number == id_number))
+                .order_by(Student.id_number)
+            )
+        )
         records.card = (await session.scalars(select(Card).where(Card.holder_id_number == id_number))).first()
-        records.children_cards = list(await session.scalars(
-            select(Card).where(Card.claimed_by_guardian_id == id_number).order_by(Card.id)))
-        records.proxy_as_guardian = list(await session.scalars(
-            select(ProxyClaim).where(ProxyClaim.guardian_id_number == id_number).order_by(ProxyClaim.slot)))
-        records.proxy_as_child = list(await session.scalars(
-            select(ProxyClaim).where(ProxyClaim.child_id_number == id_number).order_by(ProxyClaim.created_at)))
-        records.attempts = list(await session.scalars(
-            select(ClaimAttempt).where(or_(ClaimAttempt.id_hash == records.id_hash,
-                                           ClaimAttempt.guardian_id_hash == records.id_hash))
-            .order_by(ClaimAttempt.created_at, ClaimAttempt.id)))
+        records.children_cards = list(
+            await session.scalars(select(Card).where(Card.claimed_by_guardian_id == id_number).order_by(Card.id))
+        )
+        records.proxy_as_guardian = list(
+            await session.scalars(
+                select(ProxyClaim).where(ProxyClaim.guardian_id_number == id_number).order_by(ProxyClaim.slot)
+            )
+        )
+        records.proxy_as_child = list(
+            await session.scalars(
+                select(ProxyClaim).where(ProxyClaim.child_id_number == id_number).order_by(ProxyClaim.created_at)
+            )
+        )
+        records.attempts = list(
+            await session.scalars(
+                select(ClaimAttempt)
+                .where(or_(ClaimAttempt.id_hash == records.id_hash, ClaimAttempt.guardian_id_hash == records.id_hash))
+                .order_by(ClaimAttempt.created_at, ClaimAttempt.id)
+            )
+        )
         senders = {c.channel_user for c in [records.card, *records.children_cards] if c is not None}
         senders.update(a.channel_user for a in records.attempts)
         senders.discard(None)
         senders.discard(PURGED_SENDER)
         records.conversations = sorted(s for s in senders if s)
         if records.conversations:
-            records.tickets = list(await session.scalars(
-                select(Ticket).where(Ticket.channel_user.in_(records.conversations)).order_by(Ticket.id)))
-            records.replies = list(await session.scalars(
-                select(AgentReply).where(AgentReply.channel_user.in_(records.conversations))
-                .order_by(AgentReply.id)))
+            records.tickets = list(
+                await session.scalars(
+                    select(Ticket).where(Ticket.channel_user.in_(records.conversations)).order_by(Ticket.id)
+                )
+            )
+            records.replies = list(
+                await session.scalars(
+                    select(AgentReply).where(AgentReply.channel_user.in_(records.conversations)).order_by(AgentReply.id)
+                )
+            )
     return records
 
 
@@ -174,56 +211,90 @@ class OwnCopyMasker:
 
 def _student_view(s: Student) -> dict[str, Any]:
     return {
-        "student_no": s.student_no, "name": s.name, "id_number": s.id_number, "gender": s.gender,
-        "birth_date": s.birth_date.isoformat(), "stage": s.stage, "school_code": s.school_code,
-        "school_name": s.school_name, "district_code": s.district_code, "grade": s.grade,
-        "class_name": s.class_name, "status": s.status,
+        "student_no": s.student_no,
+        "name": s.name,
+        "id_number": s.id_number,
+        "gender": s.gender,
+        "birth_date": s.birth_date.isoformat(),
+        "stage": s.stage,
+        "school_code": s.school_code,
+        "school_name": s.school_name,
+        "district_code": s.district_code,
+        "grade": s.grade,
+        "class_name": s.class_name,
+        "status": s.status,
         "guardians": [
-            {"name_masked": _masked_name(getattr(s, f"guardian{n}_name")),
-             "id_masked": _masked_id(getattr(s, f"guardian{n}_id_number")),
-             "relation": getattr(s, f"guardian{n}_relation")}
-            for n in (1, 2) if getattr(s, f"guardian{n}_id_number") or getattr(s, f"guardian{n}_name")
+            {
+                "name_masked": _masked_name(getattr(s, f"guardian{n}_name")),
+                "id_masked": _masked_id(getattr(s, f"guardian{n}_id_number")),
+                "relation": getattr(s, f"guardian{n}_relation"),
+            }
+            for n in (1, 2)
+            if getattr(s, f"guardian{n}_id_number") or getattr(s, f"guardian{n}_name")
         ],
     }
 
 
 def _teacher_view(t: Teacher) -> dict[str, Any]:
-    return {"teacher_no": t.teacher_no, "name": t.name, "id_number": t.id_number, "gender": t.gender,
-            "school_code": t.school_code, "school_name": t.school_name, "district_code": t.district_code,
-            "status": t.status}
+    return {
+        "teacher_no": t.teacher_no,
+        "name": t.name,
+        "id_number": t.id_number,
+        "gender": t.gender,
+        "school_code": t.school_code,
+        "school_name": t.school_name,
+        "district_code": t.district_code,
+        "status": t.status,
+    }
 
 
 def _guardian_of_view(child: Student, id_number: str) -> dict[str, Any]:
     slot = 1 if child.guardian1_id_number == id_number else 2
-    return {"child_name_masked": mask_name(child.name), "child_id_masked": mask_id(child.id_number),
-            "school_name": child.school_name, "recorded_as_guardian": slot,
-            "recorded_name": getattr(child, f"guardian{slot}_name"),
-            "relation": getattr(child, f"guardian{slot}_relation")}
+    return {
+        "child_name_masked": mask_name(child.name),
+        "child_id_masked": mask_id(child.id_number),
+        "school_name": child.school_name,
+        "recorded_as_guardian": slot,
+        "recorded_name": getattr(child, f"guardian{slot}_name"),
+        "relation": getattr(child, f"guardian{slot}_relation"),
+    }
 
 
 def _card_view(card: Card) -> dict[str, Any]:
-    return {"card_number": card.card_number, "holder_name": card.holder_name,
-            "holder_id_number": card.holder_id_number, "path": card.path, "identities": list(card.identities),
-            "permissions": list(card.permissions), "face_verification": card.face_verification,
-            "claimed_by_guardian": card.claimed_by_guardian_id is not None, "school_name": card.school_name,
-            "created_at": _iso(card.created_at), "updated_at": _iso(card.updated_at)}
+    return {
+        "card_number": card.card_number,
+        "holder_name": card.holder_name,
+        "holder_id_number": card.holder_id_number,
+        "path": card.path,
+        "identities": list(card.identities),
+        "permissions": list(card.permissions),
+        "face_verification": card.face_verification,
+        "claimed_by_guardian": card.claimed_by_guardian_id is not None,
+        "school_name": card.school_name,
+        "created_at": _iso(card.created_at),
+        "updated_at": _iso(card.updated_at),
+    }
 
 
 def _messages(events: list[TrackerEvent], replies: list[AgentReply], masker: OwnCopyMasker) -> list[dict[str, Any]]:
     items: list[tuple[dt.datetime, dict[str, Any]]] = []
     for event in events:
         if event.type_name in ("user", "bot") and isinstance(event.data.get("text"), str) and event.data["text"]:
-            items.append((event.when, {"time": _iso(event.when), "from": event.type_name,
-                                       "text": masker.text(event.data["text"])}))
+            items.append(
+                (
+                    event.when,
+                    {"time": _iso(event.when), "from": event.type_name, "text": masker.text(event.data["text"])},
+                )
+            )
     for reply in replies:
-        items.append((reply.created_at, {"time": _iso(reply.created_at), "from": "agent",
-                                         "text": masker.text(reply.text)}))
+        items.append(
+            (reply.created_at, {"time": _iso(reply.created_at), "from": "agent", "text": masker.text(reply.text)})
+        )
     items.sort(key=lambda item: item[0])
     return [item for _, item in items]
 
 
-async def export(records: PersonRecords, tracker: TrackerStore,
-                 now: Optional[dt.datetime] = None) -> dict[str, Any]:
+async def export(records: PersonRecords, tracker: TrackerStore, now: dt.datetime | None = None) -> dict[str, Any]:
     """The person's copy, as JSON-ready data. Raises TrackerUnavailable
     when the tracker store cannot be read."""
     own_names = records.own_names()
@@ -232,15 +303,25 @@ async def export(records: PersonRecords, tracker: TrackerStore,
         events = await tracker.events_of(sender)
         replies = [r for r in records.replies if r.channel_user == sender]
         masker = OwnCopyMasker(records.id_number, own_names, events)
-        conversations.append({
-            "conversation": sender,
-            "messages": _messages(events, replies, masker),
-            "truncated": len(events) >= MAX_TRANSCRIPT_EVENTS,
-            "tickets": [{"number": t.number, "status": t.status, "reason": t.reason,
-                         "summary": masker.text(t.summary) if t.summary else None,
-                         "created_at": _iso(t.created_at), "resolved_at": _iso(t.resolved_at)}
-                        for t in records.tickets if t.channel_user == sender],
-        })
+        conversations.append(
+            {
+                "conversation": sender,
+                "messages": _messages(events, replies, masker),
+                "truncated": len(events) >= MAX_TRANSCRIPT_EVENTS,
+                "tickets": [
+                    {
+                        "number": t.number,
+                        "status": t.status,
+                        "reason": t.reason,
+                        "summary": masker.text(t.summary) if t.summary else None,
+                        "created_at": _iso(t.created_at),
+                        "resolved_at": _iso(t.resolved_at),
+                    }
+                    for t in records.tickets
+                    if t.channel_user == sender
+                ],
+            }
+        )
     children = {c.holder_id_number: c for c in records.children_cards}
     return {
         "about": "本人个人信息副本（学习号领卡助手）",
@@ -254,15 +335,26 @@ async def export(records: PersonRecords, tracker: TrackerStore,
         },
         "card": _card_view(records.card) if records.card else None,
         "proxy_claims": {
-            "as_guardian": [{"slot": p.slot, "child_id_masked": mask_id(p.child_id_number),
-                             "child_name_masked": _masked_name(children[p.child_id_number].holder_name)
-                             if p.child_id_number in children else None,
-                             "created_at": _iso(p.created_at)} for p in records.proxy_as_guardian],
-            "as_child": [{"guardian_id_masked": mask_id(p.guardian_id_number), "created_at": _iso(p.created_at)}
-                         for p in records.proxy_as_child],
+            "as_guardian": [
+                {
+                    "slot": p.slot,
+                    "child_id_masked": mask_id(p.child_id_number),
+                    "child_name_masked": _masked_name(children[p.child_id_number].holder_name)
+                    if p.child_id_number in children
+                    else None,
+                    "created_at": _iso(p.created_at),
+                }
+                for p in records.proxy_as_guardian
+            ],
+            "as_child": [
+                {"guardian_id_masked": mask_id(p.guardian_id_number), "created_at": _iso(p.created_at)}
+                for p in records.proxy_as_child
+            ],
         },
-        "claim_attempts": [{**attempt_view(a), "as": "holder" if a.id_hash == records.id_hash else "guardian"}
-                           for a in records.attempts],
+        "claim_attempts": [
+            {**attempt_view(a), "as": "holder" if a.id_hash == records.id_hash else "guardian"}
+            for a in records.attempts
+        ],
         "conversations": conversations,
     }
 
@@ -270,7 +362,7 @@ async def export(records: PersonRecords, tracker: TrackerStore,
 # -- deletion ----------------------------------------------------------------------------------
 
 
-async def delete_person(db: Any, tracker: TrackerWriter, records: PersonRecords) -> dict[str, int]:
+async def delete_person(db: Database, tracker: TrackerWriter, records: PersonRecords) -> dict[str, int]:
     """Delete what `records` found (see the module's documentation); returns counts."""
     counts: dict[str, int] = {"tracker_events_deleted": await tracker.delete(records.conversations)}
 
@@ -283,12 +375,25 @@ async def delete_person(db: Any, tracker: TrackerWriter, records: PersonRecords)
         counts["conversations_deleted"] = len(records.conversations)
         counts.update(rows.as_dict())
         counts["cards_deleted"] = n(await session.execute(delete(Card).where(Card.holder_id_number == id_number)))
-        counts["children_cards_unlinked"] = n(await session.execute(
-            update(Card).where(Card.claimed_by_guardian_id == id_number).values(claimed_by_guardian_id=None)))
-        counts["proxy_claims_deleted"] = n(await session.execute(delete(ProxyClaim).where(
-            or_(ProxyClaim.guardian_id_number == id_number, ProxyClaim.child_id_number == id_number))))
-        counts["claim_attempts_deleted"] = n(await session.execute(delete(ClaimAttempt).where(
-            or_(ClaimAttempt.id_hash == id_hash, ClaimAttempt.guardian_id_hash == id_hash))))
+        counts["children_cards_unlinked"] = n(
+            await session.execute(
+                update(Card).where(Card.claimed_by_guardian_id == id_number).values(claimed_by_guardian_id=None)
+            )
+        )
+        counts["proxy_claims_deleted"] = n(
+            await session.execute(
+                delete(ProxyClaim).where(
+                    or_(ProxyClaim.guardian_id_number == id_number, ProxyClaim.child_id_number == id_number)
+                )
+            )
+        )
+        counts["claim_attempts_deleted"] = n(
+            await session.execute(
+                delete(ClaimAttempt).where(
+                    or_(ClaimAttempt.id_hash == id_hash, ClaimAttempt.guardian_id_hash == id_hash)
+                )
+            )
+        )
     counts.pop("tickets_pseudonymised", None)
     return counts
 

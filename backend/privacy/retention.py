@@ -36,17 +36,20 @@ Safe to run repeatedly, and while the services run: a second run finds
 nothing to do; a conversation that comes back to life while the purge runs
 keeps its events and rows.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Collection, Optional
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from backend.conversations.rows import PURGED_SENDER, RowCounts, forget_conversations
 from backend.conversations.writer import TrackerWriter
+from backend.db import Database
 from backend.models import AgentReply, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 
 CHUNK = 500  # conversations a round
@@ -93,7 +96,7 @@ class PurgeReport:
         }
 
 
-async def _backend_candidates(db: Any, cutoff: dt.datetime) -> set[str]:
+async def _backend_candidates(db: Database, cutoff: dt.datetime) -> set[str]:
     """Conversations the backend has rows of from before the cut-off."""
     found: set[str] = set()
     async with db.reading() as session:
@@ -108,42 +111,75 @@ async def _backend_candidates(db: Any, cutoff: dt.datetime) -> set[str]:
     return found
 
 
-async def _backend_active(db: Any, senders: Collection[str], cutoff: dt.datetime) -> set[str]:
+async def _backend_active(db: Database, senders: Collection[str], cutoff: dt.datetime) -> set[str]:
     """Those of `senders` with backend activity at or after the cut-off."""
     chunk = list(senders)
     async with db.reading() as session:
-        active = set(await session.scalars(select(Ticket.channel_user).distinct().where(
-            Ticket.channel_user.in_(chunk),
-            or_(Ticket.created_at >= cutoff, Ticket.updated_at >= cutoff, Ticket.resolved_at >= cutoff))))
-        active.update(await session.scalars(select(AgentReply.channel_user).distinct().where(
-            AgentReply.channel_user.in_(chunk), AgentReply.created_at >= cutoff)))
-        active.update(await session.scalars(select(ConversationSummary.sender_id).where(
-            ConversationSummary.sender_id.in_(chunk), ConversationSummary.last_at >= cutoff)))
+        active = set(
+            await session.scalars(
+                select(Ticket.channel_user)
+                .distinct()
+                .where(
+                    Ticket.channel_user.in_(chunk),
+                    or_(Ticket.created_at >= cutoff, Ticket.updated_at >= cutoff, Ticket.resolved_at >= cutoff),
+                )
+            )
+        )
+        active.update(
+            await session.scalars(
+                select(AgentReply.channel_user)
+                .distinct()
+                .where(AgentReply.channel_user.in_(chunk), AgentReply.created_at >= cutoff)
+            )
+        )
+        active.update(
+            await session.scalars(
+                select(ConversationSummary.sender_id).where(
+                    ConversationSummary.sender_id.in_(chunk), ConversationSummary.last_at >= cutoff
+                )
+            )
+        )
     return active
 
 
-_PERSONAL_ATTEMPT_COLUMNS = ("channel_user", "id_hash", "id_masked", "name_masked", "guardian_id_hash",
-                             "guardian_id_masked", "card_number")
+_PERSONAL_ATTEMPT_COLUMNS = (
+    "channel_user",
+    "id_hash",
+    "id_masked",
+    "name_masked",
+    "guardian_id_hash",
+    "guardian_id_masked",
+    "card_number",
+)
 
 
-async def anonymise_attempts(db: Any, cutoff: dt.datetime) -> int:
+async def anonymise_attempts(db: Database, cutoff: dt.datetime) -> int:
     """Clear the personal columns of claim attempts older than the cut-off."""
     personal = or_(*(getattr(ClaimAttempt, name).is_not(None) for name in _PERSONAL_ATTEMPT_COLUMNS))
     total = 0
     while True:
         async with db.writing() as session:
-            ids = list(await session.scalars(
-                select(ClaimAttempt.id).where(ClaimAttempt.created_at < cutoff, personal)
-                .order_by(ClaimAttempt.id).limit(ATTEMPT_BATCH)))
+            ids = list(
+                await session.scalars(
+                    select(ClaimAttempt.id)
+                    .where(ClaimAttempt.created_at < cutoff, personal)
+                    .order_by(ClaimAttempt.id)
+                    .limit(ATTEMPT_BATCH)
+                )
+            )
             if not ids:
                 return total
-            await session.execute(update(ClaimAttempt).where(ClaimAttempt.id.in_(ids))
-                                  .values({name: None for name in _PERSONAL_ATTEMPT_COLUMNS}))
+            await session.execute(
+                update(ClaimAttempt)
+                .where(ClaimAttempt.id.in_(ids))
+                .values({name: None for name in _PERSONAL_ATTEMPT_COLUMNS})
+            )
         total += len(ids)
 
 
-async def purge_conversations(db: Any, tracker: TrackerWriter, older_than: dt.timedelta,
-                              now: Optional[dt.datetime] = None) -> PurgeReport:
+async def purge_conversations(
+    db: Database, tracker: TrackerWriter, older_than: dt.timedelta, now: dt.datetime | None = None
+) -> PurgeReport:
     """Delete the conversations idle for longer than `older_than` (see the
     module's documentation). Raises TrackerWriteError when the tracker
     store cannot be read or written (nothing of the backend's is changed
@@ -153,7 +189,7 @@ async def purge_conversations(db: Any, tracker: TrackerWriter, older_than: dt.ti
     candidates = set(await tracker.idle_senders(since)) | await _backend_candidates(db, cutoff)
     ordered = sorted(candidates)
     for i in range(0, len(ordered), CHUNK):
-        chunk = ordered[i:i + CHUNK]
+        chunk = ordered[i : i + CHUNK]
         active = await tracker.active_among(chunk, since) | await _backend_active(db, chunk, cutoff)
         idle = [sender for sender in chunk if sender not in active]
         if not idle:

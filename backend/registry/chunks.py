@@ -5,12 +5,14 @@ results are written in file order. A field must therefore not contain a
 line break, which registry exports never do; a row that does is reported as
 bad.
 """
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -31,7 +33,7 @@ class Chunk:
     written: bool = False  # already staged by the worker (SQLite, see stage_chunk)
 
 
-def read_header(path: Path, columns: Sequence[str]) -> tuple[Optional[list[int]], int, int, Optional[str]]:
+def read_header(path: Path, columns: Sequence[str]) -> tuple[list[int] | None, int, int, str | None]:
     """(index of each contract column, header width, byte offset after the
     header, problem)."""
     with open(path, "rb") as fh:
@@ -62,7 +64,10 @@ def chunk_bounds(path: Path, start: int, chunk_bytes: int) -> Iterator[tuple[int
 
 
 def _rows_by_line(
-    convert: Callable[[Sequence[str]], tuple[Any, ...]], data: bytes, lines: list[bytes], index: Sequence[int],
+    convert: Callable[[Sequence[str]], tuple[Any, ...]],
+    data: bytes,
+    lines: list[bytes],
+    index: Sequence[int],
     width: int,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]], int]:
     """The row-by-row path: (rows, each led by its line number; errors; data rows seen)."""
@@ -95,8 +100,13 @@ def _rows_by_line(
 
 
 def convert_chunk(
-    kind: str, path: str, start: int, end: int, index: Sequence[int], width: int,
-    stage_to: Optional[tuple[str, int]] = None,
+    kind: str,
+    path: str,
+    start: int,
+    end: int,
+    index: Sequence[int],
+    width: int,
+    stage_to: tuple[str, int] | None = None,
 ) -> Chunk:
     """Decode, parse and validate one chunk (runs in a worker process):
     vectorised for rows in canonical form (frames.py), row by row

@@ -14,13 +14,14 @@ A chunk as a whole takes the fast path only when it has no quotes, no blank
 line and the right number of fields on every line; otherwise the caller uses
 the row-by-row path for the whole chunk.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import io
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Optional, Sequence
 
 import polars as pl
 
@@ -130,9 +131,21 @@ def _student_checks(today: dt.date) -> tuple[pl.Expr, list[pl.Expr]]:
         & (sid != pl.col("guardian2_id_number"))
     )
     out = [
-        sid, pl.col("student_no"), pl.col("name"), pl.col("name").alias("name_norm"), pl.col("gender"),
-        pl.col("birth_date"), pl.col("stage"), pl.col("school_code"), pl.col("school_name"),
-        pl.col("district_code"), pl.col("grade"), pl.col("class_name"), pl.col("status"), *g1, *g2,
+        sid,
+        pl.col("student_no"),
+        pl.col("name"),
+        pl.col("name").alias("name_norm"),
+        pl.col("gender"),
+        pl.col("birth_date"),
+        pl.col("stage"),
+        pl.col("school_code"),
+        pl.col("school_name"),
+        pl.col("district_code"),
+        pl.col("grade"),
+        pl.col("class_name"),
+        pl.col("status"),
+        *g1,
+        *g2,
     ]
     return ok, out
 
@@ -150,8 +163,15 @@ def _teacher_checks(today: dt.date) -> tuple[pl.Expr, list[pl.Expr]]:
         & _canonical_text("school_name", True)
     )
     out = [
-        pl.col("id_number"), pl.col("teacher_no"), pl.col("name"), pl.col("name").alias("name_norm"),
-        pl.col("gender"), pl.col("school_code"), pl.col("school_name"), pl.col("district_code"), pl.col("status"),
+        pl.col("id_number"),
+        pl.col("teacher_no"),
+        pl.col("name"),
+        pl.col("name").alias("name_norm"),
+        pl.col("gender"),
+        pl.col("school_code"),
+        pl.col("school_name"),
+        pl.col("district_code"),
+        pl.col("status"),
     ]
     return ok, out
 
@@ -160,8 +180,13 @@ _CHECKS = {"students": _student_checks, "teachers": _teacher_checks}
 
 
 def fast_split(
-    kind: str, data: bytes, lines: Sequence[bytes], columns: Sequence[str], index: Sequence[int], width: int,
-) -> Optional[tuple[pl.DataFrame, pl.DataFrame]]:
+    kind: str,
+    data: bytes,
+    lines: Sequence[bytes],
+    columns: Sequence[str],
+    index: Sequence[int],
+    width: int,
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """(database rows that passed the fast checks, raw rows that did not),
     both with their line number in column ROW; None when the chunk must go
     the row-by-row way as a whole."""
@@ -172,14 +197,21 @@ def fast_split(
         return None
     try:
         raw = pl.read_csv(
-            io.BytesIO(data), has_header=False, infer_schema=False, quote_char=None, empty_string_is_null=False,
-            new_columns=[f"f{i}" for i in range(width)], raise_if_empty=False,
+            io.BytesIO(data),
+            has_header=False,
+            infer_schema=False,
+            quote_char=None,
+            empty_string_is_null=False,
+            new_columns=[f"f{i}" for i in range(width)],
+            raise_if_empty=False,
         )
     except (pl.exceptions.PolarsError, UnicodeDecodeError):
         return None  # e.g. invalid UTF-8: the row-by-row path says which line
     if raw.height != len(lines):
         return None
-    raw = raw.select([pl.col(f"f{i}").alias(name) for i, name in zip(index, columns)]).with_row_index(ROW, offset=1)
+    raw = raw.select([pl.col(f"f{i}").alias(name) for i, name in zip(index, columns, strict=True)]).with_row_index(
+        ROW, offset=1
+    )
     ok, out = _CHECKS[kind](dt.date.today())
     flagged = raw.with_columns(ok.alias("_ok"))
     good = flagged.filter(pl.col("_ok")).select([pl.col(ROW), *out])

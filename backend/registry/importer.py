@@ -15,6 +15,7 @@ A bad row is reported with its line number and skipped; in strict mode the
 whole import (both files) runs in one transaction, from the main process,
 rolled back when any row is bad.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -24,10 +25,10 @@ import shutil
 import tempfile
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable, Optional
 
 from backend.registry.chunks import CHUNK_BYTES, Chunk, chunk_bounds, convert_chunk, read_header
 from backend.registry.rows import KINDS
@@ -54,12 +55,12 @@ class FileReport:
 
 async def import_registry(
     database_url: str,
-    students: Optional[Path] = None,
-    teachers: Optional[Path] = None,
+    students: Path | None = None,
+    teachers: Path | None = None,
     *,
     strict: bool = False,
-    progress: Optional[Callable[[str, int], Callable[[int], None]]] = None,
-    workers: Optional[int] = None,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    workers: int | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> list[FileReport]:
     """Import one or both files; returns a report per file. The schema must
@@ -69,7 +70,7 @@ async def import_registry(
     sink = await open_sink(database_url, lanes=1 if strict else PG_LANES)
     reports: list[FileReport] = []
     ok = False
-    pool: Optional[Workers] = None
+    pool: Workers | None = None
     try:
         for kind, path in jobs:
             report = FileReport(kind, str(path))
@@ -80,6 +81,7 @@ async def import_registry(
             if problem:
                 report.errors.append((1, problem))
                 continue
+            assert index is not None  # a header without a problem has its columns' index
             tick = progress(kind, path.stat().st_size) if progress else None
             n_workers = workers if workers is not None else (os.cpu_count() or 1)
             big = workers is not None or path.stat().st_size > PARALLEL_MIN_BYTES
@@ -123,15 +125,15 @@ class Workers:
     stage them (stage_chunk) in a temporary directory next to it. Spawned,
     not forked: polars' thread pool does not survive a fork."""
 
-    def __init__(self, n: int, sqlite_path: Optional[str]) -> None:
+    def __init__(self, n: int, sqlite_path: str | None) -> None:
         self.size = n
-        self.stage_dir: Optional[str] = None
+        self.stage_dir: str | None = None
         if sqlite_path is not None and sqlite_path != ":memory:":
             self.stage_dir = tempfile.mkdtemp(prefix=".import-", dir=Path(sqlite_path).resolve().parent)
         self.next_seq = 0
         self.pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
 
-    def stage_to(self) -> Optional[tuple[str, int]]:
+    def stage_to(self) -> tuple[str, int] | None:
         if self.stage_dir is None:
             return None
         self.next_seq += 1
@@ -144,7 +146,7 @@ class Workers:
 
 
 async def _chunks(
-    pool: Optional[Workers],
+    pool: Workers | None,
     kind: str,
     path: Path,
     offset: int,

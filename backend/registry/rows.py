@@ -2,11 +2,13 @@
 contract's column order) -> the database row, or a RowError saying what is
 wrong. Every row the vectorised fast path (frames.py) does not take comes
 through here, so these checks define what the import accepts."""
+
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from backend.registry.columns import (
     MAX_FIELD,
@@ -36,9 +38,9 @@ def _text(value: str, what: str, required: bool = True) -> str:
     return value
 
 
-def _id(value: str, what: str) -> tuple[str, Optional[dt.date], Optional[str]]:
+def _id(value: str, what: str) -> tuple[str, dt.date, str]:
     check = validate_id(value)
-    if not check.ok:
+    if check.birth_date is None or check.gender is None:  # set when, and only when, the number is valid
         raise RowError(f"{what} is not a valid ID number ({check.problem})")
     return check.normalised, check.birth_date, check.gender
 
@@ -95,21 +97,39 @@ def student_row(f: Sequence[str]) -> tuple[Any, ...]:
     """Fields in STUDENT_COLUMNS order -> a row in STUDENT_DB_COLUMNS order.
     Written for speed (ten million rows): checks inlined, one call per ID
     and per name."""
-    (student_no, name, id_number, gender, birth_date, stage, school_code, school_name, district_code,
-     grade, class_name, status, g1_name, g1_id, g1_rel, g2_name, g2_id, g2_rel) = f
+    (
+        student_no,
+        name,
+        id_number,
+        gender,
+        birth_date,
+        stage,
+        school_code,
+        school_name,
+        district_code,
+        grade,
+        class_name,
+        status,
+        g1_name,
+        g1_id,
+        g1_rel,
+        g2_name,
+        g2_id,
+        g2_rel,
+    ) = f
     id_number, born, id_gender = _id(id_number, "id_number")
     name, name_norm = _name(name, "name")
-    gender = _GENDERS.get(gender.strip().upper())
-    if gender is None:
-        raise RowError(f"gender {f[3]!r} is not M or F")
+    sex = _GENDERS.get(gender.strip().upper())
+    if sex is None:
+        raise RowError(f"gender {gender!r} is not M or F")
     birth_date = birth_date.strip()
-    if birth_date != born.isoformat():  # type: ignore[union-attr]
+    if birth_date != born.isoformat():
         try:
             dt.date.fromisoformat(birth_date)
         except ValueError:
             raise RowError(f"birth_date {birth_date!r} is not YYYY-MM-DD") from None
         raise RowError("birth_date differs from the birth date in id_number")
-    if gender != id_gender:
+    if sex != id_gender:
         raise RowError("gender differs from the gender in id_number")
     stage = stage.strip().lower()
     if stage not in _STAGE_SET:
@@ -122,19 +142,39 @@ def student_row(f: Sequence[str]) -> tuple[Any, ...]:
         raise RowError(f"district_code {district_code!r} is not a 6-digit code")
     texts = (student_no.strip(), school_code.strip(), school_name.strip(), grade.strip(), class_name.strip())
     if not (texts[0] and texts[1] and texts[2]) or max(map(len, texts)) > MAX_FIELD:
-        for value, label, required in zip(texts, ("student_no", "school_code", "school_name", "grade", "class_name"),
-                                          (True, True, True, False, False)):
+        for value, label, required in zip(
+            texts,
+            ("student_no", "school_code", "school_name", "grade", "class_name"),
+            (True, True, True, False, False),
+            strict=True,
+        ):
             _text(value, label, required)  # raises with the reason
     g1 = _guardian(g1_name, g1_id, g1_rel, 1) if (g1_name or g1_id) else (None, None, None, g1_rel.strip() or None)
     g2 = _guardian(g2_name, g2_id, g2_rel, 2) if (g2_name or g2_id) else (None, None, None, g2_rel.strip() or None)
     if id_number == g1[2] or id_number == g2[2]:
         raise RowError("a student cannot be their own guardian")
     return (
-        id_number, texts[0], name, name_norm, gender,
+        id_number,
+        texts[0],
+        name,
+        name_norm,
+        sex,
         birth_date,  # ISO text: cheap to pass between processes
-        stage, texts[1], texts[2], district_code, texts[3], texts[4], status,
-        g1[0], g1[1], g1[2], g1[3],
-        g2[0], g2[1], g2[2], g2[3],
+        stage,
+        texts[1],
+        texts[2],
+        district_code,
+        texts[3],
+        texts[4],
+        status,
+        g1[0],
+        g1[1],
+        g1[2],
+        g1[3],
+        g2[0],
+        g2[1],
+        g2[2],
+        g2[3],
     )
 
 

@@ -2,13 +2,15 @@
 database driver (the ORM would cost ten times the time at ten million rows):
 SQLite through ADBC (SqliteSink, which also merges what workers staged),
 PostgreSQL by COPY into a temporary table and an upsert (PostgresSink)."""
+
 from __future__ import annotations
 
 import asyncio
 import io
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import polars as pl
 from sqlalchemy.engine import make_url
@@ -80,7 +82,7 @@ class SqliteSink:
         self._execute("PRAGMA threads=4")  # the sort may use helper threads
         self._execute("PRAGMA temp_store=MEMORY")
         names = [f"stage{i}" for i in range(len(sources))]
-        for name, path in zip(names, sources):
+        for name, path in zip(names, sources, strict=True):
             self._execute(f"ATTACH DATABASE '{str(path).replace(chr(39), chr(39) * 2)}' AS {name}")
         try:
             union = " UNION ALL ".join(f"SELECT * FROM {name}.{table}" for name in names)
@@ -141,8 +143,7 @@ class PostgresLane:
         cols = ", ".join(columns)
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         await self.conn.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "
-            f"ON CONFLICT (id_number) DO UPDATE SET {updates}"
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (id_number) DO UPDATE SET {updates}"
         )
         await self.conn.execute(f"TRUNCATE {stage}")
 
@@ -163,7 +164,7 @@ class PostgresSink:
         self.lanes = lanes
 
     @classmethod
-    async def connect(cls, url: str, lanes: int) -> "PostgresSink":
+    async def connect(cls, url: str, lanes: int) -> PostgresSink:
         import asyncpg
 
         u = make_url(url)
@@ -182,9 +183,7 @@ class PostgresSink:
             return
         lane_of = (pl.col("id_number").hash(seed=0) % len(self.lanes)).alias("_lane")
         parts = frame.with_columns(lane_of).partition_by("_lane", as_dict=True, include_key=False)
-        await asyncio.gather(*(
-            self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()  # type: ignore[index]
-        ))
+        await asyncio.gather(*(self.lanes[key[0]].upsert(table, columns, part) for key, part in parts.items()))
 
     async def checkpoint(self) -> None:
         for lane in self.lanes:

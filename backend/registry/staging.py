@@ -12,11 +12,13 @@ the file the main process merges all staging tables in one statement,
 sorted by ID number (SqliteSink.merge_staged): the B-tree is then written
 in key order, in C (~106,000 rows/s at 10M).
 """
+
 from __future__ import annotations
 
 import atexit
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 

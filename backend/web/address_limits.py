@@ -6,12 +6,13 @@ messages as fast as Rasa answers them, or open a new conversation (and a
 process (with BACKEND_WORKERS > 1 each worker counts its own share), for
 at most MAX_KEYS addresses (the least recently seen are forgotten first).
 """
+
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 MAX_KEYS = 100_000
 
@@ -23,7 +24,7 @@ class SlidingWindow:
     limit: int
     seconds: float
     clock: Callable[[], float] = time.monotonic
-    _seen: "OrderedDict[str, deque[float]]" = field(default_factory=OrderedDict)
+    _seen: OrderedDict[str, deque[float]] = field(default_factory=OrderedDict)
 
     def allow(self, key: str) -> bool:
         """Counts the event and says whether it is within the limit (a
@@ -47,13 +48,13 @@ class ChatLimits:
 
     messages: SlidingWindow
     conversations: SlidingWindow
-    _known: "OrderedDict[tuple[str, str], None]" = field(default_factory=OrderedDict)
+    _known: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
 
     @classmethod
-    def create(cls, messages_per_minute: int, conversations_per_hour: int) -> "ChatLimits":
+    def create(cls, messages_per_minute: int, conversations_per_hour: int) -> ChatLimits:
         return cls(SlidingWindow(messages_per_minute, 60.0), SlidingWindow(conversations_per_hour, 3600.0))
 
-    def refusal(self, address: str, sender: str) -> Optional[str]:
+    def refusal(self, address: str, sender: str) -> str | None:
         """None when the message may go on, else which limit it hit."""
         if not self.messages.allow(address):
             return "messages"

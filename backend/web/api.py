@@ -5,11 +5,12 @@ a malformed request is refused with 4xx before anything is written. Claim
 failures (wrong details, limits) are answers, not errors: 422, or 429 for
 `rate_limited`, with the contract's failure code in `code`.
 """
+
 from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
@@ -33,7 +34,7 @@ PREFIX = "/api/"
 # -- request parsing -----------------------------------------------------------
 
 
-def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> Optional[str]:
+def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = True) -> str | None:
     value = body.get(key)
     if value is None:
         if required:
@@ -48,7 +49,7 @@ def string(body: dict[str, Any], key: str, *, max_len: int, required: bool = Tru
     return value
 
 
-def boolean(body: dict[str, Any], key: str) -> Optional[bool]:
+def boolean(body: dict[str, Any], key: str) -> bool | None:
     value = body.get(key)
     if value is not None and not isinstance(value, bool):
         raise ApiError(400, "wrong_type", f"{key} must be true, false or null", field=key)
@@ -64,7 +65,7 @@ def person_name(body: dict[str, Any], key: str) -> str:
     return value
 
 
-def channel_user(body: dict[str, Any]) -> Optional[str]:
+def channel_user(body: dict[str, Any]) -> str | None:
     """The chat channel's user id; blank counts as none (so blank users do
     not share one rate limit)."""
     value = string(body, "channel_user", max_len=MAX_USER, required=False)
@@ -88,7 +89,7 @@ def outcome_response(outcome: Outcome) -> web.Response:
 # -- handlers ------------------------------------------------------------------
 
 
-def verified_id(body: dict[str, Any]) -> Optional[str]:
+def verified_id(body: dict[str, Any]) -> str | None:
     """`verified_id_number`: the ID of the chat's verified real name, as the
     action server read it from the Rasa channel (optional)."""
     if body.get("verified_id_number") is None:
@@ -179,9 +180,7 @@ async def post_proxy_query(request: web.Request) -> web.Response:
             {"slot": slot, "id_masked": mask_id(child), "name_masked": mask_name(name or "")}
             for slot, child, name in rows
         ]
-    return json_response(
-        {"success": True, "limit": MAX_PROXY_CHILDREN, "count": len(children), "children": children}
-    )
+    return json_response({"success": True, "limit": MAX_PROXY_CHILDREN, "count": len(children), "children": children})
 
 
 async def post_ticket(request: web.Request) -> web.Response:
@@ -201,8 +200,13 @@ async def post_ticket(request: web.Request) -> web.Response:
         ).first()
         created = ticket is None
         if ticket is None:
-            ticket = Ticket(channel_user=user, reason=reason, summary=redact(summary) if summary else None,
-                            status="open", created_at=utcnow())
+            ticket = Ticket(
+                channel_user=user,
+                reason=reason,
+                summary=redact(summary) if summary else None,
+                status="open",
+                created_at=utcnow(),
+            )
             session.add(ticket)
             await session.flush()
     return json_response(

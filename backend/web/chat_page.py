@@ -45,6 +45,7 @@ nothing, and their JSON is readable by this origin only.
 
 Message bodies and the identity are never logged (they may hold ID numbers).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,16 +55,17 @@ import hmac
 import logging
 import re
 import secrets
-from typing import Any, AsyncIterator, Optional
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from backend.web.address_limits import ChatLimits
 from backend.appkeys import DB, SETTINGS
 from backend.models import AgentReply
+from backend.web.address_limits import ChatLimits
 from backend.web.errors import ApiError, answer_json, json_body, json_response
 from backend.web.headers import STRICT_PAGE_HEADERS
 from contract.contacts import HOTLINE
@@ -117,12 +119,12 @@ def conversation_sender(secret: str, key: str) -> str:
     return "web-" + digest[:32]
 
 
-def _cookie_key(request: web.Request) -> Optional[str]:
+def _cookie_key(request: web.Request) -> str | None:
     raw = request.cookies.get(COOKIE)
     return raw if raw is not None and KEY.fullmatch(raw) else None
 
 
-def current_sender(request: web.Request) -> Optional[str]:
+def current_sender(request: web.Request) -> str | None:
     """The conversation of this browser (None: it has none yet)."""
     key = _cookie_key(request)
     return conversation_sender(request.app[SETTINGS].session_secret, key) if key else None
@@ -140,8 +142,15 @@ class Conversation:
 
     def issue(self, response: web.StreamResponse) -> web.StreamResponse:
         if self.new_key is not None:
-            response.set_cookie(COOKIE, self.new_key, max_age=COOKIE_MAX_AGE, path=COOKIE_PATH, httponly=True,
-                                samesite="Strict", secure=self._secure)
+            response.set_cookie(
+                COOKIE,
+                self.new_key,
+                max_age=COOKIE_MAX_AGE,
+                path=COOKIE_PATH,
+                httponly=True,
+                samesite="Strict",
+                secure=self._secure,
+            )
         return response
 
 
@@ -174,7 +183,7 @@ def _realname_field(body: dict[str, Any], key: str, max_len: int) -> str:
     return value.strip()
 
 
-def checked_metadata(value: Any) -> Optional[dict[str, Any]]:
+def checked_metadata(value: Any) -> dict[str, Any] | None:
     """Only the contract's signed identity: {"realname_token": "..."}
     (its signature is Rasa's to check: bot/channels.py)."""
     if value is None or value == {}:
@@ -187,7 +196,7 @@ def checked_metadata(value: Any) -> Optional[dict[str, Any]]:
     return {REALNAME_TOKEN: token}
 
 
-def checked_after(value: Optional[str]) -> int:
+def checked_after(value: str | None) -> int:
     if value is None or value == "":
         return 0
     if not value.isascii() or not value.isdigit() or len(value) > 18:
@@ -206,7 +215,7 @@ def _buttons(raw: Any) -> list[dict[str, str]]:
     return buttons[:MAX_BUTTONS]
 
 
-def bot_message(text: Any, buttons: Any, masked: bool = True) -> Optional[dict[str, Any]]:
+def bot_message(text: Any, buttons: Any, masked: bool = True) -> dict[str, Any] | None:
     """A bot message as the page shows it (text and quick replies), or None
     when it has neither (images, custom payloads: the page has no use for them).
     ID numbers are masked, except in the live answer to the message that
@@ -234,13 +243,13 @@ async def _rasa_json(app: web.Application, method: str, path: str, what: str, **
         raise RasaUnavailable() from None
 
 
-async def ask_rasa(app: web.Application, sender: str, text: str,
-                   metadata: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+async def ask_rasa(
+    app: web.Application, sender: str, text: str, metadata: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"sender": sender, "message": text}
     if metadata:
         body["metadata"] = metadata
-    answer = await _rasa_json(app, "POST", "/webhooks/rest/webhook", "a chat message", json=body,
-                              timeout=RASA_TIMEOUT)
+    answer = await _rasa_json(app, "POST", "/webhooks/rest/webhook", "a chat message", json=body, timeout=RASA_TIMEOUT)
     if not isinstance(answer, list):
         log.warning("rasa answered a chat message with something other than a list")
         raise RasaUnavailable()
@@ -249,9 +258,14 @@ async def ask_rasa(app: web.Application, sender: str, text: str,
 
 
 async def tracker_events(app: web.Application, sender: str) -> list[dict[str, Any]]:
-    tracker = await _rasa_json(app, "GET", f"/conversations/{sender}/tracker", "a tracker request",
-                               params={"include_events": "AFTER_RESTART", "token": app[SETTINGS].rasa_token},
-                               timeout=HISTORY_TIMEOUT)
+    tracker = await _rasa_json(
+        app,
+        "GET",
+        f"/conversations/{sender}/tracker",
+        "a tracker request",
+        params={"include_events": "AFTER_RESTART", "token": app[SETTINGS].rasa_token},
+        timeout=HISTORY_TIMEOUT,
+    )
     events = tracker.get("events") if isinstance(tracker, dict) else None
     return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
@@ -266,7 +280,7 @@ def transcript(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kind, at = event.get("event"), event.get("timestamp")
         at = float(at) if isinstance(at, (int, float)) else 0.0
         if kind == "bot":
-            data = event.get("data") if isinstance(event.get("data"), dict) else {}
+            data = bot_data if isinstance(bot_data := event.get("data"), dict) else {}
             message = bot_message(event.get("text"), data.get("buttons"))
             if message:
                 for b in message.get("buttons", []):
@@ -288,12 +302,14 @@ def _epoch(moment: dt.datetime) -> float:
 
 
 def _iso(moment: dt.datetime) -> str:
-    return dt.datetime.fromtimestamp(_epoch(moment), dt.timezone.utc).isoformat(timespec="seconds").replace(
-        "+00:00", "Z")
+    return (
+        dt.datetime.fromtimestamp(_epoch(moment), dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
-async def agent_replies(app: web.Application, sender: str, after: int = 0,
-                        limit: int = MAX_UPDATES) -> list[AgentReply]:
+async def agent_replies(
+    app: web.Application, sender: str, after: int = 0, limit: int = MAX_UPDATES
+) -> list[AgentReply]:
     async with app[DB].reading() as session:
         rows = await session.scalars(
             select(AgentReply)
@@ -319,8 +335,14 @@ def api_response(data: dict[str, Any], status: int = 200) -> web.Response:
 
 async def page(request: web.Request) -> web.Response:
     response = aiohttp_jinja2.render_template(
-        "chat.html", request, {"max_message": MAX_MESSAGE, "poll_ms": POLL_MS, "unavailable": RASA_UNAVAILABLE,
-                               "simulated_realname": not request.app[SETTINGS].production}
+        "chat.html",
+        request,
+        {
+            "max_message": MAX_MESSAGE,
+            "poll_ms": POLL_MS,
+            "unavailable": RASA_UNAVAILABLE,
+            "simulated_realname": not request.app[SETTINGS].production,
+        },
     )
     response.headers.update(PAGE_HEADERS)
     return response
@@ -334,7 +356,7 @@ def limited(request: web.Request, sender: str) -> None:
         raise ApiError(429, "too_many_requests", SLOW_DOWN[hit])
 
 
-async def post_message(request: web.Request) -> web.Response:
+async def post_message(request: web.Request) -> web.StreamResponse:
     same_origin(request)
     body = await json_body(request)
     text = checked_message(body.get("message"))
@@ -344,8 +366,9 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         messages = await ask_rasa(request.app, conversation.sender, text, metadata)
     except RasaUnavailable:
-        return conversation.issue(api_response(
-            {"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE}, status=503))
+        return conversation.issue(
+            api_response({"success": False, "code": "assistant_unavailable", "message": RASA_UNAVAILABLE}, status=503)
+        )
     return conversation.issue(api_response({"messages": messages}))
 
 
@@ -391,8 +414,9 @@ async def get_history(request: web.Request) -> web.Response:
     try:
         items = transcript(await tracker_events(request.app, sender))
     except RasaUnavailable:
-        return api_response({"success": False, "code": "history_unavailable", "message": HISTORY_UNAVAILABLE},
-                            status=503)
+        return api_response(
+            {"success": False, "code": "history_unavailable", "message": HISTORY_UNAVAILABLE}, status=503
+        )
     replies = await agent_replies(request.app, sender, limit=10_000)
     items += [{"from": "agent", "at": _epoch(r.created_at), "id": r.id, "text": redact(r.text)} for r in replies]
     items.sort(key=lambda item: item["at"])  # stable: same-time items keep their order
@@ -405,9 +429,7 @@ async def get_history(request: web.Request) -> web.Response:
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     """One HTTP client (connection pool) to Rasa for the whole app."""
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=100), raise_for_status=False
-    ) as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100), raise_for_status=False) as session:
         app[HTTP] = session
         yield
 

@@ -6,10 +6,12 @@ everywhere else (pages) it is plain Chinese text. No stack trace leaves.
 `ApiError` is the error a JSON handler raises; `json_body` reads a request
 body (415/400 as ApiError); `json_response` answers in UTF-8 (orjson).
 """
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -17,7 +19,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from backend.claims.runner import unavailable_errors
 
-UNAVAILABLE = unavailable_errors()
+# The database cannot be reached right now: 503, not 500.
+UNAVAILABLE: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, *unavailable_errors())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -66,11 +69,12 @@ JSON_PATHS = web.AppKey("json_paths", JsonPaths)
 _NONE = JsonPaths()
 
 
-def answer_json(app: web.Application, *, prefix: Optional[str] = None, path: Optional[str] = None) -> None:
+def answer_json(app: web.Application, *, prefix: str | None = None, path: str | None = None) -> None:
     """Errors under `prefix` (or at `path`) are answered as JSON."""
     known = app.get(JSON_PATHS) or JsonPaths()
-    app[JSON_PATHS] = JsonPaths(known.prefixes + ((prefix,) if prefix else ()),
-                                known.exact | ({path} if path else set()))
+    app[JSON_PATHS] = JsonPaths(
+        known.prefixes + ((prefix,) if prefix else ()), known.exact | ({path} if path else set())
+    )
 
 
 @web.middleware
@@ -85,7 +89,7 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "body_too_large", "the request body is too large")
-    except (OperationalError, InterfaceError, *UNAVAILABLE):
+    except UNAVAILABLE:
         request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
         return error_response(503, "database_unavailable", "the database is unavailable, try again shortly")
     except web.HTTPException as exc:
@@ -93,14 +97,18 @@ async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamRe
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason)
-    except Exception:  # noqa: BLE001 - logged, answered generically
+    except Exception:
         request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")
 
 
 PAGE_ERRORS = {
-    400: "请求有误。", 403: "没有权限访问此页面。", 404: "页面不存在。", 405: "不支持此操作。",
-    413: "提交的内容过大。", 503: "服务暂时不可用，请稍后再试。",
+    400: "请求有误。",
+    403: "没有权限访问此页面。",
+    404: "页面不存在。",
+    405: "不支持此操作。",
+    413: "提交的内容过大。",
+    503: "服务暂时不可用，请稍后再试。",
 }
 
 
@@ -111,9 +119,9 @@ async def _page_errors(request: web.Request, handler: Handler) -> web.StreamResp
         if exc.status < 400 or exc.text not in (None, "", f"{exc.status}: {exc.reason}"):
             raise  # redirects, and errors that already say something
         raise type(exc)(text=PAGE_ERRORS.get(exc.status, "出错了，请稍后再试。"), content_type="text/plain") from None
-    except (OperationalError, InterfaceError, *UNAVAILABLE):
+    except UNAVAILABLE:
         request.app.logger.warning("database unavailable on %s %s", request.method, request.path, exc_info=True)
         raise web.HTTPServiceUnavailable(text=PAGE_ERRORS[503], content_type="text/plain") from None
-    except Exception:  # noqa: BLE001 - logged, answered generically
+    except Exception:
         request.app.logger.exception("unhandled error on %s %s", request.method, request.path)
         raise web.HTTPInternalServerError(text="出错了，请稍后再试。", content_type="text/plain") from None

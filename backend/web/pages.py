@@ -12,6 +12,7 @@ Each feature module registers its own routes:
   data). Console pages are rendered with `console.auth.render` (it adds the
   signed-in staff member and the CSRF token).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

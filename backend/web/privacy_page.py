@@ -11,6 +11,7 @@ come from contract/contacts.py; the retention period is
 `Settings.retention_days` (backend/config.py), the value the purge
 command applies.
 """
+
 from __future__ import annotations
 
 import aiohttp_jinja2
@@ -27,15 +28,19 @@ MASKED_EXAMPLE = mask_id("360102198001010179")  # how a kept ID number looks (a 
 
 
 async def privacy_page(request: web.Request) -> web.Response:
-    response = aiohttp_jinja2.render_template("privacy.html", request, {
-        "retention_days": request.app[SETTINGS].retention_days,
-        "hotline": contacts.HOTLINE,
-        "mini_program": contacts.MINI_PROGRAM,
-        "notice_issuer": contacts.NOTICE_ISSUER,
-        "notice_title": contacts.NOTICE_TITLE,
-        "notice_number": contacts.NOTICE_NUMBER,
-        "masked_example": MASKED_EXAMPLE,
-    })
+    response = aiohttp_jinja2.render_template(
+        "privacy.html",
+        request,
+        {
+            "retention_days": request.app[SETTINGS].retention_days,
+            "hotline": contacts.HOTLINE,
+            "mini_program": contacts.MINI_PROGRAM,
+            "notice_issuer": contacts.NOTICE_ISSUER,
+            "notice_title": contacts.NOTICE_TITLE,
+            "notice_number": contacts.NOTICE_NUMBER,
+            "masked_example": MASKED_EXAMPLE,
+        },
+    )
     response.headers.update(PAGE_HEADERS)
     return response
 

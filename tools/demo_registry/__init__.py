@@ -28,14 +28,16 @@ Design notes
   teacher-and-university-student people, who are allocated once in the
   student space and written to both files.
 """
+
 from __future__ import annotations
 
 import csv
 import os
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any
 
 from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
 from tools.demo_registry.people import People
@@ -77,17 +79,17 @@ class DemoSummary:
 
     out_dir: Path
     seed: int
-    students: int                        # rows in students.csv
-    teachers: int                        # rows in teachers.csv
-    families: int = 0                    # groups of siblings sharing guardians
-    guardians: int = 0                   # distinct guardian people
-    multi_child_families: int = 0        # families with 2-4 children
-    largest_family: int = 0              # children in the largest family
-    students_without_guardian: int = 0   # rows with empty guardian columns
+    students: int  # rows in students.csv
+    teachers: int  # rows in teachers.csv
+    families: int = 0  # groups of siblings sharing guardians
+    guardians: int = 0  # distinct guardian people
+    multi_child_families: int = 0  # families with 2-4 children
+    largest_family: int = 0  # children in the largest family
+    students_without_guardian: int = 0  # rows with empty guardian columns
     teacher_and_university_students: int = 0  # people in both files
-    by_stage: dict[str, int] = field(default_factory=dict)   # in STAGES order
+    by_stage: dict[str, int] = field(default_factory=dict)  # in STAGES order
     by_status: dict[str, int] = field(default_factory=dict)  # in STUDENT_STATUSES order
-    samples: list[dict] = field(default_factory=list)        # see find_samples()
+    samples: list[dict[str, Any]] = field(default_factory=list)  # see find_samples()
 
     @property
     def students_csv(self) -> Path:
@@ -101,7 +103,7 @@ class DemoSummary:
 class _Progress:
     """Rows written so far, reported about every _PROGRESS_EVERY rows."""
 
-    def __init__(self, report: Optional[Callable[[int], None]]) -> None:
+    def __init__(self, report: Callable[[int], None] | None) -> None:
         self.report = report
         self.done = 0
         self.reported = -1
@@ -142,7 +144,7 @@ def generate(
     teachers: int,
     out_dir: Path,
     seed: int = DEFAULT_SEED,
-    progress: Optional[Callable[[int], None]] = None,
+    progress: Callable[[int], None] | None = None,
 ) -> DemoSummary:
     """Write `students.csv` and `teachers.csv` into `out_dir`.
 
@@ -165,17 +167,29 @@ def generate(
     drawn = Students(rng, people, catalogue, students, overlap, STAGES, STUDENT_STATUSES)
     written = _Progress(progress)
     _write(out_dir / "students.csv.tmp", STUDENT_HEADER, drawn.rows(), written)
-    _write(out_dir / "teachers.csv.tmp", TEACHER_HEADER,
-           ([row] for row in teacher_rows(people, catalogue, teachers, overlap)), written)
+    _write(
+        out_dir / "teachers.csv.tmp",
+        TEACHER_HEADER,
+        ([row] for row in teacher_rows(people, catalogue, teachers, overlap)),
+        written,
+    )
     # Both files complete: only now do they replace the previous ones.
     os.replace(out_dir / "students.csv.tmp", out_dir / "students.csv")
     os.replace(out_dir / "teachers.csv.tmp", out_dir / "teachers.csv")
     written.finish()
     summary = DemoSummary(
-        out_dir=out_dir, seed=seed, students=students, teachers=teachers, families=drawn.families,
-        guardians=drawn.guardians, multi_child_families=drawn.multi_child, largest_family=drawn.largest,
-        students_without_guardian=drawn.without_guardian, teacher_and_university_students=n_overlap,
-        by_stage=drawn.by_stage, by_status=drawn.by_status,
+        out_dir=out_dir,
+        seed=seed,
+        students=students,
+        teachers=teachers,
+        families=drawn.families,
+        guardians=drawn.guardians,
+        multi_child_families=drawn.multi_child,
+        largest_family=drawn.largest,
+        students_without_guardian=drawn.without_guardian,
+        teacher_and_university_students=n_overlap,
+        by_stage=drawn.by_stage,
+        by_status=drawn.by_status,
     )
     summary.samples = find_samples(out_dir)
     return summary

@@ -8,11 +8,12 @@ spaces are disjoint: students are born 2003-2020, guardians and teachers
 before 2001; guardians use sequences 001-499 and teachers 500-999. The
 counters take about 12 MB in all.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from array import array
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from backend.registry.jiangxi import COUNTIES
 from identity.idnumber import check_char
@@ -58,8 +59,7 @@ class IdSpace:
     When a slot is full the next area code is tried.
     """
 
-    def __init__(self, first: dt.date, last: dt.date, male_seqs: Sequence[int],
-                 female_seqs: Sequence[int]) -> None:
+    def __init__(self, first: dt.date, last: dt.date, male_seqs: Sequence[int], female_seqs: Sequence[int]) -> None:
         self.first = first
         self.days = (last - first).days + 1
         self.day_str: list[str] = []
@@ -110,15 +110,14 @@ class IdSpace:
                 c = counts[slot]
             counts[slot] = c + 1
             s = seqs[male][(c + slot * 31) % cap]
-            return (area_str[area] + day_str[day] + seq_str[s]
-                    + check[(area_w[area] + day_w[day] + seq_w[s]) % 11])
+            return area_str[area] + day_str[day] + seq_str[s] + check[(area_w[area] + day_w[day] + seq_w[s]) % 11]
 
         return issue
 
 
 def student_space() -> IdSpace:
     oldest = age_window(STAGE_AGES["university"][1] - 1)[0]  # age 22
-    youngest = age_window(STAGE_AGES["primary"][0])[1]        # age 6
+    youngest = age_window(STAGE_AGES["primary"][0])[1]  # age 6
     return IdSpace(oldest, youngest, range(1, 1000, 2), range(2, 1000, 2))
 
 

@@ -1,11 +1,11 @@
 """Names and ID numbers of fictional people: weighted common surnames,
 surnames more common in Jiangxi, compound surnames, given names by sex and
 generation, minority names with a middle dot; parents born 1970-1995."""
+
 from __future__ import annotations
 
 import datetime as dt
 import random
-from typing import Optional
 
 from identity.names import MIDDLE_DOT
 from tools.demo_registry.ids import AREA_POOL, guardian_space, student_space, teacher_space
@@ -27,12 +27,35 @@ _GIVEN_ADULT_F = "芳娜敏静丽艳娟霞秀玲婷雪慧颖琳红梅英兰凤�
 
 # Minority (Uyghur-style) personal names; a full name is "own·father's".
 MINORITY_M = (
-    "买买提", "艾力", "艾尔肯", "阿不都", "吐尔逊", "库尔班", "热合曼", "塔依尔",
-    "伊力哈木", "木合塔尔", "艾合买提", "阿迪力", "肉孜", "亚森", "努尔兰",
+    "买买提",
+    "艾力",
+    "艾尔肯",
+    "阿不都",
+    "吐尔逊",
+    "库尔班",
+    "热合曼",
+    "塔依尔",
+    "伊力哈木",
+    "木合塔尔",
+    "艾合买提",
+    "阿迪力",
+    "肉孜",
+    "亚森",
+    "努尔兰",
 )
 _MINORITY_F = (
-    "阿依古丽", "热依汗", "古丽娜尔", "迪丽努尔", "帕提古丽", "米热古丽", "祖力菲亚",
-    "阿娜尔", "努尔古丽", "古再丽", "阿孜古丽", "萨依普加马",
+    "阿依古丽",
+    "热依汗",
+    "古丽娜尔",
+    "迪丽努尔",
+    "帕提古丽",
+    "米热古丽",
+    "祖力菲亚",
+    "阿娜尔",
+    "努尔古丽",
+    "古再丽",
+    "阿孜古丽",
+    "萨依普加马",
 )
 
 
@@ -66,8 +89,10 @@ class People:
         self.rnd = rng.random
         self.surnames = _surname_pool()
         self.given = {  # (male, adult) -> given names, one pick per name
-            (1, 0): _given_pool(_GIVEN_CHILD_M, 0.10), (0, 0): _given_pool(_GIVEN_CHILD_F, 0.10),
-            (1, 1): _given_pool(_GIVEN_ADULT_M, 0.22), (0, 1): _given_pool(_GIVEN_ADULT_F, 0.22),
+            (1, 0): _given_pool(_GIVEN_CHILD_M, 0.10),
+            (0, 0): _given_pool(_GIVEN_CHILD_F, 0.10),
+            (1, 1): _given_pool(_GIVEN_ADULT_M, 0.22),
+            (0, 1): _given_pool(_GIVEN_ADULT_F, 0.22),
         }
         self.minority_given = {1: MINORITY_M, 0: _MINORITY_F}
         self.student_ids = student_space()
@@ -91,7 +116,7 @@ class People:
     def minority_father(self) -> str:
         return MINORITY_M[int(self.rnd() * len(MINORITY_M))]
 
-    def minority_name(self, male: int, father_given: Optional[str] = None) -> str:
+    def minority_name(self, male: int, father_given: str | None = None) -> str:
         own = self.minority_given[male]
         if father_given is None:
             father_given = self.minority_father()
@@ -106,8 +131,16 @@ class People:
         """A county index, weighted by population."""
         return AREA_POOL[int(self.rnd() * len(AREA_POOL))]
 
-    def parent(self, male: int, area: int, youngest_year: int, hi_year: int,
-               father_name: str, minority: bool, spouse_year: int = 0) -> tuple[str, str]:
+    def parent(
+        self,
+        male: int,
+        area: int,
+        youngest_year: int,
+        hi_year: int,
+        father_name: str,
+        minority: bool,
+        spouse_year: int = 0,
+    ) -> tuple[str, str]:
         """Name and ID of a parent born 1970..hi_year, 20..45 (mother) or
         20..50 (father) years older than the children and, when the spouse's
         birth year is given, at most five years apart from the spouse."""

@@ -1,9 +1,11 @@
 """Sample identities of a written demo registry, one per kind, for demos
 and the README (`python -m backend demo-identities`)."""
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 SAMPLE_KINDS: tuple[str, ...] = (
     "k12_student",
@@ -18,7 +20,7 @@ SAMPLE_KINDS: tuple[str, ...] = (
 )
 
 
-def find_samples(out_dir: Path, limit: int = 5000) -> list[dict]:
+def find_samples(out_dir: Path, limit: int = 5000) -> list[dict[str, Any]]:
     """One example identity per kind in SAMPLE_KINDS (in that order; kinds
     not found in the first `limit` rows of each file are left out).
 
@@ -32,32 +34,50 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict]:
     teachers = _read_rows(out_dir / "teachers.csv", limit)
     student_ids = {row["id_number"] for row in students}
     teacher_ids = {row["id_number"] for row in teachers}
-    found: dict[str, dict] = {}
+    found: dict[str, dict[str, Any]] = {}
 
-    def student_sample(kind: str, row: dict[str, str]) -> dict:
-        return {"kind": kind, "name": row["name"], "id_number": row["id_number"],
-                "stage": row["stage"], "grade": row["grade"],
-                "school_name": row["school_name"], "status": row["status"]}
+    def student_sample(kind: str, row: dict[str, str]) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "name": row["name"],
+            "id_number": row["id_number"],
+            "stage": row["stage"],
+            "grade": row["grade"],
+            "school_name": row["school_name"],
+            "status": row["status"],
+        }
 
     # Parents in order of first appearance; a family's rows are consecutive.
-    parents: dict[str, dict] = {}
+    parents: dict[str, dict[str, Any]] = {}
     for row in students:
         stage, status = row["stage"], row["status"]
         for n in ("1", "2"):
             gid = row[f"guardian{n}_id_number"]
             if gid:
-                entry = parents.setdefault(gid, {
-                    "name": row[f"guardian{n}_name"], "id_number": gid,
-                    "relation": row[f"guardian{n}_relation"], "children": []})
-                entry["children"].append({"name": row["name"], "id_number": row["id_number"],
-                                          "stage": stage, "grade": row["grade"], "status": status})
+                entry = parents.setdefault(
+                    gid,
+                    {
+                        "name": row[f"guardian{n}_name"],
+                        "id_number": gid,
+                        "relation": row[f"guardian{n}_relation"],
+                        "children": [],
+                    },
+                )
+                entry["children"].append(
+                    {
+                        "name": row["name"],
+                        "id_number": row["id_number"],
+                        "stage": stage,
+                        "grade": row["grade"],
+                        "status": status,
+                    }
+                )
         if status == "graduated":
             found.setdefault("graduated_student", student_sample("graduated_student", row))
         if status != "enrolled":
             continue
         if stage == "university":
-            kind = ("teacher_and_university_student" if row["id_number"] in teacher_ids
-                    else "university_student")
+            kind = "teacher_and_university_student" if row["id_number"] in teacher_ids else "university_student"
             found.setdefault(kind, student_sample(kind, row))
         elif not row["guardian1_id_number"]:
             found.setdefault("student_without_guardian", student_sample("student_without_guardian", row))
@@ -68,18 +88,23 @@ def find_samples(out_dir: Path, limit: int = 5000) -> list[dict]:
 
     for entry in parents.values():
         n_children = len(entry["children"])
-        kind = ("parent_with_four_children" if n_children >= 4
-                else "parent_with_children" if n_children >= 2 else None)
-        if kind and kind not in found:
-            found[kind] = {"kind": kind, **entry}
+        parent_kind = (
+            "parent_with_four_children" if n_children >= 4 else "parent_with_children" if n_children >= 2 else None
+        )
+        if parent_kind and parent_kind not in found:
+            found[parent_kind] = {"kind": parent_kind, **entry}
 
     for row in teachers:
         # Regular teachers are born before 2001; the younger ones are the
         # teacher-and-university-student people.
-        if (row["status"] == "active" and row["id_number"][6:10] <= "2000"
-                and row["id_number"] not in student_ids):
-            found["teacher"] = {"kind": "teacher", "name": row["name"], "id_number": row["id_number"],
-                                "school_name": row["school_name"], "status": row["status"]}
+        if row["status"] == "active" and row["id_number"][6:10] <= "2000" and row["id_number"] not in student_ids:
+            found["teacher"] = {
+                "kind": "teacher",
+                "name": row["name"],
+                "id_number": row["id_number"],
+                "school_name": row["school_name"],
+                "status": row["status"],
+            }
             break
     if "teacher_and_university_student" in found:
         sample = found["teacher_and_university_student"]

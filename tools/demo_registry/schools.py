@@ -3,6 +3,7 @@ primary schools, a nine-year school and a junior middle school; city
 districts share the city's numbered middle schools and secondary
 vocational schools, counties have their own; universities come from the
 reference data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,32 +48,28 @@ def build_catalogue() -> Catalogue:
     for i, (code, name, _) in enumerate(COUNTIES):
         city = CITIES[code[:4]]
         urban = name.endswith("区")
-        serial = 0
-
-        def add(school: str, stages: tuple[str, ...]) -> None:
-            nonlocal serial
-            serial += 1
-            entry = (f"3{code}{serial:03d}", school)
-            for stage in stages:
-                by_stage[stage][i].append(entry)
-            all_k12[i].append(entry)
-
-        add(f"{name}实验小学", ("primary",))
+        # The county's schools in order; their codes number them from 001.
+        schools: list[tuple[str, tuple[str, ...]]] = [(f"{name}实验小学", ("primary",))]
         for k in (1, 2, 3):
-            add(f"{name}第{cn_number(k)}小学", ("primary",))
-        add(f"{name}{_NINE_YEAR[i % len(_NINE_YEAR)]}学校", ("primary", "junior"))
-        add(f"{name}实验中学", ("junior",))
+            schools.append((f"{name}第{cn_number(k)}小学", ("primary",)))
+        schools.append((f"{name}{_NINE_YEAR[i % len(_NINE_YEAR)]}学校", ("primary", "junior")))
+        schools.append((f"{name}实验中学", ("junior",)))
         if urban:
             # City-numbered secondary schools (junior + senior sections).
             for _ in range(4 if city == "南昌" else 2):
                 city_middle[city] = city_middle.get(city, 0) + 1
-                add(f"{city}市第{cn_number(city_middle[city])}中学", ("junior", "senior"))
+                schools.append((f"{city}市第{cn_number(city_middle[city])}中学", ("junior", "senior")))
             city_vocational[city] = city_vocational.get(city, 0) + 1
-            add(f"{city}市第{cn_number(city_vocational[city])}中等专业学校", ("vocational",))
+            schools.append((f"{city}市第{cn_number(city_vocational[city])}中等专业学校", ("vocational",)))
         else:
-            add(f"{name}第一中学", ("senior",))
-            add(f"{name}第二中学", ("junior", "senior"))
-            add(f"{name}中等专业学校", ("vocational",))
+            schools.append((f"{name}第一中学", ("senior",)))
+            schools.append((f"{name}第二中学", ("junior", "senior")))
+            schools.append((f"{name}中等专业学校", ("vocational",)))
+        for serial, (school, stages) in enumerate(schools, start=1):
+            entry = (f"3{code}{serial:03d}", school)
+            for stage in stages:
+                by_stage[stage][i].append(entry)
+            all_k12[i].append(entry)
     universities = [
         (f"41360{10400 + k}", uname, district, undergrad, weight)
         for k, (uname, district, undergrad, weight) in enumerate(UNIVERSITIES)

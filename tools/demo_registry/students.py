@@ -4,10 +4,12 @@ siblings at least two years apart; the second family always has four
 children with guardian data, so every registry exercises the proxy-claim
 cap. A few people are both a teacher and a university student
 (`overlap_people`): drawn first, written to both files."""
+
 from __future__ import annotations
 
 import random
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 from identity.names import MIDDLE_DOT
 from tools.demo_registry.ids import AREA_STR
@@ -64,8 +66,16 @@ def overlap_people(people: People, n: int) -> list[Person]:
 class Students:
     """Draws students.csv's rows (`rows`), counting what it drew."""
 
-    def __init__(self, rng: random.Random, people: People, catalogue: Catalogue, count: int,
-                 overlap: Sequence[Person], stages: Sequence[str], statuses: Sequence[str]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        people: People,
+        catalogue: Catalogue,
+        count: int,
+        overlap: Sequence[Person],
+        stages: Sequence[str],
+        statuses: Sequence[str],
+    ) -> None:
         self.rng, self.rnd, self.people, self.catalogue = rng, rng.random, people, catalogue
         self.count, self.overlap = count, overlap
         # School year 0..15 (一年级 .. 大四), weighted: fewer university students.
@@ -82,11 +92,22 @@ class Students:
         overlap_left = n_overlap
         produced = 0
         while produced < students:
-            if overlap_left and (produced >= positions[n_overlap - overlap_left]
-                                 or students - produced == overlap_left):
+            if overlap_left and (
+                produced >= positions[n_overlap - overlap_left] or students - produced == overlap_left
+            ):
                 p = self.overlap[n_overlap - overlap_left]
-                yield [self.university_row(p.name, p.id_number, p.male, p.day, 3 if p.age >= 21 else 2,
-                                           "enrolled", produced, EMPTY_GUARDIANS)]
+                yield [
+                    self.university_row(
+                        p.name,
+                        p.id_number,
+                        p.male,
+                        p.day,
+                        3 if p.age >= 21 else 2,
+                        "enrolled",
+                        produced,
+                        EMPTY_GUARDIANS,
+                    )
+                ]
                 self.by_stage["university"] += 1
                 self.by_status["enrolled"] += 1
                 self.without_guardian += 1
@@ -150,8 +171,9 @@ class Students:
         self.largest = max(self.largest, len(children))
         return [self.child_row(child, forced, home, g, first_number + i) for i, child in enumerate(children)]
 
-    def guardian_fields(self, children: list[Person], forced: bool, area: int, minority: bool,
-                        father_surname: str, father_given: str) -> Row:
+    def guardian_fields(
+        self, children: list[Person], forced: bool, area: int, minority: bool, father_surname: str, father_given: str
+    ) -> Row:
         """Guardians: parents born 1970-1995, 20-45 (mother) or 20-50
         (father) years older than the children; or none in the registry."""
         rnd, people = self.rnd, self.people
@@ -169,8 +191,9 @@ class Students:
         first_male = 1 if rnd() < P_FATHER_FIRST else 0
         g1name, g1id = people.parent(first_male, area, youngest_year, hi_year, father_name, minority)
         if rnd() < P_SECOND_GUARDIAN:
-            g2name, g2id = people.parent(1 - first_male, area, youngest_year, hi_year,
-                                         father_name, minority, int(g1id[6:10]))
+            g2name, g2id = people.parent(
+                1 - first_male, area, youngest_year, hi_year, father_name, minority, int(g1id[6:10])
+            )
             self.guardians += 2
             return [g1name, g1id, RELATION[first_male], g2name, g2id, RELATION[1 - first_male]]
         self.guardians += 1
@@ -183,8 +206,7 @@ class Students:
             status = "enrolled"
         else:
             r = rnd()
-            status = ("enrolled" if r < 0.95 else "graduated" if r < 0.975
-                      else "suspended" if r < 0.988 else "withdrawn")
+            status = "enrolled" if r < 0.95 else "graduated" if r < 0.975 else "suspended" if r < 0.988 else "withdrawn"
         self.by_status[status] += 1
         if sy >= 12:
             self.by_stage["university"] += 1
@@ -201,18 +223,38 @@ class Students:
         scode, sname = schools[int(rnd() * len(schools))]
         classes = CLASS_NAMES[stage]
         return [
-            "G" + sid, name, sid, GENDERS[male], self.people.student_ids.day_iso[day], stage, scode, sname,
-            AREA_STR[home], GRADES[stage][grade_idx], classes[int(rnd() * len(classes))], status,
+            "G" + sid,
+            name,
+            sid,
+            GENDERS[male],
+            self.people.student_ids.day_iso[day],
+            stage,
+            scode,
+            sname,
+            AREA_STR[home],
+            GRADES[stage][grade_idx],
+            classes[int(rnd() * len(classes))],
+            status,
         ] + g
 
-    def university_row(self, name: str, sid: str, male: int, day: int, grade_idx: int, status: str,
-                       number: int, g: Row) -> Row:
+    def university_row(
+        self, name: str, sid: str, male: int, day: int, grade_idx: int, status: str, number: int, g: Row
+    ) -> Row:
         # Three-year colleges have no 大四: fourth-years go to undergraduate schools.
         pool = self.catalogue.univ_undergrad if grade_idx >= 3 else self.catalogue.univ_all
         ucode, uname, udistrict, _, _ = pool[int(self.rnd() * len(pool))]
         enrolled_year = REFERENCE_DATE.year - grade_idx
-        return [f"{enrolled_year}{ucode[-4:]}{number:08d}", name, sid, "MF"[1 - male],
-                self.people.student_ids.day_iso[day], "university", ucode, uname, udistrict,
-                GRADES["university"][grade_idx],
-                CLASS_NAMES["university"][int(self.rnd() * CLASS_COUNT["university"])],
-                status] + g
+        return [
+            f"{enrolled_year}{ucode[-4:]}{number:08d}",
+            name,
+            sid,
+            "MF"[1 - male],
+            self.people.student_ids.day_iso[day],
+            "university",
+            ucode,
+            uname,
+            udistrict,
+            GRADES["university"][grade_idx],
+            CLASS_NAMES["university"][int(self.rnd() * CLASS_COUNT["university"])],
+            status,
+        ] + g

@@ -1,9 +1,10 @@
 """teachers.csv: K-12 and university teachers born 1960-2000, retired by
 the statutory age (approximately), a few who left; the
 teacher-and-university-student people spread evenly among them."""
+
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from tools.demo_registry.ids import AREA_STR
 from tools.demo_registry.people import People

@@ -34,6 +34,7 @@
   'none'`, and X-Frame-Options for older browsers), no referrer (console
   URLs name conversations and searches), and no caching.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -45,8 +46,9 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
@@ -54,6 +56,7 @@ from aiohttp import web
 from sqlalchemy import delete, func, select, update
 
 from backend.appkeys import DB, SETTINGS
+from backend.db import Database
 from backend.models import AuditEntry, LoginFailure, StaffUser, utcnow
 from backend.web.console.staff import DUMMY_HASH, MAX_FIELD, record_audit, verify_password
 from backend.web.console.urls import API_PREFIX, LOGIN, PREFIX, TICKETS, is_console
@@ -106,7 +109,7 @@ def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
     return f"{data}.{_mac(secret, purpose, data)}"
 
 
-def unsign(secret: str, purpose: str, value: str, max_age: int) -> Optional[dict[str, Any]]:
+def unsign(secret: str, purpose: str, value: str, max_age: int) -> dict[str, Any] | None:
     """The payload of a signed value, or None when forged, malformed or expired."""
     data, _, mac = value.partition(".")
     if not data or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, data)):
@@ -126,7 +129,7 @@ def unsign(secret: str, purpose: str, value: str, max_age: int) -> Optional[dict
 
 # Request keys: the checked session (None: anonymous), and the login form's
 # nonce and `next` while it is being rendered.
-_SESSION_KEY = web.RequestKey("staff_session", object)
+_SESSION_KEY = web.RequestKey[StaffSession | None]("staff_session")
 _LOGIN_NONCE = web.RequestKey("login_nonce", str)
 _LOGIN_NEXT = web.RequestKey("login_next", object)
 
@@ -137,16 +140,21 @@ def _secret(request: web.Request) -> str:
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="Strict",
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="Strict",
         secure=request.app[SETTINGS].secure_cookies,
     )
 
 
-async def current_staff(request: web.Request) -> Optional[StaffSession]:
+async def current_staff(request: web.Request) -> StaffSession | None:
     """The signed-in staff member, checked against the account table."""
     if _SESSION_KEY in request:
-        return request[_SESSION_KEY]  # type: ignore[no-any-return]
-    staff: Optional[StaffSession] = None
+        return request[_SESSION_KEY]
+    staff: StaffSession | None = None
     raw = request.cookies.get(SESSION_COOKIE)
     payload = unsign(_secret(request), "session", raw, SESSION_SECONDS) if raw else None
     if payload is not None and isinstance(payload.get("u"), int) and isinstance(payload.get("c"), str):
@@ -161,14 +169,14 @@ async def current_staff(request: web.Request) -> Optional[StaffSession]:
 def csrf_token(request: web.Request) -> str:
     """The token forms must send back. Signed-in: bound to the session;
     on the login form: bound to the pre-session cookie set by `login_form`."""
-    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    staff: StaffSession | None = request.get(_SESSION_KEY)
     if staff is not None:
         return _mac(_secret(request), "csrf", staff.nonce)
     nonce = request.get(_LOGIN_NONCE) or _login_nonce(request)
     return _mac(_secret(request), "login-csrf", nonce or "")
 
 
-def _login_nonce(request: web.Request) -> Optional[str]:
+def _login_nonce(request: web.Request) -> str | None:
     raw = request.cookies.get(LOGIN_COOKIE)
     payload = unsign(_secret(request), "login", raw, SESSION_SECONDS) if raw else None
     return payload.get("n") if payload else None
@@ -214,18 +222,22 @@ def require_staff(role: str = "agent") -> Callable[[Handler], Handler]:
 
 def staff_of(request: web.Request) -> StaffSession:
     """The session of a request that passed `require_staff`."""
-    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
+    staff: StaffSession | None = request.get(_SESSION_KEY)
     assert staff is not None, "only inside a handler guarded by require_staff"
     return staff
 
 
-def render(request: web.Request, template: str, context: Optional[dict[str, Any]] = None,
-           status: int = 200) -> web.Response:
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> web.Response:
     """Render a page; every template also sees the signed-in staff member
     (`staff`) and the CSRF token for its forms (`csrf_token`)."""
     staff = request.get(_SESSION_KEY)
-    base = {"staff": staff, "csrf_token": csrf_token(request) if staff or request.path.startswith(PREFIX) else "",
-            "role_labels": STAFF_ROLE_LABELS}
+    base = {
+        "staff": staff,
+        "csrf_token": csrf_token(request) if staff or request.path.startswith(PREFIX) else "",
+        "role_labels": STAFF_ROLE_LABELS,
+    }
     return aiohttp_jinja2.render_template(template, request, {**base, **(context or {})}, status=status)
 
 
@@ -236,12 +248,12 @@ def remote_address(request: web.Request) -> str:
     return (request.remote or "")[:64]
 
 
-async def audit(request: web.Request, action: str, target: Optional[str] = None,
-                detail: Optional[str] = None) -> None:
+async def audit(request: web.Request, action: str, target: str | None = None, detail: str | None = None) -> None:
     """Record a staff action (login, view_transcript, export_story, reply, ...)."""
-    staff: Optional[StaffSession] = request.get(_SESSION_KEY)
-    await record_audit(request.app[DB], staff.username if staff else None, action, target, detail,
-                       remote_address(request))
+    staff: StaffSession | None = request.get(_SESSION_KEY)
+    await record_audit(
+        request.app[DB], staff.username if staff else None, action, target, detail, remote_address(request)
+    )
 
 
 async def console_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -264,14 +276,15 @@ def _safe_next(value: Any) -> str:
     return PREFIX
 
 
-async def _throttled(db: Any, username: str, remote: str) -> tuple[bool, bool]:
+async def _throttled(db: Database, username: str, remote: str) -> tuple[bool, bool]:
     """(refused from this address, slowed down: the username's failures from
     anywhere)."""
     since = utcnow() - dt.timedelta(seconds=LOGIN_WINDOW_SECONDS)
     recent = LoginFailure.created_at >= since
     async with db.reading() as session:
         by_pair = await session.scalar(
-            select(func.count()).select_from(LoginFailure)
+            select(func.count())
+            .select_from(LoginFailure)
             .where(LoginFailure.username == username, LoginFailure.remote == remote, recent)
         )
         by_remote = await session.scalar(
@@ -284,22 +297,30 @@ async def _throttled(db: Any, username: str, remote: str) -> tuple[bool, bool]:
     return refused, (by_user or 0) >= LOGIN_MAX_FAILURES
 
 
-def _login_page(request: web.Request, error: Optional[str], status: int = 200,
-                username: str = "") -> web.Response:
+def _login_page(request: web.Request, error: str | None, status: int = 200, username: str = "") -> web.Response:
     nonce = _login_nonce(request)
     fresh = nonce is None
-    if fresh:
+    if nonce is None:
         nonce = secrets.token_urlsafe(16)
     request[_LOGIN_NONCE] = nonce
     response = render(
-        request, "staff/login.html",
-        {"error": error, "next": _safe_next(request.query.get("next") or request.get(_LOGIN_NEXT)),
-         "username": username},
+        request,
+        "staff/login.html",
+        {
+            "error": error,
+            "next": _safe_next(request.query.get("next") or request.get(_LOGIN_NEXT)),
+            "username": username,
+        },
         status=status,
     )
     if fresh:
-        _set_cookie(request, response, LOGIN_COOKIE, sign(_secret(request), "login", {"n": nonce, "t": int(time.time())}),
-                    SESSION_SECONDS)
+        _set_cookie(
+            request,
+            response,
+            LOGIN_COOKIE,
+            sign(_secret(request), "login", {"n": nonce, "t": int(time.time())}),
+            SESSION_SECONDS,
+        )
     return response
 
 
@@ -314,8 +335,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     request[_LOGIN_NEXT] = form.get("next")
     given = form.get("csrf_token")
     nonce = _login_nonce(request)
-    if nonce is None or not isinstance(given, str) or not hmac.compare_digest(
-        given, _mac(_secret(request), "login-csrf", nonce)
+    if (
+        nonce is None
+        or not isinstance(given, str)
+        or not hmac.compare_digest(given, _mac(_secret(request), "login-csrf", nonce))
     ):
         return _login_page(request, "页面已过期，请重新登录。", status=403)
     username = str(form.get("username") or "").strip()[:64]
@@ -338,8 +361,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         await record_audit(db, username or None, "login_failed", None, None, remote)
         return _login_page(request, "用户名或密码不正确。", status=401, username=username)
     async with db.writing() as session:
-        await session.execute(delete(LoginFailure).where(LoginFailure.username == username,
-                                                         LoginFailure.remote == remote))
+        await session.execute(
+            delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.remote == remote)
+        )
         stored = await session.get(StaffUser, user.id)
         if stored is not None:
             stored.last_login_at = utcnow()
@@ -356,7 +380,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await checked_form(request)
     async with request.app[DB].writing() as session:
         await session.execute(
-            update(StaffUser).where(StaffUser.id == staff_of(request).user_id)
+            update(StaffUser)
+            .where(StaffUser.id == staff_of(request).user_id)
             .values(session_version=StaffUser.session_version + 1)
         )
     await audit(request, "logout")

@@ -5,19 +5,28 @@ Every piece of text goes through `esc` (XML escaping, and characters XML
 cannot hold are dropped), so labels from the database cannot break out of
 the markup; each bar or point carries its value as a <title> tooltip.
 """
+
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
 PALETTE = (
-    "#1769aa", "#d9822b", "#2f9e44", "#b42318", "#7048e8",
-    "#0c8599", "#e8590c", "#5c7cfa", "#868e96", "#c2255c",
+    "#1769aa",
+    "#d9822b",
+    "#2f9e44",
+    "#b42318",
+    "#7048e8",
+    "#0c8599",
+    "#e8590c",
+    "#5c7cfa",
+    "#868e96",
+    "#c2255c",
 )
 FONT = 12
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -28,7 +37,7 @@ _ENTITIES = {'"': "&quot;", "'": "&#39;"}
 class Series:
     name: str
     values: Sequence[float]
-    color: Optional[str] = None
+    color: str | None = None
 
 
 def esc(text: object) -> str:
@@ -71,9 +80,7 @@ def nice_ticks(top: float, count: int = 5) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
-
-def _value_axis(parts: list[str], ticks: list[float], left: float, right: float, bottom_y: float,
-                scale: float) -> None:
+def _value_axis(parts: list[str], ticks: list[float], left: float, right: float, bottom_y: float, scale: float) -> None:
     """Open the axis group: a grid line and a label per tick, and the base
     line (vertical value axis of the bar and line charts; the caller adds
     its category labels and closes the group)."""
@@ -83,6 +90,7 @@ def _value_axis(parts: list[str], ticks: list[float], left: float, right: float,
         parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d9e2ec"/>')
         parts.append(f'<text x="{left - 5:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="#616e7c">{esc(fmt(t))}</text>')
     parts.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{bottom_y}" y2="{bottom_y}" stroke="#616e7c"/>')
+
 
 def _color(series: Series, i: int) -> str:
     return series.color or PALETTE[i % len(PALETTE)]
@@ -98,8 +106,9 @@ def _open(chart_id: str, title: str, width: int, height: int) -> list[str]:
     ]
 
 
-def _legend(series: Sequence[Series], x0: float, y: float, width: float,
-            min_series: int = 2) -> tuple[list[str], float]:
+def _legend(
+    series: Sequence[Series], x0: float, y: float, width: float, min_series: int = 2
+) -> tuple[list[str], float]:
     """Swatches and names, wrapped to `width`; returns the markup and the height used."""
     if len(series) < min_series:
         return [], 0.0
@@ -118,8 +127,10 @@ def _legend(series: Sequence[Series], x0: float, y: float, width: float,
 
 
 def _empty(parts: list[str], width: int, height: int) -> Markup:
-    parts.append(f'<text class="chart-empty" x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" '
-                 f'fill="#616e7c">暂无数据</text>')
+    parts.append(
+        f'<text class="chart-empty" x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" '
+        f'fill="#616e7c">暂无数据</text>'
+    )
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -135,8 +146,16 @@ def _tip(category: str, series: Series, value: float, single: bool) -> str:
     return f"<title>{esc(label)}：{esc(fmt(value))}</title>"
 
 
-def column_chart(chart_id: str, title: str, categories: Sequence[str], series: Sequence[Series], *,
-                 stacked: bool = True, width: int = 760, height: int = 300) -> Markup:
+def column_chart(
+    chart_id: str,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    stacked: bool = True,
+    width: int = 760,
+    height: int = 300,
+) -> Markup:
     """Vertical bars, one group per category (e.g. per day); several
     series are stacked (or side by side with stacked=False)."""
     parts = _open(chart_id, title, width, height)
@@ -159,28 +178,42 @@ def column_chart(chart_id: str, title: str, categories: Sequence[str], series: S
     parts.append('<g class="bars">')
     for j, category in enumerate(categories):
         x = left + j * slot + (slot - bar_w) / 2
-        base = bottom_y
+        base: float = bottom_y
         for i, s in enumerate(series):
             value = float(s.values[j])
             if stacked:
                 h = value * scale
-                parts.append(f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                             f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>')
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{base - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                    f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>'
+                )
                 base -= h
             else:
                 w = bar_w / len(series)
                 h = value * scale
-                parts.append(f'<rect x="{x + i * w:.1f}" y="{bottom_y - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
-                             f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>')
+                parts.append(
+                    f'<rect x="{x + i * w:.1f}" y="{bottom_y - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                    f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>'
+                )
         if j % label_every == 0:
-            parts.append(f'<text x="{left + (j + 0.5) * slot:.1f}" y="{bottom_y + 16}" text-anchor="middle" '
-                         f'fill="#616e7c">{esc(category)}</text>')
+            parts.append(
+                f'<text x="{left + (j + 0.5) * slot:.1f}" y="{bottom_y + 16}" text-anchor="middle" '
+                f'fill="#616e7c">{esc(category)}</text>'
+            )
     parts.append("</g></svg>")
     return Markup("".join(parts))
 
 
-def bar_chart(chart_id: str, title: str, categories: Sequence[str], series: Sequence[Series], *,
-              stacked: bool = True, width: int = 760, label_width: int = 200) -> Markup:
+def bar_chart(
+    chart_id: str,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    stacked: bool = True,
+    width: int = 760,
+    label_width: int = 200,
+) -> Markup:
     """Horizontal bars, one row per category (long names such as schools
     or districts fit on the left); several series are stacked."""
     row_h = 22
@@ -208,28 +241,41 @@ def bar_chart(chart_id: str, title: str, categories: Sequence[str], series: Sequ
     for j, category in enumerate(categories):
         y = top_y + j * row_h + 4
         bar_h = row_h - 8
-        parts.append(f'<text x="{left - 6:.1f}" y="{y + bar_h - 3:.1f}" text-anchor="end" fill="#1f2933">'
-                     f"<title>{esc(category)}</title>{esc(shorten(category, left - 10))}</text>")
+        parts.append(
+            f'<text x="{left - 6:.1f}" y="{y + bar_h - 3:.1f}" text-anchor="end" fill="#1f2933">'
+            f"<title>{esc(category)}</title>{esc(shorten(category, left - 10))}</text>"
+        )
         x = left
         for i, s in enumerate(series):
             value = float(s.values[j])
             w = value * scale
             if stacked:
-                parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar_h}" '
-                             f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>')
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar_h}" '
+                    f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>'
+                )
                 x += w
             else:
                 h = bar_h / len(series)
-                parts.append(f'<rect x="{left:.1f}" y="{y + i * h:.1f}" width="{w:.1f}" height="{h:.1f}" '
-                             f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>')
+                parts.append(
+                    f'<rect x="{left:.1f}" y="{y + i * h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                    f'fill="{_color(s, i)}">{_tip(category, s, value, single)}</rect>'
+                )
                 x = max(x, left + w)
         parts.append(f'<text x="{x + 4:.1f}" y="{y + bar_h - 3:.1f}" fill="#616e7c">{esc(fmt(totals[j]))}</text>')
     parts.append("</g></svg>")
     return Markup("".join(parts))
 
 
-def line_chart(chart_id: str, title: str, categories: Sequence[str], series: Sequence[Series], *,
-               width: int = 760, height: int = 300) -> Markup:
+def line_chart(
+    chart_id: str,
+    title: str,
+    categories: Sequence[str],
+    series: Sequence[Series],
+    *,
+    width: int = 760,
+    height: int = 300,
+) -> Markup:
     """One line per series over the categories (e.g. days), with a point
     (and its tooltip) per value."""
     parts = _open(chart_id, title, width, height)
@@ -252,8 +298,9 @@ def line_chart(chart_id: str, title: str, categories: Sequence[str], series: Seq
     label_every = max(1, math.ceil((max(text_width(c) for c in categories) + 8) / max(step, 1.0)))
     for j, category in enumerate(categories):
         if j % label_every == 0:
-            parts.append(f'<text x="{px(j):.1f}" y="{bottom_y + 16}" text-anchor="middle" '
-                         f'fill="#616e7c">{esc(category)}</text>')
+            parts.append(
+                f'<text x="{px(j):.1f}" y="{bottom_y + 16}" text-anchor="middle" fill="#616e7c">{esc(category)}</text>'
+            )
     parts.append("</g>")
     radius = 3 if len(categories) <= 60 else 1.5
     for i, s in enumerate(series):
@@ -261,8 +308,10 @@ def line_chart(chart_id: str, title: str, categories: Sequence[str], series: Seq
         points = " ".join(f"{px(j):.1f},{bottom_y - float(v) * scale:.1f}" for j, v in enumerate(s.values))
         parts.append(f'<g class="series"><polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
         for j, v in enumerate(s.values):
-            parts.append(f'<circle cx="{px(j):.1f}" cy="{bottom_y - float(v) * scale:.1f}" r="{radius}" '
-                         f'fill="{color}">{_tip(categories[j], s, float(v), False)}</circle>')
+            parts.append(
+                f'<circle cx="{px(j):.1f}" cy="{bottom_y - float(v) * scale:.1f}" r="{radius}" '
+                f'fill="{color}">{_tip(categories[j], s, float(v), False)}</circle>'
+            )
         parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))

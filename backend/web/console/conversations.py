@@ -14,24 +14,26 @@ Routes (all need a signed-in agent or admin; POSTs need `csrf_token`):
 
 Search and filters: search.py; references: refs.py.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.appkeys import DB, HASHER, SETTINGS, TRACKER
-from backend.models import AgentReply, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.events import known_names
 from backend.conversations.index import refresh_index, summarise
 from backend.conversations.masking import Masker
 from backend.conversations.story import export_story
 from backend.conversations.tracker import MAX_TRANSCRIPT_EVENTS, TrackerUnavailable
 from backend.conversations.transcript import build_transcript
+from backend.db import rows_matched
+from backend.models import AgentReply, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label, sender_of_ref
 from backend.web.console.search import CONVERSATION_FAILURE_LABELS, MAX_TAG, OUTCOME_LABELS, Filters, outcome_of
@@ -44,7 +46,7 @@ PAGE_SIZE = 50
 SUGGESTED_TAGS = ("NLU错误", "流程问题", "需跟进")
 
 
-def local_time(when: Optional[dt.datetime]) -> str:
+def local_time(when: dt.datetime | None) -> str:
     """A stored (naive UTC) time in Beijing time."""
     if when is None:
         return ""
@@ -61,10 +63,16 @@ def _no_store(response: web.StreamResponse) -> web.StreamResponse:
 
 
 def _labels() -> dict[str, Any]:
-    return {"path_labels": PATH_LABELS, "no_path_label": NO_PATH_LABEL, "outcome_labels": OUTCOME_LABELS,
-            "failure_labels": CONVERSATION_FAILURE_LABELS,
-            "ticket_status_labels": TICKET_STATUS_LABELS, "suggested_tags": SUGGESTED_TAGS, "max_tag": MAX_TAG,
-            "local_time": local_time}
+    return {
+        "path_labels": PATH_LABELS,
+        "no_path_label": NO_PATH_LABEL,
+        "outcome_labels": OUTCOME_LABELS,
+        "failure_labels": CONVERSATION_FAILURE_LABELS,
+        "ticket_status_labels": TICKET_STATUS_LABELS,
+        "suggested_tags": SUGGESTED_TAGS,
+        "max_tag": MAX_TAG,
+        "local_time": local_time,
+    }
 
 
 CATCH_UP_SECONDS = 3.0
@@ -92,11 +100,15 @@ async def conversation_list(request: web.Request) -> web.StreamResponse:
         warning = "暂时无法读取对话记录库（Rasa tracker store），列表可能不是最新的。"
     cs = ConversationSummary
     async with db.reading() as session:
-        rows = (await session.scalars(
-            select(cs).where(*filters.conditions(request.app[HASHER]))
-            .order_by(cs.last_at.desc(), cs.sender_id.desc())
-            .offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-        )).all()
+        rows = (
+            await session.scalars(
+                select(cs)
+                .where(*filters.conditions(request.app[HASHER]))
+                .order_by(cs.last_at.desc(), cs.sender_id.desc())
+                .offset((filters.page - 1) * PAGE_SIZE)
+                .limit(PAGE_SIZE + 1)
+            )
+        ).all()
         has_next = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         senders = [r.sender_id for r in rows]
@@ -107,49 +119,75 @@ async def conversation_list(request: web.Request) -> web.StreamResponse:
                 select(ConversationTag).where(ConversationTag.sender_id.in_(senders)).order_by(ConversationTag.id)
             ):
                 tags.setdefault(tag.sender_id, []).append(tag.tag)
-            ticketed = set(await session.scalars(
-                select(Ticket.channel_user).where(Ticket.channel_user.in_(senders)).distinct()))
-        known_tags = list(await session.scalars(select(ConversationTag.tag).distinct().order_by(ConversationTag.tag)
-                                                .limit(200)))
-    await audit(request, "search_conversations" if filters.q else "list_conversations", None,
-                filters.describe() or None)
+            ticketed = set(
+                await session.scalars(select(Ticket.channel_user).where(Ticket.channel_user.in_(senders)).distinct())
+            )
+        known_tags = list(
+            await session.scalars(select(ConversationTag.tag).distinct().order_by(ConversationTag.tag).limit(200))
+        )
+    await audit(
+        request, "search_conversations" if filters.q else "list_conversations", None, filters.describe() or None
+    )
     now = utcnow()
     refs = {r.sender_id: conversation_ref(secret, r.sender_id) for r in rows}
-    items = [{
-        "label": ref_label(refs[r.sender_id]), "href": conversation_href(refs[r.sender_id]),
-        "started": local_time(r.started_at), "last": local_time(r.last_at), "messages": r.user_messages,
-        "path": PATH_LABELS.get(r.path or "", r.path or "—"), "outcome": outcome_of(r, now),
-        "failure": r.failure_code, "handed_off": r.handed_off or r.sender_id in ticketed,
-        "tags": tags.get(r.sender_id, []),
-    } for r in rows]
-    return _no_store(render(request, "staff/conversations.html", {
-        **_labels(), "f": filters, "items": items, "warning": warning, "notice": notice,
-        "prev_url": filters.url(page=filters.page - 1) if filters.page > 1 else None,
-        "next_url": filters.url(page=filters.page + 1) if has_next else None,
-        "known_tags": sorted(set(known_tags) | set(SUGGESTED_TAGS)),
-        "date_from": filters.date_from.isoformat() if filters.date_from else "",
-        "date_to": filters.date_to.isoformat() if filters.date_to else "",
-    }))
+    items = [
+        {
+            "label": ref_label(refs[r.sender_id]),
+            "href": conversation_href(refs[r.sender_id]),
+            "started": local_time(r.started_at),
+            "last": local_time(r.last_at),
+            "messages": r.user_messages,
+            "path": PATH_LABELS.get(r.path or "", r.path or "—"),
+            "outcome": outcome_of(r, now),
+            "failure": r.failure_code,
+            "handed_off": r.handed_off or r.sender_id in ticketed,
+            "tags": tags.get(r.sender_id, []),
+        }
+        for r in rows
+    ]
+    return _no_store(
+        render(
+            request,
+            "staff/conversations.html",
+            {
+                **_labels(),
+                "f": filters,
+                "items": items,
+                "warning": warning,
+                "notice": notice,
+                "prev_url": filters.url(page=filters.page - 1) if filters.page > 1 else None,
+                "next_url": filters.url(page=filters.page + 1) if has_next else None,
+                "known_tags": sorted(set(known_tags) | set(SUGGESTED_TAGS)),
+                "date_from": filters.date_from.isoformat() if filters.date_from else "",
+                "date_to": filters.date_to.isoformat() if filters.date_to else "",
+            },
+        )
+    )
 
 
 async def _events(request: web.Request, sender_id: str) -> list[Any]:
     try:
         return await request.app[TRACKER].events_of(sender_id)
     except TrackerUnavailable:
-        raise web.HTTPServiceUnavailable(text="暂时无法读取对话记录库，请稍后再试。", content_type="text/plain") from None
+        raise web.HTTPServiceUnavailable(
+            text="暂时无法读取对话记录库，请稍后再试。", content_type="text/plain"
+        ) from None
 
 
 async def _tags(request: web.Request, sender_id: str) -> list[str]:
     async with request.app[DB].reading() as session:
-        return list(await session.scalars(
-            select(ConversationTag.tag).where(ConversationTag.sender_id == sender_id).order_by(ConversationTag.id)))
+        return list(
+            await session.scalars(
+                select(ConversationTag.tag).where(ConversationTag.sender_id == sender_id).order_by(ConversationTag.id)
+            )
+        )
 
 
 def _not_found(request: web.Request) -> web.StreamResponse:
     return _no_store(render(request, "staff/transcript.html", {**_labels(), "missing": True}, status=404))
 
 
-def _conversation(request: web.Request) -> Optional[tuple[str, str]]:
+def _conversation(request: web.Request) -> tuple[str, str] | None:
     """(sender id, canonical reference) of the conversation the URL names;
     None when the reference is forged, altered or of another secret."""
     sender_id = sender_of_ref(_secret(request), request.match_info["ref"])
@@ -158,33 +196,60 @@ def _conversation(request: web.Request) -> Optional[tuple[str, str]]:
     return sender_id, conversation_ref(_secret(request), sender_id)
 
 
-async def _transcript_page(request: web.Request, sender_id: str, ref: str, error: Optional[str] = None,
-                           status: int = 200) -> web.StreamResponse:
+async def _transcript_page(
+    request: web.Request, sender_id: str, ref: str, error: str | None = None, status: int = 200
+) -> web.StreamResponse:
     events = await _events(request, sender_id)
     if not events:
         return _not_found(request)
     async with request.app[DB].reading() as session:
-        replies = (await session.scalars(
-            select(AgentReply).where(AgentReply.channel_user == sender_id).order_by(AgentReply.id))).all()
-        tickets = (await session.scalars(
-            select(Ticket).where(Ticket.channel_user == sender_id).order_by(Ticket.id))).all()
+        replies = (
+            await session.scalars(
+                select(AgentReply).where(AgentReply.channel_user == sender_id).order_by(AgentReply.id)
+            )
+        ).all()
+        tickets = (
+            await session.scalars(select(Ticket).where(Ticket.channel_user == sender_id).order_by(Ticket.id))
+        ).all()
     tags = await _tags(request, sender_id)
     summary = summarise(sender_id, events)
     assert summary is not None
     masker = Masker(known_names(events))
     await audit(request, "view_transcript", ref)
-    return _no_store(render(request, "staff/transcript.html", {
-        **_labels(), "missing": False, "label": ref_label(ref), "summary": summary,
-        "outcome": outcome_of(summary), "handed_off": summary.handed_off or bool(tickets),
-        "turns": build_transcript(events, replies), "truncated": len(events) >= MAX_TRANSCRIPT_EVENTS,
-        "tickets": [{"number": t.number, "href": ticket_href(t.id), "status": t.status, "reason": masker.text(t.reason),
-                     "summary": masker.text(t.summary), "assigned_to": t.assigned_to,
-                     "created": local_time(t.created_at)} for t in tickets],
-        "tags": tags, "error": error,
-        "tag_url": conversation_href(ref, "/tags"),
-        "untag_url": conversation_href(ref, "/tags/delete"),
-        "story_url": conversation_href(ref, "/story.yml"),
-    }, status=status))
+    return _no_store(
+        render(
+            request,
+            "staff/transcript.html",
+            {
+                **_labels(),
+                "missing": False,
+                "label": ref_label(ref),
+                "summary": summary,
+                "outcome": outcome_of(summary),
+                "handed_off": summary.handed_off or bool(tickets),
+                "turns": build_transcript(events, replies),
+                "truncated": len(events) >= MAX_TRANSCRIPT_EVENTS,
+                "tickets": [
+                    {
+                        "number": t.number,
+                        "href": ticket_href(t.id),
+                        "status": t.status,
+                        "reason": masker.text(t.reason),
+                        "summary": masker.text(t.summary),
+                        "assigned_to": t.assigned_to,
+                        "created": local_time(t.created_at),
+                    }
+                    for t in tickets
+                ],
+                "tags": tags,
+                "error": error,
+                "tag_url": conversation_href(ref, "/tags"),
+                "untag_url": conversation_href(ref, "/tags/delete"),
+                "story_url": conversation_href(ref, "/story.yml"),
+            },
+            status=status,
+        )
+    )
 
 
 @require_staff()
@@ -193,7 +258,7 @@ async def transcript(request: web.Request) -> web.StreamResponse:
     return await _transcript_page(request, *found) if found else _not_found(request)
 
 
-def tag_problem(tag: str) -> Optional[str]:
+def tag_problem(tag: str) -> str | None:
     if not tag:
         return "请填写标签。"
     if len(tag) > MAX_TAG:
@@ -219,8 +284,9 @@ async def add_tag(request: web.Request) -> web.StreamResponse:
     staff = staff_of(request)
     try:
         async with request.app[DB].writing() as session:
-            present = await session.scalar(select(ConversationTag.id).where(
-                ConversationTag.sender_id == sender_id, ConversationTag.tag == tag))
+            present = await session.scalar(
+                select(ConversationTag.id).where(ConversationTag.sender_id == sender_id, ConversationTag.tag == tag)
+            )
             if present is None:
                 session.add(ConversationTag(sender_id=sender_id, tag=tag, created_by=staff.username))
     except IntegrityError:
@@ -238,8 +304,11 @@ async def remove_tag(request: web.Request) -> web.StreamResponse:
     sender_id, ref = found
     tag = str(form.get("tag") or "").strip()
     async with request.app[DB].writing() as session:
-        removed = (await session.execute(delete(ConversationTag).where(
-            ConversationTag.sender_id == sender_id, ConversationTag.tag == tag))).rowcount
+        removed = rows_matched(
+            await session.execute(
+                delete(ConversationTag).where(ConversationTag.sender_id == sender_id, ConversationTag.tag == tag)
+            )
+        )
     if removed:
         await audit(request, "untag_conversation", ref, tag)
     raise web.HTTPSeeOther(conversation_href(ref))
@@ -258,11 +327,17 @@ async def story(request: web.Request) -> web.StreamResponse:
     body = export_story(ref_label(ref), events, await _tags(request, sender_id))
     await audit(request, "export_story", ref)
     safe = ref_label(ref)
-    return _no_store(web.Response(
-        text=body, content_type="application/x-yaml", charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="test_conversation_{safe}.yml"',
-                 "X-Content-Type-Options": "nosniff"},
-    ))
+    return _no_store(
+        web.Response(
+            text=body,
+            content_type="application/x-yaml",
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="test_conversation_{safe}.yml"',
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+    )
 
 
 def setup(app: web.Application) -> None:

@@ -10,13 +10,14 @@ stored as naive UTC): `day_bucket` shifts before taking the date, in each
 database's own syntax. "Claims" are claim attempts (action "claim": what
 the bot sends); a repeated claim of an existing card counts as a success.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import io
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -74,7 +75,7 @@ def default_range(days: int = DEFAULT_DAYS) -> DayRange:
     return DayRange(last - dt.timedelta(days=days - 1), last)
 
 
-def parse_range(query: Any) -> tuple[DayRange, Optional[str]]:
+def parse_range(query: Any) -> tuple[DayRange, str | None]:
     """The range of `from`/`to` (YYYY-MM-DD), or the default and what was wrong."""
     raw_from, raw_to = query.get("from", "").strip(), query.get("to", "").strip()
     if not raw_from and not raw_to:
@@ -109,41 +110,59 @@ def _day(value: Any) -> str:
 
 async def dashboard_data(session: AsyncSession, dialect: str, r: DayRange) -> dict[str, Any]:
     card_range = (Card.created_at >= r.since, Card.created_at < r.until)
-    claim_range = (ClaimAttempt.created_at >= r.since, ClaimAttempt.created_at < r.until,
-                   ClaimAttempt.action == "claim")
+    claim_range = (
+        ClaimAttempt.created_at >= r.since,
+        ClaimAttempt.created_at < r.until,
+        ClaimAttempt.action == "claim",
+    )
     failed = func.sum(case((ClaimAttempt.success.is_(False), 1), else_=0))
 
     card_day = day_bucket(Card.created_at, dialect)
-    per_day = {_day(d): int(n) for d, n in await session.execute(
-        select(card_day, func.count()).where(*card_range).group_by(card_day)
-    )}
+    per_day = {
+        _day(d): int(n)
+        for d, n in await session.execute(select(card_day, func.count()).where(*card_range).group_by(card_day))
+    }
 
     identities = {i: 0 for i in IDENTITIES}
     paths: dict[str, int] = {}
     for raw, path, n in await session.execute(
-        select(cast(Card.identities, String), Card.path, func.count()).where(*card_range)
+        select(cast(Card.identities, String), Card.path, func.count())
+        .where(*card_range)
         .group_by(cast(Card.identities, String), Card.path)
     ):
         for identity in json.loads(raw):
             identities[identity] = identities.get(identity, 0) + int(n)
         paths[path] = paths.get(path, 0) + int(n)
 
-    districts = [
-        {"code": code or "", "name": district_name(code) if code else NO_DISTRICT,
-         "claims": int(n), "failures": int(f or 0)}
+    districts: list[dict[str, Any]] = [
+        {
+            "code": code or "",
+            "name": district_name(code) if code else NO_DISTRICT,
+            "claims": int(n),
+            "failures": int(f or 0),
+        }
         for code, n, f in await session.execute(
-            select(ClaimAttempt.district_code, func.count(), failed).where(*claim_range)
-            .group_by(ClaimAttempt.district_code).order_by(func.count().desc(), ClaimAttempt.district_code)
+            select(ClaimAttempt.district_code, func.count(), failed)
+            .where(*claim_range)
+            .group_by(ClaimAttempt.district_code)
+            .order_by(func.count().desc(), ClaimAttempt.district_code)
         )
     ]
 
     schools = [
-        {"code": code, "district": district_name(district) if district else "", "claims": int(n),
-         "failures": int(f or 0), "name": "", "cards": 0}
+        {
+            "code": code,
+            "district": district_name(district) if district else "",
+            "claims": int(n),
+            "failures": int(f or 0),
+            "name": "",
+            "cards": 0,
+        }
         for code, district, n, f in await session.execute(
             select(ClaimAttempt.school_code, func.max(ClaimAttempt.district_code), func.count(), failed)
             .where(*claim_range, ClaimAttempt.school_code.is_not(None))
-            .group_by(ClaimAttempt.school_code).order_by(func.count().desc(), ClaimAttempt.school_code)
+            .group_by(ClaimAttempt.school_code)
+            .order_by(func.count().desc(), ClaimAttempt.school_code)
             .limit(TOP_SCHOOLS)
         )
     ]
@@ -161,7 +180,8 @@ async def dashboard_data(session: AsyncSession, dialect: str, r: DayRange) -> di
     failures_by_day: dict[str, dict[str, int]] = {}
     for d, code, n in await session.execute(
         select(attempt_day, ClaimAttempt.failure_code, func.count())
-        .where(*claim_range, ClaimAttempt.success.is_(False)).group_by(attempt_day, ClaimAttempt.failure_code)
+        .where(*claim_range, ClaimAttempt.success.is_(False))
+        .group_by(attempt_day, ClaimAttempt.failure_code)
     ):
         failures_by_day.setdefault(code or "unknown", {})[_day(d)] = int(n)
 
@@ -170,13 +190,22 @@ async def dashboard_data(session: AsyncSession, dialect: str, r: DayRange) -> di
     claims = sum(d["claims"] for d in districts)
     failures = sum(d["failures"] for d in districts)
     return {
-        "per_day": per_day, "identities": identities, "paths": paths, "districts": districts,
-        "schools": schools, "failures_by_day": failures_by_day, "tickets": tickets,
+        "per_day": per_day,
+        "identities": identities,
+        "paths": paths,
+        "districts": districts,
+        "schools": schools,
+        "failures_by_day": failures_by_day,
+        "tickets": tickets,
         "summary": {
-            "cards": sum(per_day.values()), "cards_all": cards_all, "claims": claims,
-            "successes": claims - failures, "failures": failures,
+            "cards": sum(per_day.values()),
+            "cards_all": cards_all,
+            "claims": claims,
+            "successes": claims - failures,
+            "failures": failures,
             "success_rate": f"{(claims - failures) / claims * 100:.1f}%" if claims else "—",
-            "open_tickets": tickets["open"], "assigned_tickets": tickets["assigned"],
+            "open_tickets": tickets["open"],
+            "assigned_tickets": tickets["assigned"],
         },
     }
 
@@ -189,29 +218,44 @@ def charts(data: dict[str, Any], r: DayRange) -> dict[str, Any]:
     codes = sorted(data["failures_by_day"], key=lambda c: (order.index(c) if c in order else len(order), c))
     return {
         "cards_per_day": column_chart(
-            "chart-cards-per-day", "每日发卡数（北京时间）", labels,
-            [Series("发卡数", [data["per_day"].get(d, 0) for d in days])], width=FULL_WIDTH,
+            "chart-cards-per-day",
+            "每日发卡数（北京时间）",
+            labels,
+            [Series("发卡数", [data["per_day"].get(d, 0) for d in days])],
+            width=FULL_WIDTH,
         ),
         "cards_by_identity": bar_chart(
-            "chart-cards-by-identity", "按身份统计发卡数（一人可有多个身份）",
-            [IDENTITY_LABELS[i] for i in IDENTITIES], [Series("发卡数", [data["identities"][i] for i in IDENTITIES])],
+            "chart-cards-by-identity",
+            "按身份统计发卡数（一人可有多个身份）",
+            [IDENTITY_LABELS[i] for i in IDENTITIES],
+            [Series("发卡数", [data["identities"][i] for i in IDENTITIES])],
             width=520,
         ),
         "claims_by_district": bar_chart(
-            "chart-claims-by-district", f"各区县领卡成功与失败次数（前 {TOP_DISTRICTS}）",
+            "chart-claims-by-district",
+            f"各区县领卡成功与失败次数（前 {TOP_DISTRICTS}）",
             [d["name"] for d in top],
-            [Series("成功", [d["claims"] - d["failures"] for d in top], GOOD),
-             Series("失败", [d["failures"] for d in top], BAD)], width=FULL_WIDTH,
+            [
+                Series("成功", [d["claims"] - d["failures"] for d in top], GOOD),
+                Series("失败", [d["failures"] for d in top], BAD),
+            ],
+            width=FULL_WIDTH,
         ),
         "claims_by_school": bar_chart(
-            "chart-claims-by-school", f"领卡次数最多的 {TOP_SCHOOLS} 所学校",
+            "chart-claims-by-school",
+            f"领卡次数最多的 {TOP_SCHOOLS} 所学校",
             [s["name"] or s["code"] for s in data["schools"]],
-            [Series("成功", [s["claims"] - s["failures"] for s in data["schools"]], GOOD),
-             Series("失败", [s["failures"] for s in data["schools"]], BAD)],
-            width=FULL_WIDTH, label_width=260,
+            [
+                Series("成功", [s["claims"] - s["failures"] for s in data["schools"]], GOOD),
+                Series("失败", [s["failures"] for s in data["schools"]], BAD),
+            ],
+            width=FULL_WIDTH,
+            label_width=260,
         ),
         "failures_over_time": line_chart(
-            "chart-failures-over-time", "每日领卡失败原因", labels,
+            "chart-failures-over-time",
+            "每日领卡失败原因",
+            labels,
             [Series(FAILURE_LABELS.get(c, c), [data["failures_by_day"][c].get(d, 0) for d in days]) for c in codes],
             width=FULL_WIDTH,
         ),
@@ -229,10 +273,20 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
         data = await dashboard_data(session, db.dialect, r)
     await audit(request, "view_dashboard", None, f"{r.first.isoformat()}~{r.last.isoformat()}")
     presets = [(n, default_range(n)) for n in (7, 30, 90)]
-    return render(request, "staff/dashboard.html", {
-        "range": r, "error": error, "data": data, "charts": charts(data, r), "presets": presets,
-        "identity_labels": IDENTITY_LABELS, "path_labels": PATH_LABELS,
-    }, status=400 if error else 200)
+    return render(
+        request,
+        "staff/dashboard.html",
+        {
+            "range": r,
+            "error": error,
+            "data": data,
+            "charts": charts(data, r),
+            "presets": presets,
+            "identity_labels": IDENTITY_LABELS,
+            "path_labels": PATH_LABELS,
+        },
+        status=400 if error else 200,
+    )
 
 
 @require_staff("admin")

@@ -12,11 +12,12 @@ number travels in the POST body, never in a URL):
   card, proxy claims, claim attempts, tickets and linked conversations
   (registry records stay: the page says so). Audited (person_data_delete).
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 
@@ -31,29 +32,49 @@ from identity import mask_id, validate_id
 PATH = PREFIX + "/person-data"
 MAX_ID_FIELD = 64
 COUNT_LABELS = {
-    "registry_records": "学籍库/教师库记录", "guardian_of": "登记为监护人的学生", "card": "电子卡",
-    "children_cards": "为孩子代领的电子卡", "proxy_claims": "代领记录", "claim_attempts": "领卡尝试记录",
-    "conversations": "相关对话", "tickets": "客服工单", "agent_replies": "客服回复",
-    "tracker_events_deleted": "对话事件（tracker store）", "conversations_deleted": "对话",
-    "summaries_deleted": "会话索引", "tags_deleted": "会话标签", "cards_unlinked": "解除与对话关联的电子卡",
+    "registry_records": "学籍库/教师库记录",
+    "guardian_of": "登记为监护人的学生",
+    "card": "电子卡",
+    "children_cards": "为孩子代领的电子卡",
+    "proxy_claims": "代领记录",
+    "claim_attempts": "领卡尝试记录",
+    "conversations": "相关对话",
+    "tickets": "客服工单",
+    "agent_replies": "客服回复",
+    "tracker_events_deleted": "对话事件（tracker store）",
+    "conversations_deleted": "对话",
+    "summaries_deleted": "会话索引",
+    "tags_deleted": "会话标签",
+    "cards_unlinked": "解除与对话关联的电子卡",
     "children_cards_unlinked": "孩子电子卡上的监护人关联",
 }
 # What a deletion counts is called as the export calls it.
-COUNT_LABELS.update({f"{kind}_deleted": COUNT_LABELS[kind] for kind in ("agent_replies", "tickets", "proxy_claims",
-                                                                        "claim_attempts")})
+COUNT_LABELS.update(
+    {f"{kind}_deleted": COUNT_LABELS[kind] for kind in ("agent_replies", "tickets", "proxy_claims", "claim_attempts")}
+)
 COUNT_LABELS["cards_deleted"] = COUNT_LABELS["card"]
 UNAVAILABLE = "暂时无法读写对话记录库（Rasa tracker store），未做任何删除，请稍后再试。"
 
 
-def _form_page(request: web.Request, *, error: Optional[str] = None, done: Optional[dict[str, Any]] = None,
-               status: int = 200) -> web.StreamResponse:
-    return render(request, "staff/person_data.html", {
-        "nav": "person_data", "error": error, "done": done, "labels": COUNT_LABELS,
-        "registry_note": REGISTRY_NOTE, "max_id": MAX_ID_FIELD,
-    }, status=status)
+def _form_page(
+    request: web.Request, *, error: str | None = None, done: dict[str, Any] | None = None, status: int = 200
+) -> web.StreamResponse:
+    return render(
+        request,
+        "staff/person_data.html",
+        {
+            "nav": "person_data",
+            "error": error,
+            "done": done,
+            "labels": COUNT_LABELS,
+            "registry_note": REGISTRY_NOTE,
+            "max_id": MAX_ID_FIELD,
+        },
+        status=status,
+    )
 
 
-def _id_number(form: Any) -> Optional[str]:
+def _id_number(form: Any) -> str | None:
     checked = validate_id(str(form.get("id_number") or "")[:MAX_ID_FIELD])
     return checked.normalised if checked.ok else None
 
@@ -77,10 +98,10 @@ async def person_data_export(request: web.Request) -> web.StreamResponse:
     await audit(request, "person_data_export", mask_id(id_number), audit_detail(records.counts()))
     day = dt.date.today().strftime("%Y%m%d")
     return web.Response(
-        text=json.dumps(copy, ensure_ascii=False, indent=2) + "\n", content_type="application/json",
+        text=json.dumps(copy, ensure_ascii=False, indent=2) + "\n",
+        content_type="application/json",
         charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="person-data-{day}.json"',
-                 "Cache-Control": "no-store"},
+        headers={"Content-Disposition": f'attachment; filename="person-data-{day}.json"', "Cache-Control": "no-store"},
     )
 
 
@@ -103,9 +124,14 @@ async def person_data_delete(request: web.Request) -> web.StreamResponse:
     finally:
         await writer.close()
     await audit(request, "person_data_delete", mask_id(id_number), audit_detail(counts))
-    return _form_page(request, done={"id_masked": mask_id(id_number), "counts": counts,
-                                     "registry": records.counts()["registry_records"]
-                                     + records.counts()["guardian_of"]})
+    return _form_page(
+        request,
+        done={
+            "id_masked": mask_id(id_number),
+            "counts": counts,
+            "registry": records.counts()["registry_records"] + records.counts()["guardian_of"],
+        },
+    )
 
 
 def setup(app: web.Application) -> None:

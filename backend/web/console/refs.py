@@ -6,6 +6,7 @@ rows, so nothing the console shows lets anyone act as the chat's browser
 (a web chat's id is derived from its cookie and is no credential either:
 backend/web/chat_page.py). Pages show its first characters as a label.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,7 +15,6 @@ import functools
 import hashlib
 import hmac
 import re
-from typing import Optional
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -39,7 +39,7 @@ def conversation_ref(secret: str, sender_id: str) -> str:
     return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
 
 
-def sender_of_ref(secret: str, ref: str) -> Optional[str]:
+def sender_of_ref(secret: str, ref: str) -> str | None:
     """The conversation a reference names, or None (forged, altered, of another secret)."""
     if not 24 <= len(ref) <= 1024 or not ref.isascii():
         return None

@@ -2,9 +2,10 @@
 its pages read conversations from, and every page's routes, registered
 under the console's prefix (urls.py), its JSON answers under its API
 prefix."""
+
 from __future__ import annotations
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 

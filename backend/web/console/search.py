@@ -8,20 +8,22 @@ learning account number, a ticket number (T + date + id), a conversation's
 reference (or the address of its page), and otherwise a substring of the
 conversation's id (other channels' ids, known from elsewhere).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import re
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import and_, exists, not_, or_, select
 
 from backend.claims.cardnumber import is_valid_card_number
-from backend.models import Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.conversations.index import IN_PROGRESS_MINUTES
 from backend.conversations.masking import Masker
+from backend.models import Card, ClaimAttempt, ConversationSummary, ConversationTag, Ticket, utcnow
 from backend.web.console.refs import conversation_ref, ref_in, sender_of_ref
 from backend.web.console.urls import CONVERSATIONS
 from contract.beijing import day_start_utc
@@ -46,7 +48,7 @@ _HASH = re.compile(r"[0-9a-f]{32}")
 _TICKET_NUMBER = re.compile(r"[Tt]([0-9]{8})([0-9]{5,9})")
 
 
-def _date(value: str) -> Optional[dt.date]:
+def _date(value: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
@@ -56,8 +58,8 @@ def _date(value: str) -> Optional[dt.date]:
 @dataclasses.dataclass
 class Filters:
     q: str = ""
-    date_from: Optional[dt.date] = None
-    date_to: Optional[dt.date] = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
     path: str = ""
     outcome: str = ""
     failure: str = ""
@@ -65,12 +67,13 @@ class Filters:
     tag: str = ""
     page: int = 1
     id_hash: str = ""  # an ID number search, as the keyed hash (the URL never holds the ID)
-    ref_sender: Optional[str] = None  # a search by a conversation's reference: the conversation
+    ref_sender: str | None = None  # a search by a conversation's reference: the conversation
     ref: str = ""  # ...and its reference
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str], secret: str = "") -> "Filters":
+    def from_query(cls, query: Mapping[str, str], secret: str = "") -> Filters:
         """Unknown values are ignored (treated as "all")."""
+
         def pick(name: str, allowed: Any) -> str:
             value = (query.get(name) or "").strip()
             return value if value in allowed else ""
@@ -99,9 +102,15 @@ class Filters:
 
     def params(self, **changes: Any) -> dict[str, str]:
         values = {
-            "q": self.q, "from": self.date_from.isoformat() if self.date_from else "",
-            "to": self.date_to.isoformat() if self.date_to else "", "path": self.path, "outcome": self.outcome,
-            "failure": self.failure, "handed_off": self.handed_off, "tag": self.tag, "page": str(self.page),
+            "q": self.q,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "path": self.path,
+            "outcome": self.outcome,
+            "failure": self.failure,
+            "handed_off": self.handed_off,
+            "tag": self.tag,
+            "page": str(self.page),
             "idh": self.id_hash if self.search_kind() == "id_hash" else "",
         }
         values.update({k: str(v) for k, v in changes.items()})
@@ -145,11 +154,13 @@ class Filters:
         elif self.outcome:
             cutoff = utcnow() - dt.timedelta(minutes=IN_PROGRESS_MINUTES)
             where.append(cs.outcome == "open")
-            where.append({
-                "inquiry": cs.path.is_(None),
-                "in_progress": and_(cs.path.is_not(None), cs.last_at >= cutoff),
-                "abandoned": and_(cs.path.is_not(None), cs.last_at < cutoff),
-            }[self.outcome])
+            where.append(
+                {
+                    "inquiry": cs.path.is_(None),
+                    "in_progress": and_(cs.path.is_not(None), cs.last_at >= cutoff),
+                    "abandoned": and_(cs.path.is_not(None), cs.last_at < cutoff),
+                }[self.outcome]
+            )
         if self.failure:
             where.append(cs.failure_code == self.failure)
         ticket = exists().where(Ticket.channel_user == cs.sender_id)
@@ -164,13 +175,20 @@ class Filters:
             # Every claim (issued or not) is logged with the keyed hash of the
             # holder's and the guardian's ID number and the conversation.
             digest = hash_id(normalise_id(self.q)) if kind == "id" else self.id_hash
-            where.append(cs.sender_id.in_(select(ClaimAttempt.channel_user).where(
-                or_(ClaimAttempt.id_hash == digest, ClaimAttempt.guardian_id_hash == digest))))
+            where.append(
+                cs.sender_id.in_(
+                    select(ClaimAttempt.channel_user).where(
+                        or_(ClaimAttempt.id_hash == digest, ClaimAttempt.guardian_id_hash == digest)
+                    )
+                )
+            )
         elif kind == "card":
-            where.append(or_(
-                cs.sender_id.in_(select(Card.channel_user).where(Card.card_number == self.q)),
-                cs.sender_id.in_(select(ClaimAttempt.channel_user).where(ClaimAttempt.card_number == self.q)),
-            ))
+            where.append(
+                or_(
+                    cs.sender_id.in_(select(Card.channel_user).where(Card.card_number == self.q)),
+                    cs.sender_id.in_(select(ClaimAttempt.channel_user).where(ClaimAttempt.card_number == self.q)),
+                )
+            )
         elif kind == "ticket":
             m = _TICKET_NUMBER.fullmatch(self.q)
             assert m is not None
@@ -194,10 +212,15 @@ class Filters:
         "id: 3601**********1234; path=parent; page=2"."""
         kind = self.search_kind()
         parts = [f"{'id' if kind == 'id_hash' else kind}: {self.masked_q()}"] if kind else []
-        for name, value in (("from", self.date_from.isoformat() if self.date_from else ""),
-                            ("to", self.date_to.isoformat() if self.date_to else ""), ("path", self.path),
-                            ("outcome", self.outcome), ("failure", self.failure), ("handed_off", self.handed_off),
-                            ("tag", Masker().text(self.tag) if self.tag else "")):
+        for name, value in (
+            ("from", self.date_from.isoformat() if self.date_from else ""),
+            ("to", self.date_to.isoformat() if self.date_to else ""),
+            ("path", self.path),
+            ("outcome", self.outcome),
+            ("failure", self.failure),
+            ("handed_off", self.handed_off),
+            ("tag", Masker().text(self.tag) if self.tag else ""),
+        ):
             if value:
                 parts.append(f"{name}={value}")
         if self.page > 1:
@@ -212,7 +235,7 @@ class Filters:
         return masked.url()
 
 
-def outcome_of(summary: ConversationSummary, now: Optional[dt.datetime] = None) -> str:
+def outcome_of(summary: ConversationSummary, now: dt.datetime | None = None) -> str:
     if summary.outcome in ("issued", "failed"):
         return summary.outcome
     if summary.path is None:

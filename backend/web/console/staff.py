@@ -5,16 +5,17 @@ callers on the event loop verify in a thread), `create_staff` (also
 staff audit log (the console's `auth.audit`, and the admin CLI as "cli:" +
 the OS user). Admins read the log at /staff/audit.
 """
+
 from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
+from backend.db import Database
 from backend.models import AuditEntry, StaffUser
 from contract.staff import STAFF_ROLES
 
@@ -28,7 +29,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def password_problem(password: str) -> Optional[str]:
+def password_problem(password: str) -> str | None:
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"at least {MIN_PASSWORD_LENGTH} characters please"
     if len(password) > MAX_FIELD:
@@ -48,7 +49,7 @@ def verify_password(password_hash: str, password: str) -> bool:
 DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
-async def create_staff(db: Any, username: str, password: str, role: str) -> StaffUser:
+async def create_staff(db: Database, username: str, password: str, role: str) -> StaffUser:
     """Create an account (or reset an existing one's password and role)."""
     if role not in STAFF_ROLES:
         raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
@@ -70,8 +71,16 @@ async def create_staff(db: Any, username: str, password: str, role: str) -> Staf
     return user
 
 
-async def record_audit(db: Any, username: Optional[str], action: str, target: Optional[str],
-                       detail: Optional[str], remote: Optional[str]) -> None:
+async def record_audit(
+    db: Database, username: str | None, action: str, target: str | None, detail: str | None, remote: str | None
+) -> None:
     async with db.writing() as session:
-        session.add(AuditEntry(staff_username=username, action=action[:32], target=(target or None) and target[:128],
-                               detail=(detail or None) and detail[:512], remote=remote))
+        session.add(
+            AuditEntry(
+                staff_username=username,
+                action=action[:32],
+                target=(target or None) and target[:128],
+                detail=(detail or None) and detail[:512],
+                remote=remote,
+            )
+        )

@@ -1,4 +1,5 @@
 """Tickets per status: the queue's tabs and the dashboard's figures."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select

@@ -15,11 +15,12 @@ and so is each view of the queue (view_tickets, with its tab and page).
 A ticket's conversation is named by its opaque reference (refs.py),
 never by its id.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Optional
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import func, select, update
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.appkeys import DB, SETTINGS
 from backend.claims.attempts import latest_attempts
+from backend.db import rows_matched
 from backend.models import AgentReply, Ticket, utcnow
 from backend.web.console.auth import audit, checked_form, render, require_staff, staff_of
 from backend.web.console.refs import conversation_ref, ref_label
@@ -63,12 +65,12 @@ NOTICES = {
 _SUMMARY = re.compile(r"^role=(\S*) failure=(\S*)$")
 
 
-def beijing(t: Optional[dt.datetime]) -> str:
+def beijing(t: dt.datetime | None) -> str:
     """A stored (naive UTC) time as Beijing time."""
     return clock.beijing(t).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
-def summary_text(summary: Optional[str]) -> str:
+def summary_text(summary: str | None) -> str:
     """The bot's summary ("role=parent failure=guardian_mismatch") in words;
     anything else as given, with ID numbers masked."""
     if not summary:
@@ -76,8 +78,10 @@ def summary_text(summary: Optional[str]) -> str:
     m = _SUMMARY.match(summary.strip())
     if m:
         role, failure = (None if v in ("", "None") else v for v in m.groups())
-        return (f"身份：{PATH_LABELS.get(role or '', role or NO_PATH_LABEL)}；"
-                f"失败原因：{FAILURE_LABELS.get(failure or '', failure or NO_FAILURE_LABEL)}")
+        return (
+            f"身份：{PATH_LABELS.get(role or '', role or NO_PATH_LABEL)}；"
+            f"失败原因：{FAILURE_LABELS.get(failure or '', failure or NO_FAILURE_LABEL)}"
+        )
     return mask_for_staff(summary)
 
 
@@ -151,10 +155,19 @@ async def ticket_queue(request: web.Request) -> web.StreamResponse:
     shown = [f"status={status}"] + (["mine=1"] if mine else []) + ([f"page={page}"] if page > 1 else [])
     await audit(request, "view_tickets", None, "; ".join(shown))
     secret = request.app[SETTINGS].session_secret
-    return render(request, "staff/tickets.html", {
-        "tabs": TABS, "status": status, "mine": mine, "counts": counts, "page": page,
-        "tickets": [ticket_view(t, secret) for t in rows[:PAGE_SIZE]], "has_next": len(rows) > PAGE_SIZE,
-    })
+    return render(
+        request,
+        "staff/tickets.html",
+        {
+            "tabs": TABS,
+            "status": status,
+            "mine": mine,
+            "counts": counts,
+            "page": page,
+            "tickets": [ticket_view(t, secret) for t in rows[:PAGE_SIZE]],
+            "has_next": len(rows) > PAGE_SIZE,
+        },
+    )
 
 
 async def _detail(request: web.Request, ticket_id: int, **extra: Any) -> dict[str, Any]:
@@ -162,13 +175,17 @@ async def _detail(request: web.Request, ticket_id: int, **extra: Any) -> dict[st
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
             raise web.HTTPNotFound(text="工单不存在。", content_type="text/plain")
-        replies = (await session.scalars(
-            select(AgentReply).where(AgentReply.ticket_id == ticket_id).order_by(AgentReply.id)
-        )).all()
-        others = (await session.scalars(
-            select(Ticket).where(Ticket.channel_user == ticket.channel_user, Ticket.id != ticket_id)
-            .order_by(Ticket.id.desc()).limit(10)
-        )).all()
+        replies = (
+            await session.scalars(select(AgentReply).where(AgentReply.ticket_id == ticket_id).order_by(AgentReply.id))
+        ).all()
+        others = (
+            await session.scalars(
+                select(Ticket)
+                .where(Ticket.channel_user == ticket.channel_user, Ticket.id != ticket_id)
+                .order_by(Ticket.id.desc())
+                .limit(10)
+            )
+        ).all()
         attempts = await latest_attempts(session, channel_user=ticket.channel_user, limit=10)
     notice = NOTICES.get(request.query.get("notice", ""))
     secret = request.app[SETTINGS].session_secret
@@ -177,10 +194,13 @@ async def _detail(request: web.Request, ticket_id: int, **extra: Any) -> dict[st
         "replies": [{"staff": r.staff_username, "text": r.text, "time": beijing(r.created_at)} for r in replies],
         "others": [ticket_view(t, secret) for t in others],
         "attempts": [
-            {**a, "time": beijing(dt.datetime.fromisoformat(a["time"]).replace(tzinfo=None)),
-             "action_label": ACTION_LABELS.get(a["action"], a["action"]),
-             "path_label": PATH_LABELS.get(a["path"] or "", a["path"] or ""),
-             "failure_label": FAILURE_LABELS.get(a["failure_code"] or "", a["failure_code"] or "")}
+            {
+                **a,
+                "time": beijing(dt.datetime.fromisoformat(a["time"]).replace(tzinfo=None)),
+                "action_label": ACTION_LABELS.get(a["action"], a["action"]),
+                "path_label": PATH_LABELS.get(a["path"] or "", a["path"] or ""),
+                "failure_label": FAILURE_LABELS.get(a["failure_code"] or "", a["failure_code"] or ""),
+            }
             for a in attempts
         ],
         "notice": notice,
@@ -210,17 +230,19 @@ async def _load(session: AsyncSession, ticket_id: int) -> Ticket:
 async def _set(session: AsyncSession, ticket_id: int, *conditions: Any, **values: Any) -> bool:
     """One conditional UPDATE of a ticket; True when this request changed it."""
     result = await session.execute(
-        update(Ticket).where(Ticket.id == ticket_id, *conditions).values(**_changes(**values))
+        update(Ticket)
+        .where(Ticket.id == ticket_id, *conditions)
+        .values(**_changes(**values))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rows_matched(result) == 1
 
 
 @require_staff()
 async def take(request: web.Request) -> web.StreamResponse:
     form = await checked_form(request)
     ticket_id, me = _ticket_id(request), staff_of(request).username
-    detail: Optional[str] = None
+    detail: str | None = None
     async with request.app[DB].writing() as session:
         ticket = await _load(session, ticket_id)
         number = ticket.number
@@ -235,8 +257,12 @@ async def take(request: web.Request) -> web.StreamResponse:
                 notice = "already_yours"
             elif _field(form, "takeover") != "1":
                 notice = "held"
-            elif holder and holder == ticket.assigned_to and await _set(
-                session, ticket_id, Ticket.status == "assigned", Ticket.assigned_to == holder, assigned_to=me
+            elif (
+                holder
+                and holder == ticket.assigned_to
+                and await _set(
+                    session, ticket_id, Ticket.status == "assigned", Ticket.assigned_to == holder, assigned_to=me
+                )
             ):
                 notice, detail = "taken_over", f"从 {holder} 转来"
             else:
@@ -261,8 +287,11 @@ async def reply(request: web.Request) -> web.StreamResponse:
         number = ticket.number
         if ticket.status == "resolved":
             raise _back(ticket_id, "reply_closed")
-        session.add(AgentReply(channel_user=ticket.channel_user, ticket_id=ticket_id, staff_username=me,
-                               text=text, created_at=utcnow()))
+        session.add(
+            AgentReply(
+                channel_user=ticket.channel_user, ticket_id=ticket_id, staff_username=me, text=text, created_at=utcnow()
+            )
+        )
         # An open ticket becomes the replier's; an assigned one stays with its holder.
         if not await _set(session, ticket_id, Ticket.status == "open", status="assigned", assigned_to=me):
             await _set(session, ticket_id, Ticket.status == "assigned")
@@ -278,8 +307,14 @@ async def resolve(request: web.Request) -> web.StreamResponse:
     note = redact(_field(form, "note").strip())[:MAX_NOTE]
     async with request.app[DB].writing() as session:
         number = (await _load(session, ticket_id)).number
-        done = await _set(session, ticket_id, Ticket.status != "resolved", status="resolved",
-                          resolved_at=utcnow(), assigned_to=func.coalesce(Ticket.assigned_to, me))
+        done = await _set(
+            session,
+            ticket_id,
+            Ticket.status != "resolved",
+            status="resolved",
+            resolved_at=utcnow(),
+            assigned_to=func.coalesce(Ticket.assigned_to, me),
+        )
     if not done:
         raise _back(ticket_id, "already_resolved")
     await audit(request, "ticket_resolve", number, note or None)
@@ -292,8 +327,9 @@ async def reopen(request: web.Request) -> web.StreamResponse:
     ticket_id, me = _ticket_id(request), staff_of(request).username
     async with request.app[DB].writing() as session:
         number = (await _load(session, ticket_id)).number
-        done = await _set(session, ticket_id, Ticket.status == "resolved", status="assigned", assigned_to=me,
-                          resolved_at=None)
+        done = await _set(
+            session, ticket_id, Ticket.status == "resolved", status="assigned", assigned_to=me, resolved_at=None
+        )
     if not done:
         raise _back(ticket_id, "not_resolved")
     await audit(request, "ticket_reopen", number)
@@ -306,8 +342,9 @@ async def release(request: web.Request) -> web.StreamResponse:
     ticket_id, me = _ticket_id(request), staff_of(request).username
     async with request.app[DB].writing() as session:
         number = (await _load(session, ticket_id)).number
-        done = await _set(session, ticket_id, Ticket.status == "assigned", Ticket.assigned_to == me,
-                          status="open", assigned_to=None)
+        done = await _set(
+            session, ticket_id, Ticket.status == "assigned", Ticket.assigned_to == me, status="open", assigned_to=None
+        )
     if not done:
         raise _back(ticket_id, "not_yours")
     await audit(request, "ticket_release", number)

@@ -2,6 +2,7 @@
 link to one another by. The console registers its routes under PREFIX and
 its JSON answers under API_PREFIX (backend/web/errors.py); no other part of
 the backend names them."""
+
 from __future__ import annotations
 
 PREFIX = "/staff"
