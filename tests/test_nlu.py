@@ -47,8 +47,12 @@ HELDOUT_MIN_ENTITY_RECALL = 0.95
 # 0.975 / 0.975, heldout 0.982 / 0.994). Session 15 trained round 5
 # (data/nlu/round5.yml, written blind from docs/NLU_GUIDE.md): exam2 0.951 /
 # 0.960, exam3 0.969 / 0.975, heldout 0.984 / 0.994 (the same data retrained
-# moves a figure by up to 0.006: the floors leave that room).
-REACHED = {"heldout.yml": (0.975, 0.985), "exam2.yml": (0.94, 0.95), "exam3.yml": (0.96, 0.965)}
+# moves a figure by up to 0.006). Session 16 measured how far the same data
+# retrained on two machines of this kind moves: exam2 0.935 to 0.951, exam3
+# 0.964 to 0.975 in intent accuracy: the floors below leave that room, so a
+# regression guard fails on a real regression and not on training noise.
+REACHED = {"heldout.yml": (0.97, 0.985), "exam2.yml": (0.925, 0.94), "exam3.yml": (0.955, 0.96)}
+CLEAN_EXAMS = ("exam2.yml", "exam3.yml")
 NLU_SETS = ROOT / "tests" / "nlu"
 HELD_OUT = [NLU_SETS / "test_nlu.yml", NLU_SETS / "dev.yml", NLU_SETS / "heldout.yml", NLU_SETS / "exam2.yml",
             NLU_SETS / "exam3.yml"]
@@ -214,14 +218,25 @@ async def test_held_out_scores_do_not_fall_below_what_was_reached(default_stack:
     assert results["test_nlu.yml"]["intent_accuracy"] >= MIN_ACCURACY
 
 
+def pooled(results: dict[str, dict[str, Any]], names: tuple[str, ...]) -> tuple[float, float]:
+    """Intent accuracy and entity recall over several scored sets together
+    (weighted by their examples and annotated entities)."""
+    examples = sum(results[n]["examples"] for n in names)
+    annotated = sum(results[n]["annotated_entities"] for n in names)
+    intent = sum(results[n]["intent_accuracy"] * results[n]["examples"] for n in names) / examples
+    entities = sum(results[n]["entity_recall"] * results[n]["annotated_entities"] for n in names) / annotated
+    return intent, entities
+
+
 @pytest.mark.skipif(not MODEL.exists(), reason=NO_MODEL)
-@pytest.mark.parametrize("name", [
-    pytest.param("exam2.yml", marks=pytest.mark.xfail(
-        strict=True, reason="issue 12's intent target (>= 0.97) is not met on exam2 yet (0.938, entity recall 0.96); "
-                            "strict: the suite says so when it is")),
-    "exam3.yml",  # met since session 14: 0.975 / 0.975
-])
-async def test_the_clean_exams_meet_the_targets(default_stack: Any, tmp_path: Path, name: str) -> None:
-    result = (await held_out_scores(default_stack, tmp_path))[name]
-    assert result["intent_accuracy"] >= HELDOUT_MIN_INTENT_ACCURACY, result["intent_accuracy"]
-    assert result["entity_recall"] >= HELDOUT_MIN_ENTITY_RECALL, result["entity_recall"]
+@pytest.mark.xfail(strict=True, reason="issue 12's targets (intent >= 0.97, entities >= 0.95) are not met on the "
+                                       "clean exams together yet (about 0.955 / 0.96, varying with training); strict: "
+                                       "the suite says so when they are")
+async def test_the_clean_exams_together_meet_the_targets(default_stack: Any, tmp_path: Path) -> None:
+    """exam2 and exam3, pooled: one figure over the several hundred messages nobody trained
+    from varies less with training than either exam alone (exam3 alone
+    crossed 0.97 in some trainings and not in others)."""
+    intent, entities = pooled(await held_out_scores(default_stack, tmp_path), CLEAN_EXAMS)
+    print(f"clean exams together: intent accuracy {intent:.4f}, entity recall {entities:.4f}")
+    assert intent >= HELDOUT_MIN_INTENT_ACCURACY, intent
+    assert entities >= HELDOUT_MIN_ENTITY_RECALL, entities
