@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
-from actions.claim_form import realname
+from actions.claim_questions import realname
 from actions.failures import fix_buttons, next_steps
 from actions.messages import FAILURES, card
 from actions.privacy import needs_guardian_consent

@@ -11,22 +11,22 @@ look-ups (POST /api/v1/matches) for distinct enrolled K-12 students; full
 claims (POST /api/v1/claims, path k12_student) for other distinct enrolled
 K-12 students; the server's peak RSS; SIGINT. Results go to a JSON file and a
 Markdown table on stdout. See bench/README.md.
+
+The bench databases are made and measured by bench/databases.py; the
+machine and code facts and the Markdown table come from bench/run_report.py.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import os
-import platform
 import re
 import secrets
 import shlex
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -36,189 +36,25 @@ from typing import Any, Optional
 import aiohttp
 
 from bench import procstat
+from bench.databases import (
+    PG_BENCH_DB,
+    clear_claims,
+    database_counts,
+    drop_postgres,
+    fresh_postgres,
+    registry_loaded,
+    set_pg_database_settings,
+    sqlite_files,
+)
 from bench.dataset import DATA_DIR, ROOT, Person, ensure_dataset, label, sample_k12_students
 from bench.load import LoadResult, run_load
+from bench.run_report import backend_fingerprint, machine_facts, markdown_table, postgres_facts, rel, shell_line
 
 RESULTS_DIR = ROOT / "bench" / "results"
-PG_ADMIN_DB = "test"
-PG_BENCH_DB = "xxh_bench"
 IMPORT_LINE = re.compile(
     r"^(?P<table>students|teachers): (?P<rows>\d+) rows read, (?P<imported>\d+) imported, "
     r"(?P<bad>\d+) bad \((?P<rps>[\d,]+) rows/s\)$"
 )
-
-
-def rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def shell_line(env: dict[str, str], argv: list[str]) -> str:
-    """The command as one would type it from the project root."""
-    argv = ["python" if a == sys.executable else a for a in argv]
-    return " ".join([f"{k}={shlex.quote(v)}" for k, v in env.items()] + [shlex.quote(a) for a in argv])
-
-
-# -- facts -----------------------------------------------------------------------
-
-
-def _run_text(argv: list[str]) -> str:
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
-def backend_fingerprint() -> dict[str, Any]:
-    """Which backend code was measured: the commit, and whether backend/ had
-    uncommitted changes (with a hash of its files, to tell versions apart)."""
-    digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "backend").rglob("*"), *(ROOT / "identity").rglob("*")]):
-        if path.is_file() and path.suffix in (".py", ".yaml"):
-            digest.update(rel(path).encode() + b"\0" + path.read_bytes())
-    status = _run_text(["git", "status", "--porcelain", "--", "backend", "identity"])
-    return {
-        "commit": _run_text(["git", "log", "--oneline", "-1"]),
-        "uncommitted_backend_changes": status.splitlines() if status else [],
-        "backend_sha256": digest.hexdigest()[:16],  # backend/ and identity/ sources
-    }
-
-
-def machine_facts() -> dict[str, Any]:
-    meminfo = Path("/proc/meminfo").read_text()
-    mem_kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))  # type: ignore[union-attr]
-    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-    versions = {}
-    for dist in ("aiohttp", "SQLAlchemy", "asyncpg", "aiosqlite"):
-        try:
-            from importlib.metadata import version
-
-            versions[dist] = version(dist)
-        except Exception:  # noqa: BLE001
-            versions[dist] = "?"
-    return {
-        "nproc": _run_text(["nproc"]) or str(os.cpu_count()),
-        "cpu_model": cpu.group(1).strip() if cpu else "?",
-        "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "kernel": platform.release(),
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-        "libraries": versions,
-    }
-
-
-async def postgres_facts(pg_url: str) -> dict[str, Any]:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/{PG_ADMIN_DB}")
-    try:
-        facts = {"version": await conn.fetchval("SHOW server_version")}
-        for name in ("shared_buffers", "synchronous_commit", "fsync", "autovacuum", "max_connections"):
-            facts[name] = await conn.fetchval(f"SHOW {name}")
-        return facts
-    finally:
-        await conn.close()
-
-
-# -- databases -------------------------------------------------------------------
-
-
-async def fresh_postgres(pg_url: str, keep: bool = False) -> None:
-    """Drop and create the bench database (with `keep`: create it if missing)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/{PG_ADMIN_DB}")
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", PG_BENCH_DB)
-        if exists and keep:
-            return
-        await conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-    finally:
-        await conn.close()
-
-
-async def set_pg_database_settings(pg_url: str, settings: list[str]) -> dict[str, str]:
-    """ALTER DATABASE xxh_bench SET k = v for each "k=v" (the server's new
-    connections pick them up); RESET ALL first, so a reused database keeps
-    nothing from an earlier run."""
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/{PG_ADMIN_DB}")
-    try:
-        await conn.execute(f"ALTER DATABASE {PG_BENCH_DB} RESET ALL")
-        out = {}
-        for kv in settings:
-            key, _, value = kv.partition("=")
-            if not re.fullmatch(r"[a-z_.]+", key) or not re.fullmatch(r"[A-Za-z0-9_.]+", value):
-                raise ValueError(f"unexpected setting {kv!r}")
-            await conn.execute(f"ALTER DATABASE {PG_BENCH_DB} SET {key} = '{value}'")
-            out[key] = value
-        return out
-    finally:
-        await conn.close()
-
-
-async def drop_postgres(pg_url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/{PG_ADMIN_DB}")
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-    finally:
-        await conn.close()
-
-
-def sqlite_files(path: Path) -> list[Path]:
-    return [path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")]
-
-
-async def database_counts(kind: str, target: Any, pg_url: str) -> dict[str, int]:
-    tables = ("students", "teachers", "cards", "claim_attempts")
-    if kind == "sqlite":
-        with sqlite3.connect(target) as conn:
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-        counts["bytes"] = sum(p.stat().st_size for p in sqlite_files(target) if p.exists())
-        return counts
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/{PG_BENCH_DB}")
-    try:
-        counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in tables}
-        counts["bytes"] = await conn.fetchval("SELECT pg_database_size(current_database())")
-        return counts
-    finally:
-        await conn.close()
-
-
-async def registry_loaded(kind: str, target: Any, pg_url: str, ds: Any) -> bool:
-    """Does the bench database already hold this registry (for --reuse-db)?"""
-    try:
-        if kind == "sqlite" and not Path(target).is_file():
-            return False
-        counts = await database_counts(kind, target, pg_url)
-    except Exception:  # noqa: BLE001 - no database, no tables: not loaded
-        return False
-    return counts["students"] == ds.students and counts["teachers"] == ds.teachers
-
-
-async def clear_claims(kind: str, target: Any, pg_url: str) -> None:
-    """Empty what the load phases write, so claims are issued afresh."""
-    tables = ("cards", "proxy_claims", "claim_attempts")
-    if kind == "sqlite":
-        with sqlite3.connect(target) as conn:
-            for t in tables:
-                conn.execute(f"DELETE FROM {t}")
-        return
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{pg_url}/{PG_BENCH_DB}")
-    try:
-        await conn.execute(f"TRUNCATE {', '.join(tables)}")
-    finally:
-        await conn.close()
 
 
 # -- the server ------------------------------------------------------------------
@@ -450,37 +286,6 @@ async def bench_database(
         out["dropped_after"] = True
     out["finished"] = dt.datetime.now().isoformat(timespec="seconds")
     return out
-
-
-# -- report ----------------------------------------------------------------------
-
-
-def markdown_table(results: dict[str, Any]) -> str:
-    rows = [
-        "| database | import students rows/s | import teachers rows/s | import wall (both files) | "
-        "matches req/s (p50/p95/p99 ms) | claims req/s (p50/p95/p99 ms) | server peak RSS |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for kind, r in results["databases"].items():
-        if "error" in r:
-            rows.append(f"| {kind} | failed: {r['error']} | | | | | |")
-            continue
-        t = r["import"].get("tables", {})
-        wall = "reused" if r["import"].get("reused") else f"{r['import']['wall_seconds']:.0f} s"
-
-        def phase(p: dict[str, Any]) -> str:
-            lat = p["latency_ms"]
-            bad = f", {p['unexpected']} unexpected" if p["unexpected"] else ""
-            errs = f", {p['errors']} errors" if p["errors"] else ""
-            return f"{p['rps']:,.0f} ({lat.get('p50', 0):.0f}/{lat.get('p95', 0):.0f}/{lat.get('p99', 0):.0f}){bad}{errs}"
-
-        rows.append(
-            f"| {kind} | {t.get('students', {}).get('rows_per_second', 0):,} | "
-            f"{t.get('teachers', {}).get('rows_per_second', 0):,} | {wall} | "
-            f"{phase(r['matches'])} | {phase(r['claims'])} | "
-            f"{r['server_memory_kib'].get('VmHWM', 0) / 1024:.0f} MiB |"
-        )
-    return "\n".join(rows)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

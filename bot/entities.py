@@ -2,13 +2,14 @@
 RegexEntityExtractor and EntitySynonymMapper).
 
 The rules themselves are pure Python in bot/entity_rules.py (see its
-docstring): role entities mapped to the five contract values or dropped,
-roles and names DIET missed added for clear patterns, ID numbers typed with
-separators joined and normalised, duplicates removed.
+docstring; the role and name rules in bot/role_rules.py and
+bot/name_rules.py): role entities mapped to the five contract values or
+dropped, roles and names DIET missed added for clear patterns, ID numbers
+typed with separators joined and normalised, duplicates removed.
 
 One intent rule, with high precision: a message that is nothing but a
 plausible Chinese name (surname first, not an everyday word, see
-entity_rules.bare_name) is the answer to "what is the name", `inform`,
+name_rules.bare_name) is the answer to "what is the name", `inform`,
 whatever DIET made of an unseen three-character word (often "affirm").
 `bare_name_intent: false` turns it off.
 
@@ -26,7 +27,8 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.entity_rules import bare_name, refine
+from bot.entity_rules import refine
+from bot.name_rules import bare_name
 
 NAME_INTENT = "inform"
 NAME_INTENT_CONFIDENCE = 0.95

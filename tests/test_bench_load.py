@@ -25,24 +25,17 @@ from backend.models import Base, Card
 from bench.load import LoadResult, check_loopback, percentile, run_load  # noqa: F401 - the names run_all and bot use
 from bench.load.audit import ClaimRecord, audit_cards, audit_run, claims_of, fetch_cards
 from bench.load.cpu import account
-from bench.load.chat import (
+from bench.load.chat import LoadOptions, Step, arrival_schedule, parse_steps, run_chat_load, step_windows
+from bench.load.chat_report import latency_summary, step_report, summary
+from bench.load.conversation import (
     CLAIM_TURNS,
     QUESTION_TURNS,
     Claimant,
     ConversationRecord,
-    LoadOptions,
-    Step,
     TurnRecord,
-    arrival_schedule,
     classify,
-    latency_summary,
     mask_text,
     mean_turns,
-    parse_steps,
-    run_chat_load,
-    step_report,
-    step_windows,
-    summary,
 )
 from bench.load.cli import main as cli_main
 from bench.load.http import NotLoopback

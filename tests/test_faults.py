@@ -67,7 +67,7 @@ import pytest
 from bot.channel_replies import SILENCE_APOLOGY
 from backend.claims.cardnumber import is_valid_card_number
 from bench.load.audit import ClaimRecord, audit_cards
-from bench.load.chat import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
+from bench.load.conversation import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
 from identity.masking import mask_id, mask_name
 from tests.responses import text_of
 from tests.stack import NEEDS_STACK, ROOT, Stack, run_services, started_scaled_stack

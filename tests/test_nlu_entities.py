@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.entity_rules import ROLE_VALUES, bare_name, find_ids, plausible_name, refine, role_of
+from bot.entity_lexicon import ROLE_VALUES
+from bot.entity_rules import find_ids, refine
+from bot.name_rules import bare_name, plausible_name
+from bot.role_rules import role_of
 from identity import normalise_for_nlu
 
 

@@ -3,7 +3,9 @@
 - `bench.load.http`: the backend's HTTP load generator (`python -m bench.load.http`);
   its names are importable from `bench.load` as before.
 - `bench.load.chat`: simulated claimants chatting with the dialogue assistant
-  over Rasa's REST channel (`python -m bench.load`, see bench/README.md).
+  over Rasa's REST channel (`python -m bench.load`, see bench/README.md);
+  one claimant's conversation in `bench.load.conversation`, the reports in
+  `bench.load.chat_report`.
 
 The HTTP names are loaded on first use, so that `python -m bench.load.http`
 runs a module that the package has not imported already.

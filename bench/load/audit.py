@@ -19,7 +19,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from sqlalchemy.engine import make_url
 
-from bench.load.chat import SUCCESS, ConversationRecord
+from bench.load.conversation import SUCCESS, ConversationRecord
 from identity.masking import mask_id
 
 

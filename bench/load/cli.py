@@ -24,17 +24,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bench.load.audit import audit_run
-from bench.load.chat import (
-    ChatLoadResult,
-    LoadOptions,
-    Step,
-    mean_turns,
-    now_iso,
-    parse_steps,
-    registry_claimants,
-    run_chat_load,
-    summary,
-)
+from bench.load.chat import LoadOptions, Step, now_iso, parse_steps, run_chat_load
+from bench.load.chat_report import ChatLoadResult, summary
+from bench.load.conversation import mean_turns, registry_claimants
 from bench.load.http import NotLoopback, check_loopback
 from bench.load.stack import ROOT, CpuWatch, own_stack, stack_memory, students_needed
 from bench.procstat import wait_idle

@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 
 import aiohttp
 
-from bench.load.chat import ConversationRecord, TurnRecord, claim_turns, converse, registry_claimants
+from bench.load.conversation import ConversationRecord, TurnRecord, claim_turns, converse, registry_claimants
 from bench.load.stack import CpuWatch, own_stack
 
 
