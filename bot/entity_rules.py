@@ -1,7 +1,7 @@
 """Entity rules after DIET: role values, names DIET missed, ID numbers.
 
 Pure Python (no Rasa import), used by bot/entities.py (the pipeline
-component) and unit-tested in .venv (tests/test_nlu_entities.py).
+component) and unit-tested in .venv (tests/bot/test_nlu_entities.py).
 
 `refine(text, entities, intent)` takes the message text as the pipeline
 sees it (bot/normaliser.py's rewrite: Simplified, half-width, same length

@@ -46,9 +46,9 @@ from contract.buttons import (
 from tests.conftest import TOKEN, Api
 from tests.people import CHEN_CHILDREN, FATHER_CHEN, FATHER_LI, PUBLIC, TEACHER, XIAOMING
 from tests.responses import rendered
-from tests.test_actions import DOMAIN, run_form, tracker
+from tests.actions.test_actions import DOMAIN, run_form, tracker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FATHER, CHILD = FATHER_LI, XIAOMING
 OTHER_ID = CHEN_CHILDREN[1].id_number  # a valid ID number that is not XIAOMING's
 

@@ -16,7 +16,7 @@ import yaml
 
 from actions.messages import FAILURES, LATEST_FAILURES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACTION_FILES = sorted((ROOT / "actions").glob("*.py"))
 RESPONSE_NAME = re.compile(r"utter_[a-z0-9_]+\Z")
 

@@ -2,7 +2,7 @@
 
 Run with the Rasa environment's Python (it imports Rasa):
 
-    .venv-rasa/bin/python tests/lock_race.py stock|atomic --rounds N
+    .venv-rasa/bin/python tests/bot/lock_race.py stock|atomic --rounds N
 
 Two processes (two "Rasa instances"), each with its own lock store on the
 same Redis, take the lock of the same conversation at the same moment
@@ -11,7 +11,7 @@ same Redis, take the lock of the same conversation at the same moment
 end, start, end; two starts in a row mean both messages were being processed
 at once. Prints one JSON line: rounds, overlapping rounds, lock errors.
 
-    .venv-rasa/bin/python tests/lock_race.py lease
+    .venv-rasa/bin/python tests/bot/lock_race.py lease
 
 checks AtomicRedisLockStore's leases (1 s here): a holder that keeps the
 lock three times as long as its lease still has it to itself (the other
@@ -19,7 +19,7 @@ instance gets in only after it), and a holder that crashes while holding
 the lock (os._exit: no release) frees it within about a lease, not after
 Rasa's 60 s lifetime. Prints one JSON line.
 
-Used by tests/test_lock_store.py.
+Used by tests/bot/test_lock_store.py.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def make_store(kind: str, prefix: str, port: int, db: int) -> Any:

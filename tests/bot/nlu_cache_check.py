@@ -2,7 +2,7 @@
 
 Run with the Rasa environment's Python (it loads the model):
 
-    .venv-rasa/bin/python tests/nlu_cache_check.py models/xuexihao.tar.gz
+    .venv-rasa/bin/python tests/bot/nlu_cache_check.py models/xuexihao.tar.gz
 
 Loads the model as the Rasa server does and parses a third of the held-out
 NLU test set's texts with the pipeline alone; then installs the cache and
@@ -13,7 +13,7 @@ enters the cache, that the caller cannot change a cached parse, and that a
 parse with all properties (it holds the message id) is never agent.
 Prints one JSON line.
 
-Used by tests/test_rasa_engine.py.
+Used by tests/bot/test_rasa_engine.py.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 ANNOTATION = re.compile(r"\[([^\]]+)\](\([^)]*\)|\{[^}]*\})")

@@ -2,12 +2,12 @@
 
 Two processes stand for two Rasa instances sharing a Redis lock store: each
 takes the lock of the same conversation at the same moment and holds it
-for 20 ms (tests/lock_race.py, run with the Rasa environment's Python, real
+for 20 ms (tests/bot/lock_race.py, run with the Rasa environment's Python, real
 Redis on 127.0.0.1:6379). The same test shows open-source Rasa's
 `RedisLockStore` letting both in at once, and `bot.lock_store.
 AtomicRedisLockStore` (made from an endpoint config, as endpoints.yml would)
 serving them one after the other, every message served. The same race
-through two real Rasa servers is in tests/test_scaled.py.
+through two real Rasa servers is in tests/e2e/test_scaled.py.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class Interleaved(AssertionError):
 
 def race(kind: str) -> dict[str, int]:
     assert redis_reachable(), "Redis on 127.0.0.1:6379 is needed (it runs on this machine and in CI)"
-    out = subprocess.run([str(RASA_PY), "tests/lock_race.py", kind, "--rounds", str(ROUNDS)], cwd=ROOT,
+    out = subprocess.run([str(RASA_PY), "tests/bot/lock_race.py", kind, "--rounds", str(ROUNDS)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -62,9 +62,9 @@ def test_a_lease_is_kept_while_held_and_lapses_when_its_instance_dies() -> None:
     """AtomicRedisLockStore's tickets are 1 s leases here (10 s in service):
     a holder busy for 3 s keeps the lock to itself, renewing it; a holder
     that dies while holding the lock frees it about a lease later, not
-    after Rasa's 60 s ticket lifetime (tests/lock_race.py `lease`)."""
+    after Rasa's 60 s ticket lifetime (tests/bot/lock_race.py `lease`)."""
     assert redis_reachable(), "Redis on 127.0.0.1:6379 is needed (it runs on this machine and in CI)"
-    out = subprocess.run([str(RASA_PY), "tests/lock_race.py", "lease"], cwd=ROOT, capture_output=True, text=True,
+    out = subprocess.run([str(RASA_PY), "tests/bot/lock_race.py", "lease"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -234,10 +234,10 @@ asyncio.run(main())
 
 
 def test_nlu_cache_answers_what_the_pipeline_answers(tmp_path: Path) -> None:
-    """bot/patches/nlu_cache.py on the trained model (tests/nlu_cache_check.py)."""
+    """bot/patches/nlu_cache.py on the trained model (tests/bot/nlu_cache_check.py)."""
     if not MODEL.exists():
         pytest.fail(NO_MODEL)
-    out = subprocess.run([str(RASA_PY), "tests/nlu_cache_check.py", str(MODEL)], cwd=ROOT, capture_output=True,
+    out = subprocess.run([str(RASA_PY), "tests/bot/nlu_cache_check.py", str(MODEL)], cwd=ROOT, capture_output=True,
                          text=True, timeout=600, env=rasa_env(tmp_path))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

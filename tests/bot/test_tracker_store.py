@@ -1,7 +1,7 @@
 """bot.tracker_store.CachedSQLTrackerStore keeps the database what stock
 Rasa 3.6 reads, and hands out from memory only what stock Rasa would load.
 
-tests/tracker_store_check.py (run with the Rasa environment's Python) drives
+tests/bot/tracker_store_check.py (run with the Rasa environment's Python) drives
 the store with conversations of real events on the real domain, on a real
 SQLite file and on a fresh real PostgreSQL database made for the test, and
 after every save compares the `events` table (each event once, in order)
@@ -72,7 +72,7 @@ def tracker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
 def test_cached_tracker_store_stores_and_serves_what_stock_rasa_loads(tracker_db: tuple[str, str],
                                                                        tmp_path: Path) -> None:
     backend, target = tracker_db
-    out = subprocess.run([str(RASA_PY), "tests/tracker_store_check.py", backend, target, "--host", PG_HOST,
+    out = subprocess.run([str(RASA_PY), "tests/bot/tracker_store_check.py", backend, target, "--host", PG_HOST,
                           "--port", str(PG_PORT), "--keep-going"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=rasa_env(tmp_path))
     failures = "\n".join(line for line in out.stderr.splitlines() if line.startswith("FAILED"))

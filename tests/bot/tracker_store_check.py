@@ -2,8 +2,8 @@
 
 Run with the Rasa environment's Python (it imports Rasa):
 
-    .venv-rasa/bin/python tests/tracker_store_check.py sqlite PATH
-    .venv-rasa/bin/python tests/tracker_store_check.py postgresql DBNAME [--host H --port P]
+    .venv-rasa/bin/python tests/bot/tracker_store_check.py sqlite PATH
+    .venv-rasa/bin/python tests/bot/tracker_store_check.py postgresql DBNAME [--host H --port P]
 
 on an SQLite file, or on an existing, empty PostgreSQL database. The
 conversations are made of real events (user messages with their NLU parse,
@@ -19,7 +19,7 @@ Prints one JSON line, {"backend": ..., "checks_passed": [names]}, and exits
 non-zero at the first failed check, saying what differed. `--keep-going`
 runs every check and lists the failed ones too (for diagnosis).
 
-Used by tests/test_tracker_store.py.
+Used by tests/bot/test_tracker_store.py.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402

@@ -35,7 +35,7 @@ import yaml
 import contract
 from contract import contacts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("actions", "bot", "backend", "identity", "trust", "contract")
 RASA_PY = ROOT / ".venv-rasa" / "bin" / "python"
 MAX_LABEL = 12

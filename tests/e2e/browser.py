@@ -37,8 +37,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"  # shown in the README
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"  # shown in the README
 PHONE = (412, 915)
 DESKTOP = (1366, 900)
 WAIT_SECONDS = 30.0  # a bot reply goes through the backend, Rasa and the action server

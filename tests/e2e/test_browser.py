@@ -25,7 +25,7 @@ from backend.db import Database
 from backend.models import Card, Ticket
 from backend.web.console.staff import create_staff
 from identity import mask_id
-from tests.browser import Browser, desktop, phone, publish  # noqa: F401 - fixtures
+from tests.e2e.browser import Browser, desktop, phone, publish  # noqa: F401 - fixtures
 from tests.chat_client import session_secret
 from tests.people import SUSPENDED, VOCATIONAL
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, slots

@@ -46,7 +46,7 @@ from tests.people import Person, make_id
 from tests.rasa_cli import RASA_PY, rasa_env
 from tests.stack import NEEDS_STACK, Stack, assert_only_own_ids, realname, slots
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_FILE = ROOT / "domain.yml"
 ACTION_FILES = sorted((ROOT / "actions").glob("*.py"))
 
@@ -251,7 +251,7 @@ print(json.dumps({"wrong": wrong, "size": len(table)}, ensure_ascii=False))
 # minimal: every other button must be reached by a seed.
 EXCLUDED: dict[ButtonKey, str] = {
     (RETRY.title, RETRY.payload): "shown only after backend_unavailable (the backend down: "
-                                  "tests/test_e2e.py test_backend_down_keeps_details_and_retry_issues_the_card)",
+                                  "tests/e2e/test_e2e.py test_backend_down_keeps_details_and_retry_issues_the_card)",
 }
 
 CARD_NUMBER = re.compile(r"(?<!\d)36\d{10}(?!\d)")

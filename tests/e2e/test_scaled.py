@@ -9,7 +9,7 @@ share one conversation store (PostgreSQL) and one lock store (Redis).
   AtomicRedisLockStore`. Rasa's own `RedisLockStore` lets both in at once
   (one message then vanishes from the conversation); through real servers
   that race is hit only now and then, so its proof is
-  tests/test_lock_store.py, where the race is forced at a barrier.
+  tests/bot/test_lock_store.py, where the race is forced at a barrier.
 - The load balancer: with one instance killed the other answers every
   message; with none left, a polite 503 in the REST channel's own shape;
   after the restart the conversation goes on with every detail kept.

@@ -85,7 +85,7 @@ def transcripts_file() -> Iterator[None]:
     TRANSCRIPTS.clear()
     yield
     TRANSCRIPT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    out = [f"Typed conversations (tests/test_typed_chats.py), {dt.datetime.now():%Y-%m-%d %H:%M}", ""]
+    out = [f"Typed conversations (tests/e2e/test_typed_chats.py), {dt.datetime.now():%Y-%m-%d %H:%M}", ""]
     for sender, t in TRANSCRIPTS.items():
         out += ["=" * 100, f"{t.test}   [sender {sender}]", "=" * 100, *t.lines, ""]
     TRANSCRIPT_FILE.write_text("\n".join(out), encoding="utf-8")

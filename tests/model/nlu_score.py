@@ -15,7 +15,7 @@ answers (a dict with `intent` and `entities`).
 
 For tuning, with the Rasa environment (loads the model once):
 
-    .venv-rasa/bin/python -m tests.nlu_score --model models/xuexihao.tar.gz --data tests/nlu/dev.yml
+    .venv-rasa/bin/python -m tests.model.nlu_score --model models/xuexihao.tar.gz --data tests/nlu/dev.yml
 
 prints the scores, the errors per intent and the missed entities
 (`--json` prints one JSON object instead).
@@ -32,7 +32,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

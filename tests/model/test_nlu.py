@@ -2,7 +2,7 @@
 model's scores on held-out sets (tests/nlu/) that training never sees:
 test_nlu.yml (the first test set), dev.yml (for tuning) and heldout.yml
 (the exam: intent accuracy >= 0.97, entity recall >= 0.95, scored by
-tests/nlu_score.py)."""
+tests/model/nlu_score.py)."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from identity import normalise_for_nlu, validate_id
-from tests.nlu_score import ANNOTATION, plain, read_examples, score
+from tests.model.nlu_score import ANNOTATION, plain, read_examples, score
 from tests.rasa_cli import MODEL, NO_MODEL, RASA, RASA_PY, ROOT, rasa_env, run_rasa
 
 pytestmark = pytest.mark.rasa  # needs the Rasa engine (make test-fast leaves these out)
@@ -165,8 +165,8 @@ async def parse_all(stack: Any, texts: list[str]) -> dict[str, dict[str, Any]] |
 
 
 def scores_by_subprocess(paths: list[Path], tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """tests/nlu_score.py's CLI in .venv-rasa: loads the model once."""
-    args = [str(RASA_PY), "-m", "tests.nlu_score", "--model", str(MODEL), "--json"]
+    """tests/model/nlu_score.py's CLI in .venv-rasa: loads the model once."""
+    args = [str(RASA_PY), "-m", "tests.model.nlu_score", "--model", str(MODEL), "--json"]
     for path in paths:
         args += ["--data", str(path)]
     out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900, env=rasa_env(tmp_path))

@@ -1,7 +1,7 @@
 """The claim SQL (backend/claims/statements.py) against its operations: every
 named parameter is bound, PostgreSQL's numbering keeps a repeated name one
 parameter, and the failures the rate limit counts are contract codes. (The
-statements run for real in tests/test_claims.py, on SQLite and PostgreSQL.)"""
+statements run for real in tests/backend/claims/test_claims.py, on SQLite and PostgreSQL.)"""
 from __future__ import annotations
 
 import datetime as dt

@@ -16,7 +16,7 @@ import pytest
 
 from tests.people import FATHER_LI, UNIVERSITY, XIAOMING, write_registry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FULL_ID = re.compile(r"\b\d{17}[\dXx]\b")
 
 

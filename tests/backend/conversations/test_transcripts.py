@@ -165,7 +165,7 @@ class Chats:
     ticket_number: str
 
 
-# The people of the held conversations: none of those tests/test_e2e.py
+# The people of the held conversations: none of those tests/e2e/test_e2e.py
 # claims for (the services, and so the cards, are shared by the whole test
 # session: a card claimed here would be "already claimed" there).
 K12 = NO_GUARDIAN
@@ -444,7 +444,7 @@ async def test_index_conversations_command_catches_up_and_rebuilds(stack: Stack,
 
     url = f"sqlite:///{tmp_path / 'console.db'}"
     env = {**stack.env, "BACKEND_DATABASE_URL": url}
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[3]
 
     def command(*extra: str) -> int:
         out = subprocess.run([sys.executable, "-m", "backend", "index-conversations", *extra], cwd=root, env=env,

@@ -56,9 +56,9 @@ from tests.conftest import Api, serve_api
 from tests.people import CHEN_CHILDREN, FATHER_LI, MOTHER_WANG, XIAOMING, Person
 from tests.stack import run_services
 from tests.staff_client import StaffClient, signed_in
-from tests.test_staff_security import InlineCode, assert_strict_policy
+from tests.backend.web.console.test_staff_security import InlineCode, assert_strict_policy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 DAY = 86400.0
 HASH_KEY = "test-key"  # the id_hash_key of the test backends (tests/conftest.py settings_for)
 CLI_USER = "cli:" + pwd.getpwuid(os.getuid()).pw_name

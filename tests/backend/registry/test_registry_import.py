@@ -27,7 +27,7 @@ from tests.people import (
 from backend.db import Database
 from sqlalchemy import text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def scalar(url: str, sql: str):  # type: ignore[no-untyped-def]

@@ -43,7 +43,7 @@ from contract.buttons import CLAIM_SELF
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, realname, run_services, slots
 from trust import realname as signing
 
-STATIC = Path(__file__).resolve().parent.parent / "backend" / "web" / "static"
+STATIC = Path(__file__).resolve().parents[3] / "backend" / "web" / "static"
 PAGE_IDS = ("messages", "typing", "input", "send", "new-chat", "realname-toggle", "realname-name", "realname-id")
 SCRIPT = "<script>alert(1)</script>"
 

@@ -30,7 +30,7 @@ from tests.chat_client import session_secret
 from tests.conftest import reset_schema, serve_api
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, say
 from tests.staff_client import StaffClient, signed_in
-from tests.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
+from tests.backend.conversations.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
 
 pytestmark = NEEDS_STACK
 

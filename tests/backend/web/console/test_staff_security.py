@@ -58,7 +58,7 @@ from tests.conftest import Api, serve_api
 from tests.people import XIAOMING
 from tests.stack import NEEDS_STACK, Stack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[4]
 AGENT, ADMIN = "agent_li", "admin_wang"
 PASSWORD = "correct horse battery"
 ADMIN_PASSWORD = "another long secret"
