@@ -1,7 +1,7 @@
 """Entity rules after DIET: role values, names DIET missed, ID numbers.
 
 Pure Python (no Rasa import), used by bot/entities.py (the pipeline
-component) and unit-tested in .venv (tests/test_nlu_entities.py). The role
+component) and unit-tested in .venv (tests/bot/test_nlu_entities.py). The role
 rules, (a) and (b) below, are in bot/role_rules.py; the name rules, (c), in
 bot/name_rules.py; the role words in bot/entity_lexicon.py. This module
 holds (d) and `refine`, which applies them all.

@@ -27,10 +27,10 @@ conversation's lock, the next message of that conversation waits out the
 whole minute. Here a ticket lives LOCK_LEASE_SECONDS (10 s) and the instance
 holding or waiting with it extends it every third of that, for at most
 Rasa's lifetime: a crashed instance's ticket is gone within seconds, a
-slow message keeps its lock (tests/test_faults.py kills an instance that
-holds a lock; tests/test_lock_store.py checks both sides).
+slow message keeps its lock (tests/e2e/test_faults.py kills an instance that
+holds a lock; tests/bot/test_lock_store.py checks both sides).
 
-tests/test_lock_store.py proves the race with the stock store and its
+tests/bot/test_lock_store.py proves the race with the stock store and its
 absence with this one, with the same test.
 """
 from __future__ import annotations

@@ -14,6 +14,6 @@ only). Every code and Chinese label is defined here once and imported:
 - metadata.py: keys of a message's metadata.
 
 The bot's sentences are domain.yml's responses (and actions/messages.py
-where Rasa cannot hold them). tests/test_vocabulary.py fails when a label
+where Rasa cannot hold them). tests/contract/test_vocabulary.py fails when a label
 is defined a second time.
 """

@@ -3,7 +3,7 @@
 A button is a quick reply: tapping it sends its payload (an intent with
 entities, as Rasa's `/intent{...}` syntax). Typing its title must do
 exactly what tapping does: `bot.quick_replies` maps a typed title to the
-same intent and entities, and tests/test_buttons.py types every title.
+same intent and entities, and tests/e2e/test_buttons.py types every title.
 Buttons of domain.yml responses (the greeting's) are read from there.
 
 Actions send them (domain responses cannot hold payloads with braces:

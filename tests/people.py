@@ -135,7 +135,7 @@ def write_registry(directory: Path) -> tuple[Path, Path]:
     )
 
 
-# -- tests/test_typed_chats.py: people of its own (claims and failures of
+# -- tests/e2e/test_typed_chats.py: people of its own (claims and failures of
 # these IDs happen nowhere else) ------------------------------------------------
 TYPED_MOTHER_LI = Person("李秀兰", make_id("360124", "19850312", 42))
 TYPED_DAUGHTER_LI = Person("李小雨", make_id("360124", "20130415", 62))
@@ -191,7 +191,7 @@ def teacher_rows() -> list[dict[str, str]]:  # type: ignore[no-redef]
     return [*_base_teacher_rows(), _teacher(TYPED_TEACHER_CHEN)]
 
 
-# -- tests/test_buttons.py: people of its own, so its many replays of the same
+# -- tests/e2e/test_buttons.py: people of its own, so its many replays of the same
 # conversations neither issue cards other tests expect to issue nor reach the
 # rate limit (five match failures an hour count per ID number). ------------------
 BTN_STUDENT = Person("柳思源", make_id("360730", "20120515", 33))  # claims for themself
