@@ -58,6 +58,11 @@ def cmd_import_registry(args: argparse.Namespace) -> int:
             print(f"  {r.path}:{line}: {message}")
         if len(r.errors) > args.max_errors:
             print(f"  ... and {len(r.errors) - args.max_errors} more bad rows")
+        if r.unknown_districts:
+            unknown = sorted(r.unknown_districts.items())
+            listed = ", ".join(f"{code} ({n} rows)" for code, n in unknown[: args.max_errors])
+            more = f", ... {len(unknown) - args.max_errors} more" if len(unknown) > args.max_errors else ""
+            print(f"  warning: {len(unknown)} district codes not in the Jiangxi reference data: {listed}{more}")
         failed = failed or bool(r.errors)
     if args.strict and failed:
         print("strict mode: nothing was imported")
