@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -57,6 +57,18 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
     return engine
 
 
+# Columns added to existing tables since their first release: create_all
+# makes new tables only. (table, column, SQL type)
+ADDED_COLUMNS = (("staff_users", "scope", "TEXT"),)
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    inspector = inspect(conn)
+    for table, column, sql_type in ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
 class Database:
     """The engines of one process, and sessions on them (one per task)."""
 
@@ -93,6 +105,7 @@ class Database:
     async def create_schema(self) -> None:
         async with self.write_engine.begin() as conn:
             await conn.run_sync(Base.metadata.create_all)
+            await conn.run_sync(_add_missing_columns)
 
     async def ping(self) -> bool:
         async with self.read_engine.connect() as conn:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -24,7 +25,7 @@ from contract.beijing import beijing
 from contract.limits import MAX_PROXY_CHILDREN
 from contract.paths import PATHS
 from contract.registry import STAGES, STUDENT_STATUSES, TEACHER_STATUSES
-from contract.staff import STAFF_ROLES, TICKET_STATUSES
+from contract.staff import SCOPED_ROLES, STAFF_ROLES, SUPPORT_ROLES, TICKET_STATUSES
 
 
 def utcnow() -> dt.datetime:
@@ -218,12 +219,21 @@ class AgentReply(Base):
 
 
 class StaffUser(Base):
-    """A support staff account (made with `python -m backend create-staff`)."""
+    """A staff console account (made with `python -m backend create-staff`).
+    `district` and `school` accounts have a scope (backend/campaign/scope.py:
+    a county code or city prefix; school codes, comma-separated); support
+    accounts have none."""
 
     __tablename__ = "staff_users"
     __table_args__ = (
         UniqueConstraint("username", name="uq_staff_username"),
         CheckConstraint(_in("role", STAFF_ROLES), name="ck_staff_role"),
+        CheckConstraint(
+            f"({_in('role', SUPPORT_ROLES)} AND scope IS NULL)"
+            f" OR ({_in('role', SCOPED_ROLES)} AND scope IS NOT NULL AND length(scope) > 0)",
+            name="ck_staff_scope",
+        ),
+        CheckConstraint("role <> 'district' OR length(scope) IN (4, 6)", name="ck_staff_district_scope"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -236,6 +246,7 @@ class StaffUser(Base):
     # In every session cookie; raised by logout and by a password reset, so
     # that copies of older cookies stop working at once.
     session_version: Mapped[int] = mapped_column(Integer, default=0)
+    scope: Mapped[str | None] = mapped_column(Text)
 
 
 class LoginFailure(Base):

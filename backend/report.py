@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import String, cast, func, select
 
+from backend.campaign.scope import Scope
 from backend.db import Database
 from backend.models import Card, ClaimAttempt
 from backend.registry.jiangxi import district_name
@@ -25,10 +26,11 @@ UNKNOWN = ""
 
 
 async def campaign_rows(
-    db: Database, since: dt.datetime | None = None, until: dt.datetime | None = None
+    db: Database, since: dt.datetime | None = None, until: dt.datetime | None = None, scope: Scope | None = None
 ) -> list[dict[str, Any]]:
     """Rows per (district, school); with since/until (UTC, until exclusive)
-    only cards and attempts of that time."""
+    only cards and attempts of that time; with a scope, only its rows."""
+    scope = scope or Scope("admin")
     groups: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
         lambda: {
             "cards_total": 0,
@@ -46,7 +48,7 @@ async def campaign_rows(
                 cast(Card.identities, String),
                 func.count(),
             )
-            .where(*_between(Card.created_at, since, until))
+            .where(*_between(Card.created_at, since, until), scope.where(Card.district_code, Card.school_code))
             .group_by(Card.district_code, Card.school_code, Card.school_name, cast(Card.identities, String))
         )
         for district, school, school_name, identities, count in cards:
@@ -62,6 +64,7 @@ async def campaign_rows(
                 ClaimAttempt.success.is_(False),
                 ClaimAttempt.action == "claim",
                 *_between(ClaimAttempt.created_at, since, until),
+                scope.where(ClaimAttempt.district_code, ClaimAttempt.school_code),
             )
             .group_by(ClaimAttempt.district_code, ClaimAttempt.school_code, ClaimAttempt.failure_code)
         )

@@ -10,3 +10,6 @@ STUDENT_STATUSES = ("enrolled", "graduated", "suspended", "withdrawn")
 TEACHER_STATUSES = ("active", "retired", "left")
 ENROLLED = "enrolled"  # a student who may claim as one (在读)
 ACTIVE = "active"  # a teacher who may claim as one (在职)
+# The units coverage is counted by (CONTRACT.md, "Campaign": `report --level`,
+# `/staff/api/coverage?level=`), from the largest to the smallest.
+COVERAGE_LEVELS = ("city", "county", "school", "grade", "class")

@@ -27,6 +27,7 @@ from backend.cli.person_data import cmd_person_data
 from backend.cli.registry import cmd_demo_identities, cmd_demo_registry, cmd_import_registry, cmd_report
 from backend.cli.serve import cmd_init_db, cmd_serve
 from backend.config import PROJECT_ROOT
+from contract.registry import COVERAGE_LEVELS, STAGES
 from contract.staff import STAFF_ROLES
 
 
@@ -81,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-staff", help="create a staff console account (or reset its password and role)")
     p.add_argument("username")
     p.add_argument("--role", choices=STAFF_ROLES, default="agent")
+    p.add_argument(
+        "--scope",
+        help="district: a 6-digit county code or a 4-digit city prefix (3601); school: SCHOOL_CODE[,CODE...]",
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_create_staff)
     p = sub.add_parser("index-conversations", help="index the Rasa tracker store for the staff console")
@@ -107,8 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--id-number", required=True)
     q.add_argument("--yes", action="store_true", help="really delete (without it: show what would go)")
     q.set_defaults(func=cmd_person_data)
-    p = sub.add_parser("report", help="campaign report as CSV (发放领取情况通报)")
-    p.add_argument("--out", type=Path)
+    p = sub.add_parser(
+        "report",
+        help="coverage by unit (--level), or without --level the cards and failures by school (发放领取情况通报)",
+    )
+    p.add_argument("--level", choices=COVERAGE_LEVELS, help="one row per city, county, school, grade or class")
+    p.add_argument("--scope", help="only this city prefix (3601), county (360102) or school code(s), comma-separated")
+    p.add_argument("--stage", choices=STAGES, help="only students of this stage (and their schools' teachers)")
+    p.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    p.add_argument("--out", type=Path, help="the file to write (standard output for CSV without it)")
     p.set_defaults(func=cmd_report)
     return parser
 

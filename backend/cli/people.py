@@ -140,7 +140,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     async def run() -> None:
         db = await with_db(load_settings())
         try:
-            await create_staff(db, args.username, password, args.role)
+            await create_staff(db, args.username, password, args.role, args.scope)
         finally:
             await db.dispose()
 
@@ -149,7 +149,8 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(f"staff account {args.username!r} ({args.role}) ready")
+    scope = f", scope {args.scope.strip()}" if args.scope else ""
+    print(f"staff account {args.username!r} ({args.role}{scope}) ready")
     return 0
 
 

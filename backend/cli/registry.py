@@ -1,5 +1,5 @@
 """The registries: `import-registry`, `demo-registry` (tools/demo_registry), `demo-identities`,
-and the campaign report (`report`).
+and the campaign's reports (`report`: coverage by unit with --level, else cards and failures).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from backend.cli.common import load_settings, print_json, with_db
+from backend.cli.common import audit_cli, load_settings, print_json, with_db
 
 
 def cmd_import_registry(args: argparse.Namespace) -> int:
@@ -58,6 +58,11 @@ def cmd_import_registry(args: argparse.Namespace) -> int:
             print(f"  {r.path}:{line}: {message}")
         if len(r.errors) > args.max_errors:
             print(f"  ... and {len(r.errors) - args.max_errors} more bad rows")
+        if r.unknown_districts:
+            unknown = sorted(r.unknown_districts.items())
+            listed = ", ".join(f"{code} ({n} rows)" for code, n in unknown[: args.max_errors])
+            more = f", ... {len(unknown) - args.max_errors} more" if len(unknown) > args.max_errors else ""
+            print(f"  warning: {len(unknown)} district codes not in the Jiangxi reference data: {listed}{more}")
         failed = failed or bool(r.errors)
     if args.strict and failed:
         print("strict mode: nothing was imported")
@@ -90,6 +95,54 @@ def cmd_demo_identities(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.level is None:
+        if args.scope or args.stage or args.format != "csv":
+            print("--scope, --stage and --format xlsx go with --level", file=sys.stderr)
+            return 2
+        return _campaign_report(args)
+    return _coverage_report(args)
+
+
+def _coverage_report(args: argparse.Namespace) -> int:
+    """Coverage by unit (CONTRACT.md, "Campaign"), as CSV or Excel."""
+    from backend.campaign.coverage import CoverageRow, coverage
+    from backend.campaign.export import write_csv, write_xlsx
+    from backend.campaign.scope import Scope
+
+    try:
+        scope = Scope.of_filter(args.scope) if args.scope else Scope("admin")
+    except ValueError as exc:
+        print(f"--scope: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "xlsx" and not args.out:
+        print("--format xlsx needs --out FILE", file=sys.stderr)
+        return 2
+
+    async def run() -> list[CoverageRow]:
+        db = await with_db(load_settings())
+        try:
+            async with db.reading() as session:
+                rows = await coverage(session, args.level, scope, stage=args.stage)
+            await audit_cli(db, "export_coverage", scope.label, f"level={args.level}; {len(rows)} rows")
+            return rows
+        finally:
+            await db.dispose()
+
+    rows = asyncio.run(run())
+    if args.format == "xlsx":
+        with open(args.out, "wb") as binary:
+            write_xlsx(rows, binary, args.level, scope.label)
+    elif args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as text:
+            write_csv(rows, text)
+    else:
+        write_csv(rows, sys.stdout)
+    if args.out:
+        print(f"wrote {len(rows)} rows to {args.out}")
+    return 0
+
+
+def _campaign_report(args: argparse.Namespace) -> int:
     from backend.report import campaign_rows, write_csv
 
     async def run() -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Chunk:
     count: int  # data rows seen
     lines: int  # physical lines consumed
     written: bool = False  # already staged by the worker (SQLite, see stage_chunk)
+    districts: dict[str, int] = field(default_factory=dict)  # valid rows per district_code
 
 
 def read_header(path: Path, columns: Sequence[str]) -> tuple[list[int] | None, int, int, str | None]:
@@ -134,6 +135,8 @@ def convert_chunk(
         frames, count = [good, _frame(rows, db_columns)], len(lines)
     frame = pl.concat(frames, how="vertical_relaxed")
     chunk = Chunk(_dedupe(frame), frame.height, sorted(errors), count, len(lines))
+    counts = frame.group_by("district_code").len()
+    chunk.districts = dict(zip(counts["district_code"].to_list(), counts["len"].to_list(), strict=True))
     if stage_to is not None:
         stage_chunk(*stage_to, kind, db_columns, chunk.frame)
         chunk.frame, chunk.written = chunk.frame.clear(), True

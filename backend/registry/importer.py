@@ -11,7 +11,9 @@ time at ten million rows):
   (staging.py), merged in ID order at the end of the file (merge_staged): a
   crash before the merge imports nothing of that file; small files: from
   the main process, committed every COMMIT_ROWS rows.
-A bad row is reported with its line number and skipped; in strict mode the
+A bad row is reported with its line number and skipped; rows of district
+codes the reference data does not know (jiangxi.py) are imported and
+counted per code in the report; in strict mode the
 whole import (both files) runs in one transaction, from the main process,
 rolled back when any row is bad.
 """
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.registry.chunks import CHUNK_BYTES, Chunk, chunk_bounds, convert_chunk, read_header
+from backend.registry.jiangxi import is_known_district
 from backend.registry.rows import KINDS
 from backend.registry.sinks import SqliteSink, open_sink
 
@@ -47,6 +50,9 @@ class FileReport:
     imported: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
     seconds: float = 0.0
+    # Valid rows (imported all the same) whose district_code is not a
+    # county-level division of the reference data (jiangxi.py), per code.
+    unknown_districts: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -94,6 +100,9 @@ async def import_registry(
             async for (start, end), chunk in chunks:
                 report.rows += chunk.count
                 report.errors.extend((line + n, msg) for n, msg in chunk.errors)
+                for code, n in chunk.districts.items():
+                    if not is_known_district(code):
+                        report.unknown_districts[code] = report.unknown_districts.get(code, 0) + n
                 line += chunk.lines
                 if tick:
                     tick(end - start)

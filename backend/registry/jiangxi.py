@@ -1,10 +1,16 @@
-"""Reference data of Jiangxi province (administrative code 36): its
-prefecture-level cities, county-level divisions and universities.
+"""Reference data of Jiangxi province (administrative code 36): its 11
+设区市 (prefecture-level cities), their 100 county-level divisions (27 区,
+12 县级市, 61 县) with their GB/T 2260 codes as in force since 2020 (the
+Ministry of Civil Affairs' list: 湾里区 360105 merged into 新建区 and
+红谷滩区 360113 created in 2019, 龙南县 360727 became 龙南市 360783 in
+2020, 东乡县 361029 became 东乡区 361003 in 2017), the 省直管县 and the
+universities.
 
 The registry's `district_code` is one of these 6-digit codes; reports and
-the staff dashboard name districts with `district_name`. The demo registry
-generator (tools/demo_registry) draws its fictional people from the same
-tables, weighted as given here.
+the staff dashboard name districts with `district_name`, cities with
+`city_name`. An import reports district codes not listed here
+(`is_known_district`). The demo registry generator (tools/demo_registry)
+draws its fictional people from the same tables, weighted as given here.
 """
 
 from __future__ import annotations
@@ -129,6 +135,23 @@ COUNTIES: tuple[tuple[str, str, int], ...] = (
     ("361181", "德兴市", 1),
 )
 
+# 省直管县（市）: the province's education department addresses them
+# directly, beside the 设区市 (the campaign notice: "各设区市、省直管县（市、区）
+# 教育局"). Their GB/T 2260 codes keep their city's prefix (九江市代管
+# 共青城市, 赣州市代管瑞金市, 宜春市代管丰城市), so a city prefix scope
+# (3604, 3607, 3609) includes them.
+# 共青城市 and 瑞金市: the pilot of 2014 (省直管县（市）体制改革试点).
+# 丰城市: believed to have joined that pilot later; not verified against a
+# primary source here - check it before the September report names it.
+PROVINCE_ADMINISTERED: dict[str, str] = {
+    "360482": "共青城市",
+    "360781": "瑞金市",
+    "360981": "丰城市",
+}
+
+# Universities and colleges: units of the province (the notice's 各高校),
+# not of the district they stand in; in the registry their students have
+# stage `university`. Their school codes are the registry's, not kept here.
 # (name, district code, undergraduate?, relative size). Higher-vocational
 # colleges (职业技术学院) run three-year programmes, so they only have 大一-大三.
 UNIVERSITIES: tuple[tuple[str, str, bool, int], ...] = (
@@ -164,6 +187,23 @@ DISTRICT_NAMES: dict[str, str] = {
 }
 
 
+COUNTY_NAMES: dict[str, str] = {code: name for code, name, _ in COUNTIES}
+
+
 def district_name(code: str | None) -> str:
     """A district's full name (360102 -> 南昌市东湖区); an unknown code as given."""
     return DISTRICT_NAMES.get(code or "", code or "")
+
+
+def city_name(prefix: str | None) -> str:
+    """A 设区市's name by its 4-digit prefix (3601 -> 南昌市); an unknown prefix as given."""
+    return CITIES[prefix] + "市" if prefix in CITIES else prefix or ""
+
+
+def is_known_district(code: str) -> bool:
+    """A county-level division of Jiangxi as the reference data lists it."""
+    return code in COUNTY_NAMES
+
+
+def is_province_administered(code: str | None) -> bool:
+    return (code or "") in PROVINCE_ADMINISTERED

@@ -11,9 +11,14 @@
   it (logout signs the account out of every browser).
 - CSRF: every POST under /staff carries `csrf_token`, an HMAC of the
   session's nonce (or, for the login form, of a signed pre-session cookie).
-- Roles: `agent` (conversations, tickets) and `admin` (also the dashboard,
-  the audit log). `require_staff()` refuses anonymous requests: a page
-  redirects to the login form, `/staff/api/...` answers 401 JSON.
+- Roles (contract/staff.py): `agent` (conversations, tickets), `admin`
+  (also the dashboard, the audit log, person data), `district` and
+  `school` (the campaign's pages only: the dashboard, coverage and the
+  reports, limited to the account's scope, backend/campaign/scope.py).
+  `require_staff(*roles)` refuses anonymous requests (a page redirects to
+  the login form, `/staff/api/...` answers 401 JSON) and other roles (403).
+  `POST /staff/api/login` signs in with JSON and sets the same cookie,
+  throttled like the form.
 - Throttling that cannot lock an account out for others: after
   LOGIN_MAX_FAILURES failed logins for one username from one address (or
   LOGIN_MAX_FAILURES_PER_ADDRESS from one address) within
@@ -38,12 +43,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import functools
-import hashlib
 import hmac
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -56,12 +58,17 @@ from aiohttp import web
 from sqlalchemy import delete, func, select, update
 
 from backend.appkeys import DB, SETTINGS
+from backend.campaign.scope import Scope
 from backend.db import Database
 from backend.models import AuditEntry, LoginFailure, StaffUser, utcnow
+from backend.web.console.signing import mac as _mac
+from backend.web.console.signing import sign as sign
+from backend.web.console.signing import unsign
 from backend.web.console.staff import DUMMY_HASH, MAX_FIELD, record_audit, verify_password
-from backend.web.console.urls import API_PREFIX, LOGIN, PREFIX, TICKETS, is_console
+from backend.web.console.urls import API_LOGIN, API_PREFIX, DASHBOARD, LOGIN, PREFIX, TICKETS, is_console
+from backend.web.errors import ApiError, json_body, json_response
 from backend.web.headers import STRICT_PAGE_HEADERS
-from contract.staff import STAFF_ROLE_LABELS
+from contract.staff import CAMPAIGN_ROLES, STAFF_ROLE_LABELS, STAFF_ROLES, SUPPORT_ROLES
 
 SESSION_COOKIE = "xxh_staff"
 LOGIN_COOKIE = "xxh_login"
@@ -83,46 +90,21 @@ class StaffSession:
     username: str
     role: str
     nonce: str  # per session: the CSRF token derives from it
+    scope: Scope
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def does_support(self) -> bool:
+        """Tickets and conversations (agents and admins)."""
+        return self.role in SUPPORT_ROLES
 
-# -- signing ---------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: str, purpose: str, data: str) -> str:
-    return _b64(hmac.new(secret.encode(), f"{purpose}\0{data}".encode(), hashlib.sha256).digest())
-
-
-def sign(secret: str, purpose: str, payload: dict[str, Any]) -> str:
-    data = _b64(json.dumps(payload, separators=(",", ":")).encode())
-    return f"{data}.{_mac(secret, purpose, data)}"
-
-
-def unsign(secret: str, purpose: str, value: str, max_age: int) -> dict[str, Any] | None:
-    """The payload of a signed value, or None when forged, malformed or expired."""
-    data, _, mac = value.partition(".")
-    if not data or not mac or not hmac.compare_digest(mac, _mac(secret, purpose, data)):
-        return None
-    try:
-        payload = json.loads(_unb64(data))
-    except ValueError:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("t"), int):
-        return None
-    if not 0 <= time.time() - payload["t"] <= max_age:
-        return None
-    return payload
+    @property
+    def sees_campaign(self) -> bool:
+        """The dashboard, coverage and reports (admins, districts, schools)."""
+        return self.role in CAMPAIGN_ROLES
 
 
 # -- sessions and CSRF -------------------------------------------------------------------
@@ -161,7 +143,12 @@ async def current_staff(request: web.Request) -> StaffSession | None:
         async with request.app[DB].reading() as session:
             user = await session.get(StaffUser, payload["u"])
         if user is not None and user.active and payload.get("v") == user.session_version:
-            staff = StaffSession(user.id, user.username, user.role, payload["c"])
+            try:
+                scope = Scope.parse(user.role, user.scope)
+            except ValueError:  # a role without its scope (edited by hand): signed out
+                scope = None
+            if scope is not None:
+                staff = StaffSession(user.id, user.username, user.role, payload["c"], scope)
     request[_SESSION_KEY] = staff
     return staff
 
@@ -195,10 +182,13 @@ async def checked_form(request: web.Request) -> Any:
     return form
 
 
-def require_staff(role: str = "agent") -> Callable[[Handler], Handler]:
+def require_staff(*roles: str) -> Callable[[Handler], Handler]:
     """Refuse anonymous requests (pages: to the login form; /staff/api/:
-    401 JSON) and, with role="admin", agents (403). POSTs must carry a
-    valid CSRF token: read the form with `checked_form`."""
+    401 JSON) and accounts of other roles than `roles` (403; default: the
+    support roles, agent and admin). POSTs must carry a valid CSRF token:
+    read the form with `checked_form`."""
+    allowed = roles or SUPPORT_ROLES
+    assert set(allowed) <= set(STAFF_ROLES), allowed
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -209,10 +199,11 @@ def require_staff(role: str = "agent") -> Callable[[Handler], Handler]:
                 if api:
                     return web.json_response({"code": "unauthorized", "message": "please sign in"}, status=401)
                 raise web.HTTPFound(LOGIN + "?next=" + quote(request.path_qs, safe=""))
-            if role == "admin" and not staff.is_admin:
+            if staff.role not in allowed:
                 if api:
-                    return web.json_response({"code": "forbidden", "message": "admins only"}, status=403)
-                raise web.HTTPForbidden(text="此页面仅限管理员。", content_type="text/plain")
+                    return web.json_response({"code": "forbidden", "message": "not for this role"}, status=403)
+                text = "此页面仅限管理员。" if allowed == ("admin",) else "您的账号无权访问此页面。"
+                raise web.HTTPForbidden(text=text, content_type="text/plain")
             return await handler(request)
 
         return guarded
@@ -343,12 +334,43 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_page(request, "页面已过期，请重新登录。", status=403)
     username = str(form.get("username") or "").strip()[:64]
     password = str(form.get("password") or "")[:MAX_FIELD]
+    user, status = await _sign_in(request, username, password)
+    if user is None:
+        message = "登录失败次数过多，请 15 分钟后再试。" if status == 429 else "用户名或密码不正确。"
+        return _login_page(request, message, status=status, username=username)
+    response = web.HTTPFound(_safe_next(form.get("next")))
+    _start_session(request, response, user)
+    response.del_cookie(LOGIN_COOKIE, path=PREFIX)
+    raise response
+
+
+async def api_login(request: web.Request) -> web.StreamResponse:
+    """POST /staff/api/login {"username", "password"}: the login form's
+    checks and throttling, for scripts; sets the same session cookie. JSON
+    only (415 otherwise): a cross-site form cannot send it."""
+    body = await json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise ApiError(400, "bad_request", "username and password must be strings")
+    user, status = await _sign_in(request, username.strip()[:64], password[:MAX_FIELD])
+    if user is None:
+        if status == 429:
+            return json_response({"code": "rate_limited", "message": "登录失败次数过多，请 15 分钟后再试。"}, 429)
+        return json_response({"code": "unauthorized", "message": "用户名或密码不正确。"}, 401)
+    response = json_response({"username": user.username, "role": user.role, "scope": user.scope})
+    _start_session(request, response, user)
+    return response
+
+
+async def _sign_in(request: web.Request, username: str, password: str) -> tuple[StaffUser | None, int]:
+    """The account, or None and the status to answer (401, 429): throttled,
+    slowed down, verified in a thread, failures recorded, all audited."""
     db = request.app[DB]
     remote = remote_address(request)
     refused, slowed = await _throttled(db, username, remote)
     if refused:
         await record_audit(db, username or None, "login_throttled", None, None, remote)
-        return _login_page(request, "登录失败次数过多，请 15 分钟后再试。", status=429, username=username)
+        return None, 429
     if slowed:
         await asyncio.sleep(LOGIN_SLOWDOWN_SECONDS)
     async with db.reading() as session:
@@ -359,7 +381,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         async with db.writing() as session:
             session.add(LoginFailure(username=username, remote=remote))
         await record_audit(db, username or None, "login_failed", None, None, remote)
-        return _login_page(request, "用户名或密码不正确。", status=401, username=username)
+        return None, 401
     async with db.writing() as session:
         await session.execute(
             delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.remote == remote)
@@ -368,14 +390,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         if stored is not None:
             stored.last_login_at = utcnow()
     await record_audit(db, user.username, "login", None, None, remote)
-    response = web.HTTPFound(_safe_next(form.get("next")))
+    return user, 200
+
+
+def _start_session(request: web.Request, response: web.StreamResponse, user: StaffUser) -> None:
     payload = {"u": user.id, "v": user.session_version, "c": secrets.token_urlsafe(16), "t": int(time.time())}
     _set_cookie(request, response, SESSION_COOKIE, sign(_secret(request), "session", payload), SESSION_SECONDS)
-    response.del_cookie(LOGIN_COOKIE, path=PREFIX)
-    raise response
 
 
-@require_staff()
+@require_staff(*STAFF_ROLES)
 async def logout(request: web.Request) -> web.StreamResponse:
     await checked_form(request)
     async with request.app[DB].writing() as session:
@@ -390,9 +413,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@require_staff()
+@require_staff(*STAFF_ROLES)
 async def home(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound(TICKETS)
+    raise web.HTTPFound(TICKETS if staff_of(request).does_support else DASHBOARD)
 
 
 @require_staff("admin")
@@ -409,5 +432,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/", home)
     app.router.add_get(LOGIN, login_form)
     app.router.add_post(LOGIN, login_submit)
+    app.router.add_post(API_LOGIN, api_login)
     app.router.add_post(PREFIX + "/logout", logout)
     app.router.add_get(PREFIX + "/audit", audit_log)

@@ -1,7 +1,9 @@
-"""The campaign dashboard (admins): cards issued per day and per identity,
-claims and failures by district and school, failure codes over time, as
-server-side SVG charts; and the distribution report (发放领取情况通报) as a
-CSV download.
+"""The campaign dashboard (admins, and district and school accounts for
+their scope): coverage by unit with drill-down (city → county → school →
+grade → class, backend/campaign/coverage.py), cards issued per day and per
+identity, claims and failures by district and school, failure codes over
+time, as server-side SVG charts; and the distribution report (发放领取情况通报)
+as a CSV download. Every figure is limited to the account's scope.
 
 Every figure is one aggregate query (GROUP BY) over a created_at range, so
 the indexes on cards.created_at and claim_attempts.created_at bound the
@@ -26,16 +28,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Interval
 
 from backend.appkeys import DB
+from backend.campaign.coverage import LEVEL_LABELS, LEVELS, child_level, coverage, top_level, totals
+from backend.campaign.scope import Scope
 from backend.models import Card, ClaimAttempt
 from backend.registry.jiangxi import district_name
 from backend.report import campaign_rows, write_excel_csv
-from backend.web.console.auth import audit, render, require_staff
+from backend.web.console.auth import audit, render, require_staff, staff_of
 from backend.web.console.charts import Series, bar_chart, column_chart, line_chart
 from backend.web.console.ticket_stats import ticket_counts
-from backend.web.console.urls import DASHBOARD
+from backend.web.console.urls import COVERAGE_EXPORT, DASHBOARD
 from contract import beijing as clock
 from contract.failures import FAILURE_LABELS
 from contract.paths import IDENTITIES, IDENTITY_LABELS, PATH_LABELS
+from contract.staff import CAMPAIGN_ROLES
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -108,12 +113,16 @@ def _day(value: Any) -> str:
 # -- queries ------------------------------------------------------------------------------
 
 
-async def dashboard_data(session: AsyncSession, dialect: str, r: DayRange) -> dict[str, Any]:
-    card_range = (Card.created_at >= r.since, Card.created_at < r.until)
+async def dashboard_data(
+    session: AsyncSession, dialect: str, r: DayRange, scope: Scope, tickets_too: bool = True
+) -> dict[str, Any]:
+    cards_in_scope = scope.where(Card.district_code, Card.school_code)
+    card_range = (Card.created_at >= r.since, Card.created_at < r.until, cards_in_scope)
     claim_range = (
         ClaimAttempt.created_at >= r.since,
         ClaimAttempt.created_at < r.until,
         ClaimAttempt.action == "claim",
+        scope.where(ClaimAttempt.district_code, ClaimAttempt.school_code),
     )
     failed = func.sum(case((ClaimAttempt.success.is_(False), 1), else_=0))
 
@@ -185,8 +194,8 @@ async def dashboard_data(session: AsyncSession, dialect: str, r: DayRange) -> di
     ):
         failures_by_day.setdefault(code or "unknown", {})[_day(d)] = int(n)
 
-    cards_all = int(await session.scalar(select(func.count()).select_from(Card)) or 0)
-    tickets = await ticket_counts(session)
+    cards_all = int(await session.scalar(select(func.count()).select_from(Card).where(cards_in_scope)) or 0)
+    tickets = await ticket_counts(session) if tickets_too else {"open": None, "assigned": None}
     claims = sum(d["claims"] for d in districts)
     failures = sum(d["failures"] for d in districts)
     return {
@@ -265,13 +274,25 @@ def charts(data: dict[str, Any], r: DayRange) -> dict[str, Any]:
 # -- handlers --------------------------------------------------------------------------
 
 
-@require_staff("admin")
+def coverage_view(query: Any, scope: Scope) -> tuple[str, str]:
+    """(level, within) of the coverage table: the query's, else the scope's top."""
+    level = query.get("level", "")
+    return (level if level in LEVELS else top_level(scope)), query.get("within", "").strip()[:200]
+
+
+@require_staff(*CAMPAIGN_ROLES)
 async def dashboard(request: web.Request) -> web.StreamResponse:
     r, error = parse_range(request.query)
     db = request.app[DB]
+    staff = staff_of(request)
+    level, within = coverage_view(request.query, staff.scope)
     async with db.reading() as session:
-        data = await dashboard_data(session, db.dialect, r)
-    await audit(request, "view_dashboard", None, f"{r.first.isoformat()}~{r.last.isoformat()}")
+        data = await dashboard_data(session, db.dialect, r, staff.scope, staff.does_support)
+        units = await coverage(session, level, staff.scope, within=within or None)
+    target = f"{staff.scope.label}; level={level}" + (f"; within={within}" if within else "")
+    await audit(request, "view_dashboard", target, f"{r.first.isoformat()}~{r.last.isoformat()}")
+    top = top_level(staff.scope)
+    crumbs = [(LEVEL_LABELS[lv], lv) for lv in LEVELS[LEVELS.index(top) : LEVELS.index(level) + 1]]
     presets = [(n, default_range(n)) for n in (7, 30, 90)]
     return render(
         request,
@@ -284,25 +305,38 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "presets": presets,
             "identity_labels": IDENTITY_LABELS,
             "path_labels": PATH_LABELS,
+            "coverage": {
+                "level": level,
+                "label": LEVEL_LABELS[level],
+                "within": within,
+                "child": child_level(level),
+                "rows": units,
+                "total": totals(units),
+                "top": top,
+                "crumbs": crumbs,
+                "scope": staff.scope.label,
+                "export": COVERAGE_EXPORT,
+            },
         },
         status=400 if error else 200,
     )
 
 
-@require_staff("admin")
+@require_staff(*CAMPAIGN_ROLES)
 async def report_csv(request: web.Request) -> web.StreamResponse:
     """发放领取情况通报 as CSV: cumulative, or of a range with from/to."""
     ranged = bool(request.query.get("from") or request.query.get("to"))
     r, error = parse_range(request.query) if ranged else (None, None)
     if error:
         raise web.HTTPBadRequest(text=f"日期范围无效：请用 YYYY-MM-DD，最长 {MAX_DAYS} 天。", content_type="text/plain")
-    rows = await campaign_rows(request.app[DB], r.since if r else None, r.until if r else None)
+    units = staff_of(request).scope
+    rows = await campaign_rows(request.app[DB], r.since if r else None, r.until if r else None, units)
     out = io.StringIO()
     out.write("\ufeff")  # UTF-8 BOM: Excel then reads the Chinese right
     write_excel_csv(rows, out)
     scope = f"{r.first:%Y%m%d}-{r.last:%Y%m%d}" if r else f"截至{clock.today():%Y%m%d}"
     scope_text = f"{r.first.isoformat()}~{r.last.isoformat()}" if r else "累计"
-    await audit(request, "export_report", None, f"{scope_text}，{len(rows)} 行")
+    await audit(request, "export_report", units.label, f"{scope_text}，{len(rows)} 行")
     filename = f"发放领取情况通报_{scope}.csv"
     fallback = f"report-{r.first:%Y%m%d}-{r.last:%Y%m%d}.csv" if r else f"report-{clock.today():%Y%m%d}.csv"
     return web.Response(

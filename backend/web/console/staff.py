@@ -15,9 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
+from backend.campaign.scope import Scope
 from backend.db import Database
 from backend.models import AuditEntry, StaffUser
-from contract.staff import STAFF_ROLES
 
 MIN_PASSWORD_LENGTH = 10
 MAX_FIELD = 256
@@ -49,10 +49,10 @@ def verify_password(password_hash: str, password: str) -> bool:
 DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
-async def create_staff(db: Database, username: str, password: str, role: str) -> StaffUser:
-    """Create an account (or reset an existing one's password and role)."""
-    if role not in STAFF_ROLES:
-        raise ValueError(f"role must be one of {', '.join(STAFF_ROLES)}")
+async def create_staff(db: Database, username: str, password: str, role: str, scope: str | None = None) -> StaffUser:
+    """Create an account (or reset an existing one's password, role and
+    scope). `district` and `school` accounts need a scope (Scope.parse)."""
+    checked = Scope.parse(role, scope)
     username = username.strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise ValueError("username: 1 to 64 characters, no spaces")
@@ -63,10 +63,10 @@ async def create_staff(db: Database, username: str, password: str, role: str) ->
     async with db.writing() as session:
         user = (await session.scalars(select(StaffUser).where(StaffUser.username == username))).one_or_none()
         if user is None:
-            user = StaffUser(username=username, password_hash=password_hash, role=role, active=True)
+            user = StaffUser(username=username, password_hash=password_hash, role=role, active=True, scope=checked.text)
             session.add(user)
         else:
-            user.password_hash, user.role, user.active = password_hash, role, True
+            user.password_hash, user.role, user.active, user.scope = password_hash, role, True, checked.text
             user.session_version = (user.session_version or 0) + 1
     return user
 

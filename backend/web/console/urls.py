@@ -11,6 +11,9 @@ LOGIN = PREFIX + "/login"
 TICKETS = PREFIX + "/tickets"
 CONVERSATIONS = PREFIX + "/conversations"
 DASHBOARD = PREFIX + "/dashboard"
+API_LOGIN = API_PREFIX + "login"
+API_COVERAGE = API_PREFIX + "coverage"
+COVERAGE_EXPORT = DASHBOARD + "/coverage"  # ?format=csv|xlsx
 
 
 def is_console(path: str) -> bool:

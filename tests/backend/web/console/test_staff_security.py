@@ -142,7 +142,7 @@ def staff_routes(api: Api) -> list[tuple[str, str]]:
     routes = set()
     for resource in app_of(api).router.resources():
         path = resource.canonical
-        if not (path == "/staff" or path.startswith("/staff/")) or path == "/staff/login":
+        if not (path == "/staff" or path.startswith("/staff/")) or path in ("/staff/login", "/staff/api/login"):
             continue
         for route in resource:
             if route.method != "HEAD":
