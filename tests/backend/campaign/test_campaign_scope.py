@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.campaign.scope import Scope
 from backend.web.console.staff import create_staff
-from tests.campaign_data import load
+from tests.backend.campaign.campaign_data import load
 from tests.conftest import Api, serve_api
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "a long enough password"
 CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 

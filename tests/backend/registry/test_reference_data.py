@@ -24,7 +24,7 @@ from backend.registry.jiangxi import (
 from tests.conftest import reset_schema
 from tests.people import TEACHER, XIAOMING, _student, _teacher, write_csv
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_eleven_cities_and_their_hundred_county_level_divisions() -> None:

@@ -19,7 +19,7 @@ from backend.campaign.scope import Scope
 from backend.db import Database
 from backend.web.console.auth import SESSION_COOKIE
 from backend.web.console.staff import create_staff
-from tests.campaign_data import as_figures, expected, load
+from tests.backend.campaign.campaign_data import as_figures, expected, load
 from tests.conftest import Api, serve_api
 
 PASSWORD = "a long enough password"

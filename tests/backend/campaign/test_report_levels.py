@@ -11,9 +11,9 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from tests.campaign_data import expected, load
+from tests.backend.campaign.campaign_data import expected, load
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def report(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
