@@ -5,6 +5,7 @@ back within 3 s); a backend that is down, slow or answering garbage becomes
 `BackendUnavailable`, never an exception the action server would turn into
 silence.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,8 +39,9 @@ class Reply:
 
 
 class BackendClient:
-    def __init__(self, url: Optional[str] = None, token: Optional[str] = None,
-                 timeout_s: Optional[float] = None) -> None:
+    def __init__(
+        self, url: Optional[str] = None, token: Optional[str] = None, timeout_s: Optional[float] = None
+    ) -> None:
         self.url = (url or os.environ.get("BACKEND_URL") or DEFAULT_URL).rstrip("/")
         self.token = token or os.environ.get("BACKEND_SERVICE_TOKEN") or DEFAULT_TOKEN
         self.timeout_s = timeout_s or float(os.environ.get("BACKEND_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_S)

@@ -2,6 +2,7 @@
 that are also understood typed (contract/buttons.py). The wording of the
 failures' follow-up answers is in domain.yml (utter_failure_*, one
 variation per failure_reason)."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -1,6 +1,7 @@
 """Cancelling a claim (asked first, "继续" read as going on), resuming it,
 and the fallbacks: a message not understood, a "yes" with nothing pending,
 no policy knowing the next step."""
+
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
@@ -38,8 +39,9 @@ class ActionCancelClaim(Action):
             dispatcher.utter_message(response="utter_claim_goes_on")
             return [SlotSet("pending_cancel", False), FollowupAction(FORM)]
         dispatcher.utter_message(response="utter_claim_cancelled")
-        return [SlotSet(s, None) for s in ("role", "k12_claimant", *DETAIL_SLOTS, "wrong_answers", "requested_slot")] + [
-            SlotSet("pending_cancel", False)]
+        return [
+            SlotSet(s, None) for s in ("role", "k12_claimant", *DETAIL_SLOTS, "wrong_answers", "requested_slot")
+        ] + [SlotSet("pending_cancel", False)]
 
 
 class ActionResumeClaim(Action):
@@ -61,21 +63,24 @@ class ActionFallback(Action):
     @staticmethod
     def likely(tracker: Tracker) -> list[dict[str, str]]:
         ranking = tracker.latest_message.get("intent_ranking") or []
-        found = [ASK_BUTTONS[r["name"]] for r in ranking if r.get("name") in ASK_BUTTONS
-                 and r.get("name") != "request_human"][:3]
+        found = [
+            ASK_BUTTONS[r["name"]] for r in ranking if r.get("name") in ASK_BUTTONS and r.get("name") != "request_human"
+        ][:3]
         return buttons(*found, HUMAN_BUTTON) if found else [START_CLAIM, HUMAN]
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        intents = [e.get("parse_data", {}).get("intent", {}).get("name")
-                   for e in tracker.events if e.get("event") == "user"][-2:]
+        intents = [
+            e.get("parse_data", {}).get("intent", {}).get("name") for e in tracker.events if e.get("event") == "user"
+        ][-2:]
         text = (tracker.latest_message.get("text") or "").strip()
         if tracker.get_slot("pending_cancel"):
             # "确定不领了吗？" answered with something unclear ("继续"): not a
             # yes, so nothing is cancelled; the claim goes on.
             dispatcher.utter_message(response="utter_claim_goes_on")
             return [SlotSet("pending_cancel", False)]
-        ranked = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []
-                  if r.get("name") != "nlu_fallback"][:2]
+        ranked = [
+            r.get("name") for r in tracker.latest_message.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"
+        ][:2]
         if text and len(ranked) == 2 and set(ranked) <= set(SMALL_TALK):
             # Unsure only between pleasantries ("谢谢，再见"): answer both.
             for intent in ranked:

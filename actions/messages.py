@@ -8,6 +8,7 @@ Rasa 3.6 fills a response's `{name}` from the keyword arguments of
 slots as they were before the action ran, so a value the action itself
 decides (a failure code, a card) picks a response by name instead.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -80,8 +81,10 @@ LATEST_FAILURES = {
 # when the card has no such line.
 CARD_HEADLINES = {"issued": "领卡成功！", "existing": "您已经领取过电子卡，无需重复领取。"}
 FACE_LINES = {True: "\n人脸识别验证：已开通", False: "\n人脸识别验证：未开通"}
-PATH_NOTE = ("\n提示：根据学籍库和教师库的比对结果，您的身份为“{identities}”，已按比对结果分配权限。"
-             "如与实际不符，可在个人中心-个人身份-更新身份，或联系所在学校核对信息。")
+PATH_NOTE = (
+    "\n提示：根据学籍库和教师库的比对结果，您的身份为“{identities}”，已按比对结果分配权限。"
+    "如与实际不符，可在个人中心-个人身份-更新身份，或联系所在学校核对信息。"
+)
 
 
 def labels(values: list[str], table: dict[str, str]) -> str:
@@ -94,15 +97,18 @@ def card(body: dict[str, Any]) -> Say:
     c = body["card"]
     identities = labels(c["identities"], IDENTITY_LABELS)
     face = c.get("face_verification")
-    return Say("utter_card", {
-        "headline": CARD_HEADLINES["issued" if body.get("status") == "issued" else "existing"],
-        "number": c["card_number"],
-        "holder": c["holder_name_masked"],
-        "holder_id": c["holder_id_masked"],
-        "identities": identities,
-        # The permission names are this deployment's configuration, not the
-        # notice's: the notice says only that they are assigned automatically.
-        "permissions": labels(c["permissions"], PERMISSION_LABELS),
-        "face": "" if face is None else FACE_LINES[bool(face)],
-        "path_note": PATH_NOTE.format(identities=identities) if body.get("path_mismatch") else "",
-    })
+    return Say(
+        "utter_card",
+        {
+            "headline": CARD_HEADLINES["issued" if body.get("status") == "issued" else "existing"],
+            "number": c["card_number"],
+            "holder": c["holder_name_masked"],
+            "holder_id": c["holder_id_masked"],
+            "identities": identities,
+            # The permission names are this deployment's configuration, not the
+            # notice's: the notice says only that they are assigned automatically.
+            "permissions": labels(c["permissions"], PERMISSION_LABELS),
+            "face": "" if face is None else FACE_LINES[bool(face)],
+            "path_note": PATH_NOTE.format(identities=identities) if body.get("path_mismatch") else "",
+        },
+    )

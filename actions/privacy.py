@@ -13,6 +13,7 @@ confirmation asks that a parent (guardian) has agreed, and offers the
 parent path instead, where the registry checks that the one claiming is the
 recorded guardian (docs/PRIVACY.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,7 @@ from identity import validate_id
 SHOWN_SLOT = "privacy_notice_shown"
 # The questions that collect personal information (the confirmation too:
 # a verified real name fills the details without asking).
-PERSONAL_QUESTIONS = frozenset({"person_name", "guardian_name", "id_number", "guardian_id_number",
-                                "details_confirmed"})
+PERSONAL_QUESTIONS = frozenset({"person_name", "guardian_name", "id_number", "guardian_id_number", "details_confirmed"})
 
 
 # "不同意" to the notice, at a question for a name or an ID number.

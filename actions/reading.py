@@ -18,6 +18,7 @@ Where the names and ID numbers are (spans, and whose each is) is found by
 actions/detail_spans.py; this module adds the role, claimant, relative and
 corrections the message states, and what kind of answer it is.
 """
+
 from __future__ import annotations
 
 import re
@@ -79,7 +80,12 @@ _ROLE_IN_STATEMENT = (
     ("parent", re.compile(PARENT_WORDS)),
     ("teacher", re.compile(r"老师|教师|班主任|教职工|辅导员|校长")),
     ("university_student", re.compile(r"大学生|研究生|本科生|大专生?|专科生|硕士|博士|大学|高校学生")),
-    ("k12_student", re.compile(r"中小学生|小学生|初中生|高中生|中职生|职高生?|中专生|技校生|学生|高中|初中|小学|中学|初[一二三]|高[一二三]|[一二三四五六]年级")),
+    (
+        "k12_student",
+        re.compile(
+            r"中小学生|小学生|初中生|高中生|中职生|职高生?|中专生|技校生|学生|高中|初中|小学|中学|初[一二三]|高[一二三]|[一二三四五六]年级"
+        ),
+    ),
     ("public", re.compile(r"社会公众|普通市民|市民|上班族|社会人员|普通群众|群众|公众|打工的|上班的|普通人")),
 )
 _NOT_A_STATEMENT = re.compile(r"想|问|要|来|说|让|找|帮|给|请|能|可以|怎么|不|非")
@@ -89,7 +95,10 @@ _ROLE_ALONE = (
     ("parent", re.compile(r"(?:家长|学生家长|孩子家长|孩子(?:的|他|她)?(?:爸爸|妈妈|爸|妈)|监护人|父母)")),
     ("university_student", re.compile(r"(?:大学生|研究生|本科生|大专生?|专科生|大学)")),
     ("k12_student", re.compile(r"(?:中小学生|小学生|初中生|高中生|中职生|职高生?|中专生|学生)")),
-    ("public", re.compile(r"(?:社会公众|普通市民|市民|上班族|社会人员|普通群众|公众|都不是|我都不是|都不是的|以上都不是)")),
+    (
+        "public",
+        re.compile(r"(?:社会公众|普通市民|市民|上班族|社会人员|普通群众|公众|都不是|我都不是|都不是的|以上都不是)"),
+    ),
 )
 _RELATIVE_ALONE = re.compile(r"(?:孩子|他|她|学生)?的?(" + RELATIVE_RE + ")")
 _CLAIMANT_SELF = re.compile(
@@ -126,12 +135,17 @@ _GREETING = re.compile(
     r"早安|早|打扰了|打扰一下|小助手|客服|亲|请问|呀|啊|哦|嗯|哈|!|！|,|，|。|\.|~|～|\s)+",
     re.IGNORECASE,
 )
-_GREETING_WORD = re.compile(r"你好|您好|你们好|哈喽|哈罗|嗨|hi|hello|hey|在吗|在么|在不在|有人|好$|早安|^早|打扰", re.IGNORECASE)
-_QUESTION = re.compile(r"[?？]|吗|怎么|怎样|为什么|为啥|咋|什么|如何|哪|多少|能不能|可不可以|是不是|有没有|行不行|要不要|是否|呢$")
+_GREETING_WORD = re.compile(
+    r"你好|您好|你们好|哈喽|哈罗|嗨|hi|hello|hey|在吗|在么|在不在|有人|好$|早安|^早|打扰", re.IGNORECASE
+)
+_QUESTION = re.compile(
+    r"[?？]|吗|怎么|怎样|为什么|为啥|咋|什么|如何|哪|多少|能不能|可不可以|是不是|有没有|行不行|要不要|是否|呢$"
+)
 _FILLER_END = re.compile(r"[啊呀哦吧呢哈嘛]+$")
 
 
 # -- role, claimant, relative --------------------------------------------------------------------------------------------
+
 
 def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
     """(role, claimant, relative) the message states."""
@@ -157,9 +171,8 @@ def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]
         for m in _I_AM.finditer(clause):
             if m.start() > 0 and clause[m.start() - 1] in "不非":
                 continue
-            rest = clause[m.end():m.end() + 12]
-            if (len(clause) - m.end() <= 30
-                                             and plausible(normalised(clause[m.end():]))):
+            rest = clause[m.end() : m.end() + 12]
+            if len(clause) - m.end() <= 30 and plausible(normalised(clause[m.end() :])):
                 continue  # 我是黄公众: a name
             # The first kind found wins: 我是学生家长 is a parent.
             kind, found = next(((k, f) for k, p in _ROLE_IN_STATEMENT if (f := p.search(rest))), ("", None))
@@ -190,8 +203,8 @@ def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]
 
 # -- corrections --------------------------------------------------------------------------------------------------------
 
-def _corrections(norm: str, cues: Cues,
-                 details: list[Detail]) -> list[Correction]:
+
+def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correction]:
     out: list[Correction] = []
     previous: Optional[str] = None
     starts = [d.start for d in details]  # details are in text order
@@ -217,7 +230,7 @@ def _corrections(norm: str, cues: Cues,
                 at = bisect_right(cues.ends, field_word[0])
                 if at and field != "face_verification":
                     cue = cues[at - 1]
-                    if cue[0] >= start and norm[cue[1]:field_word[0]] in ("", "的", " "):
+                    if cue[0] >= start and norm[cue[1] : field_word[0]] in ("", "的", " "):
                         whose = cue[2]  # type: ignore[assignment]
             else:
                 first = bisect_left(starts, start)
@@ -241,6 +254,7 @@ def _corrections(norm: str, cues: Cues,
 
 # -- the reading --------------------------------------------------------------------------------------------------------
 
+
 def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
     """What one typed message holds."""
     text = text if isinstance(text, str) else str(text or "")
@@ -253,7 +267,7 @@ def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
         if entity.get("entity") == "id_number":
             span = entity_span(norm, entity)
             if span and all(span[1] <= a or span[0] >= b for a, b, _ in ids):
-                value = normalise_id(text[span[0]:span[1]])
+                value = normalise_id(text[span[0] : span[1]])
                 if 15 <= len(value) <= 20 and value[:-1].isdigit() and (value[-1].isdigit() or value[-1] == "X"):
                     ids.append((span[0], span[1], value))
     for start, end, value in ids:
@@ -263,8 +277,12 @@ def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
     # An implicit "self" from "李秀兰，身份证…" carries to that ID number.
     selfish = [d for d in details if d.field == "name" and d.whose == "self"]
     if selfish and not cues:
-        details = [d if d.field != "id_number" or d.start < selfish[0].end else
-                   Detail(d.field, d.value, "self", d.start, d.end) for d in details]
+        details = [
+            d
+            if d.field != "id_number" or d.start < selfish[0].end
+            else Detail(d.field, d.value, "self", d.start, d.end)
+            for d in details
+        ]
     details.sort(key=lambda d: d.start)
 
     role, claimant, relative = _statements(norm)
@@ -282,13 +300,19 @@ def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> Optional[s
     for entity in entities:
         if entity.get("entity") == "role" and entity.get("value") in PATHS:
             span = entity_span(norm, entity, value_is_text=False)
-            if span and TRIM.sub("", norm[span[0]:span[1]]) == core:
+            if span and TRIM.sub("", norm[span[0] : span[1]]) == core:
                 return str(entity["value"])
     return None
 
 
-def _kind(norm: str, details: list[Detail], role: Optional[str], claimant: Optional[str], relative: Optional[str],
-          corrections: list[Correction]) -> str:
+def _kind(
+    norm: str,
+    details: list[Detail],
+    role: Optional[str],
+    claimant: Optional[str],
+    relative: Optional[str],
+    corrections: list[Correction],
+) -> str:
     if corrections:
         return "correction"
     if details:

@@ -6,6 +6,7 @@ are written for plain numbers, so `SealingExecutor` opens every reference
 in the call before an action runs, and seals every ID slot an action sets
 before the answer goes back to Rasa. One place, so no action can forget.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional

@@ -18,6 +18,7 @@ leaves out:
   sealed again in the events they return (actions/sealing.py);
 - APP_ENV=production refuses development secrets (trust/secrets.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -113,8 +114,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     guard_process_logging()
     app = make_app(token)
     log.info("action server on http://%s:%d", args.host, args.port)
-    app.run(host=args.host, port=args.port, workers=1, single_process=True, access_log=False,
-            motd=False)
+    app.run(host=args.host, port=args.port, workers=1, single_process=True, access_log=False, motd=False)
 
 
 if __name__ == "__main__":

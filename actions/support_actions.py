@@ -1,6 +1,7 @@
 """Troubleshooting grounded in what happened to this user (their claim
 attempts and card in the backend), hand-over to a human, the next child's
 claim, and "再说一遍". Cancelling and the fallbacks: actions/fallback_actions.py."""
+
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -32,8 +33,17 @@ START_CLAIM = START_BUTTON.as_dict()
 HUMAN = HUMAN_BUTTON.as_dict()
 FORM = "claim_form"
 # What a new claim for another child clears (the parent's details stay).
-CHILD_SLOTS = ("person_name", "id_number", "face_verification", "details_confirmed", "card_number",
-               "failure_reason", "wrong_answers", "k12_claimant", "change_menu")
+CHILD_SLOTS = (
+    "person_name",
+    "id_number",
+    "face_verification",
+    "details_confirmed",
+    "card_number",
+    "failure_reason",
+    "wrong_answers",
+    "k12_claimant",
+    "change_menu",
+)
 
 
 class BackendLookups:
@@ -63,7 +73,8 @@ class ActionFaqClaimFailed(BackendLookups, Action):
         if failure and failure.get("failure_code") in LATEST_FAILURES:
             dispatcher.utter_message(
                 response=LATEST_FAILURES[failure["failure_code"]],
-                name_masked=failure["name_masked"], id_masked=failure["id_masked"],
+                name_masked=failure["name_masked"],
+                id_masked=failure["id_masked"],
                 buttons=buttons(*next_steps(failure["failure_code"], failure.get("path"))),
             )
             return [SlotSet("failure_reason", failure["failure_code"])]
@@ -83,8 +94,12 @@ class ActionFaqCannotClaimForChild(BackendLookups, Action):
             if code == "proxy_limit_reached" and guardian_id:
                 listing = (await self.client.proxy_claims(guardian_id)).body
                 children = children_claimed(listing)
-                dispatcher.utter_message(response="utter_children_claimed", count=listing.get("count", 3),
-                                         children=children, buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+                dispatcher.utter_message(
+                    response="utter_children_claimed",
+                    count=listing.get("count", 3),
+                    children=children,
+                    buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
+                )
                 return [SlotSet("failure_reason", code)]
             if code in ("proxy_limit_reached", "guardian_mismatch"):
                 dispatcher.utter_message(response=FAILURES[code], buttons=buttons(*next_steps(code, "parent")))
@@ -152,8 +167,11 @@ class ActionRefreshIdentity(BackendLookups, Action):
         if before == after:
             dispatcher.utter_message(response="utter_identity_unchanged")
         else:
-            dispatcher.utter_message(response="utter_identity_updated", before=labels(before, IDENTITY_LABELS),
-                                     after=labels(after, IDENTITY_LABELS))
+            dispatcher.utter_message(
+                response="utter_identity_updated",
+                before=labels(before, IDENTITY_LABELS),
+                after=labels(after, IDENTITY_LABELS),
+            )
         return []
 
 
@@ -162,8 +180,9 @@ class ActionFaqIdentityMismatch(Action):
         return "action_faq_identity_mismatch"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_faq_identity_mismatch",
-                                 buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON))
+        dispatcher.utter_message(
+            response="utter_faq_identity_mismatch", buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON)
+        )
         return []
 
 
@@ -203,8 +222,10 @@ class ActionStartClaim(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         fixing = intent in ("correct", "inform", "choose_role")
         if card or (failure and not fixing):
-            return [SlotSet(s, None) for s in (*DETAIL_SLOTS, "card_number", "failure_reason", "wrong_answers",
-                                               "change_menu")]
+            return [
+                SlotSet(s, None)
+                for s in (*DETAIL_SLOTS, "card_number", "failure_reason", "wrong_answers", "change_menu")
+            ]
         if failure:
             return [SlotSet("failure_reason", None), SlotSet("details_confirmed", None)]
         if intent == "claim_card" and any(tracker.get_slot(s) for s in ("person_name", "guardian_name", "id_number")):
@@ -213,7 +234,7 @@ class ActionStartClaim(Action):
 
 
 class ActionNextChild(Action):
-    """"还有一个孩子": the next child's claim, with the parent's details
+    """ "还有一个孩子": the next child's claim, with the parent's details
     kept; the three-child limit explained before a fourth is tried."""
 
     client: BackendClient = backend
@@ -236,16 +257,20 @@ class ActionNextChild(Action):
             listing = {}
         if limit_reached(listing):
             children = children_claimed(listing)
-            dispatcher.utter_message(response="utter_proxy_limit_reached_listed", children=children,
-                                     buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+            dispatcher.utter_message(
+                response="utter_proxy_limit_reached_listed",
+                children=children,
+                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
+            )
             return [*clear, SlotSet("role", None)]
-        dispatcher.utter_message(response="utter_next_child", guardian=mask_name(name),
-                                 guardian_id=mask_id(guardian_id))
+        dispatcher.utter_message(
+            response="utter_next_child", guardian=mask_name(name), guardian_id=mask_id(guardian_id)
+        )
         return [*clear, FollowupAction(FORM)]
 
 
 class ActionFailureFollowup(Action):
-    """"为什么" / "那怎么办" / "需要学校改什么" after a failure, answered from
+    """ "为什么" / "那怎么办" / "需要学校改什么" after a failure, answered from
     that failure (utter_failure_* in domain.yml, one variation a code)."""
 
     def name(self) -> str:
@@ -274,8 +299,9 @@ class ActionFailureFollowup(Action):
         if asks == "why":
             dispatcher.utter_message(response="utter_failure_why", buttons=buttons(WHAT_NOW, HUMAN_BUTTON))
         elif asks == "school":
-            dispatcher.utter_message(response="utter_failure_school",
-                                     buttons=buttons(*[b for b in steps if b != SCHOOL_FIX]))
+            dispatcher.utter_message(
+                response="utter_failure_school", buttons=buttons(*[b for b in steps if b != SCHOOL_FIX])
+            )
         else:
             dispatcher.utter_message(response="utter_failure_what_now", buttons=buttons(*steps))
         return []
@@ -288,20 +314,23 @@ class ActionRelativeClaim(Action):
         return "action_relative_claim"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_relative_claim",
-                                 buttons=buttons(I_AM_GUARDIAN, CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+        dispatcher.utter_message(
+            response="utter_relative_claim", buttons=buttons(I_AM_GUARDIAN, CHILD_CLAIMS_SELF, HUMAN_BUTTON)
+        )
         return []
 
 
 class ActionRepeat(Action):
-    """"再说一遍": the bot's previous turn again."""
+    """ "再说一遍": the bot's previous turn again."""
 
     def name(self) -> str:
         return "action_repeat"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         turns: list[list[dict[str, Any]]] = [[]]
-        for event in tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events:
+        for event in (
+            tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events
+        ):
             if event.get("event") == "user":
                 turns.append([])
             elif event.get("event") == "bot":
@@ -324,7 +353,7 @@ class ActionRepeat(Action):
 
 
 class ActionDontKnow(Action):
-    """"不知道孩子身份证号": where to find it; the claim waits."""
+    """ "不知道孩子身份证号": where to find it; the claim waits."""
 
     def name(self) -> str:
         return "action_dont_know"

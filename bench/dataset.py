@@ -11,6 +11,7 @@ and reused when `students.csv` and `teachers.csv` are already there.
 who can claim on the `k12_student` path) at random, reproducibly. For a big
 file it seeks to random byte offsets instead of reading ten million rows.
 """
+
 from __future__ import annotations
 
 import csv
@@ -76,8 +77,18 @@ def ensure_dataset(
         return ds
     if not generate:
         raise SystemExit(f"no registry in {out} (drop --skip-generate to generate it)")
-    cmd = [sys.executable, "-m", "backend", "demo-registry", "--students", str(students),
-           "--teachers", str(teachers), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "backend",
+        "demo-registry",
+        "--students",
+        str(students),
+        "--teachers",
+        str(teachers),
+        "--out",
+        str(out),
+    ]
     print("$", " ".join(cmd[1:]) if cmd[0] == sys.executable else " ".join(cmd), flush=True)
     started = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)

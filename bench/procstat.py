@@ -1,5 +1,6 @@
 """CPU and memory accounting from /proc (Linux): who used the cores during a
 load phase - the backend server, the load generator, PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ def _proc_cpu(pid: int) -> Optional[float]:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 

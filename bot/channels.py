@@ -22,6 +22,7 @@ the trust boundary's duties, kept here so that they hold however the server
 is started. The speed-ups patched into Rasa are not the channel's business:
 `python -m bot` installs them (bot/__main__.py, bot/patches/).
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,13 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
 
-from bot.channel_replies import (CONVERSATION_FULL, DEFAULT_MAX_CONVERSATION_MESSAGES, MAX_MESSAGE_CHARS,
-                                 SILENCE_APOLOGY, TOO_LONG)
+from bot.channel_replies import (
+    CONVERSATION_FULL,
+    DEFAULT_MAX_CONVERSATION_MESSAGES,
+    MAX_MESSAGE_CHARS,
+    SILENCE_APOLOGY,
+    TOO_LONG,
+)
 from bot.tracker_store import conversation_messages
 from contract.metadata import REALNAME_TOKEN, VERIFIED_REALNAME
 from identity.logfilter import guard_process_logging
@@ -53,8 +59,10 @@ def _refuse_unsafe_start() -> None:
     server started with its HTTP API behind the token (CONTRACT.md)."""
     secrets.refuse_development_secrets(service="the Rasa server")
     if secrets.production() and "--enable-api" in sys.argv and "--auth-token" not in sys.argv:
-        raise secrets.SecretError("ERROR: the Rasa server will not start: APP_ENV=production and its HTTP API "
-                                  "has no --auth-token (devstack passes RASA_AUTH_TOKEN)")
+        raise secrets.SecretError(
+            "ERROR: the Rasa server will not start: APP_ENV=production and its HTTP API "
+            "has no --auth-token (devstack passes RASA_AUTH_TOKEN)"
+        )
 
 
 _refuse_unsafe_start()
@@ -68,8 +76,9 @@ class ReplyingRestInput(RestInput):
     def __init__(self) -> None:
         super().__init__()
         self._public_key: Optional[str] = None
-        self.max_conversation_messages = int(os.environ.get("CONVERSATION_MAX_MESSAGES")
-                                             or DEFAULT_MAX_CONVERSATION_MESSAGES)
+        self.max_conversation_messages = int(
+            os.environ.get("CONVERSATION_MAX_MESSAGES") or DEFAULT_MAX_CONVERSATION_MESSAGES
+        )
 
     def verifying_key(self) -> str:
         if self._public_key is None:

@@ -16,6 +16,7 @@ whatever DIET made of an unseen three-character word (often "affirm").
 Not trainable; registered as an entity extractor so the recipe runs it, in
 pipeline order, at prediction time only.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text
@@ -76,5 +77,4 @@ class EntityRules(GraphComponent):
         ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != intent_name]
         scale = (1 - confidence) / (sum(r.get("confidence", 0) for r in ranking) or 1)
         ranking = [{**r, "confidence": r.get("confidence", 0) * scale} for r in ranking]
-        message.set(INTENT_RANKING_KEY, [{"name": intent_name, "confidence": confidence}, *ranking],
-                    add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [{"name": intent_name, "confidence": confidence}, *ranking], add_to_output=True)

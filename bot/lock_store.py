@@ -33,6 +33,7 @@ holds a lock; tests/bot/test_lock_store.py checks both sides).
 tests/bot/test_lock_store.py proves the race with the stock store and its
 absence with this one, with the same test.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -9,6 +9,7 @@ the extractors) stay valid for the original message.
 Registered as a message featurizer so the recipe runs it, in pipeline order,
 before the tokenizer; it adds no features.
 """
+
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text

@@ -11,6 +11,7 @@ Titles are compared after the NLU normalisation (full-width, Traditional)
 without spaces, punctuation and a polite tail ("本人领取吧", "开通。"), so
 "確認無誤 領卡" is the confirm button too.
 """
+
 from __future__ import annotations
 
 import re
@@ -94,8 +95,10 @@ class QuickReplies(GraphComponent):
             message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 1.0}], add_to_output=True)
             message.set(
                 ENTITIES,
-                [{"entity": k, "value": v, "start": 0, "end": len(text or ""), "extractor": "QuickReplies"}
-                 for k, v in entities.items()],
+                [
+                    {"entity": k, "value": v, "start": 0, "end": len(text or ""), "extractor": "QuickReplies"}
+                    for k, v in entities.items()
+                ],
                 add_to_output=True,
             )
         return messages

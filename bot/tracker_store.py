@@ -36,6 +36,7 @@ Settings (endpoints.yml `tracker_store`, or the environment):
 `cache_size` / `TRACKER_CACHE_SIZE` conversations kept (default 500;
 0 turns the cache off and leaves the faster saves).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -135,8 +136,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         only, so keep a few open, each in WAL mode."""
         url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8,
-                                       connect_args={"check_same_thread": False})
+        self.engine = sa.create_engine(
+            url, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8, connect_args={"check_same_thread": False}
+        )
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
@@ -188,7 +190,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         returning = " RETURNING id" if self.engine.dialect.name == "postgresql" else ""
         last: Optional[int] = None
         for start in range(0, len(events), INSERT_CHUNK):
-            chunk = events[start:start + INSERT_CHUNK]
+            chunk = events[start : start + INSERT_CHUNK]
             sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * len(chunk)) + returning
             cursor.execute(sql, [value for event in chunk for value in self._row(sender_id, event)])
             if returning:
@@ -231,8 +233,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             if not rows or not self.domain:
                 return None
-            tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(row.data) for row in rows],
-                                                     self.domain.slots)
+            tracker = DialogueStateTracker.from_dict(
+                sender_id, [json.loads(row.data) for row in rows], self.domain.slots
+            )
             last_id = rows[-1].id
         self._remember(self._out, _Known(tracker, len(tracker.events), last_id), max(self.cache_size, 64))
         return tracker
@@ -243,8 +246,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         known = self._out.pop(sender_id, None)
         with self._cursor() as cursor:
             last_id = self._last_id(cursor, sender_id)
-            handed_out = (known is not None and known.tracker is tracker and known.last_id == last_id
-                          and known.stored <= len(tracker.events))
+            handed_out = (
+                known is not None
+                and known.tracker is tracker
+                and known.last_id == last_id
+                and known.stored <= len(tracker.events)
+            )
             if handed_out:
                 new_events: List[Event] = list(itertools.islice(tracker.events, known.stored, None))
             else:  # not handed out here, or changed since: count as Rasa does

@@ -8,6 +8,7 @@ its cookie stands for, derived as the backend derives it.
         status, body = await me.send("我要领卡")
         await slots(stack, me.sender)
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
@@ -27,14 +28,17 @@ def session_secret(env: Optional[Mapping[str, str]] = None) -> str:
 
 
 class ChatClient:
-    def __init__(self, base_url: str, address: str = "127.0.0.1", secret: str = DEV_SESSION_SECRET,
-                 timeout: float = 60) -> None:
+    def __init__(
+        self, base_url: str, address: str = "127.0.0.1", secret: str = DEV_SESSION_SECRET, timeout: float = 60
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.secret = secret
         # unsafe: keep the cookies of an IP-address host (127.0.0.1)
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                          connector=aiohttp.TCPConnector(local_addr=(address, 0)),
-                                          timeout=aiohttp.ClientTimeout(total=timeout))
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
 
     async def __aenter__(self) -> "ChatClient":
         return self
@@ -60,8 +64,9 @@ class ChatClient:
         assert key, "no conversation yet"
         return conversation_sender(self.secret, key)
 
-    async def post(self, path: str, body: Any, headers: Optional[dict[str, str]] = None,
-                   **kw: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+    async def post(
+        self, path: str, body: Any, headers: Optional[dict[str, str]] = None, **kw: Any
+    ) -> tuple[int, Any, aiohttp.ClientResponse]:
         async with self.http.post(self.base + path, json=body, headers={**JSON, **(headers or {})}, **kw) as resp:
             data = await resp.json(content_type=None) if (await resp.read()) else None
             return resp.status, data, resp
@@ -70,8 +75,7 @@ class ChatClient:
         async with self.http.get(self.base + path, params=params, headers={"Accept": "application/json"}) as resp:
             return resp.status, await resp.json(content_type=None), resp
 
-    async def send(self, message: str, metadata: Optional[dict[str, Any]] = None,
-                   **extra: Any) -> tuple[int, Any]:
+    async def send(self, message: str, metadata: Optional[dict[str, Any]] = None, **extra: Any) -> tuple[int, Any]:
         body: dict[str, Any] = {"message": message, **extra}
         if metadata is not None:
             body["metadata"] = metadata

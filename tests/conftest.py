@@ -1,6 +1,7 @@
 """Fixtures: a real database (SQLite file, and PostgreSQL when reachable),
 the known registry of tests/people.py imported into it, and a real backend
 app served over HTTP on a loopback port."""
+
 from __future__ import annotations
 
 import asyncio

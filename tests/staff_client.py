@@ -10,6 +10,7 @@ token.
 
 or, creating the account first: `await signed_in(base_url, db, "alice", "agent")`.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,8 +76,9 @@ class StaffClient:
             self.csrf = token
         return page
 
-    async def post(self, path: str, data: Optional[dict[str, str]] = None, *, csrf: bool = True,
-                   follow: bool = False) -> Page:
+    async def post(
+        self, path: str, data: Optional[dict[str, str]] = None, *, csrf: bool = True, follow: bool = False
+    ) -> Page:
         """POST a form, with this session's CSRF token unless csrf=False."""
         form = dict(data or {})
         if csrf:
@@ -106,8 +108,9 @@ class StaffClient:
         return page
 
 
-async def signed_in(base_url: str, db: Any, username: str, role: str = "agent",
-                    password: str = PASSWORD) -> StaffClient:
+async def signed_in(
+    base_url: str, db: Any, username: str, role: str = "agent", password: str = PASSWORD
+) -> StaffClient:
     """Create (or reset) an account and return a client signed in as it
     (close it, or use it as `async with`)."""
     await create_staff(db, username, password, role)

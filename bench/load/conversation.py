@@ -8,6 +8,7 @@ another status such as the load balancer's 503) or the answer is not a
 non-empty JSON list of messages. A claim conversation that ends without
 "领卡成功" or "已经领取" is a failed claim.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -82,8 +83,9 @@ def mask_text(text: str, person: Optional[Claimant] = None, limit: int = 200) ->
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def classify(status: Optional[int], raw: Optional[bytes],
-             exc: Optional[BaseException]) -> tuple[Optional[str], list[dict[str, Any]]]:
+def classify(
+    status: Optional[int], raw: Optional[bytes], exc: Optional[BaseException]
+) -> tuple[Optional[str], list[dict[str, Any]]]:
     """(error kind or None, the bot's messages) of one turn."""
     if exc is not None:
         if isinstance(exc, TimeoutError):  # asyncio.TimeoutError and aiohttp's timeouts are TimeoutErrors
@@ -144,8 +146,16 @@ class ConversationRecord:
 Clock = Callable[[], float]
 
 
-async def converse(http: aiohttp.ClientSession, url: str, conv: ConversationRecord, turns: Sequence[str],
-                   clock: Clock, records: list[TurnRecord], think_time: float, rng: random.Random) -> None:
+async def converse(
+    http: aiohttp.ClientSession,
+    url: str,
+    conv: ConversationRecord,
+    turns: Sequence[str],
+    clock: Clock,
+    records: list[TurnRecord],
+    think_time: float,
+    rng: random.Random,
+) -> None:
     """Chat one conversation; stop at the first error."""
     for i, message in enumerate(turns):
         if i and think_time > 0:

@@ -15,6 +15,7 @@ Command line (bodies as JSON lines, one request each):
     python -m bench.load.http --url http://127.0.0.1:8080/api/v1/matches \\
         --bodies bodies.jsonl --token TOKEN --concurrency 32 --requests 10000 --time-limit 60
 """
+
 from __future__ import annotations
 
 import argparse
@@ -215,8 +216,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     with fh:
         bodies = [json.loads(line) for line in fh if line.strip()]
     result = asyncio.run(
-        run_load(args.url, bodies, token=args.token, concurrency=args.concurrency, max_requests=args.requests,
-                 time_limit=args.time_limit, channel_user_prefix=args.channel_user_prefix or None)
+        run_load(
+            args.url,
+            bodies,
+            token=args.token,
+            concurrency=args.concurrency,
+            max_requests=args.requests,
+            time_limit=args.time_limit,
+            channel_user_prefix=args.channel_user_prefix or None,
+        )
     )
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.summary())
     return 0

@@ -21,6 +21,7 @@ which any JSON reader takes alike); values orjson does not take go through
 `json.dumps` as before. The kept sessions are closed when the server stops
 (bot/patches/server_listeners.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -54,7 +55,9 @@ def new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
     if endpoint.basic_auth:
         auth = aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
     return aiohttp.ClientSession(
-        headers=endpoint.headers, auth=auth, json_serialize=dumps,
+        headers=endpoint.headers,
+        auth=auth,
+        json_serialize=dumps,
         timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
     )
@@ -77,8 +80,9 @@ class SharedSession:
         _sessions[:] = [s for s in _sessions if not s.closed] + [session]
         return session
 
-    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                        tb: Optional[TracebackType]) -> None:
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
         return None
 
 

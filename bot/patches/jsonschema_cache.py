@@ -27,6 +27,7 @@ each event is checked against the one schema its `event` names, which
 accepts exactly what the `oneOf` accepts (every other alternative fails its
 `const`).
 """
+
 from __future__ import annotations
 
 import json

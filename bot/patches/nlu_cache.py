@@ -18,6 +18,7 @@ as many digests are kept, the least recently used dropped first.
 The cache belongs to the loaded model: a different model (Rasa can load
 another one at run time) gets a new cache.
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,8 +84,9 @@ def install() -> None:
     if getattr(original, _MARK, False):
         return
 
-    def parse_message_with_graph(self: MessageProcessor, message: Any, tracker: Any,
-                                 only_output_properties: bool = True) -> Dict[str, Any]:
+    def parse_message_with_graph(
+        self: MessageProcessor, message: Any, tracker: Any, only_output_properties: bool = True
+    ) -> Dict[str, Any]:
         cache = cache_of(self)
         text = message.text
         if cache.size <= 0 or not isinstance(text, str) or not only_output_properties:

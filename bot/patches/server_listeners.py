@@ -8,6 +8,7 @@ registered here: a patch that needs the running server (bot/patches/
 gc_freeze.py after the start, bot/patches/http_client.py after the stop)
 no longer depends on a channel adding them to its blueprint.
 """
+
 from __future__ import annotations
 
 import functools

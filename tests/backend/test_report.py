@@ -1,5 +1,6 @@
 """The campaign report counts cards by district, school and identity, and
 failed claims by failure code."""
+
 from __future__ import annotations
 
 import io

@@ -21,6 +21,7 @@ runs every check and lists the failed ones too (for diagnosis).
 
 Used by tests/bot/test_tracker_store.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -106,8 +107,15 @@ class Talk:
         assert {name for name, _ in slots} <= {slot.name for slot in self.domain.slots}, slots
         ranking = [{"name": intent, "confidence": 0.97}, {"name": "out_of_scope", "confidence": 0.02}]
         parse_data = {"text": text, "intent": ranking[0], "entities": [], "intent_ranking": ranking}
-        events: List[Event] = [UserUttered(text, intent=ranking[0], parse_data=parse_data,  # type: ignore[arg-type]
-                                           timestamp=self.clock.tick(), input_channel="rest")]
+        events: List[Event] = [
+            UserUttered(
+                text,
+                intent=ranking[0],
+                parse_data=parse_data,  # type: ignore[arg-type]
+                timestamp=self.clock.tick(),
+                input_channel="rest",
+            )
+        ]
         events += [SlotSet(name, value, timestamp=self.clock.tick()) for name, value in slots]
         bot_text = self.domain.responses[response][0].get("text", response)
         events += [
@@ -214,19 +222,27 @@ class Harness:
         order, and stock Rasa loads its latest session."""
         rows = self.rows(sender_id)
         if rows != history:
-            raise CheckFailed(f"check {check!r} failed: {sender_id}: `events` holds {outline(rows)}; the "
-                              f"conversation is {outline(history)}: {first_difference(rows, history)}")
+            raise CheckFailed(
+                f"check {check!r} failed: {sender_id}: `events` holds {outline(rows)}; the "
+                f"conversation is {outline(history)}: {first_difference(rows, history)}"
+            )
         loaded = await self.stock.retrieve(sender_id)
-        expect(loaded is not None and dicts(loaded) == latest_session(history), check,
-               f"{sender_id}: stock SQLTrackerStore loads {outline(dicts(loaded)) if loaded else None}, expected "
-               f"{outline(latest_session(history))}")
+        expect(
+            loaded is not None and dicts(loaded) == latest_session(history),
+            check,
+            f"{sender_id}: stock SQLTrackerStore loads {outline(dicts(loaded)) if loaded else None}, expected "
+            f"{outline(latest_session(history))}",
+        )
 
     async def as_stock(self, check: str, sender_id: str, ours: Tracker) -> None:
         """A tracker the cached store handed out holds what stock Rasa loads."""
         loaded = await self.stock.retrieve(sender_id)
-        expect(ours is not None and loaded is not None and dicts(ours) == dicts(loaded), check,
-               f"{sender_id}: the cached store handed out {outline(dicts(ours)) if ours else None}; stock Rasa "
-               f"loads {outline(dicts(loaded)) if loaded else None} from the same database")
+        expect(
+            ours is not None and loaded is not None and dicts(ours) == dicts(loaded),
+            check,
+            f"{sender_id}: the cached store handed out {outline(dicts(ours)) if ours else None}; stock Rasa "
+            f"loads {outline(dicts(loaded)) if loaded else None} from the same database",
+        )
 
     async def seed(self, check: str, sender_id: str, events: Iterable[Event]) -> List[dict]:
         """A conversation stored by stock Rasa (an earlier message, handled
@@ -256,8 +272,9 @@ def counters(store: CachedSQLTrackerStore) -> Tuple[int, int]:
     return store.hits, store.misses
 
 
-def expect_counters(store: CachedSQLTrackerStore, check: str, before: Tuple[int, int], hits: int, misses: int,
-                    what: str) -> None:
+def expect_counters(
+    store: CachedSQLTrackerStore, check: str, before: Tuple[int, int], hits: int, misses: int, what: str
+) -> None:
     want = (before[0] + hits, before[1] + misses)
     expect(counters(store) == want, check, f"{what}: hits/misses {counters(store)}, expected {want}")
 
@@ -265,8 +282,14 @@ def expect_counters(store: CachedSQLTrackerStore, check: str, before: Tuple[int,
 # -- checks --------------------------------------------------------------------------
 
 
-async def save_then_hit(h: Harness, name: str, store: CachedSQLTrackerStore, sender_id: str,
-                        tracker: DialogueStateTracker, history: List[dict]) -> DialogueStateTracker:
+async def save_then_hit(
+    h: Harness,
+    name: str,
+    store: CachedSQLTrackerStore,
+    sender_id: str,
+    tracker: DialogueStateTracker,
+    history: List[dict],
+) -> DialogueStateTracker:
     """Save; the rows are the history; the next retrieve is a cache hit that
     hands out that very tracker, equal to what stock Rasa loads."""
     await store.save(tracker)
@@ -290,8 +313,11 @@ async def check_save_retrieve_hit(h: Harness) -> None:
     got = await save_then_hit(h, name, a, "c1", tracker, history)
     history += h.add(got, t.give_name())
     again = await save_then_hit(h, name, a, "c1", got, history)  # after a cache hit, too
-    expect((again.get_slot("role"), again.get_slot("person_name")) == ("university_student", "王小明"), name,
-           f"slots {again.current_slot_values()}")
+    expect(
+        (again.get_slot("role"), again.get_slot("person_name")) == ("university_student", "王小明"),
+        name,
+        f"slots {again.current_slot_values()}",
+    )
     await a.save(again)  # nothing new: nothing written
     await h.stored(name, "c1", history)
 
@@ -363,8 +389,11 @@ async def check_unsaved_not_reused(h: Harness) -> None:
     again = await a.retrieve("c3")
     expect(again is not got, name, "the tracker of a message that was never saved was handed out again")
     expect_counters(a, name, before, 0, 1, "retrieve after a failed message")
-    expect(dicts(again) == latest_session(history), name,
-           f"retrieve gave {outline(dicts(again))}; the database holds {outline(latest_session(history))}")
+    expect(
+        dicts(again) == latest_session(history),
+        name,
+        f"retrieve gave {outline(dicts(again))}; the database holds {outline(latest_session(history))}",
+    )
     history += h.add(again, t.thank())
     await a.save(again)
     await h.stored(name, "c3", history)
@@ -402,8 +431,11 @@ async def check_concurrent_read(h: Harness) -> None:
             second = await a.retrieve(sender_id)
             expect(first is tracker, name, "setup: no cache hit")
             expect_counters(a, name, before, 1, 1, f"{sender_id}: two retrieves")
-        expect(first is not None and second is not None and second is not first, name,
-               f"{sender_id}: two retrieves before a save shared one object")
+        expect(
+            first is not None and second is not None and second is not first,
+            name,
+            f"{sender_id}: two retrieves before a save shared one object",
+        )
         await h.as_stock(name, sender_id, second)
         pair = (first, second)
         changed, other = pair[saver], pair[1 - saver]
@@ -431,12 +463,18 @@ async def check_session_restart(h: Harness) -> None:
     loaded = await a.retrieve("c5")
     expect(loaded is not got, name, "a tracker spanning two sessions was served from the cache")
     expect_counters(a, name, before, 0, 1, "retrieve after a session restart")
-    expect(dicts(loaded) == latest_session(history), name,
-           f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}")
+    expect(
+        dicts(loaded) == latest_session(history),
+        name,
+        f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}",
+    )
     await h.as_stock(name, "c5", loaded)
     assert loaded is not None
-    expect((loaded.get_slot("role"), loaded.get_slot("person_name")) == ("university_student", "王小明"), name,
-           f"slots after the restart {loaded.current_slot_values()}")
+    expect(
+        (loaded.get_slot("role"), loaded.get_slot("person_name")) == ("university_student", "王小明"),
+        name,
+        f"slots after the restart {loaded.current_slot_values()}",
+    )
     # The new session goes on: one session again, cached after its save.
     history += h.add(loaded, t.thank())
     await a.save(loaded)
@@ -456,8 +494,11 @@ async def check_session_restart(h: Harness) -> None:
     loaded = await a.retrieve("c5-two")
     expect(loaded is not two, name, "a tracker spanning two sessions was served from the cache")
     expect_counters(a, name, before, 0, 1, "retrieve after saving two sessions")
-    expect(dicts(loaded) == latest_session(history), name,
-           f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}")
+    expect(
+        dicts(loaded) == latest_session(history),
+        name,
+        f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}",
+    )
 
 
 async def check_cache_size(h: Harness) -> None:
@@ -482,12 +523,18 @@ async def check_cache_size(h: Harness) -> None:
         saved[sender_id] = await h.loaded(name, lru, sender_id)
         await lru.save(saved[sender_id])
     oldest = await lru.retrieve("c6-1")
-    expect(oldest is not None and oldest is not saved["c6-1"], name,
-           "cache_size=2: the oldest of three conversations was still cached")
+    expect(
+        oldest is not None and oldest is not saved["c6-1"],
+        name,
+        "cache_size=2: the oldest of three conversations was still cached",
+    )
     expect(counters(lru) == (0, 4), name, f"cache_size=2: hits/misses {counters(lru)}, expected (0, 4)")
     for sender_id in ("c6-2", "c6-3"):
-        expect(await lru.retrieve(sender_id) is saved[sender_id], name,
-               f"cache_size=2: {sender_id}, one of the two newest, was not cached")
+        expect(
+            await lru.retrieve(sender_id) is saved[sender_id],
+            name,
+            f"cache_size=2: {sender_id}, one of the two newest, was not cached",
+        )
     expect(counters(lru) == (2, 4), name, f"cache_size=2: hits/misses {counters(lru)}, expected (2, 4)")
 
 
@@ -532,8 +579,9 @@ async def check_no_full_id_stored(h: Harness) -> None:
     events = t.turn(f"身份证号是{spaced}", "inform", "utter_greet", slots=[("id_number", sealing.seal(h_id))])
     user, bot = events[0], events[-2]
     assert isinstance(user, UserUttered) and isinstance(bot, BotUttered)
-    user.parse_data["entities"] = [{"entity": "id_number", "value": h_id, "start": 5, "end": 5 + len(spaced),
-                                    "extractor": "RegexEntityExtractor"}]
+    user.parse_data["entities"] = [
+        {"entity": "id_number", "value": h_id, "start": 5, "end": 5 + len(spaced), "extractor": "RegexEntityExtractor"}
+    ]
     user.entities = list(user.parse_data["entities"])
     bot.text = f"身份证号：{h_id}\n请确认"
     history += h.add(tracker, events)
