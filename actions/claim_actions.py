@@ -4,7 +4,7 @@ through the backend."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -23,8 +23,10 @@ from contract.buttons import (
     CONFIRM,
     CONFIRM_WITH_CONSENT,
     NEXT_CHILD,
-    ROLES as ROLE_BUTTONS,
     buttons,
+)
+from contract.buttons import (
+    ROLES as ROLE_BUTTONS,
 )
 from contract.paths import PATH_TITLES, SELF_SERVICE_PATHS
 
@@ -106,9 +108,7 @@ class ActionAskDetailsConfirmed(Action):
         return []
 
 
-def show_card(
-    dispatcher: CollectingDispatcher, body: dict[str, Any], more: Optional[list[dict[str, Any]]] = None
-) -> None:
+def show_card(dispatcher: CollectingDispatcher, body: dict[str, Any], more: list[dict[str, Any]] | None = None) -> None:
     """The card to its holder, its recorded guardian or the chat that claimed
     it; anyone else hears only that it was claimed, and what to do if it was
     not them (the backend decides who is who: `holder_proven`)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -84,7 +84,7 @@ RULE_INTENTS = frozenset(
 _NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
 
 
-def bare_name(text: str) -> Optional[str]:
+def bare_name(text: str) -> str | None:
     """A message that is just a name the reading did not take (胡·不存,
     郑老师 as typed at the name question): plausible, short, led by a
     surname or with a middle dot, not an everyday reply."""

@@ -9,8 +9,6 @@ actions/claim_form.py is the form's validation action.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from rasa_sdk import Tracker
 
 from contract.metadata import VERIFIED_REALNAME
@@ -32,7 +30,7 @@ DETAIL_FIELDS = {
 FIXED_ANSWERS = ("role", "k12_claimant", "face_verification", "details_confirmed")
 
 
-def required_for(role: Optional[str], verified: bool = True) -> list[str]:
+def required_for(role: str | None, verified: bool = True) -> list[str]:
     """The questions of each path, in the order they are asked. The role
     comes first on every path, so a path switch mid-form ("我其实是家长") is
     read whatever is being asked, and a cleared detail is asked again
@@ -78,12 +76,12 @@ PARENT_SLOT_LABELS = {
 }
 
 
-def slot_label(slot: str, role: Optional[str]) -> str:
+def slot_label(slot: str, role: str | None) -> str:
     """What a detail is called to this user ("孩子的姓名" on the parent path)."""
     return (PARENT_SLOT_LABELS if role == "parent" else SLOT_LABELS)[slot]
 
 
-def realname(tracker: Tracker) -> Optional[dict[str, str]]:
+def realname(tracker: Tracker) -> dict[str, str] | None:
     """The channel's verified real-name identity, from the latest user
     message that carried one. Only the Rasa channel writes this key, after
     checking the mini-program server's signature (bot/channels.py); an

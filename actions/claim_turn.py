@@ -6,7 +6,7 @@ nothing, why (see actions/claim_form.py's docstring).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Tracker
 
@@ -42,7 +42,7 @@ def _payload_entities(tracker: Tracker) -> dict[str, str]:
     return found
 
 
-def whose_by_age(id_number: str) -> Optional[str]:
+def whose_by_age(id_number: str) -> str | None:
     """A parent's ID or a child's, told by the birth date it holds (under
     18: the child's)."""
     check = validate_id(id_number)
@@ -52,7 +52,7 @@ def whose_by_age(id_number: str) -> Optional[str]:
     return "child" if beijing.today().year - born < 18 else "self"
 
 
-def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> Optional[str]:
+def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> str | None:
     """Which of the candidate slots was filled most recently."""
     for event in reversed(tracker.events):
         if event.get("event") == "slot" and event.get("name") in candidates and event.get("value") is not None:
@@ -72,8 +72,8 @@ class Turn:
         self.payload = _payload_entities(tracker)
         self.reading: Reading = read(self.text, tracker.latest_message.get("entities") or [])
         active = tracker.active_loop_name == FORM
-        self.asked: Optional[str] = tracker.get_slot("requested_slot") if active else None
-        self.role: Optional[str] = tracker.get_slot("role")
+        self.asked: str | None = tracker.get_slot("requested_slot") if active else None
+        self.role: str | None = tracker.get_slot("role")
         self.updates: dict[str, Any] = {}
         self.notes: list[Say] = []  # what the message changed, said before the next question
         self.menu = False
@@ -221,7 +221,7 @@ class Turn:
 
     # -- details -----------------------------------------------------------------------
 
-    def slot_for(self, field: str, whose: Optional[str]) -> Optional[str]:
+    def slot_for(self, field: str, whose: str | None) -> str | None:
         """The slot a name or an ID number fills on this path."""
         if self.role != "parent":
             return PERSON[field]
@@ -314,7 +314,7 @@ class Turn:
     def understood(self) -> bool:
         return bool(self.updates) or self.menu or self.handled or bool(self.choices)
 
-    def explain(self) -> Optional[Say]:
+    def explain(self) -> Say | None:
         """Why the message cannot answer the question being asked."""
         if self.asked is None:
             return None

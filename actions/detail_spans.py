@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from identity import check_name, normalise_for_nlu, normalise_id, validate_id
 from identity.names import MIDDLE_DOT
 from identity.surnames import COMPOUND, NOT_NAMES, has_surname
 
-Whose = Optional[Literal["self", "child"]]
+Whose = Literal["self", "child"] | None
 
 
 # -- lexicon ------------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def plausible(name: str) -> bool:
     return True
 
 
-def _name_at(norm: str, pos: int, strong: bool = False) -> Optional[tuple[int, int, bool]]:
+def _name_at(norm: str, pos: int, strong: bool = False) -> tuple[int, int, bool] | None:
     """The name starting at `pos`: (start, end, clean) or None. clean: the
     end is at a boundary (a stop word, punctuation or the end of the text)
     rather than a guess."""
@@ -183,9 +183,7 @@ def _name_at(norm: str, pos: int, strong: bool = False) -> Optional[tuple[int, i
     return pos, pos + guess, False
 
 
-def _dotted_name_at(
-    norm: str, pos: int, end: int, stop: re.Pattern[str], strong: bool
-) -> Optional[tuple[int, int, bool]]:
+def _dotted_name_at(norm: str, pos: int, end: int, stop: re.Pattern[str], strong: bool) -> tuple[int, int, bool] | None:
     """A minority name with a middle dot (阿依古丽·买买提) starting at `pos`,
     the run of name characters ending at `end`."""
     text = norm[pos:end]
@@ -343,7 +341,7 @@ def normalised(raw: str) -> str:
     return check_name(raw)[0]
 
 
-def entity_span(norm: str, entity: Mapping[str, Any], value_is_text: bool = True) -> Optional[tuple[int, int]]:
+def entity_span(norm: str, entity: Mapping[str, Any], value_is_text: bool = True) -> tuple[int, int] | None:
     """The span of an NLU entity: its offsets when they hold, else where its
     value is found (a role entity's value is the role, not the text)."""
     value = str(entity.get("value") or "") if value_is_text else ""

@@ -11,8 +11,9 @@ decides (a failure code, a card) picks a response by name instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -29,7 +30,7 @@ class Say:
     response: str
     values: Mapping[str, Any] = field(default_factory=dict)
 
-    def to(self, dispatcher: CollectingDispatcher, buttons: Optional[list[dict[str, Any]]] = None) -> None:
+    def to(self, dispatcher: CollectingDispatcher, buttons: list[dict[str, Any]] | None = None) -> None:
         dispatcher.utter_message(response=self.response, buttons=buttons, **self.values)
 
 

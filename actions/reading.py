@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Literal
 
 from actions.detail_spans import (
     PARENT_WORDS,
@@ -66,10 +67,10 @@ class Correction:
 class Reading:
     text: str
     details: tuple[Detail, ...]
-    role: Optional[str]
-    claimant: Optional[Literal["self", "parent"]]
+    role: str | None
+    claimant: Literal["self", "parent"] | None
     corrections: tuple[Correction, ...]
-    relative: Optional[str]
+    relative: str | None
     kind: Literal["id_number", "name", "details", "role", "claimant", "correction", "greeting", "question", "other"]
 
 
@@ -144,14 +145,14 @@ _QUESTION = re.compile(
 _FILLER_END = re.compile(r"[啊呀哦吧呢哈嘛]+$")
 
 
-# -- role, claimant, relative --------------------------------------------------------------------------------------------
+# -- role, claimant, relative ------------------------------------------------------------------------------------------
 
 
-def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
+def _statements(norm: str) -> tuple[str | None, str | None, str | None]:
     """(role, claimant, relative) the message states."""
-    role: Optional[str] = None
-    claimant: Optional[str] = None
-    relative: Optional[str] = None
+    role: str | None = None
+    claimant: str | None = None
+    relative: str | None = None
     for start, end in clauses(norm):
         clause = _FILLER_END.sub("", norm[start:end].rstrip("的了"))
         if not clause:
@@ -201,12 +202,12 @@ def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]
     return role, claimant, relative
 
 
-# -- corrections --------------------------------------------------------------------------------------------------------
+# -- corrections -------------------------------------------------------------------------------------------------------
 
 
 def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correction]:
     out: list[Correction] = []
-    previous: Optional[str] = None
+    previous: str | None = None
     starts = [d.start for d in details]  # details are in text order
     for start, end in clauses(norm):
         clause = norm[start:end]
@@ -252,7 +253,7 @@ def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correctio
     return out
 
 
-# -- the reading --------------------------------------------------------------------------------------------------------
+# -- the reading -------------------------------------------------------------------------------------------------------
 
 
 def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
@@ -293,7 +294,7 @@ def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
     return Reading(text, tuple(details), role, claimant, tuple(corrections), relative, kind)  # type: ignore[arg-type]
 
 
-def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> Optional[str]:
+def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> str | None:
     """The model's role entity, when it is all the message says (the model
     also reads "老师" in "老师让我领卡" as a role)."""
     core = TRIM.sub("", norm)
@@ -308,9 +309,9 @@ def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> Optional[s
 def _kind(
     norm: str,
     details: list[Detail],
-    role: Optional[str],
-    claimant: Optional[str],
-    relative: Optional[str],
+    role: str | None,
+    claimant: str | None,
+    relative: str | None,
     corrections: list[Correction],
 ) -> str:
     if corrections:
@@ -330,7 +331,7 @@ def _kind(
     return "other"
 
 
-def name_in(text: str) -> Optional[str]:
+def name_in(text: str) -> str | None:
     """The name a short answer holds ("李小雨", "我叫李小雨。"), or None."""
     names = [d.value for d in read(text).details if d.field == "name"]
     return names[0] if len(names) == 1 else None

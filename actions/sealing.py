@@ -9,7 +9,8 @@ before the answer goes back to Rasa. One place, so no action can forget.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from rasa_sdk.executor import ActionExecutor, ActionExecutorRunResult
 
@@ -56,7 +57,7 @@ def seal_events(events: Any) -> Any:
 
 
 class SealingExecutor(ActionExecutor):
-    async def run(self, action_call: dict[str, Any]) -> Optional[ActionExecutorRunResult]:
+    async def run(self, action_call: dict[str, Any]) -> ActionExecutorRunResult | None:
         result = await super().run(open_call(action_call))
         if result is not None:
             seal_events(result.events)

@@ -26,7 +26,6 @@ import hmac
 import logging
 import os
 import zlib
-from typing import Optional
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
@@ -51,7 +50,7 @@ def _error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
 
 
-def inflate(body: bytes, limit: int = MAX_INFLATED_BYTES) -> Optional[bytes]:
+def inflate(body: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes | None:
     """A zlib (deflate) body inflated, or None when it is not one or would
     inflate past `limit` bytes (a compression bomb stops at the limit)."""
     inflater = zlib.decompressobj()
@@ -73,7 +72,7 @@ def make_app(token: str, package: str = "actions") -> Sanic:
     expected = token.encode()
 
     @app.on_request(priority=100)
-    async def guard(request: Request) -> Optional[HTTPResponse]:
+    async def guard(request: Request) -> HTTPResponse | None:
         if request.path in OPEN_PATHS:
             return None
         sent = (request.headers.get(TOKEN_HEADER) or "").encode()
@@ -103,7 +102,7 @@ def make_app(token: str, package: str = "actions") -> Sanic:
     return app
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m actions.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_PORT") or 5055))
     parser.add_argument("--host", default=os.environ.get("ACTION_HOST") or "127.0.0.1")

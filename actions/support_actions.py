@@ -4,7 +4,7 @@ claim, and "再说一遍". Cancelling and the fallbacks: actions/fallback_action
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
@@ -52,7 +52,7 @@ class BackendLookups:
 
     client: BackendClient = backend
 
-    async def latest_failure(self, tracker: Tracker) -> Optional[dict[str, Any]]:
+    async def latest_failure(self, tracker: Tracker) -> dict[str, Any] | None:
         """This user's latest failed claim attempt, if the latest attempt failed."""
         reply = await self.client.attempts(tracker.sender_id, limit=5)
         attempts = [a for a in reply.body.get("attempts", []) if a.get("action") == "claim"]

@@ -21,7 +21,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / "data"
@@ -66,7 +65,7 @@ class Dataset:
 
 
 def ensure_dataset(
-    students: int, teachers: Optional[int] = None, *, out: Optional[Path] = None, generate: bool = True
+    students: int, teachers: int | None = None, *, out: Path | None = None, generate: bool = True
 ) -> Dataset:
     """The demo registry of `students` students (and `teachers` teachers,
     default students/20), generated unless present."""
@@ -102,7 +101,7 @@ class Person:
     id_number: str
 
 
-def _k12_enrolled(row: list[str], idx: dict[str, int]) -> Optional[Person]:
+def _k12_enrolled(row: list[str], idx: dict[str, int]) -> Person | None:
     if len(row) != len(idx):
         return None
     if row[idx["status"]] != "enrolled" or row[idx["stage"]] not in K12_STAGES:

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import aiohttp
 
@@ -84,7 +84,7 @@ async def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 120) 
             await asyncio.sleep(0.2)
 
 
-def stop(proc: subprocess.Popen) -> Optional[int]:
+def stop(proc: subprocess.Popen) -> int | None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -321,7 +321,7 @@ async def bench_database(
     return out
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=10_000_000, help="registry size (default 10,000,000)")
     p.add_argument("--teachers", type=int, help="default: students / 20")

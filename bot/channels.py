@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -70,12 +71,12 @@ _refuse_unsafe_start()
 
 class ReplyingRestInput(RestInput):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
     def __init__(self) -> None:
         super().__init__()
-        self._public_key: Optional[str] = None
+        self._public_key: str | None = None
         self.max_conversation_messages = int(
             os.environ.get("CONVERSATION_MAX_MESSAGES") or DEFAULT_MAX_CONVERSATION_MESSAGES
         )
@@ -85,7 +86,7 @@ class ReplyingRestInput(RestInput):
             self._public_key = realname.public_key(os.environ)
         return self._public_key
 
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
         body = request.json if isinstance(request.json, dict) else {}
         sent = body.get("metadata")
         if not isinstance(sent, dict):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Any
 
 from bot.entity_lexicon import make_entity
 from bot.name_rules import extend_name, find_names, plausible_name
@@ -67,7 +67,7 @@ def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return sa < eb and sb < ea
 
 
-def _name_intent(intent: Optional[str]) -> bool:
+def _name_intent(intent: str | None) -> bool:
     return intent in (
         None,
         "inform",
@@ -85,7 +85,7 @@ def _name_intent(intent: Optional[str]) -> bool:
     )
 
 
-def refine(text: str, entities: Iterable[dict[str, Any]], intent: Optional[str] = None) -> list[dict[str, Any]]:
+def refine(text: str, entities: Iterable[dict[str, Any]], intent: str | None = None) -> list[dict[str, Any]]:
     """The entities to keep, in text order (see the module's docstring)."""
     kept: list[dict[str, Any]] = []
     names: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ Pure Python (no Rasa import).
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from bot.entity_lexicon import ROLE_LEXICON, ROLE_RE, SINGLE, has_surname, make_entity
 from identity import check_name, normalise_name
@@ -176,7 +176,7 @@ def plausible_name(name: str, strict: bool = False) -> bool:
     return True
 
 
-def name_at(text: str, start: int, strict: bool = False, need_end: bool = False) -> Optional[tuple[int, int]]:
+def name_at(text: str, start: int, strict: bool = False, need_end: bool = False) -> tuple[int, int] | None:
     """The name starting at `start`: the run of name characters, cut where
     a name cannot go on."""
     m = _RUN.match(text, start)
@@ -217,7 +217,7 @@ def find_names(text: str, strict_bare: bool = True) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     spans: set = set()
 
-    def add(span: Optional[tuple[int, int]]) -> None:
+    def add(span: tuple[int, int] | None) -> None:
         if span and span not in spans:
             spans.add(span)
             found.append(make_entity("person_name", normalise_name(text[span[0] : span[1]]), *span))
@@ -260,7 +260,7 @@ def find_names(text: str, strict_bare: bool = True) -> list[dict[str, Any]]:
     return found
 
 
-def extend_name(text: str, ent: dict[str, Any]) -> Optional[tuple[int, int]]:
+def extend_name(text: str, ent: dict[str, Any]) -> tuple[int, int] | None:
     """A DIET name span repaired: the surname put back (志强 after 喻),
     trailing characters that cannot be a name's taken off."""
     start, end = ent.get("start"), ent.get("end")
@@ -281,7 +281,7 @@ def extend_name(text: str, ent: dict[str, Any]) -> Optional[tuple[int, int]]:
     return start, end
 
 
-def bare_name(text: str) -> Optional[str]:
+def bare_name(text: str) -> str | None:
     """The name when the whole message is a name (for the intent)."""
     core = _PARTICLES_END.sub("", _FILLERS_EDGE.sub("", text))
     for prefix in ("是", "叫", "我叫", "我是", "名字是", "姓名", "名字"):

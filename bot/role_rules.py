@@ -8,7 +8,7 @@ Pure Python (no Rasa import).
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from bot.entity_lexicon import ROLE_LEXICON, ROLE_RE, ROLE_VALUES, make_entity
 from bot.name_rules import name_at
@@ -19,7 +19,8 @@ _UNIVERSITY_HINT = re.compile(r"大学|学院|大专|高校|本科|研究生|高
 # Relatives (kept as parent) are a role only in a self statement.
 _RELATIVES = frozenset(
     """爷爷 奶奶 外公 外婆 姥姥 姥爷 舅舅 舅妈 姑姑 姑妈 姑父 小姨 姨妈 姨父 阿姨 叔叔 婶婶 伯伯 伯母 大伯
-    哥哥 姐姐 继父 继母 后妈 亲戚 外祖父 外祖母 祖父 祖母 爸 妈 爹 娘 表哥 表姐 表叔 表姑 表舅 嫲嫲 阿嬷 阿婆 外祖 干妈 干爹""".split()
+    哥哥 姐姐 继父 继母 后妈 亲戚 外祖父 外祖母 祖父 祖母 爸 妈 爹 娘 表哥 表姐 表叔 表姑 表舅 嫲嫲 阿嬷 阿婆 外祖 干妈
+    干爹""".split()
 )
 # After a role word: someone else acts ("老师让我领卡", "家长群里说").
 _OTHER_ACTS = re.compile(r"(?:让|叫|说|通知|要求|布置|喊|催|讲|告诉|发|群|证|号|们|那边|那里|在群|推荐|安排|统一|组织)")
@@ -63,7 +64,7 @@ _NOT_SELF = re.compile(r"(?:显示|写的|写着|卡上|变成|成了|认成|当
 _NEGATED = re.compile(r"(?:不是|并非|不算|也不是|又不是|还不是)$")
 
 
-def role_of(span: str) -> Optional[str]:
+def role_of(span: str) -> str | None:
     """The role value of a role phrase (a span DIET tagged, or a lexicon
     word), or None when it names no role (本人领取, 自己, 帮)."""
     if span in ROLE_VALUES:
@@ -216,7 +217,7 @@ def _chunk_roles(text: str) -> list[dict[str, Any]]:
     return found
 
 
-def keep_role(text: str, ent: dict[str, Any]) -> Optional[str]:
+def keep_role(text: str, ent: dict[str, Any]) -> str | None:
     """The role value of a role entity found by DIET, or None to drop it."""
     span = text[ent.get("start", 0) : ent.get("end", 0)] if "start" in ent else ""
     value = role_of(str(ent.get("value") or "")) or (role_of(span) if span else None)

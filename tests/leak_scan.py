@@ -18,7 +18,9 @@ import subprocess
 import sys
 import threading
 import unicodedata
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -97,7 +99,7 @@ def stored_full_ids(env: dict[str, str]) -> dict[str, list[str]]:
     backend's tables outside the registry and the cards."""
     hits: dict[str, list[str]] = {}
     for url, skip in ((env["BACKEND_TRACKER_URL"], frozenset()), (env["BACKEND_DATABASE_URL"], REGISTRY_TABLES)):
-        for table, found in _in_thread(lambda: _table_hits(url, skip)).items():
+        for table, found in _in_thread(partial(_table_hits, url, skip)).items():
             hits.setdefault(table, []).extend(found)
     return hits
 
@@ -154,7 +156,7 @@ def page_full_ids(base_url: str, env: dict[str, str], root: Any, registry: set[s
     return _in_thread(read)
 
 
-def report(hits: dict[str, list[str]], limit: int = 5) -> Optional[str]:
+def report(hits: dict[str, list[str]], limit: int = 5) -> str | None:
     if not hits:
         return None
     return "; ".join(f"{where}: {len(found)} (e.g. {found[0][:4]}…)" for where, found in list(hits.items())[:limit])

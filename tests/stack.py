@@ -18,8 +18,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
@@ -44,7 +45,7 @@ Stack = devstack.ServiceStack
 
 
 @contextlib.contextmanager
-def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iterator[Any]:
+def started_stack(tmp: Path, overrides: dict[str, str] | None = None) -> Iterator[Any]:
     """The three services on free ports with the known registry, stopped
     afterwards; their logs, the staff pages, the tracker store and the
     backend's tables other than the registry and cards must then hold no
@@ -116,7 +117,7 @@ def scaled_overrides(tag: str, redis_db: int = 13) -> dict[str, str]:
 
 @contextlib.contextmanager
 def started_scaled_stack(
-    tmp: Path, tag: str, overrides: Optional[dict[str, str]] = None, redis_db: int = 13
+    tmp: Path, tag: str, overrides: dict[str, str] | None = None, redis_db: int = 13
 ) -> Iterator[Any]:
     """A scaled stack on fresh databases, dropped afterwards."""
     import redis
@@ -168,7 +169,7 @@ def typed_ids(text: str) -> set[str]:
 
 
 def assert_only_own_ids(
-    sender: str, sent: str, messages: list[dict[str, Any]], metadata: Optional[dict[str, Any]] = None
+    sender: str, sent: str, messages: list[dict[str, Any]], metadata: dict[str, Any] | None = None
 ) -> None:
     """A reply holds no full ID number this conversation did not type (or
     its channel identity did not bring: the user's own)."""
@@ -184,7 +185,7 @@ def assert_only_own_ids(
         assert shown <= own, f"the bot showed an ID number this chat never typed: {m}"
 
 
-async def say(stack: Stack, sender: str, text: str, metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+async def say(stack: Stack, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"sender": sender, "message": text}
     if metadata:
         body["metadata"] = metadata
@@ -204,7 +205,7 @@ def rasa_token(stack: Stack) -> dict[str, str]:
     return {"token": stack.env["RASA_AUTH_TOKEN"]}
 
 
-def realname(name: str, id_number: str, sender: Optional[str] = None, **claims: Any) -> dict[str, str]:
+def realname(name: str, id_number: str, sender: str | None = None, **claims: Any) -> dict[str, str]:
     """Metadata with the channel's identity, signed with the development key
     as the mini-program's server would sign it (`sender` binds it to one
     conversation)."""

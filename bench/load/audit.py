@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -28,7 +29,7 @@ from identity.masking import mask_id
 class ClaimRecord:
     id_number: str
     outcome: str  # a ConversationRecord's outcome
-    card_number: Optional[str] = None  # the number the bot showed
+    card_number: str | None = None  # the number the bot showed
 
 
 @dataclass
@@ -80,7 +81,7 @@ def audit_cards(claims: Sequence[ClaimRecord], cards: Sequence[tuple[str, str]])
         if len(numbers) > 1:
             audit.duplicated += 1
             note(f"{len(numbers)} cards", id_number)
-    for number, people in holders.items():
+    for people in holders.values():
         if len(people) > 1:
             audit.duplicated += 1
             note(f"card number held by {len(people)} people", sorted(people)[0])
@@ -128,7 +129,7 @@ def fetch_cards(database_url: str, id_numbers: Sequence[str]) -> list[tuple[str,
 
 
 async def _fetch_pg(
-    host: str, port: int, user: Optional[str], password: Optional[str], database: str, wanted: list[str]
+    host: str, port: int, user: str | None, password: str | None, database: str, wanted: list[str]
 ) -> list[tuple[str, str]]:
     import asyncpg
 

@@ -24,8 +24,9 @@ import math
 import random
 import secrets
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -108,7 +109,7 @@ class LoadOptions:
     claim_ratio: float = 0.8
     think_time: float = 1.0  # mean seconds between an answer and the next message
     max_conversations: int = 20_000
-    time_limit: Optional[float] = None  # default: the steps' total
+    time_limit: float | None = None  # default: the steps' total
     drain_timeout: float = 120.0
     request_timeout: float = 60.0
     max_in_flight: int = 400
@@ -212,7 +213,7 @@ async def run_chat_load(
     turns: list[TurnRecord] = []
     conversations: list[ConversationRecord] = []
     shed = [0] * len(windows)
-    stopped_after: Optional[int] = None
+    stopped_after: int | None = None
     warm_seconds = 0.0
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         if options.warmup:

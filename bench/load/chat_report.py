@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from bench.load.conversation import ConversationRecord, TurnRecord
 from bench.load.http import percentile
@@ -30,7 +30,7 @@ def latency_summary(latencies: Sequence[float]) -> dict[str, float]:
 @dataclass
 class StepReport:
     name: str
-    offered_rate: Optional[float]  # messages/s; None for warm-up, drain and the total
+    offered_rate: float | None  # messages/s; None for warm-up, drain and the total
     seconds: float
     achieved_rate: float  # answered turns completed in the window, per second
     turns: int  # sent in the window
@@ -46,7 +46,7 @@ class StepReport:
     failed_claims: int
     unfinished: int
     shed: int  # arrivals not started: too many conversations in flight
-    passed: Optional[bool] = None  # p95 under target, no error, no failed claim, nothing shed or unfinished
+    passed: bool | None = None  # p95 under target, no error, no failed claim, nothing shed or unfinished
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,10 +55,10 @@ class StepReport:
 def step_report(
     name: str,
     window: tuple[float, float],
-    offered_rate: Optional[float],
+    offered_rate: float | None,
     turns: Iterable[TurnRecord],
     conversations: Iterable[ConversationRecord],
-    p95_target_ms: Optional[float] = None,
+    p95_target_ms: float | None = None,
     shed: int = 0,
 ) -> StepReport:
     """Figures of the turns sent and the conversations started in [start, end).
@@ -110,12 +110,12 @@ class ChatLoadResult:
     url: str
     options: dict[str, Any]
     steps: list[StepReport]
-    warmup: Optional[StepReport]
-    drain: Optional[StepReport]
+    warmup: StepReport | None
+    drain: StepReport | None
     total: StepReport
     seconds: float  # measured run, drain included
-    stopped_after_step: Optional[int]  # 1-based; a step failed and later steps were not run
-    highest_passing_rate: Optional[float]
+    stopped_after_step: int | None  # 1-based; a step failed and later steps were not run
+    highest_passing_rate: float | None
     people_exhausted: int  # claims that became questions: the registry ran out
     failed_claim_examples: list[dict[str, Any]]
     # Not in the JSON (they hold ID numbers): what the card audit needs.
@@ -189,8 +189,8 @@ def table_rows(result: ChatLoadResult) -> list[list[str]]:
 
 
 def format_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    lines = ["  ".join(str(x).rjust(w) for x, w in zip(line, widths)) for line in [head, *rows]]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    lines = ["  ".join(str(x).rjust(w) for x, w in zip(line, widths, strict=True)) for line in [head, *rows]]
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from bench.load.audit import audit_run
 from bench.load.chat import LoadOptions, Step, now_iso, parse_steps, run_chat_load
@@ -117,12 +117,12 @@ def git_commit() -> str:
     return done.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
-def command_line(argv: Optional[list[str]]) -> str:
+def command_line(argv: list[str] | None) -> str:
     module = "bench.load.matrix" if Path(sys.argv[0]).name == "matrix.py" else "bench.load"
     return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
 
 
-def targets(result: ChatLoadResult, audit: Optional[dict[str, Any]], rasa: Optional[int]) -> dict[str, Any]:
+def targets(result: ChatLoadResult, audit: dict[str, Any] | None, rasa: int | None) -> dict[str, Any]:
     """The issue's targets, as met (True), missed (False) or not measured (None)."""
     total_failed = result.total.failed_claims + (result.warmup.failed_claims if result.warmup else 0)
     out: dict[str, Any] = {
@@ -140,11 +140,11 @@ def targets(result: ChatLoadResult, audit: Optional[dict[str, Any]], rasa: Optio
 
 def run_one(
     args: argparse.Namespace,
-    argv: Optional[list[str]],
+    argv: list[str] | None,
     profile: str,
     rasa: int,
     actions: int,
-    out: Optional[Path] = None,
+    out: Path | None = None,
 ) -> dict[str, Any]:
     """One run with a stack of its own (or against --url); writes and returns the JSON document."""
     options = load_options(args)
@@ -232,7 +232,7 @@ def report_text(doc: dict[str, Any], result: ChatLoadResult) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.matrix:
         from bench.load.matrix import run_matrix

@@ -21,7 +21,8 @@ import random
 import secrets
 import statistics
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -91,7 +92,7 @@ def measure(profile: str, conversations: int, warmup: int, concurrency: int, ras
     return {"profile": profile, "rasa_instances": rasa_instances, **out}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load.cpu", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", choices=("default", "scaled"), default="default")
     p.add_argument("--rasa-instances", type=int, default=1)

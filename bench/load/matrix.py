@@ -15,7 +15,7 @@ import argparse
 import copy
 import json
 import traceback
-from typing import Any, Optional
+from typing import Any
 
 from bench.load.chat import now_iso
 from bench.load.cli import RESULTS, command_line, git_commit, parser, run_one
@@ -23,7 +23,7 @@ from bench.load.cli import RESULTS, command_line, git_commit, parser, run_one
 CONFIGS = (("default", 1), ("scaled", 1), ("scaled", 2))
 
 
-def run_matrix(args: argparse.Namespace, argv: Optional[list[str]]) -> int:
+def run_matrix(args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.url:
         raise SystemExit("--matrix starts its own stacks: no --url")
     started = now_iso()
@@ -35,7 +35,7 @@ def run_matrix(args: argparse.Namespace, argv: Optional[list[str]]) -> int:
         print(f"\n### {profile} profile, {rasa} Rasa, {actions} action server(s)", flush=True)
         try:
             docs.append(run_one(one, argv, profile, rasa, actions))
-        except Exception as exc:  # one configuration failing does not lose the others' figures
+        except Exception as exc:  # noqa: BLE001 - one configuration failing does not lose the others' figures
             traceback.print_exc()
             docs.append(
                 {
@@ -134,7 +134,7 @@ def markdown(combined: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return run_matrix(parser("python -m bench.load.matrix").parse_args(argv), argv)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def supported(version: str) -> bool:
     return version.split(".")[:2] == SUPPORTED_SERIES.split(".")
 
 
-def install(version: Optional[str] = None) -> list[str]:
+def install(version: str | None = None) -> list[str]:
     """Install every patch if Rasa (`version`, by default the installed
     one) is of the supported series; the names installed. Idempotent."""
     if version is None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any
 
 import aiohttp
 import orjson
@@ -39,7 +39,7 @@ from bot.patches import server_listeners
 _MARK = "_xuexihao_http_client"
 OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 KEEPALIVE_SECONDS = 2.0
-_sessions: "list[aiohttp.ClientSession]" = []
+_sessions: list[aiohttp.ClientSession] = []
 
 
 def dumps(value: Any) -> str:
@@ -81,7 +81,7 @@ class SharedSession:
         return session
 
     async def __aexit__(
-        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         return None
 

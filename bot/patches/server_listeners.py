@@ -12,10 +12,11 @@ no longer depends on a channel adding them to its blueprint.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, List, Tuple
+from collections.abc import Callable
+from typing import Any
 
 _MARK = "_xuexihao_server_listeners"
-LISTENERS: List[Tuple[Callable[..., Any], str]] = []
+LISTENERS: list[tuple[Callable[..., Any], str]] = []
 
 
 def register(listener: Callable[..., Any], event: str) -> None:

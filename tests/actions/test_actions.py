@@ -5,7 +5,7 @@ the real backend, and the exact events and messages expected."""
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
@@ -16,7 +16,6 @@ from actions.backend_client import BackendClient
 from actions.claim_actions import ActionAskDetailsConfirmed, ActionClaimCard
 from actions.claim_form import ValidateClaimForm
 from tests.conftest import TOKEN, Api
-from tests.responses import rendered
 from tests.people import (
     FATHER_LI,
     GUARDIAN_HU,
@@ -28,6 +27,7 @@ from tests.people import (
     VOCATIONAL,
     XIAOMING,
 )
+from tests.responses import rendered
 
 VERIFIED_TEACHER = {"verified_realname": {"name": TEACHER.name, "id_number": TEACHER.id_number}}
 ALL_SLOTS = [
@@ -47,9 +47,9 @@ def tracker(
     slots: dict[str, Any],
     text: str = "",
     intent: str = "inform",
-    entities: Optional[list[dict[str, Any]]] = None,
-    metadata: Optional[dict[str, Any]] = None,
-    active_loop: Optional[str] = "claim_form",
+    entities: list[dict[str, Any]] | None = None,
+    metadata: dict[str, Any] | None = None,
+    active_loop: str | None = "claim_form",
     sender: str = "chat-1",
     confidence: float = 0.99,
 ) -> Tracker:
@@ -426,7 +426,7 @@ async def test_confirmation_shows_the_details_in_full() -> None:
     ]
 
 
-def claim_action(api: Optional[Api], url: Optional[str] = None) -> ActionClaimCard:
+def claim_action(api: Api | None, url: str | None = None) -> ActionClaimCard:
     action = ActionClaimCard()
     action.client = BackendClient(url=url or str(api.client.make_url("")), token=TOKEN, timeout_s=2.5)  # type: ignore[union-attr]
     return action

@@ -6,7 +6,7 @@ events and messages expected."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -44,10 +44,10 @@ from contract.buttons import (
     Button,
     buttons,
 )
+from tests.actions.test_actions import DOMAIN, run_form, tracker
 from tests.conftest import TOKEN, Api
 from tests.people import CHEN_CHILDREN, FATHER_CHEN, FATHER_LI, PUBLIC, TEACHER, XIAOMING
 from tests.responses import rendered
-from tests.actions.test_actions import DOMAIN, run_form, tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 FATHER, CHILD = FATHER_LI, XIAOMING
@@ -80,11 +80,11 @@ def action(name: str) -> dict[str, Any]:
     return {"event": "action", "name": name}
 
 
-def texts(messages: list[dict[str, Any]]) -> list[Optional[str]]:
+def texts(messages: list[dict[str, Any]]) -> list[str | None]:
     return [m["text"] for m in messages]
 
 
-def said(messages: list[dict[str, Any]]) -> list[tuple[Optional[str], Optional[str], list[dict[str, str]]]]:
+def said(messages: list[dict[str, Any]]) -> list[tuple[str | None, str | None, list[dict[str, str]]]]:
     """(response, text, buttons) of each message (run and run_form render
     the responses: the text is what the user reads)."""
     return [(m.get("response"), m.get("text"), m.get("buttons") or []) for m in messages]
@@ -682,7 +682,7 @@ CHILD_CLEARED = [
 ]
 
 
-def next_child(api: Optional[Api]) -> ActionNextChild:
+def next_child(api: Api | None) -> ActionNextChild:
     act = ActionNextChild()
     url = str(api.client.make_url("")) if api else "http://127.0.0.1:9"
     act.client = BackendClient(url=url, token=TOKEN, timeout_s=2.5)
@@ -764,7 +764,8 @@ async def test_another_child_at_the_three_child_limit_is_explained_before_a_four
     assert said(messages) == [
         (
             "utter_proxy_limit_reached_listed",
-            "您已经为 3 个孩子代领了电子卡：陈*（3601**********0516）、陈*（3601**********0534）、陈*（3601**********0552）。"
+            "您已经为 3 个孩子代领了电子卡：陈*（3601**********0516）、陈*（3601**********0534）、"
+            "陈*（3601**********0552）。"
             "目前每位家长最多代领三张，不能再代领第四张。其他孩子可以按中小学生本人领取（填孩子本人的姓名和身份证号，不核对监护人）。",
             [
                 {"title": "让孩子本人领取", "payload": '/choose_role{"k12_claimant": "self"}'},

@@ -274,7 +274,7 @@ def test_two_id_numbers_in_a_row_are_read_as_two(typed: str) -> None:
     assert [v for v, _ in ids(read(typed))] == [SELF_ID, CHILD_ID]
 
 
-# -- 3. several details ----------------------------------------------------------------------------------------------------
+# -- 3. several details ------------------------------------------------------------------------------------------------
 
 
 def test_parent_and_child_details_in_one_message_are_read_as_each_ones() -> None:
@@ -338,7 +338,7 @@ def test_entity_of_the_model_is_used_where_the_text_gives_no_boundary() -> None:
     ]
 
 
-# -- 4. roles ---------------------------------------------------------------------------------------------------------------
+# -- 4. roles ----------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -424,7 +424,7 @@ def test_role_entity_of_the_model_is_used_only_when_it_is_the_whole_message() ->
     assert read("老师让我领卡", [{"entity": "role", "value": "teacher", "start": 0, "end": 2}]).role is None
 
 
-# -- 5. claimant --------------------------------------------------------------------------------------------------------------
+# -- 5. claimant -------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -446,7 +446,7 @@ def test_parent_for_the_child_is_read_as_claimant_parent(typed: str) -> None:
     assert reading.kind == "claimant"
 
 
-# -- 6. corrections -----------------------------------------------------------------------------------------------------------
+# -- 6. corrections ----------------------------------------------------------------------------------------------------
 
 
 def test_name_typed_wrong_then_the_right_one_is_read_as_a_name_correction() -> None:
@@ -506,7 +506,7 @@ def test_no_mistake_is_not_read_as_a_correction(typed: str) -> None:
     assert read(typed).corrections == ()
 
 
-# -- 7. greetings, questions, other ------------------------------------------------------------------------------------------
+# -- 7. greetings, questions, other ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("typed", ["你好", "您好！", "在吗", "在吗？", "哈喽", "hello", "你好呀😊", "有人吗", "早上好"])
@@ -551,7 +551,7 @@ def test_everything_else_is_read_as_other(typed: str) -> None:
     assert reading.details == reading.corrections == ()
 
 
-# -- robustness, speed -----------------------------------------------------------------------------------------------------------
+# -- robustness, speed -------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

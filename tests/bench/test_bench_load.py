@@ -9,8 +9,9 @@ import functools
 import json
 import random
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -25,9 +26,9 @@ import bench.load.http
 from backend.models import Base, Card
 from bench.load import LoadResult, check_loopback, percentile, run_load  # noqa: F401 - the names run_all and bot use
 from bench.load.audit import ClaimRecord, audit_cards, audit_run, claims_of, fetch_cards
-from bench.load.cpu import account
 from bench.load.chat import LoadOptions, Step, arrival_schedule, parse_steps, run_chat_load, step_windows
 from bench.load.chat_report import latency_summary, step_report, summary
+from bench.load.cli import main as cli_main
 from bench.load.conversation import (
     CLAIM_TURNS,
     QUESTION_TURNS,
@@ -38,7 +39,7 @@ from bench.load.conversation import (
     mask_text,
     mean_turns,
 )
-from bench.load.cli import main as cli_main
+from bench.load.cpu import account
 from bench.load.http import NotLoopback
 from tests.people import MINORITY, Person, make_id
 from tests.stack import FULL_ID, NEEDS_STACK, Stack

@@ -49,8 +49,8 @@ def comparable(parse: dict[str, Any]) -> str:
 
 
 async def main(model: str) -> dict[str, Any]:
-    from rasa.core.agent import Agent
     import structlog
+    from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
 
     from bot.patches import nlu_cache

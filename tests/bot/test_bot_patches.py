@@ -121,7 +121,7 @@ def test_skipped_and_logged_on_another_rasa_version(tmp_path: Path, install: str
     assert found["imported"] == []  # no patch module even imported
     assert "bot.patches.gc_freeze.freeze_after_start" not in found["listeners"].get("after_server_start", [])
     assert len(found["warnings"]) == len(PATCHES)
-    for name, warning in zip(PATCHES, found["warnings"]):
+    for name, warning in zip(PATCHES, found["warnings"], strict=True):
         assert f"bot.patches.{name} skipped" in warning and "3.7.2" in warning and "3.6.x" in warning, warning
 
 

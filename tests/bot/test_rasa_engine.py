@@ -114,7 +114,8 @@ assert walks == [], walks
 bad = [{"events": "x", "responses": []}, {"events": [{"event": 3}], "responses": []},
        {"events": [{"event": "slot", "name": "a"}]},  # no value
        {"events": [{"event": "no_such_event"}]}, {"events": [{"name": "a", "value": 1}]},
-       {"events": [{"event": "slot", "name": 1, "value": 2}]}, {"events": [{"event": ["slot"], "name": "a", "value": 1}]},
+       {"events": [{"event": "slot", "name": 1, "value": 2}]},
+       {"events": [{"event": ["slot"], "name": "a", "value": 1}]},
        {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "now"}]}, {"responses": "x"},
        {"events": [{"event": "slot", "name": "a", "value": 1}, "not an event"]}]
 for instance in bad:

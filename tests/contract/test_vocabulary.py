@@ -26,9 +26,9 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 import pytest
 import yaml
@@ -48,9 +48,9 @@ OPTION = re.compile(r'<option value="(?P<code>[a-z][a-z0-9_]*)"[^>]*>(?P<label>[
 @dataclass(frozen=True)
 class Label:
     text: str
-    code: Optional[str]
+    code: str | None
     where: str  # path:line
-    table: Optional[str] = None  # path:line of the dict literal holding it
+    table: str | None = None  # path:line of the dict literal holding it
 
     @property
     def in_contract(self) -> bool:
@@ -64,7 +64,7 @@ def product_files(*suffixes: str) -> Iterator[Path]:
                 yield path
 
 
-def _is_label(node: Optional[ast.AST]) -> bool:
+def _is_label(node: ast.AST | None) -> bool:
     return (
         isinstance(node, ast.Constant)
         and isinstance(node.value, str)
@@ -75,7 +75,7 @@ def _is_label(node: Optional[ast.AST]) -> bool:
     )
 
 
-def _is_code(node: Optional[ast.AST]) -> bool:
+def _is_code(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str) and CODE.match(node.value) is not None
 
 
@@ -84,7 +84,7 @@ def python_labels(path: Path) -> Iterator[Label]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=True):
                 if _is_code(key) and _is_label(value):
                     assert isinstance(key, ast.Constant) and isinstance(value, ast.Constant)
                     yield Label(value.value, key.value, f"{rel}:{value.lineno}", f"{rel}:{node.lineno}")

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 
 from backend.claims.cardnumber import is_valid_card_number
-from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import async_database_url
 from backend.db import Database
 from backend.models import Card, Ticket
+from backend.web.chat_page import COOKIE, conversation_sender
 from backend.web.console.staff import create_staff
 from identity import mask_id
-from tests.e2e.browser import Browser, desktop, phone, publish  # noqa: F401 - fixtures
 from tests.chat_client import session_secret
+from tests.e2e.browser import Browser, publish
 from tests.people import SUSPENDED, VOCATIONAL
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, slots
 

@@ -24,8 +24,9 @@ import itertools
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import aiohttp
 
@@ -190,7 +191,7 @@ SEEDS: list[tuple[str, list[str]]] = [
 class Chat:
     """One REST conversation with the stack's Rasa server."""
 
-    def __init__(self, http: aiohttp.ClientSession, stack: Stack, metadata: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, http: aiohttp.ClientSession, stack: Stack, metadata: dict[str, Any] | None = None) -> None:
         self.http, self.stack, self.sender, self.metadata = http, stack, sender_id(), metadata
 
     async def say(self, message: str) -> list[dict[str, Any]]:
@@ -214,7 +215,7 @@ def shown(reply: list[dict[str, Any]]) -> list[ButtonKey]:
     return [(b.get("title", ""), b.get("payload", "")) for m in reply for b in m.get("buttons") or []]
 
 
-def normalised_text(text: Optional[str]) -> str:
+def normalised_text(text: str | None) -> str:
     """Card and ticket numbers, and whether this chat issued the card or
     found it issued, differ between two chats that claim the same card."""
     text = CARD_NUMBER.sub("<card number>", text or "")
@@ -260,7 +261,7 @@ class Point:
     seed: str
     prefix: tuple[str, ...]
 
-    def describe(self, cast: Optional[Cast] = None) -> str:
+    def describe(self, cast: Cast | None = None) -> str:
         messages = [
             t.format_map(cast) if cast is not None else t.replace("{{", "{").replace("}}", "}") for t in self.prefix
         ]
@@ -331,7 +332,7 @@ async def explore(stack: Stack, concurrency: int = 4, depth: int = 5) -> Explora
 
         replies = await asyncio.gather(*(run_seed(messages) for _, messages in SEEDS))
         frontier: list[tuple[ButtonKey, Point]] = []
-        for (name, messages), seed_replies in zip(SEEDS, replies):
+        for (name, messages), seed_replies in zip(SEEDS, replies, strict=True):
             for i, reply in enumerate(seed_replies):
                 frontier += found(reply, Point(name, tuple(messages[: i + 1])))
         for _ in range(depth):
@@ -339,7 +340,7 @@ async def explore(stack: Stack, concurrency: int = 4, depth: int = 5) -> Explora
                 break
             tapped_replies = await asyncio.gather(*(compare(b, p) for b, p in frontier))
             following: list[tuple[ButtonKey, Point]] = []
-            for (button, point), reply in zip(frontier, tapped_replies):
+            for (button, point), reply in zip(frontier, tapped_replies, strict=True):
                 following += found(reply, Point(point.seed, (*point.prefix, literal(button[1]))))
             frontier = following
         assert not frontier, f"still new questions after {depth} taps: {frontier[:5]}"
@@ -505,7 +506,7 @@ async def test_the_usual_ways_of_answering_each_question(stack: Stack) -> None:
 
     async with aiohttp.ClientSession() as http:
 
-        async def case(prefix: tuple[str, ...], typed: Any, expected: dict[str, Any]) -> Optional[str]:
+        async def case(prefix: tuple[str, ...], typed: Any, expected: dict[str, Any]) -> str | None:
             message = typed if isinstance(typed, str) else " / ".join(typed)
             async with gate:
                 # As the mini-program sends it: the user's verified real
@@ -522,5 +523,5 @@ async def test_the_usual_ways_of_answering_each_question(stack: Stack) -> None:
             return f"{prefix} then {message!r}: expected {expected}, got {got}; reply {[m.get('text') for m in reply]}"
 
         results = await asyncio.gather(*(case(prefix, message, expected) for _, prefix, message, expected in VARIANTS))
-    wrong = [f"[{question}] {r}" for (question, *_), r in zip(VARIANTS, results) if r]
+    wrong = [f"[{question}] {r}" for (question, *_), r in zip(VARIANTS, results, strict=True) if r]
     assert not wrong, f"{len(wrong)} of {len(VARIANTS)} not understood:\n" + "\n".join(wrong)

@@ -58,17 +58,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.channel_replies import SILENCE_APOLOGY
 from backend.claims.cardnumber import is_valid_card_number
 from bench.load.audit import ClaimRecord, audit_cards
 from bench.load.conversation import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
+from bot.channel_replies import SILENCE_APOLOGY
 from identity.masking import mask_id, mask_name
 from tests.responses import text_of
 from tests.stack import NEEDS_STACK, ROOT, Stack, run_services, started_scaled_stack
@@ -113,7 +114,7 @@ CLEAR_MESSAGES = {
 }
 
 
-def clear_message(text: str) -> Optional[str]:
+def clear_message(text: str) -> str | None:
     """Which of the clear messages the text holds, if any."""
     return next((kind for kind, message in CLEAR_MESSAGES.items() if message in text), None)
 
@@ -128,7 +129,7 @@ class PrivateRedis:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = run_services.free_port()
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = open(self.folder / "redis-server.log", "ab")
@@ -246,9 +247,9 @@ class Turn:
     sent: float  # time.monotonic()
     seconds: float
     said: str  # a short label of the message sent (no personal data)
-    error: Optional[str]  # None: HTTP 200 with a list of messages
+    error: str | None  # None: HTTP 200 with a list of messages
     text: str  # what the user saw (the 503's busy message too), masked
-    clear: Optional[str]  # the clear message it held (CLEAR_MESSAGES' key)
+    clear: str | None  # the clear message it held (CLEAR_MESSAGES' key)
 
     @property
     def shown(self) -> str:
@@ -264,15 +265,15 @@ class Conversation:
     person: Claimant = field(repr=False)
     turns: list[Turn] = field(default_factory=list)
     started: float = 0.0
-    ended: Optional[float] = None
-    waiting_since: Optional[float] = None  # a turn in flight, sent then
+    ended: float | None = None
+    waiting_since: float | None = None  # a turn in flight, sent then
     told: list[tuple[str, str]] = field(default_factory=list)  # ("issued" | "existing", card number)
-    tracker_card: Optional[str] = None
+    tracker_card: str | None = None
     kept: dict[str, str] = field(default_factory=dict, repr=False)  # details seen in the tracker
     lost: list[str] = field(default_factory=list)  # masked notes
 
     @property
-    def card_number(self) -> Optional[str]:
+    def card_number(self) -> str | None:
         return self.told[-1][1] if self.told else None
 
     @property
@@ -307,7 +308,7 @@ class Conversation:
         )
 
 
-async def fetch_tracker(http: aiohttp.ClientSession, base: str, sender: str) -> Optional[dict[str, Any]]:
+async def fetch_tracker(http: aiohttp.ClientSession, base: str, sender: str) -> dict[str, Any] | None:
     try:
         async with http.get(
             f"{base}/conversations/{sender}/tracker",
@@ -333,7 +334,7 @@ class SimulatedUser:
     async def say(self, http: aiohttp.ClientSession, message: str) -> None:
         conv = self.conv
         sent = time.monotonic()
-        error: Optional[str] = None
+        error: str | None = None
         replies: Any = None
         conv.waiting_since = sent
         try:
@@ -372,7 +373,7 @@ class SimulatedUser:
             found = CARD_NUMBER.search(text)
             conv.told.append(("issued" if ISSUED in text else "existing", found.group(1) if found else ""))
 
-    async def look(self, http: aiohttp.ClientSession, deadline: float) -> Optional[dict[str, Any]]:
+    async def look(self, http: aiohttp.ClientSession, deadline: float) -> dict[str, Any] | None:
         while time.monotonic() < deadline:
             tracker = await fetch_tracker(http, self.base, self.conv.sender)
             if tracker is not None:
@@ -420,7 +421,7 @@ class Run:
 
 async def snapshot(http: aiohttp.ClientSession, base: str, convs: list[Conversation]) -> dict[str, dict[str, Any]]:
     trackers = await asyncio.gather(*(fetch_tracker(http, base, c.sender) for c in convs))
-    return {c.sender: t["slots"] for c, t in zip(convs, trackers) if t is not None}
+    return {c.sender: t["slots"] for c, t in zip(convs, trackers, strict=True) if t is not None}
 
 
 Fault = Callable[[Stack, PrivateRedis, Run], Awaitable[None]]

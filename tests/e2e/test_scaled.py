@@ -20,15 +20,15 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from backend.claims.cardnumber import is_valid_card_number
 from tests.people import MINORITY
-from tests.stack import NEEDS_STACK, SCALED_E2E_OVERRIDES, Stack, run_services, say, slots, started_scaled_stack, text
+from tests.stack import NEEDS_STACK, SCALED_E2E_OVERRIDES, Stack, run_services, say, slots, text
 from trust.secrets import RASA_AUTH_TOKEN, secret
 
 pytestmark = NEEDS_STACK
@@ -107,7 +107,7 @@ def check_turns(evs: list[dict[str, Any]], sent: list[str]) -> None:
     users = [e["text"] for e in kinds if e["event"] == "user"]
     if sorted(users) != sorted(sent):
         raise Interleaved(f"messages in the conversation: {users}, sent: {sent}")
-    for here, after in zip(kinds, kinds[1:]):
+    for here, after in pairwise(kinds):
         if here["event"] == "user" and after["event"] != "action":
             raise Interleaved(f"two user messages without a bot turn between them: {kinds}")
 

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
 
 from contract.contacts import HOTLINE
 from tests.people import (
-    TYPED_MOTHER_ZHOU,
-    TYPED_YOUNG_ZHOU,
-    TYPED_YOUNGER_ZHOU,
     TYPED_DAUGHTER_LI,
     TYPED_FATHER_HUANG,
     TYPED_FATHER_SUN,
@@ -39,6 +36,7 @@ from tests.people import (
     TYPED_HUANG_CHILDREN,
     TYPED_MOTHER_LI,
     TYPED_MOTHER_ZHAO,
+    TYPED_MOTHER_ZHOU,
     TYPED_PUBLIC_MA,
     TYPED_SON_SUN,
     TYPED_SON_WANG,
@@ -47,10 +45,11 @@ from tests.people import (
     TYPED_STUDENT_XU,
     TYPED_TEACHER_CHEN,
     TYPED_UNIVERSITY_SONG,
+    TYPED_YOUNG_ZHOU,
+    TYPED_YOUNGER_ZHOU,
     Person,
-    make_id,
 )
-from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, slots, text, tracker
+from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, text, tracker
 
 pytestmark = NEEDS_STACK
 
@@ -116,7 +115,7 @@ def test_name(request: pytest.FixtureRequest) -> str:
 class Turn:
     messages: list[dict[str, Any]]
     state: dict[str, Any]
-    active_loop: Optional[str]
+    active_loop: str | None
 
     @property
     def text(self) -> str:
@@ -137,7 +136,7 @@ class Chat:
     """One typed conversation: each `say` returns the reply and the slots
     after it, and is written to the module's transcripts."""
 
-    def __init__(self, stack: Stack, sender: str, test: str, metadata: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, stack: Stack, sender: str, test: str, metadata: dict[str, Any] | None = None) -> None:
         self.stack, self.sender, self.metadata = stack, sender, metadata
         assert sender not in TRANSCRIPTS, f"sender id {sender} used twice"
         self.transcript = TRANSCRIPTS.setdefault(sender, Transcript(test))
@@ -164,7 +163,7 @@ class Chat:
         return turn
 
 
-def chat(stack: Stack, sender: str, test: str, metadata: Optional[dict[str, Any]] = None) -> Chat:
+def chat(stack: Stack, sender: str, test: str, metadata: dict[str, Any] | None = None) -> Chat:
     """A typed chat; `metadata` (the channel's signed real name) goes with every message."""
     return Chat(stack, sender, test, metadata)
 
@@ -201,7 +200,7 @@ def details(turn: Turn, **expected: Any) -> None:
     ],
 )
 async def test_role_question_answered_in_words(
-    stack: Stack, test_name: str, answer: str, role: Optional[str], next_slot: Optional[str]
+    stack: Stack, test_name: str, answer: str, role: str | None, next_slot: str | None
 ) -> None:
     say_ = chat(stack, ascii_sender("typed-role", answer), test_name)
     t = await say_("我要领卡")
@@ -245,7 +244,7 @@ async def test_with_a_verified_real_name_the_self_service_paths_only_confirm(
     ],
 )
 async def test_self_or_parent_question_answered_in_words(
-    stack: Stack, test_name: str, answer: str, role: str, claimant: Optional[str], next_slot: str
+    stack: Stack, test_name: str, answer: str, role: str, claimant: str | None, next_slot: str
 ) -> None:
     say_ = chat(stack, ascii_sender("typed-claimant", answer), test_name)
     await say_("我要领卡")

@@ -242,7 +242,7 @@ def test_typed_variants_validate_to_the_same_id(value, wide, lower, seps):
     if wide:
         typed = full_width(typed)
     # seps[0] before the first character, seps[i] after character i-1.
-    typed = seps[0] + "".join(c + s for c, s in zip(typed, seps[1:]))
+    typed = seps[0] + "".join(c + s for c, s in zip(typed, seps[1:], strict=True))
     result = validate_id(typed, today=TODAY)
     assert result.ok, (typed, result)
     assert result.normalised == value

@@ -5,15 +5,16 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from backend.registry.jiangxi import COUNTIES
-from tools import demo_registry as dr
-from tools.demo_registry.ids import guardian_space
 from identity.idnumber import validate_id
 from identity.names import MIDDLE_DOT
+from tools import demo_registry as dr
+from tools.demo_registry.ids import guardian_space
 
 STUDENTS = 3000
 TEACHERS = 500
@@ -252,7 +253,7 @@ def test_guardians_and_siblings(students: list[dict[str, str]]) -> None:
                 assert name.startswith(surname), (name, row["name"])
     for kids in children.values():
         born = sorted(dt.date.fromisoformat(k["birth_date"]) for k in kids)
-        assert all((b - a).days > 300 for a, b in zip(born, born[1:]))
+        assert all((b - a).days > 300 for a, b in pairwise(born))
 
 
 def test_names(students: list[dict[str, str]], teachers: list[dict[str, str]]) -> None:

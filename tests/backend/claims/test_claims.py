@@ -344,7 +344,7 @@ async def test_failures_against_an_id_do_not_lock_out_its_verified_holder(api: A
 
 
 async def test_blank_channel_users_do_not_share_a_limit(api: Api) -> None:
-    for i in range(5):
+    for _ in range(5):
         await api.claim(path="k12_student", name="张三", id_number=PUBLIC.id_number, channel_user="")
     # PUBLIC's own ID is now limited, but another person with a blank user is not.
     status, body = await claim_self(api, XIAOMING, user="")

@@ -16,31 +16,31 @@ import functools
 import json
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import yaml
 
+from actions.privacy import under_consent_age
 from backend.config import async_database_url
-from backend.web.console.search import outcome_of
-from backend.db import Database
-from backend.models import ConversationSummary
 from backend.conversations.events import parse_payload
 from backend.conversations.index import refresh_index, summarise
 from backend.conversations.masking import Masker
 from backend.conversations.story import Pseudonymiser, export_story, fictional_id
-from backend.conversations.tracker import EVENTS, TrackerStore, TrackerEvent, TrackerUnavailable
+from backend.conversations.tracker import EVENTS, TrackerEvent, TrackerStore, TrackerUnavailable
 from backend.conversations.transcript import build_transcript
-from identity import validate_id
+from backend.db import Database
+from backend.models import ConversationSummary
+from backend.web.console.search import outcome_of
+from contract.buttons import CLAIM_SELF, CONFIRM, CONFIRM_WITH_CONSENT
+from identity import mask_id, mask_name, validate_id
 from identity.freetext import mask_for_staff as mask_numbers
 from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset_schema
-from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
-from actions.privacy import under_consent_age
-from contract.buttons import CLAIM_SELF, CONFIRM, CONFIRM_WITH_CONSENT
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, realname, say, slots, text
 
 MOBILE = "13812345678"
@@ -456,7 +456,8 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
     Rasa's table on PostgreSQL read the same, through a read-only session."""
     if not postgres_reachable():
         pytest.skip("PostgreSQL not reachable")
-    from sqlalchemy import insert, text as sql
+    from sqlalchemy import insert
+    from sqlalchemy import text as sql
     from sqlalchemy.ext.asyncio import create_async_engine
 
     name = f"xxh_tracker_{uuid.uuid4().hex[:10]}"

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -33,7 +34,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.config import DEFAULT_RETENTION_DAYS, Settings
+from backend.conversations.index import catch_up
 from backend.conversations.rows import PURGED_SENDER
+from backend.conversations.tracker import EVENTS, TrackerStore
+from backend.conversations.writer import TrackerWriter
 from backend.db import Database
 from backend.models import (
     AgentReply,
@@ -48,16 +52,13 @@ from backend.models import (
     utcnow,
 )
 from backend.privacy.retention import parse_age, purge_conversations
-from backend.conversations.writer import TrackerWriter
-from backend.conversations.index import catch_up
-from backend.conversations.tracker import EVENTS, TrackerStore
 from contract import contacts
 from identity import mask_id
+from tests.backend.web.console.test_staff_security import InlineCode, assert_strict_policy
 from tests.conftest import Api, serve_api
 from tests.people import CHEN_CHILDREN, FATHER_LI, MOTHER_WANG, XIAOMING, Person
 from tests.stack import run_services
 from tests.staff_client import StaffClient, signed_in
-from tests.backend.web.console.test_staff_security import InlineCode, assert_strict_policy
 
 ROOT = Path(__file__).resolve().parents[3]
 DAY = 86400.0
@@ -90,8 +91,8 @@ async def add_events(
     url: str,
     sender: str,
     timestamps: list[float],
-    texts: Optional[list[str]] = None,
-    slots: Optional[dict[str, str]] = None,
+    texts: list[str] | None = None,
+    slots: dict[str, str] | None = None,
 ) -> None:
     """A conversation as Rasa stores it: a user message (and a bot answer)
     at each time; slots set at the first time."""

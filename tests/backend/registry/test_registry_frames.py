@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from backend.registry.chunks import _dedupe, _frame, _rows_by_line, convert_chunk, read_header
 from backend.registry.frames import fast_split
 from backend.registry.rows import KINDS, RowError
-from tools.demo_registry import generate
 from identity.idnumber import check_char
 from tests.people import student_rows, teacher_rows
+from tools.demo_registry import generate
 
 
 def _fix_check(id_number: str) -> str:
@@ -95,7 +95,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]], reorder: 
     return path
 
 
-def _both_paths(kind: str, path: Path) -> tuple[Any, Any, Optional[tuple[pl.DataFrame, pl.DataFrame]]]:
+def _both_paths(kind: str, path: Path) -> tuple[Any, Any, tuple[pl.DataFrame, pl.DataFrame] | None]:
     columns, db_columns, convert = KINDS[kind]
     index, width, offset, problem = read_header(path, columns)
     assert problem is None and index is not None
@@ -223,7 +223,7 @@ def test_one_changed_field_either_path(tmp_path: Path, field: str, value: str) -
         return  # e.g. a value with a line separator: row-by-row as a whole
     good, bad = split
     try:
-        expected: Optional[tuple[Any, ...]] = convert([row[c] for c in columns])
+        expected: tuple[Any, ...] | None = convert([row[c] for c in columns])
     except RowError:
         expected = None
     if good.height:

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from sqlalchemy import text
 
+from backend.db import Database
 from backend.registry.columns import STUDENT_COLUMNS, TEACHER_COLUMNS
 from backend.registry.importer import import_registry
 from tests.conftest import reset_schema
@@ -25,8 +26,6 @@ from tests.people import (
     write_csv,
     write_registry,
 )
-from backend.db import Database
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, TOKEN, serve_api
+from tests.conftest import TOKEN, Api, serve_api
 from tests.people import FATHER_LI, XIAOMING
 
 ENDPOINTS = [

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from backend.web.address_limits import SlidingWindow
 from backend.app import create_app
+from backend.web.address_limits import SlidingWindow
 from tests.chat_client import ChatClient
 from tests.conftest import settings_for
 from tests.people import PUBLIC

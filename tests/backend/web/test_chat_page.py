@@ -20,9 +20,10 @@ import datetime as dt
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
@@ -32,15 +33,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from backend.app import create_app
-from backend.web.chat_page import COOKIE, MAX_MESSAGE, RASA_UNAVAILABLE, conversation_sender
 from backend.config import DEV_SESSION_SECRET, async_database_url
 from backend.db import Database
 from backend.models import AgentReply, Ticket
+from backend.web.chat_page import COOKIE, MAX_MESSAGE, RASA_UNAVAILABLE, conversation_sender
+from contract.buttons import CLAIM_SELF
 from identity import mask_id
 from tests.chat_client import ChatClient, session_secret
 from tests.conftest import settings_for
 from tests.people import PUBLIC, XIAOMING
-from contract.buttons import CLAIM_SELF
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, realname, run_services, slots
 from trust import realname as signing
 
@@ -53,7 +54,7 @@ def new_sender() -> str:
     return "web-" + secrets.token_hex(16)
 
 
-def cookie_attributes(resp: aiohttp.ClientResponse) -> Optional[dict[str, str]]:
+def cookie_attributes(resp: aiohttp.ClientResponse) -> dict[str, str] | None:
     """The conversation cookie a response sets: {"value": ..., attribute: value}, or None."""
     for header in resp.headers.getall("Set-Cookie", []):
         name, _, rest = header.partition("=")
@@ -76,10 +77,10 @@ class PageParser(HTMLParser):
         self.refs: list[str] = []
         self.inline: list[str] = []
         self.maxlength: dict[str, str] = {}
-        self.body: dict[str, Optional[str]] = {}
+        self.body: dict[str, str | None] = {}
         self._in_script = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if a.get("id"):
             self.ids.add(a["id"] or "")
@@ -332,7 +333,7 @@ async def test_malformed_body_is_refused_as_json(offline: TestClient, body: byte
     ],
 )
 async def test_rasa_down_answers_503_in_chinese(
-    offline: TestClient, message: str, metadata: Optional[dict[str, Any]]
+    offline: TestClient, message: str, metadata: dict[str, Any] | None
 ) -> None:
     """Valid messages (up to the limit) pass validation and reach for Rasa,
     which is down: a polite Chinese answer with the hotline, as JSON."""
@@ -377,7 +378,7 @@ async def chat(database_url: str) -> AsyncIterator[tuple[TestClient, Database]]:
         await client.close()
 
 
-async def add_reply(db: Database, sender: str, text: str, ticket_id: Optional[int] = None) -> int:
+async def add_reply(db: Database, sender: str, text: str, ticket_id: int | None = None) -> int:
     async with db.writing() as session:
         reply = AgentReply(
             channel_user=sender,
@@ -399,7 +400,7 @@ def conversation() -> tuple[str, dict[str, str]]:
 
 
 async def updates(
-    client: Any, cookie: dict[str, str], after: Optional[int] = None, base: str = "", **params: str
+    client: Any, cookie: dict[str, str], after: int | None = None, base: str = "", **params: str
 ) -> list[dict[str, Any]]:
     if after is not None:
         params["after"] = str(after)
@@ -566,7 +567,7 @@ def chatter(stack: Stack) -> ChatClient:
     return ChatClient(stack.backend_url, secret=session_secret(stack.env))
 
 
-async def post_message(me: ChatClient, message: str, metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+async def post_message(me: ChatClient, message: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     status, answer = await me.send(message, metadata)
     assert status == 200, answer
     messages: list[dict[str, Any]] = answer["messages"]

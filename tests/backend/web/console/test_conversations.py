@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlencode
 
 import pytest_asyncio
@@ -21,17 +21,17 @@ import yaml
 from sqlalchemy import func, select
 
 from backend.config import async_database_url
-from backend.web.console.refs import conversation_ref
+from backend.conversations.tracker import TrackerStore
 from backend.db import Database
 from backend.models import AgentReply, AuditEntry, ConversationSummary, ConversationTag
-from backend.conversations.tracker import TrackerStore
+from backend.web.console.refs import conversation_ref
 from contract.beijing import BEIJING
 from identity import mask_id, mask_name, validate_id
+from tests.backend.conversations.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
 from tests.chat_client import session_secret
 from tests.conftest import reset_schema, serve_api
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, say
 from tests.staff_client import StaffClient, signed_in
-from tests.backend.conversations.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
 
 pytestmark = NEEDS_STACK
 

@@ -9,14 +9,14 @@ import datetime as dt
 import io
 import re
 import xml.etree.ElementTree as ET
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from backend.web.console.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
 from backend.models import AuditEntry, Card, ClaimAttempt, utcnow
+from backend.web.console.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
 from contract.beijing import today
 from tests.conftest import Api
 from tests.people import (
@@ -270,7 +270,7 @@ async def test_report_csv_download(api: Api, admin: StaffClient) -> None:
     header = rows[0]
     assert header[:5] == ["区县代码", "区县", "学校代码", "学校名称", "发卡总数"]
     assert "发卡-中小学生/中职学生" in header and "领取失败-监护人不符" in header
-    by_school = {(r[0], r[2]): dict(zip(header, r)) for r in rows[1:-1]}
+    by_school = {(r[0], r[2]): dict(zip(header, r, strict=True)) for r in rows[1:-1]}
     school = by_school[(SCHOOL[2], SCHOOL[0])]
     assert (
         school["区县"],
@@ -282,7 +282,7 @@ async def test_report_csv_download(api: Api, admin: StaffClient) -> None:
     assert (school["领取失败-学籍非在读"], school["领取失败-监护人不符"]) == ("1", "1")
     unlinked = by_school[("", "")]
     assert (unlinked["区县"], unlinked["发卡-社会公众"], unlinked["领取失败-未核验到身份"]) == ("未关联", "1", "1")
-    total = dict(zip(header, rows[-1]))
+    total = dict(zip(header, rows[-1], strict=True))
     assert (total["区县代码"], total["发卡总数"], total["领取失败-身份证号无效"]) == ("合计", "5", "1")
 
     ranged = await admin.get(
@@ -290,7 +290,7 @@ async def test_report_csv_download(api: Api, admin: StaffClient) -> None:
         f"&to={(D + dt.timedelta(days=1)).isoformat()}"
     )
     ranged_rows = list(csv.reader(io.StringIO(ranged.body[3:].decode("utf-8"))))
-    assert dict(zip(header, ranged_rows[-1]))["发卡总数"] == "1"  # only the teacher, after midnight
+    assert dict(zip(header, ranged_rows[-1], strict=True))["发卡总数"] == "1"  # only the teacher, after midnight
     assert (await admin.get("/staff/dashboard/report.csv?from=nonsense")).status == 400
 
     async with api.db.reading() as session:

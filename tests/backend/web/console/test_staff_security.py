@@ -20,14 +20,15 @@ import json
 import os
 import pwd
 import re
-import sqlite3
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
-from typing import Any, AsyncIterator, Optional
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
@@ -39,11 +40,10 @@ from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import text as sql
 
 from backend.appkeys import SETTINGS
+from backend.config import async_database_url
+from backend.db import Database
 from backend.web.chat_page import COOKIE as CHAT_COOKIE
 from backend.web.chat_page import conversation_sender
-from backend.config import async_database_url
-from backend.web.console.refs import conversation_ref
-from backend.db import Database
 from backend.web.console.auth import (
     LOGIN_COOKIE,
     LOGIN_MAX_FAILURES,
@@ -52,6 +52,7 @@ from backend.web.console.auth import (
     SESSION_SECONDS,
     sign,
 )
+from backend.web.console.refs import conversation_ref
 from backend.web.console.staff import create_staff
 from identity import mask_id
 from tests.chat_client import ChatClient, session_secret
@@ -100,16 +101,14 @@ class Staff:
     async def get(self, path: str, **kw: Any) -> tuple[int, str, Any]:
         return await self.request("GET", path, **kw)
 
-    async def post(
-        self, path: str, form: dict[str, str], csrf: Optional[str] = None, **kw: Any
-    ) -> tuple[int, str, Any]:
+    async def post(self, path: str, form: dict[str, str], csrf: str | None = None, **kw: Any) -> tuple[int, str, Any]:
         """POST a form; with the current CSRF token unless `csrf` is given
         ("" sends none at all)."""
         token = self.csrf if csrf is None else csrf
         data = dict(form, csrf_token=token) if token else dict(form)
         return await self.request("POST", path, data=data, **kw)
 
-    async def login(self, username: str, password: str, next_: Optional[str] = None) -> tuple[int, str, Any]:
+    async def login(self, username: str, password: str, next_: str | None = None) -> tuple[int, str, Any]:
         status, _, _ = await self.get("/staff/login")
         assert status == 200
         form = {"username": username, "password": password}
@@ -117,7 +116,7 @@ class Staff:
             form["next"] = next_
         return await self.post("/staff/login", form)
 
-    async def signed_in(self, username: str, password: str) -> "Staff":
+    async def signed_in(self, username: str, password: str) -> Staff:
         status, body, _ = await self.login(username, password)
         assert status == 302, body
         await self.refresh()
@@ -129,7 +128,7 @@ class Staff:
         if status != 200:  # an admin-only page for an agent; the audit log for an admin
             status, body, _ = await self.get("/staff/audit")
 
-    def cookie(self, name: str) -> Optional[str]:
+    def cookie(self, name: str) -> str | None:
         for c in self.http.cookie_jar:
             if c.key == name:
                 return c.value
@@ -629,7 +628,7 @@ def assert_escaped(page: str, payload: str, escaped: str, where: str) -> None:
     assert "<script>alert" not in page and "<img src=x" not in page, where
 
 
-@pytest.mark.parametrize("payload,escaped", list(zip(XSS_PAYLOADS, XSS_ESCAPED)))
+@pytest.mark.parametrize("payload,escaped", list(zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True)))
 async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(
     console: Api, clients: Any, payload: str, escaped: str
 ) -> None:
@@ -666,7 +665,7 @@ async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(
 
 
 async def test_a_username_echoed_by_the_login_form_is_escaped(console: Api, clients: Any) -> None:
-    for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+    for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
         status, page, _ = await clients().login(payload, "wrong password!")
         assert status == 401
         assert_escaped(page, payload, escaped, "login form")
@@ -701,7 +700,7 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
         transcript = f"/staff/conversations/{conversation_ref(secret, sender)}"
         status, page, _ = await admin.get(transcript)
         assert status == 200, page
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             assert_escaped(page, payload, escaped, "transcript (messages)")
         for payload in XSS_PAYLOADS:
             status, _, resp = await admin.post(f"{transcript}/tags", {"tag": payload})
@@ -709,10 +708,10 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
             await admin.refresh()
         status, page, _ = await admin.get(transcript)
         assert status == 200
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             assert page.count(escaped) >= 2, "the message and the tag"
             assert_escaped(page, payload, escaped, "transcript (tags)")
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             status, page, _ = await admin.get("/staff/conversations", params={"tag": payload})
             assert status == 200 and f'href="{transcript}"' in page, "the conversation, found by its tag"
             assert_escaped(page, payload, escaped, "conversation list (tags, filter)")
@@ -721,7 +720,7 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
             assert payload not in page and "<img src=x" not in page and "<script>alert" not in page
         status, page, _ = await admin.get("/staff/audit")
         assert status == 200 and "tag_conversation" in page
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             assert_escaped(page, payload, escaped, "audit log (tags)")
     finally:
         await admin.close()
@@ -864,7 +863,7 @@ class InlineCode(HTMLParser):
         self.found: list[str] = []
         self._script = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "style":
             self.found.append("<style>")

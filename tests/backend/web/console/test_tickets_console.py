@@ -8,15 +8,15 @@ import asyncio
 import re
 import uuid
 from collections import Counter
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from sqlalchemy import select
 
-from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import DEV_SESSION_SECRET
-from backend.web.console.refs import conversation_ref
 from backend.models import AgentReply, AuditEntry, Ticket, utcnow
+from backend.web.chat_page import COOKIE, conversation_sender
+from backend.web.console.refs import conversation_ref
 from tests.conftest import Api
 from tests.people import XIAOMING
 from tests.staff_client import StaffClient, signed_in
