@@ -65,7 +65,7 @@ class ActionAskK12Claimant(Action):
 def summary(tracker: Tracker) -> str:
     """The collected details in full: the person who typed them checks every
     character here (transcripts, logs and staff pages mask them)."""
-    role = tracker.get_slot("role")
+    role: Any = tracker.get_slot("role")
     lines = [f"领卡身份：{PATH_TITLES.get(role, role)}"]
     if role == "parent":
         lines.append(f"家长姓名：{tracker.get_slot('guardian_name') or ''}")

@@ -216,7 +216,7 @@ class ValidateClaimForm(FormValidationAction):
             turn.updates["details_confirmed"] = None
         elif turn.menu:
             filled = [
-                b for b in fix_buttons(turn.role) if b.slot() in (None, "role") or turn.slot(b.slot()) is not None
+                b for b in fix_buttons(turn.role) if (s := b.slot()) is None or s == "role" or turn.slot(s) is not None
             ]
             dispatcher.utter_message(response="utter_which_detail", buttons=buttons(*filled))
         elif not turn.understood():

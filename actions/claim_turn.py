@@ -235,7 +235,7 @@ class Turn:
         asked_person = (
             GUARDIAN if self.asked in GUARDIAN.values() else PERSON if self.asked in PERSON.values() else None
         )
-        if asked_person is not None and DETAIL_FIELDS[self.asked] == field:
+        if asked_person is not None and self.asked is not None and DETAIL_FIELDS[self.asked] == field:
             return asked_person[field]
         order = [asked_person, PERSON if asked_person is GUARDIAN else GUARDIAN] if asked_person else [GUARDIAN, PERSON]
         for person in order:
@@ -263,7 +263,8 @@ class Turn:
                     slot,
                 )
             current = self.slot(slot)
-            off_question = self.asked in DETAIL_FIELDS and DETAIL_FIELDS[self.asked] != d.field
+            # The question asked, when this detail answers another one.
+            off_question = self.asked if self.asked in DETAIL_FIELDS and DETAIL_FIELDS[self.asked] != d.field else None
             if current is None or slot == self.asked:
                 self.updates[slot] = d.value
                 filled.append(slot)
@@ -272,7 +273,7 @@ class Turn:
                     self.notes.append(
                         Say(
                             "utter_detail_already_noted",
-                            {"detail": slot_label(slot, self.role), "asked": slot_label(self.asked, self.role)},
+                            {"detail": slot_label(slot, self.role), "asked": slot_label(off_question, self.role)},
                         )
                     )
                     self.handled = True
@@ -281,7 +282,7 @@ class Turn:
                 # say what is expected rather than overwrite.
                 response = "utter_name_already_filled" if d.field == "name" else "utter_id_number_already_filled"
                 self.notes.append(
-                    Say(response, {"detail": slot_label(slot, self.role), "asked": slot_label(self.asked, self.role)})
+                    Say(response, {"detail": slot_label(slot, self.role), "asked": slot_label(off_question, self.role)})
                 )
                 self.handled = True
             else:

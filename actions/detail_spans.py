@@ -20,6 +20,8 @@ from identity.names import MIDDLE_DOT
 from identity.surnames import COMPOUND, NOT_NAMES, has_surname
 
 Whose = Literal["self", "child"] | None
+# A cue of whose a detail is: (start, end, whose).
+Cue = tuple[int, int, Literal["self", "child"]]
 
 
 # -- lexicon ------------------------------------------------------------------------------------------------
@@ -200,7 +202,7 @@ def _dotted_name_at(norm: str, pos: int, end: int, stop: re.Pattern[str], strong
     return got
 
 
-class Cues(list):
+class Cues(list[Cue]):
     """(start, end, whose) of each cue, in order; `ends` for bisection."""
 
     def __init__(self, norm: str) -> None:
@@ -211,7 +213,7 @@ class Cues(list):
 def whose_at(cues: Cues, pos: int) -> Whose:
     """The cue that governs position `pos`: the last one ending at or before it."""
     at = bisect_right(cues.ends, pos)
-    return cues[at - 1][2] if at else None  # type: ignore[return-value]
+    return cues[at - 1][2] if at else None
 
 
 def clauses(norm: str) -> list[tuple[int, int]]:

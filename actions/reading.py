@@ -217,8 +217,8 @@ def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correctio
             if _NO_CHANGE_BEFORE.search(clause, max(0, m.start() - 3), m.start()) and m.group(0)[0] in "改修更换重":
                 continue
             hits.append(m)
-        if _FACE.search(clause) and _FACE_CHANGE.search(clause) and not hits:
-            hits.append(_FACE_CHANGE.search(clause))
+        if _FACE.search(clause) and (change := _FACE_CHANGE.search(clause)) and not hits:
+            hits.append(change)
         for m in hits:
             at = start + m.start()
             before = [f for f in fields if f[1] <= at]
@@ -232,7 +232,7 @@ def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correctio
                 if at and field != "face_verification":
                     cue = cues[at - 1]
                     if cue[0] >= start and norm[cue[1] : field_word[0]] in ("", "的", " "):
-                        whose = cue[2]  # type: ignore[assignment]
+                        whose = cue[2]
             else:
                 first = bisect_left(starts, start)
                 if first < len(details) and details[first].end <= end:
@@ -256,8 +256,8 @@ def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correctio
 # -- the reading -------------------------------------------------------------------------------------------------------
 
 
-def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
-    """What one typed message holds."""
+def read(text: object, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
+    """What one typed message holds (not a string: its str(), "" when false)."""
     text = text if isinstance(text, str) else str(text or "")
     norm = normalise_for_nlu(text)
     cues = Cues(norm)

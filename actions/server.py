@@ -71,7 +71,9 @@ def make_app(token: str, package: str = "actions") -> Sanic:
     app.config.KEEP_ALIVE_TIMEOUT = 5
     expected = token.encode()
 
-    @app.on_request(priority=100)
+    # sanic's decorators are unannotated (untyped call, untyped decorator):
+    # the handlers below keep their own annotations.
+    @app.on_request(priority=100)  # type: ignore[no-untyped-call,untyped-decorator]
     async def guard(request: Request) -> HTTPResponse | None:
         if request.path in OPEN_PATHS:
             return None
@@ -90,7 +92,7 @@ def make_app(token: str, package: str = "actions") -> Sanic:
         return None
 
     # Replaces rasa-sdk's handler, which answers with the request's body.
-    @app.exception(Exception)
+    @app.exception(Exception)  # type: ignore[no-untyped-call,untyped-decorator]
     async def failed(request: Request, exception: Exception) -> HTTPResponse:
         status = getattr(exception, "status_code", 500)
         if not isinstance(status, int) or status < 400:

@@ -55,7 +55,7 @@ class BackendLookups:
     async def latest_failure(self, tracker: Tracker) -> dict[str, Any] | None:
         """This user's latest failed claim attempt, if the latest attempt failed."""
         reply = await self.client.attempts(tracker.sender_id, limit=5)
-        attempts = [a for a in reply.body.get("attempts", []) if a.get("action") == "claim"]
+        attempts: list[dict[str, Any]] = [a for a in reply.body.get("attempts", []) if a.get("action") == "claim"]
         if attempts and not attempts[0]["success"]:
             return attempts[0]
         return None
@@ -336,7 +336,7 @@ class ActionRepeat(Action):
             elif event.get("event") == "bot":
                 turns[-1].append(event)
         # The last turn with something said, before this message.
-        said = next((t for t in reversed(turns) if t), [])
+        said: list[dict[str, Any]] = next((t for t in reversed(turns) if t), [])
         if tracker.active_loop_name == FORM and said:
             said = said[:-1]  # the form's question: the form asks it again itself
             if not said:
