@@ -5,12 +5,13 @@ back within 3 s); a backend that is down, slow or answering garbage becomes
 `BackendUnavailable`, never an exception the action server would turn into
 silence.
 """
+
 from __future__ import annotations
 
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import aiohttp
 
@@ -33,17 +34,16 @@ class Reply:
         return bool(self.body.get("success"))
 
     @property
-    def code(self) -> Optional[str]:
+    def code(self) -> str | None:
         return self.body.get("code")
 
 
 class BackendClient:
-    def __init__(self, url: Optional[str] = None, token: Optional[str] = None,
-                 timeout_s: Optional[float] = None) -> None:
+    def __init__(self, url: str | None = None, token: str | None = None, timeout_s: float | None = None) -> None:
         self.url = (url or os.environ.get("BACKEND_URL") or DEFAULT_URL).rstrip("/")
         self.token = token or os.environ.get("BACKEND_SERVICE_TOKEN") or DEFAULT_TOKEN
         self.timeout_s = timeout_s or float(os.environ.get("BACKEND_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_S)
-        self._session: Optional[aiohttp.ClientSession] = None
+        self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         # One pooled session per event loop (the action server runs one loop).
@@ -72,7 +72,7 @@ class BackendClient:
         limited and logged as claims are)."""
         return await self.post("/matches", body)
 
-    async def card(self, id_number: str, name: Optional[str] = None) -> Reply:
+    async def card(self, id_number: str, name: str | None = None) -> Reply:
         return await self.post("/cards/query", {"id_number": id_number, **({"name": name} if name else {})})
 
     async def refresh(self, name: str, id_number: str, channel_user: str) -> Reply:

@@ -1,9 +1,10 @@
 """Actions of the claim path: the questions whose wording depends on the
 path, the confirmation of the collected details, and issuing the card
 through the backend."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -22,14 +23,22 @@ from contract.buttons import (
     CONFIRM,
     CONFIRM_WITH_CONSENT,
     NEXT_CHILD,
-    ROLES as ROLE_BUTTONS,
     buttons,
+)
+from contract.buttons import (
+    ROLES as ROLE_BUTTONS,
 )
 from contract.paths import PATH_TITLES, SELF_SERVICE_PATHS
 
 # Slots of the collected details, cleared when the user wants to change them.
-DETAIL_SLOTS = ("person_name", "id_number", "guardian_name", "guardian_id_number", "face_verification",
-                "details_confirmed")
+DETAIL_SLOTS = (
+    "person_name",
+    "id_number",
+    "guardian_name",
+    "guardian_id_number",
+    "face_verification",
+    "details_confirmed",
+)
 
 
 class ActionAskRole(Action):
@@ -56,7 +65,7 @@ class ActionAskK12Claimant(Action):
 def summary(tracker: Tracker) -> str:
     """The collected details in full: the person who typed them checks every
     character here (transcripts, logs and staff pages mask them)."""
-    role = tracker.get_slot("role")
+    role: Any = tracker.get_slot("role")
     lines = [f"领卡身份：{PATH_TITLES.get(role, role)}"]
     if role == "parent":
         lines.append(f"家长姓名：{tracker.get_slot('guardian_name') or ''}")
@@ -80,20 +89,26 @@ class ActionAskDetailsConfirmed(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         if tracker.get_slot("change_menu"):
-            dispatcher.utter_message(response="utter_which_detail",
-                                     buttons=buttons(*fix_buttons(tracker.get_slot("role")), CONFIRM))
+            dispatcher.utter_message(
+                response="utter_which_detail", buttons=buttons(*fix_buttons(tracker.get_slot("role")), CONFIRM)
+            )
             return []
-        if needs_guardian_consent(tracker.get_slot("role"), tracker.get_slot("k12_claimant"),
-                                  tracker.get_slot("id_number")):
-            dispatcher.utter_message(response="utter_confirm_details_with_consent", details=summary(tracker),
-                                     buttons=buttons(CONFIRM_WITH_CONSENT, CLAIM_BY_PARENT, CHANGE))
+        if needs_guardian_consent(
+            tracker.get_slot("role"), tracker.get_slot("k12_claimant"), tracker.get_slot("id_number")
+        ):
+            dispatcher.utter_message(
+                response="utter_confirm_details_with_consent",
+                details=summary(tracker),
+                buttons=buttons(CONFIRM_WITH_CONSENT, CLAIM_BY_PARENT, CHANGE),
+            )
             return []
-        dispatcher.utter_message(response="utter_confirm_details", details=summary(tracker),
-                                 buttons=buttons(CONFIRM, CHANGE))
+        dispatcher.utter_message(
+            response="utter_confirm_details", details=summary(tracker), buttons=buttons(CONFIRM, CHANGE)
+        )
         return []
 
 
-def show_card(dispatcher: CollectingDispatcher, body: dict[str, Any], more: Optional[list[dict[str, Any]]] = None) -> None:
+def show_card(dispatcher: CollectingDispatcher, body: dict[str, Any], more: list[dict[str, Any]] | None = None) -> None:
     """The card to its holder, its recorded guardian or the chat that claimed
     it; anyone else hears only that it was claimed, and what to do if it was
     not them (the backend decides who is who: `holder_proven`)."""
@@ -147,8 +162,9 @@ class ActionClaimCard(Action):
         try:
             reply = await self.client.claim(**claim_body(tracker))
         except BackendUnavailable:
-            dispatcher.utter_message(response=FAILURES["backend_unavailable"],
-                                     buttons=buttons(*next_steps("backend_unavailable", role)))
+            dispatcher.utter_message(
+                response=FAILURES["backend_unavailable"], buttons=buttons(*next_steps("backend_unavailable", role))
+            )
             return [SlotSet("failure_reason", "backend_unavailable")]
         if reply.ok:
             more = [NEXT_CHILD] if role == "parent" else []

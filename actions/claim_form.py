@@ -15,11 +15,12 @@ Slots have custom mappings (domain.yml): `get_extraction_events` reads the
 message once and sets the slots; the `validate_<slot>` methods check each
 value as before (name plausibility, ID checksum).
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -51,17 +52,39 @@ STARTERS = ("claim_form", "action_listen", "action_start_claim", "action_next_ch
 # when the form rejects it: the form rejects these unless the message also
 # holds a detail or a correction for it (a name the model took for a
 # question is still the name).
-RULE_INTENTS = frozenset((
-    "greet", "goodbye", "thank", "cancel", "request_human", "refresh_identity", "out_of_scope", "ask_followup",
-    "relative_claim", "next_child", "repeat", "dont_know", "faq_official", "faq_school_feedback",
-    "faq_claim_failed", "faq_cannot_claim_for_child", "faq_verified_no_card", "faq_identity_mismatch",
-    "faq_claim_entry", "faq_view_card", "faq_claim_period", "faq_what_is_account", "faq_fee",
-    "faq_face_recognition", "faq_contact_support",
-))
+RULE_INTENTS = frozenset(
+    (
+        "greet",
+        "goodbye",
+        "thank",
+        "cancel",
+        "request_human",
+        "refresh_identity",
+        "out_of_scope",
+        "ask_followup",
+        "relative_claim",
+        "next_child",
+        "repeat",
+        "dont_know",
+        "faq_official",
+        "faq_school_feedback",
+        "faq_claim_failed",
+        "faq_cannot_claim_for_child",
+        "faq_verified_no_card",
+        "faq_identity_mismatch",
+        "faq_claim_entry",
+        "faq_view_card",
+        "faq_claim_period",
+        "faq_what_is_account",
+        "faq_fee",
+        "faq_face_recognition",
+        "faq_contact_support",
+    )
+)
 _NAME_PREFIX = re.compile(r"^(我的?|孩子的?|小孩的?|娃的?|家长的?|本人的?)?(姓名|名字)?(叫|是|为|:|：)*")
 
 
-def bare_name(text: str) -> Optional[str]:
+def bare_name(text: str) -> str | None:
     """A message that is just a name the reading did not take (胡·不存,
     郑老师 as typed at the name question): plausible, short, led by a
     surname or with a middle dot, not an everyday reply."""
@@ -144,24 +167,39 @@ class ValidateClaimForm(FormValidationAction):
         if privacy.refuses(turn.asked, turn.text):
             dispatcher.utter_message(response="utter_privacy_refused", buttons=buttons(CANCEL_YES, CANCEL_NO))
             return [SlotSet("pending_cancel", True)]
-        if (turn.asked == "details_confirmed" and privacy.consents(turn.text) and not tracker.get_slot("change_menu")
-                and privacy.needs_guardian_consent(turn.role, tracker.get_slot("k12_claimant"),
-                                                   tracker.get_slot("id_number"))):
+        if (
+            turn.asked == "details_confirmed"
+            and privacy.consents(turn.text)
+            and not tracker.get_slot("change_menu")
+            and privacy.needs_guardian_consent(
+                turn.role, tracker.get_slot("k12_claimant"), tracker.get_slot("id_number")
+            )
+        ):
             return [SlotSet("details_confirmed", True)]  # "我妈妈同意了"
         if turn.asked in NAME_SLOTS and turn.reading.kind == "other" and not turn.reading.details:
             name = bare_name(turn.text)
             if name:
-                turn.reading = replace(turn.reading, kind="name",
-                                       details=(Detail("name", name, None, 0, len(turn.text)),))
+                turn.reading = replace(
+                    turn.reading, kind="name", details=(Detail("name", name, None, 0, len(turn.text)),)
+                )
         if tracker.get_slot("change_menu"):
             turn.updates["change_menu"] = False
             self._menu_choice(turn)
-        elif turn.reading.corrections and all(c.field == "any" for c in turn.reading.corrections) and (
-                "身份" in turn.text.replace("身份证", "")):
+        elif (
+            turn.reading.corrections
+            and all(c.field == "any" for c in turn.reading.corrections)
+            and ("身份" in turn.text.replace("身份证", ""))
+        ):
             turn.payload["detail"] = "role"  # "领卡身份选错了"
-        if turn.intent in RULE_INTENTS and turn.asked and not (
-                turn.reading.details or turn.payload.get("detail")
-                or any(c.field != "any" for c in turn.reading.corrections)):
+        if (
+            turn.intent in RULE_INTENTS
+            and turn.asked
+            and not (
+                turn.reading.details
+                or turn.payload.get("detail")
+                or any(c.field != "any" for c in turn.reading.corrections)
+            )
+        ):
             return []  # rejected: the intent's rule answers it
         if turn.intent == "claim_card" and not (turn.reading.details or turn.reading.role):
             turn.handled = True  # "我要领卡" mid-claim: go on with it
@@ -177,7 +215,9 @@ class ValidateClaimForm(FormValidationAction):
             turn.updates["change_menu"] = True  # the confirmation question becomes "要修改哪一项？"
             turn.updates["details_confirmed"] = None
         elif turn.menu:
-            filled = [b for b in fix_buttons(turn.role) if b.slot() in (None, "role") or turn.slot(b.slot()) is not None]
+            filled = [
+                b for b in fix_buttons(turn.role) if (s := b.slot()) is None or s == "role" or turn.slot(s) is not None
+            ]
             dispatcher.utter_message(response="utter_which_detail", buttons=buttons(*filled))
         elif not turn.understood():
             explanation = turn.explain()
@@ -193,8 +233,11 @@ class ValidateClaimForm(FormValidationAction):
     @staticmethod
     def _menu_choice(turn: Turn) -> None:
         """Right after "要修改哪一项？", "孩子的名字" alone names the detail."""
-        if (turn.payload.get("detail") or turn.reading.details
-                or any(c.field != "any" for c in turn.reading.corrections)):
+        if (
+            turn.payload.get("detail")
+            or turn.reading.details
+            or any(c.field != "any" for c in turn.reading.corrections)
+        ):
             return
         text = turn.text
         if "身份" in text.replace("身份证", ""):
@@ -205,8 +248,11 @@ class ValidateClaimForm(FormValidationAction):
             field = "face_verification"
         if field is None:
             return
-        whose = "child" if any(w in text for w in ("孩子", "小孩", "女儿", "儿子", "学生")) else (
-            "self" if any(w in text for w in ("我", "家长", "本人")) else None)
+        whose = (
+            "child"
+            if any(w in text for w in ("孩子", "小孩", "女儿", "儿子", "学生"))
+            else ("self" if any(w in text for w in ("我", "家长", "本人")) else None)
+        )
         turn.reading = replace(turn.reading, corrections=(Correction(field, whose),))  # type: ignore[arg-type]
 
     @staticmethod
@@ -241,7 +287,9 @@ class ValidateClaimForm(FormValidationAction):
             return {**wrong, "failure_reason": "invalid_id_number"}
         return {slot: check.normalised}
 
-    async def validate_role(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_role(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         if value not in PATHS:
             return {"role": None}
         events: dict[str, Any] = {"role": value, "details_confirmed": None}
@@ -249,29 +297,43 @@ class ValidateClaimForm(FormValidationAction):
             events["k12_claimant"] = None
         return events
 
-    async def validate_details_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_details_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"details_confirmed": True if value is True else None}
 
-    async def validate_k12_claimant(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_k12_claimant(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"k12_claimant": "self" if value == "self" else None}
 
-    async def validate_face_verification(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_face_verification(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return {"face_verification": value if isinstance(value, bool) else None}
 
-    async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_person_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return self._name("person_name", value, dispatcher, tracker)
 
-    async def validate_guardian_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_guardian_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         return self._name("guardian_name", value, dispatcher, tracker)
 
-    async def validate_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_id_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         result = self._id("id_number", value, dispatcher, tracker)
         guardian = tracker.get_slot("guardian_id_number")
         if result.get("id_number") and tracker.get_slot("role") == "parent" and result["id_number"] == guardian:
             return self._wrong("id_number", Say("utter_child_id_is_guardians"), dispatcher, tracker)
         return result
 
-    async def validate_guardian_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    async def validate_guardian_id_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
         result = self._id("guardian_id_number", value, dispatcher, tracker)
         guardian_id = result.get("guardian_id_number")
         if guardian_id and guardian_id == tracker.get_slot("id_number"):
@@ -290,5 +352,9 @@ class ValidateClaimForm(FormValidationAction):
             return  # the claim itself checks the limit
         if limit_reached(listing):
             children = children_claimed(listing)
-            dispatcher.utter_message(response="utter_proxy_limit_heads_up", count=listing["count"], children=children,
-                                     buttons=buttons(CHILD_CLAIMS_SELF, HUMAN))
+            dispatcher.utter_message(
+                response="utter_proxy_limit_heads_up",
+                count=listing["count"],
+                children=children,
+                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN),
+            )

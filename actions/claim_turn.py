@@ -3,9 +3,10 @@ states or switches to, the corrections it makes, the details it fills and
 whose they are, yes or no to the question asked, and, when it answers
 nothing, why (see actions/claim_form.py's docstring).
 """
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Tracker
 
@@ -41,7 +42,7 @@ def _payload_entities(tracker: Tracker) -> dict[str, str]:
     return found
 
 
-def whose_by_age(id_number: str) -> Optional[str]:
+def whose_by_age(id_number: str) -> str | None:
     """A parent's ID or a child's, told by the birth date it holds (under
     18: the child's)."""
     check = validate_id(id_number)
@@ -51,7 +52,7 @@ def whose_by_age(id_number: str) -> Optional[str]:
     return "child" if beijing.today().year - born < 18 else "self"
 
 
-def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> Optional[str]:
+def _last_set(tracker: Tracker, candidates: tuple[str, ...]) -> str | None:
     """Which of the candidate slots was filled most recently."""
     for event in reversed(tracker.events):
         if event.get("event") == "slot" and event.get("name") in candidates and event.get("value") is not None:
@@ -71,8 +72,8 @@ class Turn:
         self.payload = _payload_entities(tracker)
         self.reading: Reading = read(self.text, tracker.latest_message.get("entities") or [])
         active = tracker.active_loop_name == FORM
-        self.asked: Optional[str] = tracker.get_slot("requested_slot") if active else None
-        self.role: Optional[str] = tracker.get_slot("role")
+        self.asked: str | None = tracker.get_slot("requested_slot") if active else None
+        self.role: str | None = tracker.get_slot("role")
         self.updates: dict[str, Any] = {}
         self.notes: list[Say] = []  # what the message changed, said before the next question
         self.menu = False
@@ -88,12 +89,20 @@ class Turn:
         """Asked for a name, the whole message is one: a surname and one to
         three more characters, though a role word is in it (黄公众, 李学生)."""
         text = self.text.replace(" ", "")
-        return (self.asked in NAME_SLOTS and 2 <= len(text) <= 4 and has_surname(text)
-                and not text.startswith(("我", "是")) and text not in NOT_NAMES)
+        return (
+            self.asked in NAME_SLOTS
+            and 2 <= len(text) <= 4
+            and has_surname(text)
+            and not text.startswith(("我", "是"))
+            and text not in NOT_NAMES
+        )
 
     def read_path(self) -> None:
-        claimant = self.reading.claimant if (self.reading.kind in ("claimant", "role")
-                                             or self.asked in ("role", "k12_claimant")) else None
+        claimant = (
+            self.reading.claimant
+            if (self.reading.kind in ("claimant", "role") or self.asked in ("role", "k12_claimant"))
+            else None
+        )
         if self.payload.get("k12_claimant") == "self":
             claimant = "self"
         role = self.payload.get("role") if self.payload.get("role") in PATHS else self.reading.role
@@ -102,8 +111,11 @@ class Turn:
         if claimant == "parent":
             role = "parent"
         elif claimant == "self":
-            if (self.role in (None, "k12_student") or self.asked == "k12_claimant"
-                    or (self.role == "parent" and role in (None, "k12_student"))):
+            if (
+                self.role in (None, "k12_student")
+                or self.asked == "k12_claimant"
+                or (self.role == "parent" and role in (None, "k12_student"))
+            ):
                 # ("我是学生本人" on the parent path: the student claims.)
                 role = "k12_student"
                 if self.tracker.get_slot("k12_claimant") != "self":
@@ -147,8 +159,9 @@ class Turn:
                     slots.append(_last_set(self.tracker, (PERSON[f], GUARDIAN[f])) or PERSON[f])
                 else:
                     # "身份证号输错了" at the confirmation: the parent's or the child's?
-                    self.choices = [FIX_GUARDIAN_NAME, FIX_CHILD_NAME] if f == "name" else [FIX_GUARDIAN_ID,
-                                                                                            FIX_CHILD_ID]
+                    self.choices = (
+                        [FIX_GUARDIAN_NAME, FIX_CHILD_NAME] if f == "name" else [FIX_GUARDIAN_ID, FIX_CHILD_ID]
+                    )
         return slots
 
     def read_corrections(self) -> set[int]:
@@ -169,16 +182,27 @@ class Turn:
                     self.updates["face_verification"] = None
                     continue
                 field = DETAIL_FIELDS[slot]
-                found = next((i for i, d in enumerate(self.reading.details)
-                              if d.field == field and i not in used
-                              and (d.whose is None or self.slot_for(d.field, d.whose) == slot)), None)
+                found = next(
+                    (
+                        i
+                        for i, d in enumerate(self.reading.details)
+                        if d.field == field
+                        and i not in used
+                        and (d.whose is None or self.slot_for(d.field, d.whose) == slot)
+                    ),
+                    None,
+                )
                 if found is None:
                     self.clear(slot)
                     continue
                 used.add(found)
                 self.updates[slot] = self.reading.details[found].value
-                self.notes.append(Say("utter_detail_changed", {"detail": slot_label(slot, self.role),
-                                                               "value": self.reading.details[found].value}))
+                self.notes.append(
+                    Say(
+                        "utter_detail_changed",
+                        {"detail": slot_label(slot, self.role), "value": self.reading.details[found].value},
+                    )
+                )
         if corrections or detail:
             self.updates["details_confirmed"] = None
         return used
@@ -189,12 +213,15 @@ class Turn:
             return
         self.updates[slot] = None
         self.updates["details_confirmed"] = None
-        self.notes.append(Say("utter_enter_again", {"detail": slot_label(slot, self.role)})
-                          if slot != "face_verification" else Say("utter_choose_face_again"))
+        self.notes.append(
+            Say("utter_enter_again", {"detail": slot_label(slot, self.role)})
+            if slot != "face_verification"
+            else Say("utter_choose_face_again")
+        )
 
     # -- details -----------------------------------------------------------------------
 
-    def slot_for(self, field: str, whose: Optional[str]) -> Optional[str]:
+    def slot_for(self, field: str, whose: str | None) -> str | None:
         """The slot a name or an ID number fills on this path."""
         if self.role != "parent":
             return PERSON[field]
@@ -205,8 +232,10 @@ class Turn:
         # Not said: the person being asked about, unless it is the other
         # kind of detail and only the other person lacks it ("李晓明" typed
         # at the parent's ID question when the child's name is missing).
-        asked_person = GUARDIAN if self.asked in GUARDIAN.values() else PERSON if self.asked in PERSON.values() else None
-        if asked_person is not None and DETAIL_FIELDS[self.asked] == field:
+        asked_person = (
+            GUARDIAN if self.asked in GUARDIAN.values() else PERSON if self.asked in PERSON.values() else None
+        )
+        if asked_person is not None and self.asked is not None and DETAIL_FIELDS[self.asked] == field:
             return asked_person[field]
         order = [asked_person, PERSON if asked_person is GUARDIAN else GUARDIAN] if asked_person else [GUARDIAN, PERSON]
         for person in order:
@@ -225,31 +254,44 @@ class Turn:
                 continue
             if d.whose is None:
                 # Retyped as it was given for either person: that one's.
-                slot = next((s for s in (PERSON[d.field], GUARDIAN[d.field])
-                             if self.role == "parent" and self.slot(s) == d.value), slot)
+                slot = next(
+                    (
+                        s
+                        for s in (PERSON[d.field], GUARDIAN[d.field])
+                        if self.role == "parent" and self.slot(s) == d.value
+                    ),
+                    slot,
+                )
             current = self.slot(slot)
-            off_question = self.asked in DETAIL_FIELDS and DETAIL_FIELDS[self.asked] != d.field
+            # The question asked, when this detail answers another one.
+            off_question = self.asked if self.asked in DETAIL_FIELDS and DETAIL_FIELDS[self.asked] != d.field else None
             if current is None or slot == self.asked:
                 self.updates[slot] = d.value
                 filled.append(slot)
             elif current == d.value:
                 if off_question:
-                    self.notes.append(Say("utter_detail_already_noted", {
-                        "detail": slot_label(slot, self.role), "asked": slot_label(self.asked, self.role)}))
+                    self.notes.append(
+                        Say(
+                            "utter_detail_already_noted",
+                            {"detail": slot_label(slot, self.role), "asked": slot_label(off_question, self.role)},
+                        )
+                    )
                     self.handled = True
             elif off_question:
                 # A name typed at the ID question when the name is known:
                 # say what is expected rather than overwrite.
                 response = "utter_name_already_filled" if d.field == "name" else "utter_id_number_already_filled"
-                self.notes.append(Say(response, {"detail": slot_label(slot, self.role),
-                                                 "asked": slot_label(self.asked, self.role)}))
+                self.notes.append(
+                    Say(response, {"detail": slot_label(slot, self.role), "asked": slot_label(off_question, self.role)})
+                )
                 self.handled = True
             else:
                 # At the confirmation: a different value is a correction.
                 self.updates[slot] = d.value
                 self.updates["details_confirmed"] = None
-                self.notes.append(Say("utter_detail_changed", {"detail": slot_label(slot, self.role),
-                                                               "value": d.value}))
+                self.notes.append(
+                    Say("utter_detail_changed", {"detail": slot_label(slot, self.role), "value": d.value})
+                )
         if len(filled) > 1 or (filled and self.asked not in (None, *filled)):
             noted = "、".join(slot_label(s, self.role) for s in filled)
             self.notes.append(Say("utter_details_noted", {"noted": noted}))
@@ -273,7 +315,7 @@ class Turn:
     def understood(self) -> bool:
         return bool(self.updates) or self.menu or self.handled or bool(self.choices)
 
-    def explain(self) -> Optional[Say]:
+    def explain(self) -> Say | None:
         """Why the message cannot answer the question being asked."""
         if self.asked is None:
             return None

@@ -2,17 +2,16 @@
 that are also understood typed (contract/buttons.py). The wording of the
 failures' follow-up answers is in domain.yml (utter_failure_*, one
 variation per failure_reason)."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 from contract.buttons import (
     CHILD_CLAIMS_SELF,
     CHILDREN_CLAIMED,
     CLAIM_AGAIN,
     FIX_CHILD_ID,
-    FIX_FACE,
     FIX_CHILD_NAME,
+    FIX_FACE,
     FIX_GUARDIAN_ID,
     FIX_GUARDIAN_NAME,
     FIX_ID,
@@ -26,7 +25,7 @@ from contract.buttons import (
 )
 
 
-def next_steps(code: Optional[str], role: Optional[str]) -> list[Button]:
+def next_steps(code: str | None, role: str | None) -> list[Button]:
     """What a user can do after a failure with this code on this path."""
     parent = role == "parent"
     fix_holder = [FIX_CHILD_NAME, FIX_CHILD_ID] if parent else [FIX_NAME, FIX_ID]
@@ -47,7 +46,7 @@ def next_steps(code: Optional[str], role: Optional[str]) -> list[Button]:
     return [CLAIM_AGAIN, HUMAN]
 
 
-def fix_buttons(role: Optional[str]) -> list[Button]:
+def fix_buttons(role: str | None) -> list[Button]:
     """One button a detail of this path, to change just that one."""
     if role == "parent":
         found = [FIX_GUARDIAN_NAME, FIX_GUARDIAN_ID, FIX_CHILD_NAME, FIX_CHILD_ID, FIX_FACE]

@@ -8,10 +8,12 @@ Rasa 3.6 fills a response's `{name}` from the keyword arguments of
 slots as they were before the action ran, so a value the action itself
 decides (a failure code, a card) picks a response by name instead.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -28,7 +30,7 @@ class Say:
     response: str
     values: Mapping[str, Any] = field(default_factory=dict)
 
-    def to(self, dispatcher: CollectingDispatcher, buttons: Optional[list[dict[str, Any]]] = None) -> None:
+    def to(self, dispatcher: CollectingDispatcher, buttons: list[dict[str, Any]] | None = None) -> None:
         dispatcher.utter_message(response=self.response, buttons=buttons, **self.values)
 
 
@@ -80,8 +82,10 @@ LATEST_FAILURES = {
 # when the card has no such line.
 CARD_HEADLINES = {"issued": "领卡成功！", "existing": "您已经领取过电子卡，无需重复领取。"}
 FACE_LINES = {True: "\n人脸识别验证：已开通", False: "\n人脸识别验证：未开通"}
-PATH_NOTE = ("\n提示：根据学籍库和教师库的比对结果，您的身份为“{identities}”，已按比对结果分配权限。"
-             "如与实际不符，可在个人中心-个人身份-更新身份，或联系所在学校核对信息。")
+PATH_NOTE = (
+    "\n提示：根据学籍库和教师库的比对结果，您的身份为“{identities}”，已按比对结果分配权限。"
+    "如与实际不符，可在个人中心-个人身份-更新身份，或联系所在学校核对信息。"
+)
 
 
 def labels(values: list[str], table: dict[str, str]) -> str:
@@ -94,15 +98,18 @@ def card(body: dict[str, Any]) -> Say:
     c = body["card"]
     identities = labels(c["identities"], IDENTITY_LABELS)
     face = c.get("face_verification")
-    return Say("utter_card", {
-        "headline": CARD_HEADLINES["issued" if body.get("status") == "issued" else "existing"],
-        "number": c["card_number"],
-        "holder": c["holder_name_masked"],
-        "holder_id": c["holder_id_masked"],
-        "identities": identities,
-        # The permission names are this deployment's configuration, not the
-        # notice's: the notice says only that they are assigned automatically.
-        "permissions": labels(c["permissions"], PERMISSION_LABELS),
-        "face": "" if face is None else FACE_LINES[bool(face)],
-        "path_note": PATH_NOTE.format(identities=identities) if body.get("path_mismatch") else "",
-    })
+    return Say(
+        "utter_card",
+        {
+            "headline": CARD_HEADLINES["issued" if body.get("status") == "issued" else "existing"],
+            "number": c["card_number"],
+            "holder": c["holder_name_masked"],
+            "holder_id": c["holder_id_masked"],
+            "identities": identities,
+            # The permission names are this deployment's configuration, not the
+            # notice's: the notice says only that they are assigned automatically.
+            "permissions": labels(c["permissions"], PERMISSION_LABELS),
+            "face": "" if face is None else FACE_LINES[bool(face)],
+            "path_note": PATH_NOTE.format(identities=identities) if body.get("path_mismatch") else "",
+        },
+    )

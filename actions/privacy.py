@@ -13,12 +13,13 @@ confirmation asks that a parent (guardian) has agreed, and offers the
 parent path instead, where the registry checks that the one claiming is the
 recorded guardian (docs/PRIVACY.md).
 """
+
 from __future__ import annotations
 
 import os
 import re
 from datetime import date
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -30,8 +31,7 @@ from identity import validate_id
 SHOWN_SLOT = "privacy_notice_shown"
 # The questions that collect personal information (the confirmation too:
 # a verified real name fills the details without asking).
-PERSONAL_QUESTIONS = frozenset({"person_name", "guardian_name", "id_number", "guardian_id_number",
-                                "details_confirmed"})
+PERSONAL_QUESTIONS = frozenset({"person_name", "guardian_name", "id_number", "guardian_id_number", "details_confirmed"})
 
 
 # "不同意" to the notice, at a question for a name or an ID number.
@@ -40,7 +40,7 @@ REFUSAL = re.compile(r"^\s*(?:我|本人)?(?:不同意|拒绝|不授权|不愿�
 CONSENT = re.compile(r"同意|答应|批准|允许")
 
 
-def refuses(asked: Optional[str], text: str) -> bool:
+def refuses(asked: str | None, text: str) -> bool:
     """Is this message a refusal of the notice (at a question for a name or
     an ID number; at the confirmation "不同意" means "需要修改")?"""
     return asked in PERSONAL_QUESTIONS and asked != "details_confirmed" and bool(REFUSAL.match(text))
@@ -57,7 +57,7 @@ def privacy_url() -> str:
     return (os.environ.get("BACKEND_URL") or DEFAULT_URL).rstrip("/") + "/privacy"
 
 
-def notice_before(next_question: Optional[str], shown: Any, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+def notice_before(next_question: str | None, shown: Any, dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
     """The notice, when `next_question` collects personal information and
     the notice was not shown yet; the slot event that remembers it."""
     if shown or next_question not in PERSONAL_QUESTIONS:
@@ -71,7 +71,7 @@ def notice_before(next_question: Optional[str], shown: Any, dispatcher: Collecti
 CONSENT_AGE = 14
 
 
-def under_consent_age(id_number: Any, today: Optional[date] = None) -> bool:
+def under_consent_age(id_number: Any, today: date | None = None) -> bool:
     """Is the holder of this ID number younger than 14 (by the birth date it
     holds)? False for anything that is not a valid ID number."""
     check = validate_id(id_number) if isinstance(id_number, str) else None

@@ -18,12 +18,14 @@ Where the names and ID numbers are (spans, and whose each is) is found by
 actions/detail_spans.py; this module adds the role, claimant, relative and
 corrections the message states, and what kind of answer it is.
 """
+
 from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, Optional, Sequence
+from typing import Any, Literal
 
 from actions.detail_spans import (
     PARENT_WORDS,
@@ -65,10 +67,10 @@ class Correction:
 class Reading:
     text: str
     details: tuple[Detail, ...]
-    role: Optional[str]
-    claimant: Optional[Literal["self", "parent"]]
+    role: str | None
+    claimant: Literal["self", "parent"] | None
     corrections: tuple[Correction, ...]
-    relative: Optional[str]
+    relative: str | None
     kind: Literal["id_number", "name", "details", "role", "claimant", "correction", "greeting", "question", "other"]
 
 
@@ -79,7 +81,12 @@ _ROLE_IN_STATEMENT = (
     ("parent", re.compile(PARENT_WORDS)),
     ("teacher", re.compile(r"老师|教师|班主任|教职工|辅导员|校长")),
     ("university_student", re.compile(r"大学生|研究生|本科生|大专生?|专科生|硕士|博士|大学|高校学生")),
-    ("k12_student", re.compile(r"中小学生|小学生|初中生|高中生|中职生|职高生?|中专生|技校生|学生|高中|初中|小学|中学|初[一二三]|高[一二三]|[一二三四五六]年级")),
+    (
+        "k12_student",
+        re.compile(
+            r"中小学生|小学生|初中生|高中生|中职生|职高生?|中专生|技校生|学生|高中|初中|小学|中学|初[一二三]|高[一二三]|[一二三四五六]年级"
+        ),
+    ),
     ("public", re.compile(r"社会公众|普通市民|市民|上班族|社会人员|普通群众|群众|公众|打工的|上班的|普通人")),
 )
 _NOT_A_STATEMENT = re.compile(r"想|问|要|来|说|让|找|帮|给|请|能|可以|怎么|不|非")
@@ -89,7 +96,10 @@ _ROLE_ALONE = (
     ("parent", re.compile(r"(?:家长|学生家长|孩子家长|孩子(?:的|他|她)?(?:爸爸|妈妈|爸|妈)|监护人|父母)")),
     ("university_student", re.compile(r"(?:大学生|研究生|本科生|大专生?|专科生|大学)")),
     ("k12_student", re.compile(r"(?:中小学生|小学生|初中生|高中生|中职生|职高生?|中专生|学生)")),
-    ("public", re.compile(r"(?:社会公众|普通市民|市民|上班族|社会人员|普通群众|公众|都不是|我都不是|都不是的|以上都不是)")),
+    (
+        "public",
+        re.compile(r"(?:社会公众|普通市民|市民|上班族|社会人员|普通群众|公众|都不是|我都不是|都不是的|以上都不是)"),
+    ),
 )
 _RELATIVE_ALONE = re.compile(r"(?:孩子|他|她|学生)?的?(" + RELATIVE_RE + ")")
 _CLAIMANT_SELF = re.compile(
@@ -126,18 +136,23 @@ _GREETING = re.compile(
     r"早安|早|打扰了|打扰一下|小助手|客服|亲|请问|呀|啊|哦|嗯|哈|!|！|,|，|。|\.|~|～|\s)+",
     re.IGNORECASE,
 )
-_GREETING_WORD = re.compile(r"你好|您好|你们好|哈喽|哈罗|嗨|hi|hello|hey|在吗|在么|在不在|有人|好$|早安|^早|打扰", re.IGNORECASE)
-_QUESTION = re.compile(r"[?？]|吗|怎么|怎样|为什么|为啥|咋|什么|如何|哪|多少|能不能|可不可以|是不是|有没有|行不行|要不要|是否|呢$")
+_GREETING_WORD = re.compile(
+    r"你好|您好|你们好|哈喽|哈罗|嗨|hi|hello|hey|在吗|在么|在不在|有人|好$|早安|^早|打扰", re.IGNORECASE
+)
+_QUESTION = re.compile(
+    r"[?？]|吗|怎么|怎样|为什么|为啥|咋|什么|如何|哪|多少|能不能|可不可以|是不是|有没有|行不行|要不要|是否|呢$"
+)
 _FILLER_END = re.compile(r"[啊呀哦吧呢哈嘛]+$")
 
 
-# -- role, claimant, relative --------------------------------------------------------------------------------------------
+# -- role, claimant, relative ------------------------------------------------------------------------------------------
 
-def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
+
+def _statements(norm: str) -> tuple[str | None, str | None, str | None]:
     """(role, claimant, relative) the message states."""
-    role: Optional[str] = None
-    claimant: Optional[str] = None
-    relative: Optional[str] = None
+    role: str | None = None
+    claimant: str | None = None
+    relative: str | None = None
     for start, end in clauses(norm):
         clause = _FILLER_END.sub("", norm[start:end].rstrip("的了"))
         if not clause:
@@ -157,9 +172,8 @@ def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]
         for m in _I_AM.finditer(clause):
             if m.start() > 0 and clause[m.start() - 1] in "不非":
                 continue
-            rest = clause[m.end():m.end() + 12]
-            if (len(clause) - m.end() <= 30
-                                             and plausible(normalised(clause[m.end():]))):
+            rest = clause[m.end() : m.end() + 12]
+            if len(clause) - m.end() <= 30 and plausible(normalised(clause[m.end() :])):
                 continue  # 我是黄公众: a name
             # The first kind found wins: 我是学生家长 is a parent.
             kind, found = next(((k, f) for k, p in _ROLE_IN_STATEMENT if (f := p.search(rest))), ("", None))
@@ -188,12 +202,12 @@ def _statements(norm: str) -> tuple[Optional[str], Optional[str], Optional[str]]
     return role, claimant, relative
 
 
-# -- corrections --------------------------------------------------------------------------------------------------------
+# -- corrections -------------------------------------------------------------------------------------------------------
 
-def _corrections(norm: str, cues: Cues,
-                 details: list[Detail]) -> list[Correction]:
+
+def _corrections(norm: str, cues: Cues, details: list[Detail]) -> list[Correction]:
     out: list[Correction] = []
-    previous: Optional[str] = None
+    previous: str | None = None
     starts = [d.start for d in details]  # details are in text order
     for start, end in clauses(norm):
         clause = norm[start:end]
@@ -203,8 +217,8 @@ def _corrections(norm: str, cues: Cues,
             if _NO_CHANGE_BEFORE.search(clause, max(0, m.start() - 3), m.start()) and m.group(0)[0] in "改修更换重":
                 continue
             hits.append(m)
-        if _FACE.search(clause) and _FACE_CHANGE.search(clause) and not hits:
-            hits.append(_FACE_CHANGE.search(clause))
+        if _FACE.search(clause) and (change := _FACE_CHANGE.search(clause)) and not hits:
+            hits.append(change)
         for m in hits:
             at = start + m.start()
             before = [f for f in fields if f[1] <= at]
@@ -217,8 +231,8 @@ def _corrections(norm: str, cues: Cues,
                 at = bisect_right(cues.ends, field_word[0])
                 if at and field != "face_verification":
                     cue = cues[at - 1]
-                    if cue[0] >= start and norm[cue[1]:field_word[0]] in ("", "的", " "):
-                        whose = cue[2]  # type: ignore[assignment]
+                    if cue[0] >= start and norm[cue[1] : field_word[0]] in ("", "的", " "):
+                        whose = cue[2]
             else:
                 first = bisect_left(starts, start)
                 if first < len(details) and details[first].end <= end:
@@ -239,10 +253,11 @@ def _corrections(norm: str, cues: Cues,
     return out
 
 
-# -- the reading --------------------------------------------------------------------------------------------------------
+# -- the reading -------------------------------------------------------------------------------------------------------
 
-def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
-    """What one typed message holds."""
+
+def read(text: object, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
+    """What one typed message holds (not a string: its str(), "" when false)."""
     text = text if isinstance(text, str) else str(text or "")
     norm = normalise_for_nlu(text)
     cues = Cues(norm)
@@ -253,7 +268,7 @@ def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
         if entity.get("entity") == "id_number":
             span = entity_span(norm, entity)
             if span and all(span[1] <= a or span[0] >= b for a, b, _ in ids):
-                value = normalise_id(text[span[0]:span[1]])
+                value = normalise_id(text[span[0] : span[1]])
                 if 15 <= len(value) <= 20 and value[:-1].isdigit() and (value[-1].isdigit() or value[-1] == "X"):
                     ids.append((span[0], span[1], value))
     for start, end, value in ids:
@@ -263,8 +278,12 @@ def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
     # An implicit "self" from "李秀兰，身份证…" carries to that ID number.
     selfish = [d for d in details if d.field == "name" and d.whose == "self"]
     if selfish and not cues:
-        details = [d if d.field != "id_number" or d.start < selfish[0].end else
-                   Detail(d.field, d.value, "self", d.start, d.end) for d in details]
+        details = [
+            d
+            if d.field != "id_number" or d.start < selfish[0].end
+            else Detail(d.field, d.value, "self", d.start, d.end)
+            for d in details
+        ]
     details.sort(key=lambda d: d.start)
 
     role, claimant, relative = _statements(norm)
@@ -275,20 +294,26 @@ def read(text: str, entities: Sequence[Mapping[str, Any]] = ()) -> Reading:
     return Reading(text, tuple(details), role, claimant, tuple(corrections), relative, kind)  # type: ignore[arg-type]
 
 
-def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> Optional[str]:
+def _role_entity(norm: str, entities: Sequence[Mapping[str, Any]]) -> str | None:
     """The model's role entity, when it is all the message says (the model
     also reads "老师" in "老师让我领卡" as a role)."""
     core = TRIM.sub("", norm)
     for entity in entities:
         if entity.get("entity") == "role" and entity.get("value") in PATHS:
             span = entity_span(norm, entity, value_is_text=False)
-            if span and TRIM.sub("", norm[span[0]:span[1]]) == core:
+            if span and TRIM.sub("", norm[span[0] : span[1]]) == core:
                 return str(entity["value"])
     return None
 
 
-def _kind(norm: str, details: list[Detail], role: Optional[str], claimant: Optional[str], relative: Optional[str],
-          corrections: list[Correction]) -> str:
+def _kind(
+    norm: str,
+    details: list[Detail],
+    role: str | None,
+    claimant: str | None,
+    relative: str | None,
+    corrections: list[Correction],
+) -> str:
     if corrections:
         return "correction"
     if details:
@@ -306,7 +331,7 @@ def _kind(norm: str, details: list[Detail], role: Optional[str], claimant: Optio
     return "other"
 
 
-def name_in(text: str) -> Optional[str]:
+def name_in(text: str) -> str | None:
     """The name a short answer holds ("李小雨", "我叫李小雨。"), or None."""
     names = [d.value for d in read(text).details if d.field == "name"]
     return names[0] if len(names) == 1 else None

@@ -6,9 +6,11 @@ are written for plain numbers, so `SealingExecutor` opens every reference
 in the call before an action runs, and seals every ID slot an action sets
 before the answer goes back to Rasa. One place, so no action can forget.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from rasa_sdk.executor import ActionExecutor, ActionExecutorRunResult
 
@@ -55,7 +57,7 @@ def seal_events(events: Any) -> Any:
 
 
 class SealingExecutor(ActionExecutor):
-    async def run(self, action_call: dict[str, Any]) -> Optional[ActionExecutorRunResult]:
+    async def run(self, action_call: dict[str, Any]) -> ActionExecutorRunResult | None:
         result = await super().run(open_call(action_call))
         if result is not None:
             seal_events(result.events)

@@ -18,6 +18,7 @@ leaves out:
   sealed again in the events they return (actions/sealing.py);
 - APP_ENV=production refuses development secrets (trust/secrets.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ import hmac
 import logging
 import os
 import zlib
-from typing import Optional
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
@@ -50,7 +50,7 @@ def _error(status: int, message: str) -> HTTPResponse:
     return response.json({"error": message}, status=status)
 
 
-def inflate(body: bytes, limit: int = MAX_INFLATED_BYTES) -> Optional[bytes]:
+def inflate(body: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes | None:
     """A zlib (deflate) body inflated, or None when it is not one or would
     inflate past `limit` bytes (a compression bomb stops at the limit)."""
     inflater = zlib.decompressobj()
@@ -71,8 +71,10 @@ def make_app(token: str, package: str = "actions") -> Sanic:
     app.config.KEEP_ALIVE_TIMEOUT = 5
     expected = token.encode()
 
-    @app.on_request(priority=100)
-    async def guard(request: Request) -> Optional[HTTPResponse]:
+    # sanic's decorators are unannotated (untyped call, untyped decorator):
+    # the handlers below keep their own annotations.
+    @app.on_request(priority=100)  # type: ignore[no-untyped-call,untyped-decorator]
+    async def guard(request: Request) -> HTTPResponse | None:
         if request.path in OPEN_PATHS:
             return None
         sent = (request.headers.get(TOKEN_HEADER) or "").encode()
@@ -90,7 +92,7 @@ def make_app(token: str, package: str = "actions") -> Sanic:
         return None
 
     # Replaces rasa-sdk's handler, which answers with the request's body.
-    @app.exception(Exception)
+    @app.exception(Exception)  # type: ignore[no-untyped-call,untyped-decorator]
     async def failed(request: Request, exception: Exception) -> HTTPResponse:
         status = getattr(exception, "status_code", 500)
         if not isinstance(status, int) or status < 400:
@@ -102,7 +104,7 @@ def make_app(token: str, package: str = "actions") -> Sanic:
     return app
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m actions.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_PORT") or 5055))
     parser.add_argument("--host", default=os.environ.get("ACTION_HOST") or "127.0.0.1")
@@ -113,8 +115,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     guard_process_logging()
     app = make_app(token)
     log.info("action server on http://%s:%d", args.host, args.port)
-    app.run(host=args.host, port=args.port, workers=1, single_process=True, access_log=False,
-            motd=False)
+    app.run(host=args.host, port=args.port, workers=1, single_process=True, access_log=False, motd=False)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,22 @@
 """Troubleshooting grounded in what happened to this user (their claim
-attempts and card in the backend), hand-over to a human, cancelling, and
-fallbacks."""
+attempts and card in the backend), hand-over to a human, the next child's
+claim, and "再说一遍". Cancelling and the fallbacks: actions/fallback_actions.py."""
+
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet, UserUtteranceReverted
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.backend_client import BackendClient, BackendUnavailable, backend
 from actions.claim_actions import DETAIL_SLOTS, ActionClaimCard, claim_body, show_card
-from actions.claim_form import GO_ON, children_claimed, limit_reached
+from actions.claim_form import children_claimed, limit_reached
 from actions.failures import next_steps
 from actions.messages import FAILURES, IDENTITY_LABELS, LATEST_FAILURES, labels
 from contract.buttons import (
-    ASK_BUTTONS,
-    CANCEL_NO,
-    CANCEL_YES,
     CHILD_CLAIMS_SELF,
     CLAIM_AGAIN,
     I_AM_GUARDIAN,
@@ -34,10 +32,18 @@ from identity import mask_id, mask_name
 START_CLAIM = START_BUTTON.as_dict()
 HUMAN = HUMAN_BUTTON.as_dict()
 FORM = "claim_form"
-SMALL_TALK = {"greet": "utter_greet", "thank": "utter_thank", "goodbye": "utter_goodbye"}
 # What a new claim for another child clears (the parent's details stay).
-CHILD_SLOTS = ("person_name", "id_number", "face_verification", "details_confirmed", "card_number",
-               "failure_reason", "wrong_answers", "k12_claimant", "change_menu")
+CHILD_SLOTS = (
+    "person_name",
+    "id_number",
+    "face_verification",
+    "details_confirmed",
+    "card_number",
+    "failure_reason",
+    "wrong_answers",
+    "k12_claimant",
+    "change_menu",
+)
 
 
 class BackendLookups:
@@ -46,10 +52,10 @@ class BackendLookups:
 
     client: BackendClient = backend
 
-    async def latest_failure(self, tracker: Tracker) -> Optional[dict[str, Any]]:
+    async def latest_failure(self, tracker: Tracker) -> dict[str, Any] | None:
         """This user's latest failed claim attempt, if the latest attempt failed."""
         reply = await self.client.attempts(tracker.sender_id, limit=5)
-        attempts = [a for a in reply.body.get("attempts", []) if a.get("action") == "claim"]
+        attempts: list[dict[str, Any]] = [a for a in reply.body.get("attempts", []) if a.get("action") == "claim"]
         if attempts and not attempts[0]["success"]:
             return attempts[0]
         return None
@@ -67,7 +73,8 @@ class ActionFaqClaimFailed(BackendLookups, Action):
         if failure and failure.get("failure_code") in LATEST_FAILURES:
             dispatcher.utter_message(
                 response=LATEST_FAILURES[failure["failure_code"]],
-                name_masked=failure["name_masked"], id_masked=failure["id_masked"],
+                name_masked=failure["name_masked"],
+                id_masked=failure["id_masked"],
                 buttons=buttons(*next_steps(failure["failure_code"], failure.get("path"))),
             )
             return [SlotSet("failure_reason", failure["failure_code"])]
@@ -87,8 +94,12 @@ class ActionFaqCannotClaimForChild(BackendLookups, Action):
             if code == "proxy_limit_reached" and guardian_id:
                 listing = (await self.client.proxy_claims(guardian_id)).body
                 children = children_claimed(listing)
-                dispatcher.utter_message(response="utter_children_claimed", count=listing.get("count", 3),
-                                         children=children, buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+                dispatcher.utter_message(
+                    response="utter_children_claimed",
+                    count=listing.get("count", 3),
+                    children=children,
+                    buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
+                )
                 return [SlotSet("failure_reason", code)]
             if code in ("proxy_limit_reached", "guardian_mismatch"):
                 dispatcher.utter_message(response=FAILURES[code], buttons=buttons(*next_steps(code, "parent")))
@@ -156,8 +167,11 @@ class ActionRefreshIdentity(BackendLookups, Action):
         if before == after:
             dispatcher.utter_message(response="utter_identity_unchanged")
         else:
-            dispatcher.utter_message(response="utter_identity_updated", before=labels(before, IDENTITY_LABELS),
-                                     after=labels(after, IDENTITY_LABELS))
+            dispatcher.utter_message(
+                response="utter_identity_updated",
+                before=labels(before, IDENTITY_LABELS),
+                after=labels(after, IDENTITY_LABELS),
+            )
         return []
 
 
@@ -166,8 +180,9 @@ class ActionFaqIdentityMismatch(Action):
         return "action_faq_identity_mismatch"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_faq_identity_mismatch",
-                                 buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON))
+        dispatcher.utter_message(
+            response="utter_faq_identity_mismatch", buttons=buttons(REFRESH_IDENTITY, HUMAN_BUTTON)
+        )
         return []
 
 
@@ -207,8 +222,10 @@ class ActionStartClaim(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         fixing = intent in ("correct", "inform", "choose_role")
         if card or (failure and not fixing):
-            return [SlotSet(s, None) for s in (*DETAIL_SLOTS, "card_number", "failure_reason", "wrong_answers",
-                                               "change_menu")]
+            return [
+                SlotSet(s, None)
+                for s in (*DETAIL_SLOTS, "card_number", "failure_reason", "wrong_answers", "change_menu")
+            ]
         if failure:
             return [SlotSet("failure_reason", None), SlotSet("details_confirmed", None)]
         if intent == "claim_card" and any(tracker.get_slot(s) for s in ("person_name", "guardian_name", "id_number")):
@@ -217,7 +234,7 @@ class ActionStartClaim(Action):
 
 
 class ActionNextChild(Action):
-    """"还有一个孩子": the next child's claim, with the parent's details
+    """ "还有一个孩子": the next child's claim, with the parent's details
     kept; the three-child limit explained before a fourth is tried."""
 
     client: BackendClient = backend
@@ -240,16 +257,20 @@ class ActionNextChild(Action):
             listing = {}
         if limit_reached(listing):
             children = children_claimed(listing)
-            dispatcher.utter_message(response="utter_proxy_limit_reached_listed", children=children,
-                                     buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+            dispatcher.utter_message(
+                response="utter_proxy_limit_reached_listed",
+                children=children,
+                buttons=buttons(CHILD_CLAIMS_SELF, HUMAN_BUTTON),
+            )
             return [*clear, SlotSet("role", None)]
-        dispatcher.utter_message(response="utter_next_child", guardian=mask_name(name),
-                                 guardian_id=mask_id(guardian_id))
+        dispatcher.utter_message(
+            response="utter_next_child", guardian=mask_name(name), guardian_id=mask_id(guardian_id)
+        )
         return [*clear, FollowupAction(FORM)]
 
 
 class ActionFailureFollowup(Action):
-    """"为什么" / "那怎么办" / "需要学校改什么" after a failure, answered from
+    """ "为什么" / "那怎么办" / "需要学校改什么" after a failure, answered from
     that failure (utter_failure_* in domain.yml, one variation a code)."""
 
     def name(self) -> str:
@@ -278,8 +299,9 @@ class ActionFailureFollowup(Action):
         if asks == "why":
             dispatcher.utter_message(response="utter_failure_why", buttons=buttons(WHAT_NOW, HUMAN_BUTTON))
         elif asks == "school":
-            dispatcher.utter_message(response="utter_failure_school",
-                                     buttons=buttons(*[b for b in steps if b != SCHOOL_FIX]))
+            dispatcher.utter_message(
+                response="utter_failure_school", buttons=buttons(*[b for b in steps if b != SCHOOL_FIX])
+            )
         else:
             dispatcher.utter_message(response="utter_failure_what_now", buttons=buttons(*steps))
         return []
@@ -292,26 +314,29 @@ class ActionRelativeClaim(Action):
         return "action_relative_claim"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_relative_claim",
-                                 buttons=buttons(I_AM_GUARDIAN, CHILD_CLAIMS_SELF, HUMAN_BUTTON))
+        dispatcher.utter_message(
+            response="utter_relative_claim", buttons=buttons(I_AM_GUARDIAN, CHILD_CLAIMS_SELF, HUMAN_BUTTON)
+        )
         return []
 
 
 class ActionRepeat(Action):
-    """"再说一遍": the bot's previous turn again."""
+    """ "再说一遍": the bot's previous turn again."""
 
     def name(self) -> str:
         return "action_repeat"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         turns: list[list[dict[str, Any]]] = [[]]
-        for event in tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events:
+        for event in (
+            tracker.events[:-1] if tracker.events and tracker.events[-1].get("event") == "user" else tracker.events
+        ):
             if event.get("event") == "user":
                 turns.append([])
             elif event.get("event") == "bot":
                 turns[-1].append(event)
         # The last turn with something said, before this message.
-        said = next((t for t in reversed(turns) if t), [])
+        said: list[dict[str, Any]] = next((t for t in reversed(turns) if t), [])
         if tracker.active_loop_name == FORM and said:
             said = said[:-1]  # the form's question: the form asks it again itself
             if not said:
@@ -328,7 +353,7 @@ class ActionRepeat(Action):
 
 
 class ActionDontKnow(Action):
-    """"不知道孩子身份证号": where to find it; the claim waits."""
+    """ "不知道孩子身份证号": where to find it; the claim waits."""
 
     def name(self) -> str:
         return "action_dont_know"
@@ -336,111 +361,3 @@ class ActionDontKnow(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(response="utter_dont_know", buttons=buttons(HUMAN_BUTTON))
         return []
-
-
-class ActionAskCancel(Action):
-    def name(self) -> str:
-        return "action_ask_cancel"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_confirm_cancel", buttons=buttons(CANCEL_YES, CANCEL_NO))
-        return [SlotSet("pending_cancel", True)]
-
-
-class ActionCancelClaim(Action):
-    def name(self) -> str:
-        return "action_cancel_claim"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if GO_ON.match((tracker.latest_message.get("text") or "").strip()):
-            # "继续" to "确定不领了吗？", read as a yes by the model: it means
-            # go on (the rule has stopped the form: it starts again, the
-            # details kept).
-            dispatcher.utter_message(response="utter_claim_goes_on")
-            return [SlotSet("pending_cancel", False), FollowupAction(FORM)]
-        dispatcher.utter_message(response="utter_claim_cancelled")
-        return [SlotSet(s, None) for s in ("role", "k12_claimant", *DETAIL_SLOTS, "wrong_answers", "requested_slot")] + [
-            SlotSet("pending_cancel", False)]
-
-
-class ActionResumeClaim(Action):
-    def name(self) -> str:
-        return "action_resume_claim"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_go_on")
-        return [SlotSet("pending_cancel", False)]
-
-
-class ActionFallback(Action):
-    """Not understood: offer the likeliest meanings as buttons (typed, their
-    titles work too); the second time in a row, offer a human."""
-
-    def name(self) -> str:
-        return "action_fallback"
-
-    @staticmethod
-    def likely(tracker: Tracker) -> list[dict[str, str]]:
-        ranking = tracker.latest_message.get("intent_ranking") or []
-        found = [ASK_BUTTONS[r["name"]] for r in ranking if r.get("name") in ASK_BUTTONS
-                 and r.get("name") != "request_human"][:3]
-        return buttons(*found, HUMAN_BUTTON) if found else [START_CLAIM, HUMAN]
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        intents = [e.get("parse_data", {}).get("intent", {}).get("name")
-                   for e in tracker.events if e.get("event") == "user"][-2:]
-        text = (tracker.latest_message.get("text") or "").strip()
-        if tracker.get_slot("pending_cancel"):
-            # "确定不领了吗？" answered with something unclear ("继续"): not a
-            # yes, so nothing is cancelled; the claim goes on.
-            dispatcher.utter_message(response="utter_claim_goes_on")
-            return [SlotSet("pending_cancel", False)]
-        ranked = [r.get("name") for r in tracker.latest_message.get("intent_ranking") or []
-                  if r.get("name") != "nlu_fallback"][:2]
-        if text and len(ranked) == 2 and set(ranked) <= set(SMALL_TALK):
-            # Unsure only between pleasantries ("谢谢，再见"): answer both.
-            for intent in ranked:
-                dispatcher.utter_message(response=SMALL_TALK[intent])
-            return []
-        if not text:
-            dispatcher.utter_message(response="utter_empty_message", buttons=[START_CLAIM])
-        elif len(intents) == 2 and all(i in ("nlu_fallback", "out_of_scope") for i in intents):
-            dispatcher.utter_message(response="utter_still_not_understood", buttons=[HUMAN, START_CLAIM])
-        elif (tracker.latest_message.get("intent") or {}).get("name") == "out_of_scope":
-            dispatcher.utter_message(response="utter_out_of_scope", buttons=[START_CLAIM, HUMAN])
-        else:
-            dispatcher.utter_message(response="utter_which_did_you_mean", buttons=self.likely(tracker))
-        return []
-
-
-class ActionAffirm(Action):
-    """A "yes" outside a claim: after `backend_unavailable` it means "retry"
-    (the details were kept); otherwise there is nothing pending."""
-
-    def name(self) -> str:
-        return "action_affirm"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if tracker.get_slot("failure_reason") == "backend_unavailable" and tracker.get_slot("details_confirmed"):
-            return await ActionClaimCard().run(dispatcher, tracker, domain)
-        dispatcher.utter_message(response="utter_anything_else")
-        return []
-
-
-class ActionCoreFallback(Action):
-    """When no policy knows the next step: say so and forget the message,
-    so the conversation goes on where it was (what Rasa's default does)."""
-
-    def name(self) -> str:
-        return "action_core_fallback"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        if tracker.get_slot("pending_cancel") and tracker.active_loop_name == FORM:
-            # "确定不领了吗？" answered with what no rule takes ("不是，继续领"
-            # read as `inform`, a name): Rasa's form does not read the first
-            # message after an interruption, and rejects it. Not a yes, so
-            # nothing is cancelled: the claim goes on, its question asked again.
-            dispatcher.utter_message(response="utter_claim_goes_on")
-            return [SlotSet("pending_cancel", False), FollowupAction(FORM)]
-        dispatcher.utter_message(response="utter_not_understood", buttons=[START_CLAIM, HUMAN])
-        return [UserUtteranceReverted()]

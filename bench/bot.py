@@ -9,6 +9,7 @@ Starts the backend, action server and Rasa server as `make run` does
 registry (5,000 students) and fresh databases under bench/data/bot/.
 Every request goes to 127.0.0.1 only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,15 @@ def k12_students(path: Path, count: int) -> list[tuple[str, str]]:
 
 def conversation(name: str, id_number: str) -> list[str]:
     """A complete K-12 claim, as typed and tapped."""
-    return ["我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', name, id_number,
-            "不开通", "确认"]
+    return [
+        "我要领卡",
+        '/choose_role{"role": "k12_student"}',
+        '/inform{"k12_claimant": "self"}',
+        name,
+        id_number,
+        "不开通",
+        "确认",
+    ]
 
 
 async def chat(http: aiohttp.ClientSession, url: str, sender: str, turns: list[str], latencies: list[float]) -> bool:
@@ -79,10 +87,15 @@ async def phase(url: str, people: list[tuple[str, str]], users: int, tag: str) -
     seconds = time.perf_counter() - started
     latencies.sort()
     return {
-        "users": users, "conversations": len(people), "cards_issued": issued, "turns": len(latencies),
+        "users": users,
+        "conversations": len(people),
+        "cards_issued": issued,
+        "turns": len(latencies),
         "turns_per_s": round(len(latencies) / seconds, 1),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 1), "p95_ms": round(percentile(latencies, 95) * 1000, 1),
-        "p99_ms": round(percentile(latencies, 99) * 1000, 1), "max_ms": round(latencies[-1] * 1000, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1),
     }
 
 
@@ -92,8 +105,9 @@ def train_time() -> float:
     shutil.rmtree(out, ignore_errors=True)
     env = devstack.rasa_env(devstack.service_env())
     started = time.perf_counter()
-    subprocess.run([str(devstack.RASA), "train", "--force", "--out", str(out)], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(devstack.RASA), "train", "--force", "--out", str(out)], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     return time.perf_counter() - started
 
 
@@ -109,30 +123,69 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "backend", "demo-registry", "--students", "5000", "--teachers", "800",
-                    "--out", str(DATA)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "demo-registry",
+            "--students",
+            "5000",
+            "--teachers",
+            "800",
+            "--out",
+            str(DATA),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     port = devstack.free_port
-    stack = devstack.ServiceStack(DATA, {
-        "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
-        "BACKEND_DATABASE_URL": f"sqlite:///{DATA / 'backend.db'}", "TRACKER_DB": str(DATA / "tracker.db"),
-        "RASA_MODEL": str(MODEL),
-    })
-    subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(DATA / "students.csv"),
-                    "--teachers", str(DATA / "teachers.csv"), "--no-progress"], cwd=ROOT, env=stack.env, check=True,
-                   capture_output=True)
+    stack = devstack.ServiceStack(
+        DATA,
+        {
+            "BACKEND_PORT": str(port()),
+            "ACTION_PORT": str(port()),
+            "RASA_PORT": str(port()),
+            "BACKEND_DATABASE_URL": f"sqlite:///{DATA / 'backend.db'}",
+            "TRACKER_DB": str(DATA / "tracker.db"),
+            "RASA_MODEL": str(MODEL),
+        },
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "import-registry",
+            "--students",
+            str(DATA / "students.csv"),
+            "--teachers",
+            str(DATA / "teachers.csv"),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=stack.env,
+        check=True,
+        capture_output=True,
+    )
     url = f"{stack.rasa_url}/webhooks/rest/webhook"
     check_loopback(url)
     people = k12_students(DATA / "students.csv", args.conversations * 2 + 5)
-    results: dict[str, Any] = {"commit": subprocess.run(["git", "log", "--oneline", "-1"], cwd=ROOT,
-                                                        capture_output=True, text=True).stdout.strip()}
+    results: dict[str, Any] = {
+        "commit": subprocess.run(
+            ["git", "log", "--oneline", "-1"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    }
     started = time.perf_counter()
     stack.start_all()
     results["start_seconds"] = round(time.perf_counter() - started, 1)
     try:
         asyncio.run(phase(url, people[:5], 1, "warmup"))
-        results["one_user"] = asyncio.run(phase(url, people[5:5 + args.conversations], 1, "one"))
+        results["one_user"] = asyncio.run(phase(url, people[5 : 5 + args.conversations], 1, "one"))
         results["concurrent_users"] = asyncio.run(
-            phase(url, people[5 + args.conversations:5 + 2 * args.conversations], args.users, "many"))
+            phase(url, people[5 + args.conversations : 5 + 2 * args.conversations], args.users, "many")
+        )
         results["memory_kib"] = {name: memory(proc.pid) for name, proc in stack.procs.items()}
     finally:
         stack.stop_all()

@@ -2,6 +2,7 @@
 database created, dropped and tuned, the SQLite file and its companions,
 row counts and sizes, and the claim tables emptied for a re-run.
 """
+
 from __future__ import annotations
 
 import re

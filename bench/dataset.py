@@ -11,6 +11,7 @@ and reused when `students.csv` and `teachers.csv` are already there.
 who can claim on the `k12_student` path) at random, reproducibly. For a big
 file it seeks to random byte offsets instead of reading ten million rows.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / "data"
@@ -65,7 +65,7 @@ class Dataset:
 
 
 def ensure_dataset(
-    students: int, teachers: Optional[int] = None, *, out: Optional[Path] = None, generate: bool = True
+    students: int, teachers: int | None = None, *, out: Path | None = None, generate: bool = True
 ) -> Dataset:
     """The demo registry of `students` students (and `teachers` teachers,
     default students/20), generated unless present."""
@@ -76,8 +76,18 @@ def ensure_dataset(
         return ds
     if not generate:
         raise SystemExit(f"no registry in {out} (drop --skip-generate to generate it)")
-    cmd = [sys.executable, "-m", "backend", "demo-registry", "--students", str(students),
-           "--teachers", str(teachers), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "backend",
+        "demo-registry",
+        "--students",
+        str(students),
+        "--teachers",
+        str(teachers),
+        "--out",
+        str(out),
+    ]
     print("$", " ".join(cmd[1:]) if cmd[0] == sys.executable else " ".join(cmd), flush=True)
     started = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
@@ -91,7 +101,7 @@ class Person:
     id_number: str
 
 
-def _k12_enrolled(row: list[str], idx: dict[str, int]) -> Optional[Person]:
+def _k12_enrolled(row: list[str], idx: dict[str, int]) -> Person | None:
     if len(row) != len(idx):
         return None
     if row[idx["status"]] != "enrolled" or row[idx["stage"]] not in K12_STAGES:

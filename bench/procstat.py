@@ -1,25 +1,26 @@
 """CPU and memory accounting from /proc (Linux): who used the cores during a
 load phase - the backend server, the load generator, PostgreSQL."""
+
 from __future__ import annotations
 
 import os
 import re
-import time
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_cpu(pid: int) -> Optional[float]:
+def _proc_cpu(pid: int) -> float | None:
     """utime + stime of a process, in seconds."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
@@ -41,7 +42,7 @@ def _cmdline(pid: int) -> str:
 _PG_CLIENT = re.compile(r"^postgres: (?:\S+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])")
 
 
-def _postgres_cpu(database: Optional[str]) -> dict[int, tuple[str, float]]:
+def _postgres_cpu(database: str | None) -> dict[int, tuple[str, float]]:
     """CPU seconds of PostgreSQL processes, each classed as "bench" (a
     backend connected to `database`), "background" (checkpointer, WAL
     writer, ...) or "other" (a backend of another database)."""
@@ -95,10 +96,10 @@ class CpuSnapshot:
     postgres: dict[int, tuple[str, float]]
     busy: float
     total: float
-    processes: Optional[dict[int, tuple[str, float]]] = None
+    processes: dict[int, tuple[str, float]] | None = None
 
 
-def snapshot(server_pid: int, database: Optional[str] = None) -> CpuSnapshot:
+def snapshot(server_pid: int, database: str | None = None) -> CpuSnapshot:
     busy, total = _machine()
     return CpuSnapshot(_proc_cpu(server_pid) or 0.0, _self_cpu(), _postgres_cpu(database), busy, total)
 
@@ -107,7 +108,7 @@ class PostgresTracker:
     """Polls PostgreSQL processes so that the CPU of a backend that exits
     before the end of a phase (the import's connection) is still counted."""
 
-    def __init__(self, database: Optional[str]) -> None:
+    def __init__(self, database: str | None) -> None:
         self.database = database
         self.seen: dict[int, tuple[str, float]] = {}
 

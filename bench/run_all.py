@@ -15,6 +15,7 @@ Markdown table on stdout. See bench/README.md.
 The bench databases are made and measured by bench/databases.py; the
 machine and code facts and the Markdown table come from bench/run_report.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import aiohttp
 
@@ -83,7 +84,7 @@ async def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 120) 
             await asyncio.sleep(0.2)
 
 
-def stop(proc: subprocess.Popen) -> Optional[int]:
+def stop(proc: subprocess.Popen) -> int | None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -113,8 +114,14 @@ async def load_phase(
     poller = asyncio.create_task(poll())
     try:
         result: LoadResult = await run_load(
-            url, (claim_body(p) for p in people), name=name, token=token, concurrency=args.concurrency,
-            max_requests=len(people), time_limit=args.time_limit, expect=expect,
+            url,
+            (claim_body(p) for p in people),
+            name=name,
+            token=token,
+            concurrency=args.concurrency,
+            max_requests=len(people),
+            time_limit=args.time_limit,
+            expect=expect,
             channel_user_per_request=args.channel_users == "request",
         )
     finally:
@@ -147,15 +154,27 @@ def run_import(kind: str, env: dict[str, str], ds: Any, args: argparse.Namespace
     t0 = time.perf_counter()
     subprocess.run(argv, cwd=ROOT, env=full_env, check=True, capture_output=True)
     out["init_db"] = {"command": shell_line(env, argv), "seconds": round(time.perf_counter() - t0, 2)}
-    argv = [sys.executable, "-m", "backend", "import-registry", "--students", rel(ds.students_csv),
-            "--teachers", rel(ds.teachers_csv), "--no-progress"]
+    argv = [
+        sys.executable,
+        "-m",
+        "backend",
+        "import-registry",
+        "--students",
+        rel(ds.students_csv),
+        "--teachers",
+        rel(ds.teachers_csv),
+        "--no-progress",
+    ]
     print("$ " + shell_line(env, argv), flush=True)
     idle = procstat.wait_idle(args.idle_threshold, args.idle_max_wait)
     tracker = procstat.PostgresTracker(PG_BENCH_DB if kind == "postgresql" else None)
     before = procstat.snapshot_tracked(os.getpid(), tracker)
     children0 = procstat.children_cpu()
     t0 = time.perf_counter()
-    with open(log_dir / f"{stem}-{kind}-import.out", "w+") as fout, open(log_dir / f"{stem}-{kind}-import.err", "w+") as ferr:
+    with (
+        open(log_dir / f"{stem}-{kind}-import.out", "w+") as fout,
+        open(log_dir / f"{stem}-{kind}-import.err", "w+") as ferr,
+    ):
         proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=fout, stderr=ferr, text=True)
         while proc.poll() is None:
             time.sleep(0.5)
@@ -178,7 +197,9 @@ def run_import(kind: str, env: dict[str, str], ds: Any, args: argparse.Namespace
         m = IMPORT_LINE.match(line.strip())
         if m:
             tables[m["table"]] = {
-                "rows": int(m["rows"]), "imported": int(m["imported"]), "bad": int(m["bad"]),
+                "rows": int(m["rows"]),
+                "imported": int(m["imported"]),
+                "bad": int(m["bad"]),
                 "rows_per_second": int(m["rps"].replace(",", "")),
             }
     total_rows = sum(t["rows"] for t in tables.values())
@@ -240,8 +261,12 @@ async def bench_database(
     # The server.
     port = free_port()
     token = secrets.token_urlsafe(24)
-    serve_env = {**env, "BACKEND_SERVICE_TOKEN": "<random>", "BACKEND_RATE_LIMIT_FAILURES": "1000000000",
-                 **dict(kv.split("=", 1) for kv in args.server_env)}
+    serve_env = {
+        **env,
+        "BACKEND_SERVICE_TOKEN": "<random>",
+        "BACKEND_RATE_LIMIT_FAILURES": "1000000000",
+        **dict(kv.split("=", 1) for kv in args.server_env),
+    }
     argv = [sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if args.profile_server:
         prof = RESULTS_DIR / f"{stem}-{kind}-server.pstats"
@@ -259,9 +284,15 @@ async def bench_database(
         out["serve"]["healthz"] = await wait_healthy(base, server)
         out["serve"]["start_seconds"] = round(time.perf_counter() - t0, 2)
         if people["warmup"]:
-            await run_load(f"{base}/api/v1/matches", (claim_body(p) for p in people["warmup"]), name="warm-up",
-                           token=token, concurrency=args.concurrency, max_requests=len(people["warmup"]),
-                           time_limit=args.time_limit)
+            await run_load(
+                f"{base}/api/v1/matches",
+                (claim_body(p) for p in people["warmup"]),
+                name="warm-up",
+                token=token,
+                concurrency=args.concurrency,
+                max_requests=len(people["warmup"]),
+                time_limit=args.time_limit,
+            )
         out["matches"] = await load_phase(
             "matches", f"{base}/api/v1/matches", people["matches"], args, token, server.pid, expect=(200,)
         )
@@ -275,7 +306,9 @@ async def bench_database(
     out["after_load"] = await database_counts(kind, target, args.pg_url)
     issued = out["claims"]["outcomes"].get("201 issued", 0)
     out["cards_check"] = {
-        "issued_answers": issued, "cards_in_db": out["after_load"]["cards"], "ok": issued == out["after_load"]["cards"]
+        "issued_answers": issued,
+        "cards_in_db": out["after_load"]["cards"],
+        "ok": issued == out["after_load"]["cards"],
     }
     if args.drop_after:
         if kind == "sqlite":
@@ -288,7 +321,7 @@ async def bench_database(
     return out
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.split("\n\n")[0])
     p.add_argument("--students", type=int, default=10_000_000, help="registry size (default 10,000,000)")
     p.add_argument("--teachers", type=int, help="default: students / 20")
@@ -300,23 +333,46 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--claim-requests", type=int, default=20_000, help="claims (default 20,000)")
     p.add_argument("--warmup", type=int, default=500, help="match requests before measuring (default 500)")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per load phase (default 60)")
-    p.add_argument("--channel-users", choices=("client", "request"), default="client",
-                   help="one channel_user per simulated client (default), or a new one for every request")
+    p.add_argument(
+        "--channel-users",
+        choices=("client", "request"),
+        default="client",
+        help="one channel_user per simulated client (default), or a new one for every request",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed for sampling students")
-    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432",
-                   help="PostgreSQL server (without database); the bench database is dropped and created")
-    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for the server, e.g. BACKEND_DB_POOL_SIZE=20")
+    p.add_argument(
+        "--pg-url",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server (without database); the bench database is dropped and created",
+    )
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the server, e.g. BACKEND_DB_POOL_SIZE=20",
+    )
     p.add_argument("--profile-server", action="store_true", help="run the server under cProfile (slower!)")
-    p.add_argument("--idle-threshold", type=float, default=0.25,
-                   help="before the import and each load phase, wait until the machine is less busy than this")
+    p.add_argument(
+        "--idle-threshold",
+        type=float,
+        default=0.25,
+        help="before the import and each load phase, wait until the machine is less busy than this",
+    )
     p.add_argument("--idle-max-wait", type=float, default=120.0, help="seconds to wait for that (default 120)")
-    p.add_argument("--pg-setting", action="append", default=[], metavar="KEY=VALUE",
-                   help="ALTER DATABASE xxh_bench SET KEY = VALUE before serving, "
-                        "e.g. plan_cache_mode=force_custom_plan")
-    p.add_argument("--reuse-db", action="store_true",
-                   help="keep an already imported bench database (emptying its cards and claim log) "
-                        "instead of importing again: for re-measuring the API only")
+    p.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="ALTER DATABASE xxh_bench SET KEY = VALUE before serving, e.g. plan_cache_mode=force_custom_plan",
+    )
+    p.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="keep an already imported bench database (emptying its cards and claim log) "
+        "instead of importing again: for re-measuring the API only",
+    )
     p.add_argument("--drop-after", action="store_true", help="delete the bench database afterwards")
     args = p.parse_args(argv)
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
@@ -350,8 +406,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(f"sampled {len(sample)} distinct enrolled K-12 students in {time.perf_counter() - t0:.1f}s", flush=True)
     people = {
         "warmup": sample[: args.warmup],
-        "matches": sample[args.warmup: args.warmup + args.match_requests],
-        "claims": sample[args.warmup + args.match_requests:],
+        "matches": sample[args.warmup : args.warmup + args.match_requests],
+        "claims": sample[args.warmup + args.match_requests :],
     }
     failed = False
     for kind in databases:

@@ -3,6 +3,7 @@ lines as typed from the project root, the measured backend's commit and
 sources, the machine, PostgreSQL's settings; and the Markdown table of the
 results.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -111,7 +112,9 @@ def markdown_table(results: dict[str, Any]) -> str:
             lat = p["latency_ms"]
             bad = f", {p['unexpected']} unexpected" if p["unexpected"] else ""
             errs = f", {p['errors']} errors" if p["errors"] else ""
-            return f"{p['rps']:,.0f} ({lat.get('p50', 0):.0f}/{lat.get('p95', 0):.0f}/{lat.get('p99', 0):.0f}){bad}{errs}"
+            return (
+                f"{p['rps']:,.0f} ({lat.get('p50', 0):.0f}/{lat.get('p95', 0):.0f}/{lat.get('p99', 0):.0f}){bad}{errs}"
+            )
 
         rows.append(
             f"| {kind} | {t.get('students', {}).get('rows_per_second', 0):,} | "

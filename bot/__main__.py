@@ -15,6 +15,7 @@ development secret or an API without its token. This entry point also
 masks log records from its first line (the guard is idempotent), so that
 nothing Rasa logs before it loads the channel shows a full ID number.
 """
+
 from __future__ import annotations
 
 import sys

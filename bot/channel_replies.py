@@ -3,6 +3,7 @@
 Kept apart from the channel so that code without Rasa (the fault tests,
 run in .venv) can import the exact words.
 """
+
 from contract.contacts import HOTLINE
 
 SILENCE_APOLOGY = f"抱歉，系统暂时没有回复您，请稍后再试。如需帮助，可拨打客服电话 {HOTLINE}。"
@@ -15,6 +16,8 @@ MAX_MESSAGE_CHARS = 1000
 # session ends after an hour without messages (domain.yml session_config),
 # its details carried over.
 DEFAULT_MAX_CONVERSATION_MESSAGES = 300
-CONVERSATION_FULL = ("这次对话的消息已经很多了，暂时不能再处理新的消息。您已填写的信息都会保留：一小时后可以在这里接着办理；"
-                     f"也可以开始新的对话，或拨打客服电话 {HOTLINE}。")
+CONVERSATION_FULL = (
+    "这次对话的消息已经很多了，暂时不能再处理新的消息。您已填写的信息都会保留：一小时后可以在这里接着办理；"
+    f"也可以开始新的对话，或拨打客服电话 {HOTLINE}。"
+)
 TOO_LONG = f"您的消息太长了（超过 {MAX_MESSAGE_CHARS} 个字），请分几次简短地发送。您之前填写的信息都还在。"

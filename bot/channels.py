@@ -22,20 +22,27 @@ the trust boundary's duties, kept here so that they hold however the server
 is started. The speed-ups patched into Rasa are not the channel's business:
 `python -m bot` installs them (bot/__main__.py, bot/patches/).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
 from sanic.request import Request
 
-from bot.channel_replies import (CONVERSATION_FULL, DEFAULT_MAX_CONVERSATION_MESSAGES, MAX_MESSAGE_CHARS,
-                                 SILENCE_APOLOGY, TOO_LONG)
+from bot.channel_replies import (
+    CONVERSATION_FULL,
+    DEFAULT_MAX_CONVERSATION_MESSAGES,
+    MAX_MESSAGE_CHARS,
+    SILENCE_APOLOGY,
+    TOO_LONG,
+)
 from bot.tracker_store import conversation_messages
 from contract.metadata import REALNAME_TOKEN, VERIFIED_REALNAME
 from identity.logfilter import guard_process_logging
@@ -53,8 +60,10 @@ def _refuse_unsafe_start() -> None:
     server started with its HTTP API behind the token (CONTRACT.md)."""
     secrets.refuse_development_secrets(service="the Rasa server")
     if secrets.production() and "--enable-api" in sys.argv and "--auth-token" not in sys.argv:
-        raise secrets.SecretError("ERROR: the Rasa server will not start: APP_ENV=production and its HTTP API "
-                                  "has no --auth-token (devstack passes RASA_AUTH_TOKEN)")
+        raise secrets.SecretError(
+            "ERROR: the Rasa server will not start: APP_ENV=production and its HTTP API "
+            "has no --auth-token (devstack passes RASA_AUTH_TOKEN)"
+        )
 
 
 _refuse_unsafe_start()
@@ -62,21 +71,22 @@ _refuse_unsafe_start()
 
 class ReplyingRestInput(RestInput):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
     def __init__(self) -> None:
         super().__init__()
-        self._public_key: Optional[str] = None
-        self.max_conversation_messages = int(os.environ.get("CONVERSATION_MAX_MESSAGES")
-                                             or DEFAULT_MAX_CONVERSATION_MESSAGES)
+        self._public_key: str | None = None
+        self.max_conversation_messages = int(
+            os.environ.get("CONVERSATION_MAX_MESSAGES") or DEFAULT_MAX_CONVERSATION_MESSAGES
+        )
 
     def verifying_key(self) -> str:
         if self._public_key is None:
             self._public_key = realname.public_key(os.environ)
         return self._public_key
 
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
         body = request.json if isinstance(request.json, dict) else {}
         sent = body.get("metadata")
         if not isinstance(sent, dict):

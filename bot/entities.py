@@ -16,9 +16,10 @@ whatever DIET made of an unseen three-character word (often "affirm").
 Not trainable; registered as an entity extractor so the recipe runs it, in
 pipeline order, at prediction time only.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -37,29 +38,29 @@ NAME_INTENT_CONFIDENCE = 0.95
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class EntityRules(GraphComponent):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {"bare_name_intent": True}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self.bare_name_intent = bool(config.get("bare_name_intent", True))
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "EntityRules":
+    ) -> EntityRules:
         return cls(config)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._process(message)
         return messages
 
     def _process(self, message: Message) -> None:
-        text: Optional[str] = message.get(TEXT)
+        text: str | None = message.get(TEXT)
         if not text:
             return
         intent = message.get(INTENT) or {}
@@ -76,5 +77,4 @@ class EntityRules(GraphComponent):
         ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != intent_name]
         scale = (1 - confidence) / (sum(r.get("confidence", 0) for r in ranking) or 1)
         ranking = [{**r, "confidence": r.get("confidence", 0) * scale} for r in ranking]
-        message.set(INTENT_RANKING_KEY, [{"name": intent_name, "confidence": confidence}, *ranking],
-                    add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [{"name": intent_name, "confidence": confidence}, *ranking], add_to_output=True)

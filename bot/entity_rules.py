@@ -30,11 +30,12 @@ the entities to keep:
 Everything is regular expressions and set look-ups: a few microseconds a
 message, and deterministic (bot/nlu_cache.py caches parses).
 """
+
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, Optional
+from typing import Any
 
 from bot.entity_lexicon import make_entity
 from bot.name_rules import extend_name, find_names, plausible_name
@@ -58,6 +59,7 @@ def find_ids(text: str) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- all
 
+
 def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
     sa, ea, sb, eb = a.get("start"), a.get("end"), b.get("start"), b.get("end")
     if not all(isinstance(x, int) for x in (sa, ea, sb, eb)):
@@ -65,12 +67,25 @@ def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return sa < eb and sb < ea
 
 
-def _name_intent(intent: Optional[str]) -> bool:
-    return intent in (None, "inform", "correct", "choose_role", "claim_card", "next_child", "relative_claim",
-                      "affirm", "deny", "nlu_fallback", "dont_know", "out_of_scope", "greet")
+def _name_intent(intent: str | None) -> bool:
+    return intent in (
+        None,
+        "inform",
+        "correct",
+        "choose_role",
+        "claim_card",
+        "next_child",
+        "relative_claim",
+        "affirm",
+        "deny",
+        "nlu_fallback",
+        "dont_know",
+        "out_of_scope",
+        "greet",
+    )
 
 
-def refine(text: str, entities: Iterable[dict[str, Any]], intent: Optional[str] = None) -> list[dict[str, Any]]:
+def refine(text: str, entities: Iterable[dict[str, Any]], intent: str | None = None) -> list[dict[str, Any]]:
     """The entities to keep, in text order (see the module's docstring)."""
     kept: list[dict[str, Any]] = []
     names: list[dict[str, Any]] = []
@@ -89,7 +104,7 @@ def refine(text: str, entities: Iterable[dict[str, Any]], intent: Optional[str] 
         elif kind == "person_name":
             span = extend_name(text, ent)
             if span is not None:
-                value = normalise_name(text[span[0]:span[1]])
+                value = normalise_name(text[span[0] : span[1]])
                 ent = {**ent, "start": span[0], "end": span[1], "value": value}
             else:
                 ent = {**ent, "value": normalise_name(str(ent.get("value") or ""))}
@@ -107,8 +122,11 @@ def refine(text: str, entities: Iterable[dict[str, Any]], intent: Optional[str] 
         kept.extend(ids)
 
     # (c) names from patterns replace DIET's fragments they overlap.
-    ruled = (find_names(text, strict_bare=intent not in ("inform", "correct", "next_child"))
-             if _name_intent(intent) or names else [])
+    ruled = (
+        find_names(text, strict_bare=intent not in ("inform", "correct", "next_child"))
+        if _name_intent(intent) or names
+        else []
+    )
     if ruled:
         names = [e for e in names if not any(_overlaps(e, r) for r in ruled)]
         names.extend(ruled)
@@ -119,7 +137,7 @@ def refine(text: str, entities: Iterable[dict[str, Any]], intent: Optional[str] 
         for e in names:
             if merged and merged[-1].get("end") == e.get("start") and isinstance(e.get("start"), int):
                 prev = merged[-1]
-                joined = text[prev["start"]:e["end"]]
+                joined = text[prev["start"] : e["end"]]
                 if plausible_name(joined):
                     merged[-1] = {**prev, "end": e["end"], "value": normalise_name(joined)}
                     continue
@@ -132,17 +150,29 @@ def refine(text: str, entities: Iterable[dict[str, Any]], intent: Optional[str] 
         if not any(e.get("entity") == "role" and _overlaps(e, role) for e in kept):
             kept.append(role)
     # Roles must not sit inside a name.
-    kept = [e for e in kept if not (e.get("entity") == "role"
-                                    and any(n.get("entity") == "person_name" and _overlaps(e, n) for n in names))]
+    kept = [
+        e
+        for e in kept
+        if not (e.get("entity") == "role" and any(n.get("entity") == "person_name" and _overlaps(e, n) for n in names))
+    ]
     # (d) dedup: the same entity over overlapping spans, or the same span twice.
     out: list[dict[str, Any]] = []
-    for e in sorted(kept, key=lambda e: (e.get("start", 0) if isinstance(e.get("start"), int) else 0,
-                                         -((e.get("end") or 0) - (e.get("start") or 0)))):
-        if any(o.get("entity") == e.get("entity") and (_overlaps(o, e) or (o.get("start"), o.get("end")) ==
-                                                        (e.get("start"), e.get("end"))) for o in out):
+    for e in sorted(
+        kept,
+        key=lambda e: (
+            e.get("start", 0) if isinstance(e.get("start"), int) else 0,
+            -((e.get("end") or 0) - (e.get("start") or 0)),
+        ),
+    ):
+        if any(
+            o.get("entity") == e.get("entity")
+            and (_overlaps(o, e) or (o.get("start"), o.get("end")) == (e.get("start"), e.get("end")))
+            for o in out
+        ):
             continue
-        if e.get("entity") == "id_number" and any(o.get("entity") == "id_number" and o.get("value") == e.get("value")
-                                                  for o in out):
+        if e.get("entity") == "id_number" and any(
+            o.get("entity") == "id_number" and o.get("value") == e.get("value") for o in out
+        ):
             continue
         out.append(e)
     return out

@@ -33,6 +33,7 @@ holds a lock; tests/bot/test_lock_store.py checks both sides).
 tests/bot/test_lock_store.py proves the race with the stock store and its
 absence with this one, with the same test.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -40,8 +41,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncGenerator, Callable, Optional, Text, Tuple, TypeVar
+from typing import Any, TypeVar
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -50,11 +52,11 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = float(os.environ.get("LOCK_LEASE_SECONDS") or 10)
 
 T = TypeVar("T")
-Change = Callable[[Optional[TicketLock]], Tuple[Optional[TicketLock], T]]
+Change = Callable[[TicketLock | None], tuple[TicketLock | None, T]]
 
 
 class AtomicRedisLockStore(RedisLockStore):
-    def __init__(self, endpoint_config: Any = None, lease_seconds: Optional[float] = None, **kwargs: Any) -> None:
+    def __init__(self, endpoint_config: Any = None, lease_seconds: float | None = None, **kwargs: Any) -> None:
         """Made by Rasa from endpoints.yml (`endpoint_config`: url, port, db,
         password, key_prefix ...), or directly with RedisLockStore's arguments."""
         if endpoint_config is not None:
@@ -66,7 +68,7 @@ class AtomicRedisLockStore(RedisLockStore):
 
     @asynccontextmanager
     async def lock(
-        self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
+        self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME, wait_time_in_seconds: float = 1
     ) -> AsyncGenerator[TicketLock, None]:
         """Rasa's lock, with the ticket held as a lease that this instance
         renews while it waits and while it works, up to `lock_lifetime`."""
@@ -83,8 +85,8 @@ class AtomicRedisLockStore(RedisLockStore):
                 pass
             self.cleanup(conversation_id, ticket)
 
-    async def _renew(self, conversation_id: Text, ticket: int, lease: float, until: float) -> None:
-        def extend(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], bool]:
+    async def _renew(self, conversation_id: str, ticket: int, lease: float, until: float) -> None:
+        def extend(lock: TicketLock | None) -> tuple[TicketLock | None, bool]:
             held = lock._ticket_for_ticket_number(ticket) if lock is not None else None
             if held is None:  # released, or expired after all
                 return lock, False
@@ -96,10 +98,10 @@ class AtomicRedisLockStore(RedisLockStore):
             try:
                 if not self._transact(conversation_id, extend):
                     return
-            except Exception as e:  # Redis away for a moment: the next round tries again
+            except Exception as e:  # noqa: BLE001 - Redis away for a moment: the next round tries again
                 logger.debug(f"Could not renew the lock of a conversation: {e}")
 
-    def _transact(self, conversation_id: Text, change: Change[T]) -> T:
+    def _transact(self, conversation_id: str, change: Change[T]) -> T:
         """Apply `change` to the stored lock atomically: it gets the current
         lock (or None) and returns the lock to store (None: delete) and a
         result. Retried when another instance wrote the lock meanwhile."""
@@ -123,31 +125,31 @@ class AtomicRedisLockStore(RedisLockStore):
                 except redis.WatchError:
                     continue
 
-    def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
-        def issue(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], int]:
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        def issue(lock: TicketLock | None) -> tuple[TicketLock | None, int]:
             lock = lock or self.create_lock(conversation_id)
             return lock, lock.issue_ticket(lock_lifetime)
 
         try:
             return self._transact(conversation_id, issue)
         except Exception as e:  # as in Rasa: any storage error is a LockError
-            raise LockError(f"Error while acquiring lock. Error:\n{e}")
+            raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
 
-    def update_lock(self, conversation_id: Text) -> None:
-        def drop_expired(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], None]:
+    def update_lock(self, conversation_id: str) -> None:
+        def drop_expired(lock: TicketLock | None) -> tuple[TicketLock | None, None]:
             if lock is not None:
                 lock.remove_expired_tickets()
             return lock, None
 
         self._transact(conversation_id, drop_expired)
 
-    def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
+    def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
         self.cleanup(conversation_id, ticket_number)
 
-    def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
+    def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         """Remove this ticket, and the lock when no one else waits: one step."""
 
-        def release(lock: Optional[TicketLock]) -> Tuple[Optional[TicketLock], bool]:
+        def release(lock: TicketLock | None) -> tuple[TicketLock | None, bool]:
             if lock is None:
                 return None, False
             lock.remove_ticket_for(ticket_number)

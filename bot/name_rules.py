@@ -5,10 +5,11 @@ is nothing but a name (bare_name, for the intent).
 
 Pure Python (no Rasa import).
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any
 
 from bot.entity_lexicon import ROLE_LEXICON, ROLE_RE, SINGLE, has_surname, make_entity
 from identity import check_name, normalise_name
@@ -19,14 +20,57 @@ _NAME_CHAR = r"[\u3400-\u9fff\uf900-\ufaff·]"
 _RUN = re.compile(_NAME_CHAR + r"{2,20}")
 # Characters that do not occur in a given name but end the name's run
 # ("李小雨身份证...", "张三想领卡", "王芳的").
-_STOP_CHARS = set("的了是在吗呢吧啊呀哈嘛哦喔噢啦咯嘞么咋啥怎什谁哪你我他她它们这那和与及或就都也还再又很太真要想能会"
-                  "让给帮替为把被从到对跟请麻谢今读领办弄身证号岁级现已不没有个说问叫名字姓卡递绩")
-_STOP_WORDS = ("身份", "证件", "号码", "今年", "刚才", "才对", "已经", "上学", "上小学", "上初中", "上高中", "上大学",
-               "班的", "同学", "小朋友", "学生", "家长", "老师", "孩子", "在读", "读书",
-               "领卡", "学号", "一年级", "二年级", "三年级", "四年级", "五年级", "六年级", "初一", "初二", "初三", "高一",
-               "高二", "高三", "大一", "大二", "大三", "大四", "小学", "初中", "高中")
+_STOP_CHARS = set(
+    "的了是在吗呢吧啊呀哈嘛哦喔噢啦咯嘞么咋啥怎什谁哪你我他她它们这那和与及或就都也还再又很太真要想能会"
+    "让给帮替为把被从到对跟请麻谢今读领办弄身证号岁级现已不没有个说问叫名字姓卡递绩"
+)
+_STOP_WORDS = (
+    "身份",
+    "证件",
+    "号码",
+    "今年",
+    "刚才",
+    "才对",
+    "已经",
+    "上学",
+    "上小学",
+    "上初中",
+    "上高中",
+    "上大学",
+    "班的",
+    "同学",
+    "小朋友",
+    "学生",
+    "家长",
+    "老师",
+    "孩子",
+    "在读",
+    "读书",
+    "领卡",
+    "学号",
+    "一年级",
+    "二年级",
+    "三年级",
+    "四年级",
+    "五年级",
+    "六年级",
+    "初一",
+    "初二",
+    "初三",
+    "高一",
+    "高二",
+    "高三",
+    "大一",
+    "大二",
+    "大三",
+    "大四",
+    "小学",
+    "初中",
+    "高中",
+)
 # Two-character words that start with a surname but are no name.
-COMMON_WORDS = frozenset("""
+COMMON_WORDS = frozenset(
+    """
     王者 李子 张家 刘海 陈述 黄色 周末 周一 周二 周三 周四 周五 周六 周日 孙子 孙女 马上 马虎 胡说
     何时 何必 高中 高一 高二 高三 高考 高兴 高职 高校 郑重 谢谢 许多 许可 曾经 于是 余额 叶子 程序
     任何 任务 陆续 范围 金额 石头 夏天 付钱 付款 付费 方便 方法 方式 白天 江西 黎明 万一 严重 常见
@@ -52,7 +96,8 @@ COMMON_WORDS = frozenset("""
     那咋办 那咋弄 那为啥 那为什么 那然后 那好吧 那就好 那行 那算了 那好 那个啥 那怎么弄 哈喽 哈罗 哈哈哈
     哈喽哈喽 查卡 查成绩 查分 查下 于是乎 时间呢 费用呢 全都对 全对 向日葵 海鲜 南极 北极 平板 电脑 路由
     车票 项目组
-""".split())
+""".split()
+)
 # Name triggers: what comes right before a name.
 _NAME_TRIGGER = re.compile(
     r"(?:(?:我|本人|俺|他|她|孩子|小孩|儿子|女儿|闺女|娃|宝宝|学生|老大|老二|老三|大宝|二宝|三宝|孙子|孙女|外孙|外孙女|女孩|男孩|"
@@ -86,9 +131,14 @@ _ID_LIKE = re.compile(rf"[0-9Xx][0-9Xx{SEPARATOR_CHARS}]{{10,}}[0-9Xx]")
 
 # Surnames that are also everyday verbs or function words (查快递, 来零卡,
 # 和老师, 都不是): a bare word starting with one is no name.
-VERBISH_SURNAMES = frozenset("查来和但都那向于应成全干过要能好开关双单东西南北上下左右前后里外中"
-                             "还再也就只才又很太最多少大小新老真共有没把被让给到从对跟请问找打用做写说讲学读领办弄搞等"
-                             "让叫喊催发布") & SINGLE
+VERBISH_SURNAMES = (
+    frozenset(
+        "查来和但都那向于应成全干过要能好开关双单东西南北上下左右前后里外中"
+        "还再也就只才又很太最多少大小新老真共有没把被让给到从对跟请问找打用做写说讲学读领办弄搞等"
+        "让叫喊催发布"
+    )
+    & SINGLE
+)
 
 
 def plausible_name(name: str, strict: bool = False) -> bool:
@@ -98,8 +148,11 @@ def plausible_name(name: str, strict: bool = False) -> bool:
         return False
     if "·" in value:
         parts = value.split("·")
-        return (all(1 <= len(p) <= 6 for p in parts) and len(value) <= 20
-                and not any(c in "的了是在吗呢吧啊呀我你他她叫名孩儿女娃身证号姓" for c in value))
+        return (
+            all(1 <= len(p) <= 6 for p in parts)
+            and len(value) <= 20
+            and not any(c in "的了是在吗呢吧啊呀我你他她叫名孩儿女娃身证号姓" for c in value)
+        )
     if not 2 <= len(value) <= 4:
         return False
     compound = value[:2] in COMPOUND
@@ -116,13 +169,14 @@ def plausible_name(name: str, strict: bool = False) -> bool:
         return False
     if ROLE_RE.search(value) or any(w in value for w in _STOP_WORDS):
         return False
-    if strict and (value[:2] in COMMON_WORDS or value[:3] in COMMON_WORDS
-                   or (not compound and value[0] in VERBISH_SURNAMES)):
+    if strict and (
+        value[:2] in COMMON_WORDS or value[:3] in COMMON_WORDS or (not compound and value[0] in VERBISH_SURNAMES)
+    ):
         return False
     return True
 
 
-def name_at(text: str, start: int, strict: bool = False, need_end: bool = False) -> Optional[tuple[int, int]]:
+def name_at(text: str, start: int, strict: bool = False, need_end: bool = False) -> tuple[int, int] | None:
     """The name starting at `start`: the run of name characters, cut where
     a name cannot go on."""
     m = _RUN.match(text, start)
@@ -163,10 +217,10 @@ def find_names(text: str, strict_bare: bool = True) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     spans: set = set()
 
-    def add(span: Optional[tuple[int, int]]) -> None:
+    def add(span: tuple[int, int] | None) -> None:
         if span and span not in spans:
             spans.add(span)
-            found.append(make_entity("person_name", normalise_name(text[span[0]:span[1]]), *span))
+            found.append(make_entity("person_name", normalise_name(text[span[0] : span[1]]), *span))
 
     for m in _NAME_TRIGGER.finditer(text):
         trigger = m.group(0)
@@ -174,16 +228,16 @@ def find_names(text: str, strict_bare: bool = True) -> list[dict[str, Any]]:
         add(name_at(text, m.end(), strict=bare_self or trigger.endswith("是") or trigger == "就是"))
     for m in _RELATION_NAME.finditer(text):
         span = name_at(text, m.end(), strict=True)
-        if span and re.match(r"$|[\s,，。;；:：]|身份|\d|的|今年|在读|读|上", text[span[1]:]):
+        if span and re.match(r"$|[\s,，。;；:：]|身份|\d|的|今年|在读|读|上", text[span[1] :]):
             add(span)
     for m in _FOR_NAME.finditer(text):
         span = name_at(text, m.end(), strict=True)
-        if span and re.match(r"(?:领|申请|办|弄|开通|代领|申领)", text[span[1]:]):
+        if span and re.match(r"(?:领|申请|办|弄|开通|代领|申领)", text[span[1] :]):
             add(span)
     # A name opening a clause, right before the ID number ("喻可欣身份证3607...").
     for m in re.finditer(r"(?:^|(?<=[\s,，。;；]))(?=[\u3400-\u9fff])", text):
         span = name_at(text, m.start(), strict=True)
-        if span and re.match(r"(?:的)?(?:身份证|身份|证件|号码)|\d", text[span[1]:]):
+        if span and re.match(r"(?:的)?(?:身份证|身份|证件|号码)|\d", text[span[1] :]):
             add(span)
     # A bare name, or names next to ID numbers ("梁宇，3602..."), as the
     # whole message or its comma-separated parts.
@@ -206,7 +260,7 @@ def find_names(text: str, strict_bare: bool = True) -> list[dict[str, Any]]:
     return found
 
 
-def extend_name(text: str, ent: dict[str, Any]) -> Optional[tuple[int, int]]:
+def extend_name(text: str, ent: dict[str, Any]) -> tuple[int, int] | None:
     """A DIET name span repaired: the surname put back (志强 after 喻),
     trailing characters that cannot be a name's taken off."""
     start, end = ent.get("start"), ent.get("end")
@@ -221,17 +275,17 @@ def extend_name(text: str, ent: dict[str, Any]) -> Optional[tuple[int, int]]:
     span = text[start:end]
     if not has_surname(span):
         for k in (2, 1):
-            if start - k >= 0 and (text[start - k:start] in COMPOUND if k == 2 else text[start - 1] in SINGLE):
-                if plausible_name(text[start - k:end]):
+            if start - k >= 0 and (text[start - k : start] in COMPOUND if k == 2 else text[start - 1] in SINGLE):
+                if plausible_name(text[start - k : end]):
                     return start - k, end
     return start, end
 
 
-def bare_name(text: str) -> Optional[str]:
+def bare_name(text: str) -> str | None:
     """The name when the whole message is a name (for the intent)."""
     core = _PARTICLES_END.sub("", _FILLERS_EDGE.sub("", text))
     for prefix in ("是", "叫", "我叫", "我是", "名字是", "姓名", "名字"):
         if core.startswith(prefix) and len(core) - len(prefix) >= 2:
-            core = core[len(prefix):]
+            core = core[len(prefix) :]
             break
     return core if core and plausible_name(core, strict=True) else None

@@ -9,9 +9,10 @@ the extractors) stay valid for the original message.
 Registered as a message featurizer so the recipe runs it, in pipeline order,
 before the tokenizer; it adds no features.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -29,16 +30,16 @@ class TextNormaliser(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "TextNormaliser":
+    ) -> TextNormaliser:
         return cls()
 
     @staticmethod
     def _normalise(message: Message) -> None:
-        text: Optional[str] = message.get(TEXT)
+        text: str | None = message.get(TEXT)
         if text:
             message.set(TEXT, normalise_for_nlu(text))
 
@@ -47,7 +48,7 @@ class TextNormaliser(GraphComponent):
             self._normalise(example)
         return training_data
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             self._normalise(message)
         return messages

@@ -11,11 +11,12 @@ Titles are compared after the NLU normalisation (full-width, Traditional)
 without spaces, punctuation and a polite tail ("本人领取吧", "开通。"), so
 "確認無誤 領卡" is the confirm button too.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any
 
 import yaml
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -32,14 +33,14 @@ DOMAIN = Path(__file__).resolve().parent.parent / "domain.yml"
 _NOISE = re.compile(r"[\s,，。.!！?？、~～:：;；\"'“”‘’()（）【】\[\]]+")
 _TAIL = re.compile(r"(吧|呀|啊|哦|噢|哈|啦|的|嗯)+$")
 
-Parse = Tuple[str, Dict[str, Any]]
+Parse = tuple[str, dict[str, Any]]
 
 
 def key(text: str) -> str:
     return _TAIL.sub("", _NOISE.sub("", normalise_for_nlu(text or "")))
 
 
-def domain_buttons(path: Path = DOMAIN) -> List[Dict[str, str]]:
+def domain_buttons(path: Path = DOMAIN) -> list[dict[str, str]]:
     """The buttons of domain.yml's responses."""
     domain = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     found = []
@@ -49,9 +50,9 @@ def domain_buttons(path: Path = DOMAIN) -> List[Dict[str, str]]:
     return found
 
 
-def title_table(domain: Path = DOMAIN) -> Dict[str, Parse]:
+def title_table(domain: Path = DOMAIN) -> dict[str, Parse]:
     """Normalised title -> (intent, entities) of every button."""
-    table: Dict[str, Parse] = {}
+    table: dict[str, Parse] = {}
     pairs = [(b.title, b.payload) for b in REGISTRY] + [(b["title"], b["payload"]) for b in domain_buttons(domain)]
     for title, payload in pairs:
         parsed = parse_payload(payload)
@@ -65,27 +66,27 @@ def title_table(domain: Path = DOMAIN) -> Dict[str, Parse]:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class QuickReplies(GraphComponent):
-    def __init__(self, table: Dict[str, Parse]) -> None:
+    def __init__(self, table: dict[str, Parse]) -> None:
         self.table = table
 
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "QuickReplies":
+    ) -> QuickReplies:
         return cls(title_table())
 
-    def match(self, text: str) -> Optional[Parse]:
+    def match(self, text: str) -> Parse | None:
         if not text or len(text) > 40:
             return None
         return self.table.get(key(text))
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            text: Optional[str] = message.get(TEXT)
+            text: str | None = message.get(TEXT)
             found = self.match(text or "")
             if found is None:
                 continue
@@ -94,8 +95,10 @@ class QuickReplies(GraphComponent):
             message.set(INTENT_RANKING_KEY, [{"name": intent, "confidence": 1.0}], add_to_output=True)
             message.set(
                 ENTITIES,
-                [{"entity": k, "value": v, "start": 0, "end": len(text or ""), "extractor": "QuickReplies"}
-                 for k, v in entities.items()],
+                [
+                    {"entity": k, "value": v, "start": 0, "end": len(text or ""), "extractor": "QuickReplies"}
+                    for k, v in entities.items()
+                ],
                 add_to_output=True,
             )
         return messages

@@ -12,6 +12,7 @@ parse data and entities, a bot message's text and data), so the tracker
 the store keeps in memory for the conversation's next message is the one
 stock Rasa would load from the rows.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -36,6 +36,7 @@ Settings (endpoints.yml `tracker_store`, or the environment):
 `cache_size` / `TRACKER_CACHE_SIZE` conversations kept (default 500;
 0 turns the cache off and leaves the faster saves).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,7 +46,8 @@ import logging
 import os
 import weakref
 from collections import OrderedDict
-from typing import Any, Iterator, List, NamedTuple, Optional, Text
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -69,7 +71,7 @@ class _Known(NamedTuple):
 
     tracker: DialogueStateTracker
     stored: int
-    last_id: Optional[int]
+    last_id: int | None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -80,11 +82,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 # The stores of this process (one per Rasa server), for `conversation_messages`.
-_STORES: "weakref.WeakSet[CachedSQLTrackerStore]" = weakref.WeakSet()
+_STORES: weakref.WeakSet[CachedSQLTrackerStore] = weakref.WeakSet()
 LENGTHS_KEPT = 10_000
 
 
-def conversation_messages(sender_id: Text) -> Optional[int]:
+def conversation_messages(sender_id: str) -> int | None:
     """How many user messages the conversation's current session held when
     this process last saved it (None: not seen here lately). The channel
     caps a conversation's length with it (bot/channels.py)."""
@@ -106,20 +108,20 @@ def _session_messages(tracker: DialogueStateTracker) -> int:
 
 
 class CachedSQLTrackerStore(SQLTrackerStore):
-    def __init__(self, *args: Any, cache_size: Optional[int] = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, cache_size: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _STORES.add(self)
         # User messages of each recently saved conversation's session.
-        self.lengths: "OrderedDict[str, int]" = OrderedDict()
+        self.lengths: OrderedDict[str, int] = OrderedDict()
         if self.engine.dialect.name == "sqlite":
             self._pool_sqlite()
         if cache_size is None:
             cache_size = int(os.environ.get("TRACKER_CACHE_SIZE") or DEFAULT_CACHE_SIZE)
         self.cache_size = max(0, int(cache_size))
         # Saved trackers, waiting for their conversation's next message.
-        self._cache: "OrderedDict[str, _Known]" = OrderedDict()
+        self._cache: OrderedDict[str, _Known] = OrderedDict()
         # Trackers handed out, waiting for their save.
-        self._out: "OrderedDict[str, _Known]" = OrderedDict()
+        self._out: OrderedDict[str, _Known] = OrderedDict()
         self.hits = 0
         self.misses = 0
         # The hot path's two statements, straight to the driver: through the
@@ -135,8 +137,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         only, so keep a few open, each in WAL mode."""
         url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8,
-                                       connect_args={"check_same_thread": False})
+        self.engine = sa.create_engine(
+            url, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8, connect_args={"check_same_thread": False}
+        )
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
@@ -151,7 +154,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     # -- bookkeeping ---------------------------------------------------------------
 
     @staticmethod
-    def _remember(table: "OrderedDict[str, _Known]", known: _Known, limit: int) -> None:
+    def _remember(table: OrderedDict[str, _Known], known: _Known, limit: int) -> None:
         sender_id = known.tracker.sender_id
         table.pop(sender_id, None)
         if limit <= 0:
@@ -175,20 +178,20 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         finally:
             connection.close()
 
-    def _last_id(self, cursor: Any, sender_id: Text) -> Optional[int]:
+    def _last_id(self, cursor: Any, sender_id: str) -> int | None:
         cursor.execute(self._last_id_sql, (sender_id,))
         row = cursor.fetchone()
         return None if row is None else row[0]
 
-    def _insert(self, cursor: Any, sender_id: Text, events: List[Event]) -> Optional[int]:
+    def _insert(self, cursor: Any, sender_id: str, events: list[Event]) -> int | None:
         """Multi-row INSERTs (a message adds a handful of events: one
         statement); the largest id inserted, when the database tells it
         without another query (PostgreSQL: RETURNING; SQLite: the last rowid)."""
         row = "(" + ", ".join([self._mark] * len(COLUMNS)) + ")"
         returning = " RETURNING id" if self.engine.dialect.name == "postgresql" else ""
-        last: Optional[int] = None
+        last: int | None = None
         for start in range(0, len(events), INSERT_CHUNK):
-            chunk = events[start:start + INSERT_CHUNK]
+            chunk = events[start : start + INSERT_CHUNK]
             sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES " + ", ".join([row] * len(chunk)) + returning
             cursor.execute(sql, [value for event in chunk for value in self._row(sender_id, event)])
             if returning:
@@ -213,7 +216,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     # -- TrackerStore ----------------------------------------------------------------
 
-    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         known = self._cache.pop(sender_id, None)
         if known is not None:
             with self._cursor() as cursor:
@@ -225,14 +228,15 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.misses += 1
         return self._load(sender_id)
 
-    def _load(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+    def _load(self, sender_id: str) -> DialogueStateTracker | None:
         """The latest session's events, as SQLTrackerStore.retrieve loads them."""
         with self.session_scope() as session:
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
             if not rows or not self.domain:
                 return None
-            tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(row.data) for row in rows],
-                                                     self.domain.slots)
+            tracker = DialogueStateTracker.from_dict(
+                sender_id, [json.loads(row.data) for row in rows], self.domain.slots
+            )
             last_id = rows[-1].id
         self._remember(self._out, _Known(tracker, len(tracker.events), last_id), max(self.cache_size, 64))
         return tracker
@@ -243,10 +247,14 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         known = self._out.pop(sender_id, None)
         with self._cursor() as cursor:
             last_id = self._last_id(cursor, sender_id)
-            handed_out = (known is not None and known.tracker is tracker and known.last_id == last_id
-                          and known.stored <= len(tracker.events))
+            handed_out = (
+                known is not None
+                and known.tracker is tracker
+                and known.last_id == last_id
+                and known.stored <= len(tracker.events)
+            )
             if handed_out:
-                new_events: List[Event] = list(itertools.islice(tracker.events, known.stored, None))
+                new_events: list[Event] = list(itertools.islice(tracker.events, known.stored, None))
             else:  # not handed out here, or changed since: count as Rasa does
                 with self.session_scope() as session:
                     new_events = list(self._additional_events(session, tracker))
@@ -265,7 +273,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self._remember(self._cache, _Known(tracker, len(tracker.events), last_id), self.cache_size)
 
     @staticmethod
-    def _row(sender_id: Text, event: Event) -> tuple:
+    def _row(sender_id: str, event: Event) -> tuple:
         """The values of COLUMNS, as SQLTrackerStore.save writes them."""
         data = stored_form(event)  # no full ID number is stored (bot/redaction.py)
         intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)

@@ -8,35 +8,40 @@ its cookie stands for, derived as the backend derives it.
         status, body = await me.send("我要领卡")
         await slots(stack, me.sender)
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
-from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import DEV_SESSION_SECRET
+from backend.web.chat_page import COOKIE, conversation_sender
 from trust import secrets
 
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
-def session_secret(env: Optional[Mapping[str, str]] = None) -> str:
+def session_secret(env: Mapping[str, str] | None = None) -> str:
     """The backend's BACKEND_SESSION_SECRET in this environment (a stack's env)."""
     return secrets.secret(secrets.BACKEND_SESSION_SECRET, env) if env is not None else DEV_SESSION_SECRET
 
 
 class ChatClient:
-    def __init__(self, base_url: str, address: str = "127.0.0.1", secret: str = DEV_SESSION_SECRET,
-                 timeout: float = 60) -> None:
+    def __init__(
+        self, base_url: str, address: str = "127.0.0.1", secret: str = DEV_SESSION_SECRET, timeout: float = 60
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.secret = secret
         # unsafe: keep the cookies of an IP-address host (127.0.0.1)
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                          connector=aiohttp.TCPConnector(local_addr=(address, 0)),
-                                          timeout=aiohttp.ClientTimeout(total=timeout))
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            connector=aiohttp.TCPConnector(local_addr=(address, 0)),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
 
-    async def __aenter__(self) -> "ChatClient":
+    async def __aenter__(self) -> ChatClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -46,7 +51,7 @@ class ChatClient:
         await self.http.close()
 
     @property
-    def key(self) -> Optional[str]:
+    def key(self) -> str | None:
         """The conversation cookie's value (None before the first message)."""
         for c in self.http.cookie_jar:
             if c.key == COOKIE:
@@ -60,8 +65,9 @@ class ChatClient:
         assert key, "no conversation yet"
         return conversation_sender(self.secret, key)
 
-    async def post(self, path: str, body: Any, headers: Optional[dict[str, str]] = None,
-                   **kw: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+    async def post(
+        self, path: str, body: Any, headers: dict[str, str] | None = None, **kw: Any
+    ) -> tuple[int, Any, aiohttp.ClientResponse]:
         async with self.http.post(self.base + path, json=body, headers={**JSON, **(headers or {})}, **kw) as resp:
             data = await resp.json(content_type=None) if (await resp.read()) else None
             return resp.status, data, resp
@@ -70,8 +76,7 @@ class ChatClient:
         async with self.http.get(self.base + path, params=params, headers={"Accept": "application/json"}) as resp:
             return resp.status, await resp.json(content_type=None), resp
 
-    async def send(self, message: str, metadata: Optional[dict[str, Any]] = None,
-                   **extra: Any) -> tuple[int, Any]:
+    async def send(self, message: str, metadata: dict[str, Any] | None = None, **extra: Any) -> tuple[int, Any]:
         body: dict[str, Any] = {"message": message, **extra}
         if metadata is not None:
             body["metadata"] = metadata

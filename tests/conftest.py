@@ -1,14 +1,16 @@
 """Fixtures: a real database (SQLite file, and PostgreSQL when reachable),
 the known registry of tests/people.py imported into it, and a real backend
 app served over HTTP on a loopback port."""
+
 from __future__ import annotations
 
 import asyncio
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -17,10 +19,10 @@ from sqlalchemy import text
 
 from backend.app import create_app
 from backend.config import Settings
+from backend.conversations.tracker import EVENTS
 from backend.db import Database
 from backend.models import Base
 from backend.registry.importer import import_registry
-from backend.conversations.tracker import EVENTS
 from tests.people import write_registry
 from tests.stack import default_stack, scaled_stack, stack  # noqa: F401 - the running services, one of each per test session
 

@@ -8,6 +8,7 @@ list and transcripts (their YAML stories too). tests/stack.py runs both when
 a stack stops, after the test modules that used it; the services' logs are
 scanned there as well.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,9 @@ import subprocess
 import sys
 import threading
 import unicodedata
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -57,9 +60,9 @@ def full_ids(text: str) -> list[str]:
 
 def _async_url(url: str) -> str:
     if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
     if url.startswith("postgresql://"):
-        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
     return url
 
 
@@ -95,9 +98,8 @@ def stored_full_ids(env: dict[str, str]) -> dict[str, list[str]]:
     """Full ID numbers found, by table, in the tracker store and in the
     backend's tables outside the registry and the cards."""
     hits: dict[str, list[str]] = {}
-    for url, skip in ((env["BACKEND_TRACKER_URL"], frozenset()),
-                      (env["BACKEND_DATABASE_URL"], REGISTRY_TABLES)):
-        for table, found in _in_thread(lambda: _table_hits(url, skip)).items():
+    for url, skip in ((env["BACKEND_TRACKER_URL"], frozenset()), (env["BACKEND_DATABASE_URL"], REGISTRY_TABLES)):
+        for table, found in _in_thread(partial(_table_hits, url, skip)).items():
             hits.setdefault(table, []).extend(found)
     return hits
 
@@ -120,10 +122,18 @@ def page_full_ids(base_url: str, env: dict[str, str], root: Any, registry: set[s
     same shape, which is not counted)."""
     from tests.staff_client import StaffClient
 
-    subprocess.run([sys.executable, "-m", "backend", "create-staff", ADMIN, "--role", "admin", "--password-stdin"],
-                   input=PASSWORD, text=True, cwd=root, env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "backend", "index-conversations"], cwd=root, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "backend", "create-staff", ADMIN, "--role", "admin", "--password-stdin"],
+        input=PASSWORD,
+        text=True,
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "backend", "index-conversations"], cwd=root, env=env, check=True, capture_output=True
+    )
 
     async def read() -> dict[str, list[str]]:
         hits: dict[str, list[str]] = {}
@@ -146,7 +156,7 @@ def page_full_ids(base_url: str, env: dict[str, str], root: Any, registry: set[s
     return _in_thread(read)
 
 
-def report(hits: dict[str, list[str]], limit: int = 5) -> Optional[str]:
+def report(hits: dict[str, list[str]], limit: int = 5) -> str | None:
     if not hits:
         return None
     return "; ".join(f"{where}: {len(found)} (e.g. {found[0][:4]}…)" for where, found in list(hits.items())[:limit])

@@ -1,4 +1,5 @@
 """A small registry of known, fictional people for the tests."""
+
 from __future__ import annotations
 
 import csv
@@ -62,8 +63,14 @@ PUBLIC = Person("黄公众", make_id("360402", "19750515", 35))  # in no registr
 SCHOOL = ("3601020001", "南昌市东湖区育新学校", "360102")
 
 
-def _student(p: Person, stage: str, status: str = "enrolled", g1: Person | None = None,
-             g2: Person | None = None, school: tuple[str, str, str] = SCHOOL) -> dict[str, str]:
+def _student(
+    p: Person,
+    stage: str,
+    status: str = "enrolled",
+    g1: Person | None = None,
+    g2: Person | None = None,
+    school: tuple[str, str, str] = SCHOOL,
+) -> dict[str, str]:
     return {
         "student_no": "S" + p.id_number[-8:],
         "name": p.name,
@@ -172,8 +179,10 @@ def _typed_students() -> list[dict[str, str]]:
         _student(TYPED_UNIVERSITY_SONG, "university", school=uni),
         _student(TYPED_STUDENT_FANG, "junior"),
         _student(TYPED_SON_SUN, "primary", g1=TYPED_FATHER_SUN),
-        *[_student(c, "junior" if i == 0 else "primary", g1=TYPED_FATHER_HUANG)
-          for i, c in enumerate(TYPED_HUANG_CHILDREN)],
+        *[
+            _student(c, "junior" if i == 0 else "primary", g1=TYPED_FATHER_HUANG)
+            for i, c in enumerate(TYPED_HUANG_CHILDREN)
+        ],
         _student(TYPED_STUDENT_XU, "primary", g1=TYPED_FATHER_SUN),
         _student(TYPED_YOUNG_ZHOU, "primary", g1=TYPED_MOTHER_ZHOU),
         _student(TYPED_YOUNGER_ZHOU, "primary", g1=TYPED_MOTHER_ZHOU),
@@ -196,22 +205,34 @@ def teacher_rows() -> list[dict[str, str]]:  # type: ignore[no-redef]
 # rate limit (five match failures an hour count per ID number). ------------------
 BTN_STUDENT = Person("柳思源", make_id("360730", "20120515", 33))  # claims for themself
 BTN_PARENT = Person("蒋志强", make_id("360730", "19810312", 35))  # two children
-BTN_VERIFIED = Person("钟明远", make_id("360730", "19920304", 45))  # the verified real name of some chats (in no registry)
-BTN_CHILDREN = [Person("蒋小雨", make_id("360730", "20130101", 37)), Person("蒋小雪", make_id("360730", "20150202", 38))]
+BTN_VERIFIED = Person(
+    "钟明远", make_id("360730", "19920304", 45)
+)  # the verified real name of some chats (in no registry)
+BTN_CHILDREN = [
+    Person("蒋小雨", make_id("360730", "20130101", 37)),
+    Person("蒋小雪", make_id("360730", "20150202", 38)),
+]
 BTN_FOUR_PARENT = Person("冯建华", make_id("360730", "19780707", 41))  # three children, then a fourth
-BTN_FOUR_CHILDREN = [Person(f"冯小{n}", make_id("360730", f"20{9 + i:02d}0{i + 3}0{i + 1}", 43 + 2 * i))
-                     for i, n in enumerate("一二三")]
+BTN_FOUR_CHILDREN = [
+    Person(f"冯小{n}", make_id("360730", f"20{9 + i:02d}0{i + 3}0{i + 1}", 43 + 2 * i)) for i, n in enumerate("一二三")
+]
 # One for each replay that fails on purpose: graduates (not_enrolled) and
 # children with no guardian recorded (guardian_mismatch for any parent).
 _BTN_GIVEN = [a + b for a in "春夏秋冬松竹" for b in "一二三四五六七八九十"]
-BTN_GRADUATES = [Person(f"周{c}", make_id("360730", f"2005{1 + i // 28:02d}{1 + i % 28:02d}", 101 + 2 * i))
-                 for i, c in enumerate(_BTN_GIVEN)]
-BTN_NO_GUARDIAN = [Person(f"赵{c}", make_id("360730", f"2014{1 + i // 28:02d}{1 + i % 28:02d}", 301 + 2 * i))
-                   for i, c in enumerate(_BTN_GIVEN)]
+BTN_GRADUATES = [
+    Person(f"周{c}", make_id("360730", f"2005{1 + i // 28:02d}{1 + i % 28:02d}", 101 + 2 * i))
+    for i, c in enumerate(_BTN_GIVEN)
+]
+BTN_NO_GUARDIAN = [
+    Person(f"赵{c}", make_id("360730", f"2014{1 + i // 28:02d}{1 + i % 28:02d}", 301 + 2 * i))
+    for i, c in enumerate(_BTN_GIVEN)
+]
 # Fourth children of 冯建华: one for each replay (a replay may issue its card
 # to the child claiming for themself, and the next must still hit the limit).
-BTN_FOURTH_CHILDREN = [Person(f"冯{c}", make_id("360730", f"2016{1 + i // 28:02d}{1 + i % 28:02d}", 501 + 2 * i))
-                       for i, c in enumerate(_BTN_GIVEN)]
+BTN_FOURTH_CHILDREN = [
+    Person(f"冯{c}", make_id("360730", f"2016{1 + i // 28:02d}{1 + i % 28:02d}", 501 + 2 * i))
+    for i, c in enumerate(_BTN_GIVEN)
+]
 
 _rows_before_buttons = student_rows
 

@@ -1,5 +1,6 @@
 """Running the Rasa 3.6 command line (.venv-rasa, Python 3.10) from the
 tests, against the model that `make test` trains."""
+
 from __future__ import annotations
 
 import subprocess
@@ -20,5 +21,6 @@ def rasa_env(home: Path) -> dict[str, str]:
 
 def run_rasa(args: list[str], home: Path, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """`rasa ARGS` in the repository root, output captured."""
-    return subprocess.run([str(RASA), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=rasa_env(home))
+    return subprocess.run(
+        [str(RASA), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=rasa_env(home)
+    )

@@ -12,6 +12,7 @@ unconditional ones), `TemplatedNaturalLanguageGenerator._fill_response`
 (buttons appended). Where Rasa would pick at random or show an unfilled
 `{variable}`, this fails: the tests must read one text.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,6 +76,11 @@ def rendered(messages: list[dict[str, Any]], tracker: Tracker) -> list[dict[str,
         slots = dict(tracker.slots)
         chosen = variation(name, slots)
         values = {**slots, **{k: v for k, v in message.items() if k not in ("response", "template")}}
-        out.append({**message, "text": fill(chosen["text"], values),
-                    "buttons": [*(chosen.get("buttons") or []), *(message.get("buttons") or [])]})
+        out.append(
+            {
+                **message,
+                "text": fill(chosen["text"], values),
+                "buttons": [*(chosen.get("buttons") or []), *(message.get("buttons") or [])],
+            }
+        )
     return out

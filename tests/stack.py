@@ -10,6 +10,7 @@ Session fixtures (made visible to every test module by conftest.py):
 throw-away databases. `say`, `slots` and `text` talk to a stack's Rasa
 address.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,9 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
@@ -43,24 +45,47 @@ Stack = devstack.ServiceStack
 
 
 @contextlib.contextmanager
-def started_stack(tmp: Path, overrides: Optional[dict[str, str]] = None) -> Iterator[Any]:
+def started_stack(tmp: Path, overrides: dict[str, str] | None = None) -> Iterator[Any]:
     """The three services on free ports with the known registry, stopped
     afterwards; their logs, the staff pages, the tracker store and the
     backend's tables other than the registry and cards must then hold no
     full ID number (tests/leak_scan.py)."""
     port = devstack.free_port
-    s = Stack(tmp, {
-        "BACKEND_PORT": str(port()), "ACTION_PORT": str(port()), "RASA_PORT": str(port()),
-        "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}", "BACKEND_SERVICE_TOKEN": "e2e-token",
-        "TRACKER_DB": str(tmp / "tracker.db"), "RASA_MODEL": str(MODEL),
-        # The tests send far more than a person would, all from 127.0.0.1.
-        "BACKEND_CHAT_MESSAGES_PER_MINUTE": "1000000", "BACKEND_CHAT_CONVERSATIONS_PER_HOUR": "1000000",
-        **(overrides or {}),
-    })
+    s = Stack(
+        tmp,
+        {
+            "BACKEND_PORT": str(port()),
+            "ACTION_PORT": str(port()),
+            "RASA_PORT": str(port()),
+            "BACKEND_DATABASE_URL": f"sqlite:///{tmp / 'backend.db'}",
+            "BACKEND_SERVICE_TOKEN": "e2e-token",
+            "TRACKER_DB": str(tmp / "tracker.db"),
+            "RASA_MODEL": str(MODEL),
+            # The tests send far more than a person would, all from 127.0.0.1.
+            "BACKEND_CHAT_MESSAGES_PER_MINUTE": "1000000",
+            "BACKEND_CHAT_CONVERSATIONS_PER_HOUR": "1000000",
+            **(overrides or {}),
+        },
+    )
     s.prepare()
     students, teachers = write_registry(tmp)
-    subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
-                    str(teachers), "--no-progress"], cwd=ROOT, env=s.env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "import-registry",
+            "--students",
+            str(students),
+            "--teachers",
+            str(teachers),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=s.env,
+        check=True,
+        capture_output=True,
+    )
     pages: dict[str, list[str]] = {}
     try:
         s.start_all()
@@ -80,14 +105,20 @@ def scaled_overrides(tag: str, redis_db: int = 13) -> dict[str, str]:
     and this process, a Redis database of its own, free member ports."""
     port = devstack.free_port
     db = f"xxh_{tag}_{os.getpid()}"
-    return {"PROFILE": "scaled", "BACKEND_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{db}",
-            "TRACKER_DB": f"{db}_tracker", "LOCK_STORE_DB": str(redis_db),
-            "RASA_MEMBER_PORTS": f"{port()},{port()}", "ACTION_MEMBER_PORTS": f"{port()},{port()}"}
+    return {
+        "PROFILE": "scaled",
+        "BACKEND_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{db}",
+        "TRACKER_DB": f"{db}_tracker",
+        "LOCK_STORE_DB": str(redis_db),
+        "RASA_MEMBER_PORTS": f"{port()},{port()}",
+        "ACTION_MEMBER_PORTS": f"{port()},{port()}",
+    }
 
 
 @contextlib.contextmanager
-def started_scaled_stack(tmp: Path, tag: str, overrides: Optional[dict[str, str]] = None,
-                         redis_db: int = 13) -> Iterator[Any]:
+def started_scaled_stack(
+    tmp: Path, tag: str, overrides: dict[str, str] | None = None, redis_db: int = 13
+) -> Iterator[Any]:
     """A scaled stack on fresh databases, dropped afterwards."""
     import redis
 
@@ -137,8 +168,9 @@ def typed_ids(text: str) -> set[str]:
     return {m.upper() for m in FULL_ID.findall(compact)}
 
 
-def assert_only_own_ids(sender: str, sent: str, messages: list[dict[str, Any]],
-                        metadata: Optional[dict[str, Any]] = None) -> None:
+def assert_only_own_ids(
+    sender: str, sent: str, messages: list[dict[str, Any]], metadata: dict[str, Any] | None = None
+) -> None:
     """A reply holds no full ID number this conversation did not type (or
     its channel identity did not bring: the user's own)."""
     own = TYPED_IDS.setdefault(sender, set())
@@ -153,13 +185,14 @@ def assert_only_own_ids(sender: str, sent: str, messages: list[dict[str, Any]],
         assert shown <= own, f"the bot showed an ID number this chat never typed: {m}"
 
 
-async def say(stack: Stack, sender: str, text: str, metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+async def say(stack: Stack, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     body: dict[str, Any] = {"sender": sender, "message": text}
     if metadata:
         body["metadata"] = metadata
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook", json=body,
-                             timeout=aiohttp.ClientTimeout(total=30)) as resp:
+        async with http.post(
+            f"{stack.rasa_url}/webhooks/rest/webhook", json=body, timeout=aiohttp.ClientTimeout(total=30)
+        ) as resp:
             assert resp.status == 200
             messages = await resp.json()
     assert messages, f"no reply to {text!r}"
@@ -172,7 +205,7 @@ def rasa_token(stack: Stack) -> dict[str, str]:
     return {"token": stack.env["RASA_AUTH_TOKEN"]}
 
 
-def realname(name: str, id_number: str, sender: Optional[str] = None, **claims: Any) -> dict[str, str]:
+def realname(name: str, id_number: str, sender: str | None = None, **claims: Any) -> dict[str, str]:
     """Metadata with the channel's identity, signed with the development key
     as the mini-program's server would sign it (`sender` binds it to one
     conversation)."""
@@ -184,8 +217,9 @@ def realname(name: str, id_number: str, sender: Optional[str] = None, **claims: 
 
 async def tracker(stack: Stack, sender: str, **params: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{stack.rasa_url}/conversations/{sender}/tracker",
-                            params={**params, **rasa_token(stack)}) as resp:
+        async with http.get(
+            f"{stack.rasa_url}/conversations/{sender}/tracker", params={**params, **rasa_token(stack)}
+        ) as resp:
             assert resp.status == 200, resp.status
             return await resp.json()  # type: ignore[no-any-return]
 

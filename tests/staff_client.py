@@ -10,11 +10,12 @@ token.
 
 or, creating the account first: `await signed_in(base_url, db, "alice", "agent")`.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -25,7 +26,7 @@ PASSWORD = "correct-horse-battery"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 
-def csrf_from(html: str) -> Optional[str]:
+def csrf_from(html: str) -> str | None:
     """The CSRF token of the first form on a page."""
     m = _CSRF.search(html)
     return m.group(1) if m else None
@@ -48,10 +49,10 @@ class StaffClient:
         self.base_url = base_url.rstrip("/")
         # unsafe: keep cookies of an IP-address host (127.0.0.1)
         self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.csrf: Optional[str] = None
-        self.username: Optional[str] = None
+        self.csrf: str | None = None
+        self.username: str | None = None
 
-    async def __aenter__(self) -> "StaffClient":
+    async def __aenter__(self) -> StaffClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -75,8 +76,9 @@ class StaffClient:
             self.csrf = token
         return page
 
-    async def post(self, path: str, data: Optional[dict[str, str]] = None, *, csrf: bool = True,
-                   follow: bool = False) -> Page:
+    async def post(
+        self, path: str, data: dict[str, str] | None = None, *, csrf: bool = True, follow: bool = False
+    ) -> Page:
         """POST a form, with this session's CSRF token unless csrf=False."""
         form = dict(data or {})
         if csrf:
@@ -106,8 +108,9 @@ class StaffClient:
         return page
 
 
-async def signed_in(base_url: str, db: Any, username: str, role: str = "agent",
-                    password: str = PASSWORD) -> StaffClient:
+async def signed_in(
+    base_url: str, db: Any, username: str, role: str = "agent", password: str = PASSWORD
+) -> StaffClient:
     """Create (or reset) an account and return a client signed in as it
     (close it, or use it as `async with`)."""
     await create_staff(db, username, password, role)

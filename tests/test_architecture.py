@@ -3,6 +3,7 @@ import which, no console page importing another, no product module over
 450 lines, a backend whose top level holds at most a dozen modules.
 
 Read from the source with `ast` (imports inside functions count too)."""
+
 from __future__ import annotations
 
 import ast
@@ -62,8 +63,9 @@ def test_a_package_imports_only_the_packages_below_it(package: str) -> None:
 
 
 def test_only_the_command_line_loads_the_demo_generator() -> None:
-    users = [str(p.relative_to(ROOT)) for p in modules("backend")
-             if any(n.split(".")[0] == "tools" for n in imported(p))]
+    users = [
+        str(p.relative_to(ROOT)) for p in modules("backend") if any(n.split(".")[0] == "tools" for n in imported(p))
+    ]
     assert all(u.startswith("backend/cli/") for u in users), users
 
 
@@ -76,8 +78,9 @@ def test_console_pages_do_not_import_each_other() -> None:
     assert pages <= {p.stem for p in console.glob("*.py")}
     wrong = {}
     for path in console.glob("*.py"):
-        others = {n.split(".")[3] for n in imported(path)
-                  if n.startswith("backend.web.console.") and len(n.split(".")) > 3} & pages
+        others = {
+            n.split(".")[3] for n in imported(path) if n.startswith("backend.web.console.") and len(n.split(".")) > 3
+        } & pages
         others.discard(path.stem)
         if others and path.stem in pages:
             wrong[path.name] = sorted(others)
@@ -85,8 +88,12 @@ def test_console_pages_do_not_import_each_other() -> None:
 
 
 def test_no_product_module_is_over_450_lines() -> None:
-    long = {str(p.relative_to(ROOT)): n for pkg in PRODUCT for p in modules(pkg)
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for pkg in PRODUCT
+        for p in modules(pkg)
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert not long, long
 
 

@@ -10,6 +10,7 @@
 The HTTP names are loaded on first use, so that `python -m bench.load.http`
 runs a module that the package has not imported already.
 """
+
 from __future__ import annotations
 
 import importlib

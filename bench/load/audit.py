@@ -9,13 +9,15 @@ bot showed; no person may hold two cards, and no card number two people.
 conversation did not end in success (a claim that went through while its
 answer was lost: not wrong, but worth a look).
 """
+
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -27,7 +29,7 @@ from identity.masking import mask_id
 class ClaimRecord:
     id_number: str
     outcome: str  # a ConversationRecord's outcome
-    card_number: Optional[str] = None  # the number the bot showed
+    card_number: str | None = None  # the number the bot showed
 
 
 @dataclass
@@ -50,8 +52,11 @@ class CardAudit:
 
 
 def claims_of(conversations: Iterable[ConversationRecord]) -> list[ClaimRecord]:
-    return [ClaimRecord(c.person.id_number, c.outcome, c.card_number)
-            for c in conversations if c.kind == "claim" and c.person is not None]
+    return [
+        ClaimRecord(c.person.id_number, c.outcome, c.card_number)
+        for c in conversations
+        if c.kind == "claim" and c.person is not None
+    ]
 
 
 def audit_cards(claims: Sequence[ClaimRecord], cards: Sequence[tuple[str, str]]) -> CardAudit:
@@ -76,7 +81,7 @@ def audit_cards(claims: Sequence[ClaimRecord], cards: Sequence[tuple[str, str]])
         if len(numbers) > 1:
             audit.duplicated += 1
             note(f"{len(numbers)} cards", id_number)
-    for number, people in holders.items():
+    for people in holders.values():
         if len(people) > 1:
             audit.duplicated += 1
             note(f"card number held by {len(people)} people", sorted(people)[0])
@@ -108,27 +113,31 @@ def fetch_cards(database_url: str, id_numbers: Sequence[str]) -> list[tuple[str,
         try:
             rows: list[tuple[str, str]] = []
             for i in range(0, len(wanted), 500):
-                chunk = wanted[i:i + 500]
+                chunk = wanted[i : i + 500]
                 marks = ",".join("?" * len(chunk))
-                rows += conn.execute(f"SELECT holder_id_number, card_number FROM cards "
-                                     f"WHERE holder_id_number IN ({marks})", chunk).fetchall()
+                rows += conn.execute(
+                    f"SELECT holder_id_number, card_number FROM cards WHERE holder_id_number IN ({marks})", chunk
+                ).fetchall()
             return rows
         finally:
             conn.close()
     if url.get_backend_name() == "postgresql":
-        return asyncio.run(_fetch_pg(url.host or "127.0.0.1", url.port or 5432, url.username, url.password,
-                                     url.database or "", wanted))
+        return asyncio.run(
+            _fetch_pg(url.host or "127.0.0.1", url.port or 5432, url.username, url.password, url.database or "", wanted)
+        )
     raise ValueError(f"unsupported database: {url.get_backend_name()}")
 
 
-async def _fetch_pg(host: str, port: int, user: Optional[str], password: Optional[str], database: str,
-                    wanted: list[str]) -> list[tuple[str, str]]:
+async def _fetch_pg(
+    host: str, port: int, user: str | None, password: str | None, database: str, wanted: list[str]
+) -> list[tuple[str, str]]:
     import asyncpg
 
     conn = await asyncpg.connect(host=host, port=port, user=user, password=password, database=database, timeout=10)
     try:
-        records = await conn.fetch("SELECT holder_id_number, card_number FROM cards "
-                                   "WHERE holder_id_number = ANY($1::text[])", wanted)
+        records = await conn.fetch(
+            "SELECT holder_id_number, card_number FROM cards WHERE holder_id_number = ANY($1::text[])", wanted
+        )
         return [(r[0], r[1]) for r in records]
     finally:
         await conn.close()

@@ -16,6 +16,7 @@ Who claims, what they type and how a turn is judged are in
 bench/load/conversation.py; the reports in bench/load/chat_report.py; the
 command line (`python -m bench.load`) in bench/load/cli.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,8 +24,9 @@ import math
 import random
 import secrets
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -57,7 +59,7 @@ class Arrival:
 
 
 def parse_steps(text: str, seconds: float) -> list[Step]:
-    """"20,30,40" -> three steps of `seconds` each."""
+    """ "20,30,40" -> three steps of `seconds` each."""
     rates = [float(part) for part in text.split(",") if part.strip()]
     if not rates or any(r <= 0 for r in rates) or seconds <= 0:
         raise ValueError("steps need positive rates and a positive duration")
@@ -78,8 +80,14 @@ def step_windows(steps: Sequence[Step], time_limit: float) -> list[tuple[float, 
     return windows
 
 
-def arrival_schedule(steps: Sequence[Step], turns_per_conversation: float, *, max_conversations: int,
-                     time_limit: float, rng: random.Random) -> list[Arrival]:
+def arrival_schedule(
+    steps: Sequence[Step],
+    turns_per_conversation: float,
+    *,
+    max_conversations: int,
+    time_limit: float,
+    rng: random.Random,
+) -> list[Arrival]:
     """Poisson arrivals of conversations, step by step, so that the offered
     messages/s of each step is its rate; at most `max_conversations`, none
     at or after `time_limit`."""
@@ -101,7 +109,7 @@ class LoadOptions:
     claim_ratio: float = 0.8
     think_time: float = 1.0  # mean seconds between an answer and the next message
     max_conversations: int = 20_000
-    time_limit: Optional[float] = None  # default: the steps' total
+    time_limit: float | None = None  # default: the steps' total
     drain_timeout: float = 120.0
     request_timeout: float = 60.0
     max_in_flight: int = 400
@@ -157,18 +165,32 @@ class _Run:
         return ConversationRecord(sender, "question", started, question=question), question_turns(question)
 
 
-def _provisional(step: int, windows: list[tuple[float, float]], options: LoadOptions, turns: list[TurnRecord],
-                 conversations: list[ConversationRecord], shed: list[int], now: float) -> StepReport:
+def _provisional(
+    step: int,
+    windows: list[tuple[float, float]],
+    options: LoadOptions,
+    turns: list[TurnRecord],
+    conversations: list[ConversationRecord],
+    shed: list[int],
+    now: float,
+) -> StepReport:
     """A step's report while later turns may still be in flight: a turn in
     flight counts with the time it has waited so far (a lower bound)."""
-    waiting = [TurnRecord(c.waiting_since, now - c.waiting_since) for c in conversations
-               if c.waiting_since is not None]
-    return step_report(f"step {step + 1}", windows[step], options.steps[step].rate, turns + waiting, conversations,
-                       options.p95_target_ms, shed[step])
+    waiting = [TurnRecord(c.waiting_since, now - c.waiting_since) for c in conversations if c.waiting_since is not None]
+    return step_report(
+        f"step {step + 1}",
+        windows[step],
+        options.steps[step].rate,
+        turns + waiting,
+        conversations,
+        options.p95_target_ms,
+        shed[step],
+    )
 
 
-async def run_chat_load(url: str, people: Iterable[Claimant], options: LoadOptions,
-                        log: Callable[[str], None] = print) -> ChatLoadResult:
+async def run_chat_load(
+    url: str, people: Iterable[Claimant], options: LoadOptions, log: Callable[[str], None] = print
+) -> ChatLoadResult:
     """Warm up, then run the steps (open loop) and wait for the conversations
     in flight (at most `drain_timeout` seconds)."""
     check_loopback(url)
@@ -176,8 +198,13 @@ async def run_chat_load(url: str, people: Iterable[Claimant], options: LoadOptio
     run = _Run(url, people, options)
     limit = options.limit()
     windows = step_windows(options.steps, limit)
-    schedule = arrival_schedule(options.steps, mean_turns(options.claim_ratio),
-                                max_conversations=options.max_conversations, time_limit=limit, rng=run.rng)
+    schedule = arrival_schedule(
+        options.steps,
+        mean_turns(options.claim_ratio),
+        max_conversations=options.max_conversations,
+        time_limit=limit,
+        rng=run.rng,
+    )
     loop = asyncio.get_running_loop()
     connector = aiohttp.TCPConnector(limit=options.max_in_flight + 8)
     timeout = aiohttp.ClientTimeout(total=options.request_timeout)
@@ -186,7 +213,7 @@ async def run_chat_load(url: str, people: Iterable[Claimant], options: LoadOptio
     turns: list[TurnRecord] = []
     conversations: list[ConversationRecord] = []
     shed = [0] * len(windows)
-    stopped_after: Optional[int] = None
+    stopped_after: int | None = None
     warm_seconds = 0.0
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         if options.warmup:
@@ -218,16 +245,20 @@ async def run_chat_load(url: str, people: Iterable[Claimant], options: LoadOptio
                 failed = []
                 for s in range(current, arrival.step):
                     so_far = _provisional(s, windows, options, turns, conversations, shed, clock())
-                    log(f"    so far: {so_far.achieved_rate:.1f} msg/s, p95 {so_far.latency_ms.get('p95', 0):.0f} ms "
+                    log(
+                        f"    so far: {so_far.achieved_rate:.1f} msg/s, p95 {so_far.latency_ms.get('p95', 0):.0f} ms "
                         f"(turns in flight count as waited so far), {so_far.errors} errors, "
-                        f"{so_far.failed_claims} failed claims, {so_far.shed} shed")
+                        f"{so_far.failed_claims} failed claims, {so_far.shed} shed"
+                    )
                     if not so_far.passed:
                         failed.append(s)
                 current = arrival.step
                 if failed and options.stop_on_fail:
                     stopped_after = failed[0] + 1
-                    log(f"  step {stopped_after} ({options.steps[failed[0]].rate:g} msg/s) missed the target: "
-                        "no later step")
+                    log(
+                        f"  step {stopped_after} ({options.steps[failed[0]].rate:g} msg/s) missed the target: "
+                        "no later step"
+                    )
                     break
                 announce(current)
             await asyncio.sleep(max(0.0, arrival.at - clock()))
@@ -261,8 +292,10 @@ async def run_chat_load(url: str, people: Iterable[Claimant], options: LoadOptio
             conv.outcome = "unfinished"
             conv.waiting_since = None
     target = options.p95_target_ms
-    steps = [step_report(f"step {i + 1}", ran[i], options.steps[i].rate, turns, conversations, target, shed[i])
-             for i in range(len(ran))]
+    steps = [
+        step_report(f"step {i + 1}", ran[i], options.steps[i].rate, turns, conversations, target, shed[i])
+        for i in range(len(ran))
+    ]
     # Turns sent after the last step (conversations finishing) are reported
     # as "drain"; the step windows' figures stand without them.
     drain = step_report("drain", (ran[-1][1] if ran else 0.0, math.inf), None, turns, conversations)
@@ -278,14 +311,31 @@ async def run_chat_load(url: str, people: Iterable[Claimant], options: LoadOptio
         warm.seconds = round(warm_seconds, 2)
         warm.achieved_rate = round(warm.answered / warm_seconds, 2) if warm_seconds else 0.0
     passing = [s.offered_rate for s in steps if s.passed and s.offered_rate is not None]
-    examples = [{"sender": c.sender, "person": c.person.masked if c.person else "", "outcome": c.outcome,
-                 "error": c.error, "turns_answered": c.turns_done, "last_bot_text": c.last_text}
-                for c in warm_convs + conversations if c.failed_claim][:20]
+    examples = [
+        {
+            "sender": c.sender,
+            "person": c.person.masked if c.person else "",
+            "outcome": c.outcome,
+            "error": c.error,
+            "turns_answered": c.turns_done,
+            "last_bot_text": c.last_text,
+        }
+        for c in warm_convs + conversations
+        if c.failed_claim
+    ][:20]
     return ChatLoadResult(
-        url=url, options=_options_dict(options), steps=steps, warmup=warm, drain=drain if drain.turns else None,
-        total=total, seconds=round(seconds, 2), stopped_after_step=stopped_after,
-        highest_passing_rate=max(passing) if passing else None, people_exhausted=run.people_exhausted,
-        failed_claim_examples=examples, conversations=warm_convs + conversations,
+        url=url,
+        options=_options_dict(options),
+        steps=steps,
+        warmup=warm,
+        drain=drain if drain.turns else None,
+        total=total,
+        seconds=round(seconds, 2),
+        stopped_after_step=stopped_after,
+        highest_passing_rate=max(passing) if passing else None,
+        people_exhausted=run.people_exhausted,
+        failed_claim_examples=examples,
+        conversations=warm_convs + conversations,
     )
 
 

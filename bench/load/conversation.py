@@ -8,6 +8,7 @@ another status such as the load balancer's 503) or the answer is not a
 non-empty JSON list of messages. A claim conversation that ends without
 "领卡成功" or "已经领取" is a failed claim.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import aiohttp
 
@@ -61,7 +62,7 @@ def mean_turns(claim_ratio: float) -> float:
     return claim_ratio * CLAIM_TURNS + (1 - claim_ratio) * QUESTION_TURNS
 
 
-def registry_claimants(path: Path, limit: Optional[int] = None) -> list[Claimant]:
+def registry_claimants(path: Path, limit: int | None = None) -> list[Claimant]:
     """Enrolled, non-university students of a registry CSV, in file order."""
     found: list[Claimant] = []
     with open(path, encoding="utf-8", newline="") as fh:
@@ -73,7 +74,7 @@ def registry_claimants(path: Path, limit: Optional[int] = None) -> list[Claimant
     return found
 
 
-def mask_text(text: str, person: Optional[Claimant] = None, limit: int = 200) -> str:
+def mask_text(text: str, person: Claimant | None = None, limit: int = 200) -> str:
     """A bot answer fit for a report: full ID numbers and the person's name masked."""
     text = FULL_ID.sub(lambda m: mask_id(m.group(0)), text)
     if person is not None and person.name:
@@ -82,8 +83,9 @@ def mask_text(text: str, person: Optional[Claimant] = None, limit: int = 200) ->
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def classify(status: Optional[int], raw: Optional[bytes],
-             exc: Optional[BaseException]) -> tuple[Optional[str], list[dict[str, Any]]]:
+def classify(
+    status: int | None, raw: bytes | None, exc: BaseException | None
+) -> tuple[str | None, list[dict[str, Any]]]:
     """(error kind or None, the bot's messages) of one turn."""
     if exc is not None:
         if isinstance(exc, TimeoutError):  # asyncio.TimeoutError and aiohttp's timeouts are TimeoutErrors
@@ -106,7 +108,7 @@ def classify(status: Optional[int], raw: Optional[bytes],
 class TurnRecord:
     sent: float  # seconds after the start of the measured run
     latency: float  # seconds until the answer (or the error)
-    error: Optional[str] = None
+    error: str | None = None
 
 
 @dataclass
@@ -114,14 +116,14 @@ class ConversationRecord:
     sender: str
     kind: str  # "claim" | "question"
     started: float
-    person: Optional[Claimant] = None
+    person: Claimant | None = None
     question: str = ""
     outcome: str = "running"  # issued | existing | failed | answered | error | unfinished
-    error: Optional[str] = None
-    card_number: Optional[str] = None
+    error: str | None = None
+    card_number: str | None = None
     last_text: str = ""  # masked
     turns_done: int = 0
-    waiting_since: Optional[float] = None  # a turn in flight, sent then
+    waiting_since: float | None = None  # a turn in flight, sent then
 
     @property
     def failed_claim(self) -> bool:
@@ -144,15 +146,23 @@ class ConversationRecord:
 Clock = Callable[[], float]
 
 
-async def converse(http: aiohttp.ClientSession, url: str, conv: ConversationRecord, turns: Sequence[str],
-                   clock: Clock, records: list[TurnRecord], think_time: float, rng: random.Random) -> None:
+async def converse(
+    http: aiohttp.ClientSession,
+    url: str,
+    conv: ConversationRecord,
+    turns: Sequence[str],
+    clock: Clock,
+    records: list[TurnRecord],
+    think_time: float,
+    rng: random.Random,
+) -> None:
     """Chat one conversation; stop at the first error."""
     for i, message in enumerate(turns):
         if i and think_time > 0:
             await asyncio.sleep(rng.uniform(0.5, 1.5) * think_time)
-        status: Optional[int] = None
-        raw: Optional[bytes] = None
-        exc: Optional[BaseException] = None
+        status: int | None = None
+        raw: bytes | None = None
+        exc: BaseException | None = None
         sent = clock()
         conv.waiting_since = sent
         try:

@@ -11,6 +11,7 @@ well below that.
     .venv/bin/python -m bench.load.cpu                      # default profile, 40 claims (~1.5 min)
     .venv/bin/python -m bench.load.cpu --profile scaled --conversations 80
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,8 @@ import random
 import secrets
 import statistics
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -28,8 +30,9 @@ from bench.load.conversation import ConversationRecord, TurnRecord, claim_turns,
 from bench.load.stack import CpuWatch, own_stack
 
 
-async def _claims(url: str, people: Sequence[Any], concurrency: int,
-                  tag: str) -> tuple[list[TurnRecord], list[ConversationRecord]]:
+async def _claims(
+    url: str, people: Sequence[Any], concurrency: int, tag: str
+) -> tuple[list[TurnRecord], list[ConversationRecord]]:
     records: list[TurnRecord] = []
     convs: list[ConversationRecord] = []
     clock = time.perf_counter
@@ -37,6 +40,7 @@ async def _claims(url: str, people: Sequence[Any], concurrency: int,
     queue = list(people)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as http:
+
         async def worker(w: int) -> None:
             while queue:
                 person = queue.pop(0)
@@ -44,12 +48,14 @@ async def _claims(url: str, people: Sequence[Any], concurrency: int,
                 conv = ConversationRecord(sender, "claim", clock(), person=person)
                 convs.append(conv)
                 await converse(http, url, conv, claim_turns(person), clock, records, 0.0, rng)
+
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
     return records, convs
 
 
-def account(url: str, pids: dict[str, int], people: Sequence[Any], concurrency: int = 1,
-            tag: str = "run") -> dict[str, Any]:
+def account(
+    url: str, pids: dict[str, int], people: Sequence[Any], concurrency: int = 1, tag: str = "run"
+) -> dict[str, Any]:
     """Chat a claim for each person (through the REST channel at `url`) and
     divide each process's CPU (`pids`: member name to pid, children
     included) by the messages sent."""
@@ -61,17 +67,20 @@ def account(url: str, pids: dict[str, int], people: Sequence[Any], concurrency: 
     failed = [c.last_text for c in convs if c.outcome not in ("issued", "existing")]
     latencies = sorted(r.latency * 1000 for r in records if r.error is None)
     return {
-        "conversations": len(convs), "messages": messages,
-        "errors": sum(1 for r in records if r.error), "failed_claims": len(failed), "failed_examples": failed[:3],
+        "conversations": len(convs),
+        "messages": messages,
+        "errors": sum(1 for r in records if r.error),
+        "failed_claims": len(failed),
+        "failed_examples": failed[:3],
         "turn_ms_median": round(statistics.median(latencies), 1) if latencies else None,
-        "cpu_ms_per_message": {name: round(1000 * m["cpu_s"] / messages, 1) if messages else None
-                               for name, m in used["members"].items()},
+        "cpu_ms_per_message": {
+            name: round(1000 * m["cpu_s"] / messages, 1) if messages else None for name, m in used["members"].items()
+        },
         "seconds": used["seconds"],
     }
 
 
-def measure(profile: str, conversations: int, warmup: int, concurrency: int,
-            rasa_instances: int = 1) -> dict[str, Any]:
+def measure(profile: str, conversations: int, warmup: int, concurrency: int, rasa_instances: int = 1) -> dict[str, Any]:
     """Start a stack, warm it up, chat `conversations` claims and account the CPU."""
     students = max(5000, (conversations + warmup) * 2)
     with own_stack(profile, rasa_instances, rasa_instances, students) as (stack, registry, _):
@@ -83,7 +92,7 @@ def measure(profile: str, conversations: int, warmup: int, concurrency: int,
     return {"profile": profile, "rasa_instances": rasa_instances, **out}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load.cpu", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", choices=("default", "scaled"), default="default")
     p.add_argument("--rasa-instances", type=int, default=1)

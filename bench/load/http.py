@@ -15,6 +15,7 @@ Command line (bodies as JSON lines, one request each):
     python -m bench.load.http --url http://127.0.0.1:8080/api/v1/matches \\
         --bodies bodies.jsonl --token TOKEN --concurrency 32 --requests 10000 --time-limit 60
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -92,11 +94,11 @@ async def run_load(
     bodies: Iterable[dict[str, Any]],
     *,
     name: str = "load",
-    token: Optional[str] = None,
+    token: str | None = None,
     concurrency: int = 32,
     max_requests: int = 10_000,
     time_limit: float = 60.0,
-    channel_user_prefix: Optional[str] = "bench-client-",
+    channel_user_prefix: str | None = "bench-client-",
     channel_user_per_request: bool = False,
     expect: Sequence[int] = (200, 201),
     request_timeout: float = 60.0,
@@ -125,7 +127,7 @@ async def run_load(
     started = time.perf_counter()
     deadline = started + time_limit
 
-    def next_body() -> Optional[dict[str, Any]]:
+    def next_body() -> dict[str, Any] | None:
         nonlocal sent, out_of_time
         if sent >= max_requests:
             return None
@@ -195,7 +197,7 @@ async def run_load(
     return result
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load.http", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", required=True, help="loopback URL to POST to")
     p.add_argument("--bodies", required=True, help="JSON lines file, one request body per line ('-': stdin)")
@@ -215,8 +217,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     with fh:
         bodies = [json.loads(line) for line in fh if line.strip()]
     result = asyncio.run(
-        run_load(args.url, bodies, token=args.token, concurrency=args.concurrency, max_requests=args.requests,
-                 time_limit=args.time_limit, channel_user_prefix=args.channel_user_prefix or None)
+        run_load(
+            args.url,
+            bodies,
+            token=args.token,
+            concurrency=args.concurrency,
+            max_requests=args.requests,
+            time_limit=args.time_limit,
+            channel_user_prefix=args.channel_user_prefix or None,
+        )
     )
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.summary())
     return 0

@@ -11,6 +11,7 @@ a fresh demo registry, fresh databases, free loopback ports.
 
 Also the memory of every process of a stack, children included.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,8 +21,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import devstack
 from bench.procstat import _machine, _proc_cpu, memory
@@ -38,25 +40,40 @@ def overrides(profile: str, rasa: int, actions: int, folder: Path, free_port: Ca
     if profile not in ("default", "scaled"):
         raise ValueError(f"unknown profile {profile!r}")
     if profile == "default" and (rasa, actions) != (1, 1):
-        raise ValueError("the default profile is one Rasa server (in-memory lock store, SQLite) and one action "
-                         "server: use --profile scaled for more")
+        raise ValueError(
+            "the default profile is one Rasa server (in-memory lock store, SQLite) and one action "
+            "server: use --profile scaled for more"
+        )
     if rasa < 1 or actions < 1:
         raise ValueError("at least one Rasa and one action server")
     settings = {
-        "BACKEND_PORT": str(free_port()), "ACTION_PORT": str(free_port()), "RASA_PORT": str(free_port()),
-        "RASA_MODEL": str(MODEL), "BACKEND_SERVICE_TOKEN": os.urandom(12).hex(),
+        "BACKEND_PORT": str(free_port()),
+        "ACTION_PORT": str(free_port()),
+        "RASA_PORT": str(free_port()),
+        "RASA_MODEL": str(MODEL),
+        "BACKEND_SERVICE_TOKEN": os.urandom(12).hex(),
     }
     if profile == "default":
-        settings.update({"PROFILE": "default", "BACKEND_DATABASE_URL": f"sqlite:///{folder / 'backend.db'}",
-                         "TRACKER_DB": str(folder / "tracker.db")})
+        settings.update(
+            {
+                "PROFILE": "default",
+                "BACKEND_DATABASE_URL": f"sqlite:///{folder / 'backend.db'}",
+                "TRACKER_DB": str(folder / "tracker.db"),
+            }
+        )
     else:
-        settings.update({
-            "PROFILE": "scaled", "BACKEND_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}",
-            "TRACKER_DB": f"{PG_DATABASE}_tracker", "LOCK_STORE_DB": str(REDIS_DB),
-            "RASA_INSTANCES": str(rasa), "ACTION_INSTANCES": str(actions),
-            "RASA_MEMBER_PORTS": ",".join(str(free_port()) for _ in range(rasa)),
-            "ACTION_MEMBER_PORTS": ",".join(str(free_port()) for _ in range(actions)),
-        })
+        settings.update(
+            {
+                "PROFILE": "scaled",
+                "BACKEND_DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}",
+                "TRACKER_DB": f"{PG_DATABASE}_tracker",
+                "LOCK_STORE_DB": str(REDIS_DB),
+                "RASA_INSTANCES": str(rasa),
+                "ACTION_INSTANCES": str(actions),
+                "RASA_MEMBER_PORTS": ",".join(str(free_port()) for _ in range(rasa)),
+                "ACTION_MEMBER_PORTS": ",".join(str(free_port()) for _ in range(actions)),
+            }
+        )
     return settings
 
 
@@ -74,8 +91,9 @@ def students_needed(messages: float, mean_turns: float, claim_ratio: float, warm
 
 
 @contextlib.contextmanager
-def own_stack(profile: str, rasa: int, actions: int, students: int,
-              log: Callable[[str], None] = print) -> Iterator[tuple[Any, Path, float]]:
+def own_stack(
+    profile: str, rasa: int, actions: int, students: int, log: Callable[[str], None] = print
+) -> Iterator[tuple[Any, Path, float]]:
     """(the running ServiceStack, its students CSV, seconds to start)."""
     if not MODEL.exists():
         raise SystemExit("no trained model: run `make train` first")
@@ -83,17 +101,46 @@ def own_stack(profile: str, rasa: int, actions: int, students: int,
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "logs").mkdir(parents=True)
     log(f"demo registry: {students:,} students")
-    subprocess.run([sys.executable, "-m", "backend", "demo-registry", "--students", str(students), "--teachers",
-                    str(max(100, students // 6)), "--out", str(folder)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "demo-registry",
+            "--students",
+            str(students),
+            "--teachers",
+            str(max(100, students // 6)),
+            "--out",
+            str(folder),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     stack = devstack.ServiceStack(folder / "logs", overrides(profile, rasa, actions, folder, devstack.free_port))
     if stack.scaled:
         flush_redis(REDIS_DB)
         asyncio.run(devstack.drop_databases(stack.env))  # left over from a killed run
     try:
         stack.prepare()
-        subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(folder / "students.csv"),
-                        "--teachers", str(folder / "teachers.csv"), "--no-progress"], cwd=ROOT, env=stack.env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "backend",
+                "import-registry",
+                "--students",
+                str(folder / "students.csv"),
+                "--teachers",
+                str(folder / "teachers.csv"),
+                "--no-progress",
+            ],
+            cwd=ROOT,
+            env=stack.env,
+            check=True,
+            capture_output=True,
+        )
         log(f"starting {', '.join(stack.members)} (logs in {folder / 'logs'})")
         started = time.perf_counter()
         stack.start_all()
@@ -114,7 +161,7 @@ def _parents() -> dict[int, list[int]]:
             text = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        ppid = int(text[text.rindex(")") + 2:].split()[1])
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry))
     return children
 
@@ -147,10 +194,19 @@ def stack_memory(pids: dict[str, int]) -> dict[str, dict[str, Any]]:
         for p in process_tree(pid):
             m = memory(p)
             if m:
-                procs.append({"pid": p, "comm": _comm(p), "rss_mib": round(m.get("VmRSS", 0) / 1024, 1),
-                              "peak_mib": round(m.get("VmHWM", 0) / 1024, 1)})
-        out[name] = {"rss_mib": round(sum(p["rss_mib"] for p in procs), 1),
-                     "peak_mib": round(sum(p["peak_mib"] for p in procs), 1), "processes": procs}
+                procs.append(
+                    {
+                        "pid": p,
+                        "comm": _comm(p),
+                        "rss_mib": round(m.get("VmRSS", 0) / 1024, 1),
+                        "peak_mib": round(m.get("VmHWM", 0) / 1024, 1),
+                    }
+                )
+        out[name] = {
+            "rss_mib": round(sum(p["rss_mib"] for p in procs), 1),
+            "peak_mib": round(sum(p["peak_mib"] for p in procs), 1),
+            "processes": procs,
+        }
     return out
 
 
@@ -178,6 +234,8 @@ class CpuWatch:
         for name, pid in self.pids.items():
             used = sum((_proc_cpu(p) or 0.0) - self.before.get(p, 0.0) for p in process_tree(pid))
             members[name] = {"cpu_s": round(used, 1), "cores": round(used / seconds, 2) if seconds else 0.0}
-        return {"seconds": round(seconds, 1), "members": members,
-                "machine_busy_pct": round(100 * (busy1 - busy0) / (total1 - total0), 1) if total1 > total0 else 0.0}
-
+        return {
+            "seconds": round(seconds, 1),
+            "members": members,
+            "machine_busy_pct": round(100 * (busy1 - busy0) / (total1 - total0), 1) if total1 > total0 else 0.0,
+        }

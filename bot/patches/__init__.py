@@ -13,11 +13,12 @@ fit, so none can fail at import on a Rasa it does not know.
 `python -m bot` (bot/__main__.py) calls `install()` before it hands over to
 Rasa's command line, whichever channel the server then serves.
 """
+
 from __future__ import annotations
 
 import importlib
 import logging
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def supported(version: str) -> bool:
     return version.split(".")[:2] == SUPPORTED_SERIES.split(".")
 
 
-def install(version: Optional[str] = None) -> list[str]:
+def install(version: str | None = None) -> list[str]:
     """Install every patch if Rasa (`version`, by default the installed
     one) is of the supported series; the names installed. Idempotent."""
     if version is None:
@@ -51,8 +52,10 @@ def install(version: Optional[str] = None) -> list[str]:
         version = str(rasa.__version__)
     if not supported(version):
         for patch in PATCHES:
-            log.warning(f"Rasa {version} is not of the {SUPPORTED_SERIES}.x series the patches are written for: "
-                        f"patch bot.patches.{patch.name} skipped, the server runs without it ({patch.what})")
+            log.warning(
+                f"Rasa {version} is not of the {SUPPORTED_SERIES}.x series the patches are written for: "
+                f"patch bot.patches.{patch.name} skipped, the server runs without it ({patch.what})"
+            )
         return []
     for patch in PATCHES:
         importlib.import_module(f"{__name__}.{patch.name}").install()

@@ -10,6 +10,7 @@ walks; objects made later (conversations, messages) are collected as
 before. `install()` has it run when the server has started, that is after
 Rasa loaded the model (bot/patches/server_listeners.py).
 """
+
 from __future__ import annotations
 
 import gc

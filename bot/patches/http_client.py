@@ -21,12 +21,13 @@ which any JSON reader takes alike); values orjson does not take go through
 `json.dumps` as before. The kept sessions are closed when the server stops
 (bot/patches/server_listeners.py).
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any
 
 import aiohttp
 import orjson
@@ -38,7 +39,7 @@ from bot.patches import server_listeners
 _MARK = "_xuexihao_http_client"
 OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 KEEPALIVE_SECONDS = 2.0
-_sessions: "list[aiohttp.ClientSession]" = []
+_sessions: list[aiohttp.ClientSession] = []
 
 
 def dumps(value: Any) -> str:
@@ -54,7 +55,9 @@ def new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
     if endpoint.basic_auth:
         auth = aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
     return aiohttp.ClientSession(
-        headers=endpoint.headers, auth=auth, json_serialize=dumps,
+        headers=endpoint.headers,
+        auth=auth,
+        json_serialize=dumps,
         timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
     )
@@ -77,8 +80,9 @@ class SharedSession:
         _sessions[:] = [s for s in _sessions if not s.closed] + [session]
         return session
 
-    async def __aexit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                        tb: Optional[TracebackType]) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
 

@@ -27,10 +27,12 @@ each event is checked against the one schema its `event` names, which
 accepts exactly what the `oneOf` accepts (every other alternative fails its
 `const`).
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import fastjsonschema
 import jsonschema
@@ -38,20 +40,20 @@ from jsonschema import exceptions, validators
 
 MAX_SCHEMAS = 64
 _original = jsonschema.validate
-_validators: Dict[str, Tuple[Any, Optional[Callable[[Any], Any]]]] = {}
+_validators: dict[str, tuple[Any, Callable[[Any], Any] | None]] = {}
 
 
 def _compile(schema: Any) -> Callable[[Any], Any]:
     return fastjsonschema.compile(schema, use_default=False)  # type: ignore[no-any-return]
 
 
-def _discriminated(one_of: Any) -> Optional[Tuple[str, Dict[Any, Any]]]:
+def _discriminated(one_of: Any) -> tuple[str, dict[Any, Any]] | None:
     """(key, {value: alternative}) when every alternative fixes the same
     property with a distinct `const`; else None."""
     if not isinstance(one_of, list) or not one_of:
         return None
-    key: Optional[str] = None
-    table: Dict[Any, Any] = {}
+    key: str | None = None
+    table: dict[Any, Any] = {}
     for alternative in one_of:
         properties = alternative.get("properties") if isinstance(alternative, dict) else None
         consts = [(k, v["const"]) for k, v in (properties or {}).items() if isinstance(v, dict) and "const" in v]
@@ -64,7 +66,7 @@ def _discriminated(one_of: Any) -> Optional[Tuple[str, Dict[Any, Any]]]:
     return (key, table) if key is not None else None
 
 
-def _event_list_check(schema: Any) -> Optional[Callable[[Any], Any]]:
+def _event_list_check(schema: Any) -> Callable[[Any], Any] | None:
     """For an object schema whose `events` is an array of a discriminated
     `oneOf` (Rasa's action response): a check that looks each event's
     schema up by its name."""
@@ -94,7 +96,7 @@ def _event_list_check(schema: Any) -> Optional[Callable[[Any], Any]]:
     return check
 
 
-def _compiled(schema: Any) -> Optional[Callable[[Any], Any]]:
+def _compiled(schema: Any) -> Callable[[Any], Any] | None:
     try:
         return _event_list_check(schema) or _compile(schema)
     except (fastjsonschema.JsonSchemaDefinitionException, TypeError, ValueError):

@@ -18,13 +18,14 @@ as many digests are kept, the least recently used dropped first.
 The cache belongs to the loaded model: a different model (Rasa can load
 another one at run time) gets a new cache.
 """
+
 from __future__ import annotations
 
 import copy
 import hashlib
 import os
 from collections import OrderedDict
-from typing import Any, Dict, Optional
+from typing import Any
 
 from rasa.core.processor import MessageProcessor
 
@@ -35,8 +36,8 @@ _MARK = "_xuexihao_nlu_cache"
 class ParseCache:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._parses: "OrderedDict[tuple, Dict[str, Any]]" = OrderedDict()
-        self._seen: "OrderedDict[bytes, None]" = OrderedDict()
+        self._parses: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -44,7 +45,7 @@ class ParseCache:
     def _digest(key: tuple) -> bytes:
         return hashlib.blake2b(repr(key).encode("utf-8"), digest_size=8).digest()
 
-    def get(self, key: tuple) -> Optional[Dict[str, Any]]:
+    def get(self, key: tuple) -> dict[str, Any] | None:
         found = self._parses.get(key)
         if found is None:
             self.misses += 1
@@ -53,7 +54,7 @@ class ParseCache:
         self.hits += 1
         return copy.deepcopy(found)
 
-    def put(self, key: tuple, parse: Dict[str, Any]) -> None:
+    def put(self, key: tuple, parse: dict[str, Any]) -> None:
         if self.size <= 0:
             return
         digest = self._digest(key)
@@ -83,8 +84,9 @@ def install() -> None:
     if getattr(original, _MARK, False):
         return
 
-    def parse_message_with_graph(self: MessageProcessor, message: Any, tracker: Any,
-                                 only_output_properties: bool = True) -> Dict[str, Any]:
+    def parse_message_with_graph(
+        self: MessageProcessor, message: Any, tracker: Any, only_output_properties: bool = True
+    ) -> dict[str, Any]:
         cache = cache_of(self)
         text = message.text
         if cache.size <= 0 or not isinstance(text, str) or not only_output_properties:

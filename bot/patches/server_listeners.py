@@ -8,13 +8,15 @@ registered here: a patch that needs the running server (bot/patches/
 gc_freeze.py after the start, bot/patches/http_client.py after the stop)
 no longer depends on a channel adding them to its blueprint.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, List, Tuple
+from collections.abc import Callable
+from typing import Any
 
 _MARK = "_xuexihao_server_listeners"
-LISTENERS: List[Tuple[Callable[..., Any], str]] = []
+LISTENERS: list[tuple[Callable[..., Any], str]] = []
 
 
 def register(listener: Callable[..., Any], event: str) -> None:

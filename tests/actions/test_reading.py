@@ -3,6 +3,7 @@
 Table-driven: each row is what a user types and how it must be read. Pure
 functions, no services.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,6 +26,7 @@ def ids(reading: Reading) -> list[tuple[str, object]]:
 
 
 # -- 1. names ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "typed, name",
@@ -126,16 +128,63 @@ def test_name_then_id_number_is_read_as_both_of_the_speaker(typed: str, name: st
     "typed",
     [
         # roles, kinship
-        "我是老师", "我是家长", "我是学生", "我是孩子奶奶", "我是班主任", "我是高中生", "我是初中生", "我是普通市民",
-        "我是王老师", "我是李老师，想领卡", "爸爸", "妈妈", "奶奶", "孩子他爸", "阿姨", "孙子", "班主任", "高中生",
-        "都不是", "公众",
+        "我是老师",
+        "我是家长",
+        "我是学生",
+        "我是孩子奶奶",
+        "我是班主任",
+        "我是高中生",
+        "我是初中生",
+        "我是普通市民",
+        "我是王老师",
+        "我是李老师，想领卡",
+        "爸爸",
+        "妈妈",
+        "奶奶",
+        "孩子他爸",
+        "阿姨",
+        "孙子",
+        "班主任",
+        "高中生",
+        "都不是",
+        "公众",
         # greetings, questions
-        "你好", "您好", "在吗", "哈喽", "为什么", "要钱吗", "怎么领卡", "多少钱", "何时", "周末能领吗",
+        "你好",
+        "您好",
+        "在吗",
+        "哈喽",
+        "为什么",
+        "要钱吗",
+        "怎么领卡",
+        "多少钱",
+        "何时",
+        "周末能领吗",
         # everyday replies, yes/no
-        "好的", "不用", "是的", "开通", "关闭", "本人", "学生本人", "转人工", "再见", "谢谢", "明白了", "马上",
-        "都不要", "明天见", "申请", "修改", "江西", "我是江西人", "我是南昌的", "可以", "没有",
+        "好的",
+        "不用",
+        "是的",
+        "开通",
+        "关闭",
+        "本人",
+        "学生本人",
+        "转人工",
+        "再见",
+        "谢谢",
+        "明白了",
+        "马上",
+        "都不要",
+        "明天见",
+        "申请",
+        "修改",
+        "江西",
+        "我是江西人",
+        "我是南昌的",
+        "可以",
+        "没有",
         # numbers and the like
-        "13812345678", "银行卡号6222021234567890123", "",
+        "13812345678",
+        "银行卡号6222021234567890123",
+        "",
     ],
 )
 def test_everyday_reply_is_never_read_as_a_name(typed: str) -> None:
@@ -144,6 +193,7 @@ def test_everyday_reply_is_never_read_as_a_name(typed: str) -> None:
 
 
 # -- 2. ID numbers -----------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "typed, value",
@@ -175,7 +225,7 @@ def test_id_number_typed_any_way_is_read_as_an_id_number(typed: str, value: str)
 def test_id_number_span_is_the_span_in_the_original_text() -> None:
     typed = "身份证号是 ３６０１０２ ２０１００３１５ ００２ｘ 谢谢"
     (detail,) = read(typed).details
-    assert typed[detail.start:detail.end] == "３６０１０２ ２０１００３１５ ００２ｘ"
+    assert typed[detail.start : detail.end] == "３６０１０２ ２０１００３１５ ００２ｘ"
 
 
 @pytest.mark.parametrize(
@@ -197,8 +247,17 @@ def test_id_number_after_a_cue_is_read_as_whose_the_cue_says(typed: str, whose: 
 @pytest.mark.parametrize(
     "typed",
     [
-        "13812345678", "我电话是13812345678", "138 1234 5678", "手机号：138-1234-5678", "12345", "2024-03-15",
-        "订单号20240315123456789", "银行卡号6222021234567890123", "验证码123456", "1 " * 30, "我今年12岁",
+        "13812345678",
+        "我电话是13812345678",
+        "138 1234 5678",
+        "手机号：138-1234-5678",
+        "12345",
+        "2024-03-15",
+        "订单号20240315123456789",
+        "银行卡号6222021234567890123",
+        "验证码123456",
+        "1 " * 30,
+        "我今年12岁",
     ],
 )
 def test_phone_and_other_numbers_are_never_read_as_an_id_number(typed: str) -> None:
@@ -215,7 +274,8 @@ def test_two_id_numbers_in_a_row_are_read_as_two(typed: str) -> None:
     assert [v for v, _ in ids(read(typed))] == [SELF_ID, CHILD_ID]
 
 
-# -- 3. several details ----------------------------------------------------------------------------------------------------
+# -- 3. several details ------------------------------------------------------------------------------------------------
+
 
 def test_parent_and_child_details_in_one_message_are_read_as_each_ones() -> None:
     reading = read(f"我是李秀兰，身份证{SELF_ID}，给女儿李小雨领卡，她的身份证号是{CHILD_ID}")
@@ -266,7 +326,7 @@ def test_name_before_the_mother_is_read_as_the_childs() -> None:
 def test_details_spans_point_into_the_original_text() -> None:
     typed = f"我是李秀蘭，身份證{SELF_ID}"
     for detail in read(typed).details:
-        assert typed[detail.start:detail.end]
+        assert typed[detail.start : detail.end]
 
 
 def test_entity_of_the_model_is_used_where_the_text_gives_no_boundary() -> None:
@@ -278,7 +338,8 @@ def test_entity_of_the_model_is_used_where_the_text_gives_no_boundary() -> None:
     ]
 
 
-# -- 4. roles ---------------------------------------------------------------------------------------------------------------
+# -- 4. roles ----------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "typed, role",
@@ -363,10 +424,12 @@ def test_role_entity_of_the_model_is_used_only_when_it_is_the_whole_message() ->
     assert read("老师让我领卡", [{"entity": "role", "value": "teacher", "start": 0, "end": 2}]).role is None
 
 
-# -- 5. claimant --------------------------------------------------------------------------------------------------------------
+# -- 5. claimant -------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
-    "typed", ["我是学生本人", "学生本人", "本人", "我自己领", "自己领", "我是学生", "本人领取", "我本人", "本人。", "我自己"]
+    "typed",
+    ["我是学生本人", "学生本人", "本人", "我自己领", "自己领", "我是学生", "本人领取", "我本人", "本人。", "我自己"],
 )
 def test_student_himself_is_read_as_claimant_self(typed: str) -> None:
     reading = read(typed)
@@ -383,7 +446,8 @@ def test_parent_for_the_child_is_read_as_claimant_parent(typed: str) -> None:
     assert reading.kind == "claimant"
 
 
-# -- 6. corrections -----------------------------------------------------------------------------------------------------------
+# -- 6. corrections ----------------------------------------------------------------------------------------------------
+
 
 def test_name_typed_wrong_then_the_right_one_is_read_as_a_name_correction() -> None:
     reading = read("刚才名字打错了，应该是李小雨")
@@ -435,12 +499,15 @@ def test_should_be_an_id_number_is_read_as_an_id_correction() -> None:
     assert reading.corrections == (Correction("id_number", None),)
 
 
-@pytest.mark.parametrize("typed", ["没错", "不错", "对的", "没有错", "名字没写错", "不用改了", "不需要修改", "这样对不对", "都对"])
+@pytest.mark.parametrize(
+    "typed", ["没错", "不错", "对的", "没有错", "名字没写错", "不用改了", "不需要修改", "这样对不对", "都对"]
+)
 def test_no_mistake_is_not_read_as_a_correction(typed: str) -> None:
     assert read(typed).corrections == ()
 
 
-# -- 7. greetings, questions, other ------------------------------------------------------------------------------------------
+# -- 7. greetings, questions, other ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("typed", ["你好", "您好！", "在吗", "在吗？", "哈喽", "hello", "你好呀😊", "有人吗", "早上好"])
 def test_greeting_alone_is_read_as_a_greeting(typed: str) -> None:
@@ -449,8 +516,20 @@ def test_greeting_alone_is_read_as_a_greeting(typed: str) -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["为什么", "要钱吗", "怎么领卡", "请问怎么领卡？", "学习号是什么", "在哪里领", "多少钱", "能不能帮我领", "为啥要人脸识别",
-     "人脸识别要钱吗", "可以用护照吗", "领卡?"],
+    [
+        "为什么",
+        "要钱吗",
+        "怎么领卡",
+        "请问怎么领卡？",
+        "学习号是什么",
+        "在哪里领",
+        "多少钱",
+        "能不能帮我领",
+        "为啥要人脸识别",
+        "人脸识别要钱吗",
+        "可以用护照吗",
+        "领卡?",
+    ],
 )
 def test_question_is_read_as_a_question(typed: str) -> None:
     reading = read(typed)
@@ -463,18 +542,34 @@ def test_role_with_a_question_is_read_as_a_question_that_states_the_role() -> No
     assert (reading.kind, reading.role) == ("question", "teacher")
 
 
-@pytest.mark.parametrize("typed", ["好的", "不用", "是的", "开通", "转人工", "再见", "", "   ", "😊", "你好，我想领卡", "嗯"])
+@pytest.mark.parametrize(
+    "typed", ["好的", "不用", "是的", "开通", "转人工", "再见", "", "   ", "😊", "你好，我想领卡", "嗯"]
+)
 def test_everything_else_is_read_as_other(typed: str) -> None:
     reading = read(typed)
     assert reading.kind == "other"
     assert reading.details == reading.corrections == ()
 
 
-# -- robustness, speed -----------------------------------------------------------------------------------------------------------
+# -- robustness, speed -------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "unit",
-    ["我是", "叫", "李秀兰，", "改", "错了，", "1 ", f"我叫李秀兰，身份证{SELF_ID}，孩子叫李小雨。", "给", "李", "·李", "是", "🙂"],
+    [
+        "我是",
+        "叫",
+        "李秀兰，",
+        "改",
+        "错了，",
+        "1 ",
+        f"我叫李秀兰，身份证{SELF_ID}，孩子叫李小雨。",
+        "给",
+        "李",
+        "·李",
+        "是",
+        "🙂",
+    ],
 )
 def test_ten_kilobytes_of_text_is_read_quickly(unit: str) -> None:
     text = (unit * (10_000 // len(unit) + 1))[:10_000]
@@ -492,10 +587,26 @@ def test_reading_is_deterministic_and_frozen() -> None:
 
 
 VARIED = [
-    "李小雨", "我叫李秀兰", "你好", "怎么领卡", "好的", SELF_ID, "360102 20100315 002X", "我是老师", "家长代领",
-    f"我是李秀兰，身份证{SELF_ID}，给女儿李小雨领卡，她的身份证号是{CHILD_ID}", "刚才名字打错了，应该是李小雨",
-    "我是孩子奶奶，孩子爸妈不在家", "人脸识别我不想开了", "13812345678", "阿依古丽•买买提", "張偉", "學生本人",
-    "名字没错，身份证号改成" + CHILD_ID, "为什么要人脸识别？", "我的身份证号写错了，是" + SELF_ID,
+    "李小雨",
+    "我叫李秀兰",
+    "你好",
+    "怎么领卡",
+    "好的",
+    SELF_ID,
+    "360102 20100315 002X",
+    "我是老师",
+    "家长代领",
+    f"我是李秀兰，身份证{SELF_ID}，给女儿李小雨领卡，她的身份证号是{CHILD_ID}",
+    "刚才名字打错了，应该是李小雨",
+    "我是孩子奶奶，孩子爸妈不在家",
+    "人脸识别我不想开了",
+    "13812345678",
+    "阿依古丽•买买提",
+    "張偉",
+    "學生本人",
+    "名字没错，身份证号改成" + CHILD_ID,
+    "为什么要人脸识别？",
+    "我的身份证号写错了，是" + SELF_ID,
 ]
 
 

@@ -6,6 +6,7 @@ Rasa drops a message whose response is not in the domain and shows a
 source for the responses they name, and check the few texts domain.yml
 holds twice stay the same.
 """
+
 from __future__ import annotations
 
 import ast
@@ -46,8 +47,12 @@ def test_actions_send_no_text_of_their_own() -> None:
     texts = []
     for path in ACTION_FILES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "utter_message" and any(k.arg == "text" for k in node.keywords)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "utter_message"
+                and any(k.arg == "text" for k in node.keywords)
+            ):
                 texts.append(f"{path.name}:{node.lineno}")
     assert len(texts) == 1 and texts[0].startswith("support_actions.py:"), texts
 
@@ -78,6 +83,15 @@ def test_the_card_ends_with_where_to_see_it() -> None:
 
 def test_every_answer_of_a_refresh_ends_with_what_the_school_can_fix() -> None:
     all_responses = responses()
-    endings = {str(all_responses[name][0]["text"]).split("。", 1)[1].lstrip("\n") for name in (
-        "utter_refresh_identity_where", "utter_refresh_no_card", "utter_identity_unchanged", "utter_identity_updated")}
-    assert len(endings) == 1 and next(iter(endings)).startswith("如果学籍库（学生）或教师管理系统（教师）中的信息本身有误")
+    endings = {
+        str(all_responses[name][0]["text"]).split("。", 1)[1].lstrip("\n")
+        for name in (
+            "utter_refresh_identity_where",
+            "utter_refresh_no_card",
+            "utter_identity_unchanged",
+            "utter_identity_updated",
+        )
+    }
+    assert len(endings) == 1 and next(iter(endings)).startswith(
+        "如果学籍库（学生）或教师管理系统（教师）中的信息本身有误"
+    )

@@ -1,12 +1,13 @@
 """The campaign report counts cards by district, school and identity, and
 failed claims by failure code."""
+
 from __future__ import annotations
 
 import io
 
 from backend.report import campaign_rows, write_csv
 from tests.conftest import Api
-from tests.people import GRADUATED, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING, SCHOOL
+from tests.people import GRADUATED, PUBLIC, SCHOOL, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 
 
 async def test_report_counts(api: Api) -> None:

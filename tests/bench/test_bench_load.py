@@ -1,6 +1,7 @@
 """The chat load generator (bench/load/): its pure parts fast, a small
 loopback server with Rasa's REST answer shape for the runner's bounds and
 error counting, and one short real run against the test session's stack."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,8 +9,9 @@ import functools
 import json
 import random
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -24,9 +26,9 @@ import bench.load.http
 from backend.models import Base, Card
 from bench.load import LoadResult, check_loopback, percentile, run_load  # noqa: F401 - the names run_all and bot use
 from bench.load.audit import ClaimRecord, audit_cards, audit_run, claims_of, fetch_cards
-from bench.load.cpu import account
 from bench.load.chat import LoadOptions, Step, arrival_schedule, parse_steps, run_chat_load, step_windows
 from bench.load.chat_report import latency_summary, step_report, summary
+from bench.load.cli import main as cli_main
 from bench.load.conversation import (
     CLAIM_TURNS,
     QUESTION_TURNS,
@@ -37,12 +39,12 @@ from bench.load.conversation import (
     mask_text,
     mean_turns,
 )
-from bench.load.cli import main as cli_main
+from bench.load.cpu import account
 from bench.load.http import NotLoopback
 from tests.people import MINORITY, Person, make_id
 from tests.stack import FULL_ID, NEEDS_STACK, Stack
 
-PEOPLE = [Claimant(f"测试{chr(0x4e00 + i)}明", make_id("360102", "20120101", 101 + 2 * i)) for i in range(40)]
+PEOPLE = [Claimant(f"测试{chr(0x4E00 + i)}明", make_id("360102", "20120101", 101 + 2 * i)) for i in range(40)]
 
 
 # -- pure parts ----------------------------------------------------------------
@@ -88,8 +90,9 @@ def test_arrivals_are_bounded_by_the_time_limit_and_follow_the_rate() -> None:
 
 
 def test_arrivals_are_bounded_by_the_count() -> None:
-    arrivals = arrival_schedule([Step(1000, 60), Step(1000, 60)], 2.0, max_conversations=25, time_limit=120,
-                                rng=random.Random(2))
+    arrivals = arrival_schedule(
+        [Step(1000, 60), Step(1000, 60)], 2.0, max_conversations=25, time_limit=120, rng=random.Random(2)
+    )
     assert len(arrivals) == 25 and all(a.step == 0 for a in arrivals) and arrivals[-1].at < 1
     assert arrival_schedule([Step(10, 60)], 2.0, max_conversations=0, time_limit=60, rng=random.Random(2)) == []
 
@@ -101,8 +104,11 @@ def test_mean_turns_follow_the_mix() -> None:
 
 async def test_only_loopback_addresses_are_loaded() -> None:
     options = LoadOptions(steps=[Step(1, 1)], warmup=0)
-    for url in ("http://10.0.0.5:5005/webhooks/rest/webhook", "http://example.com/webhooks/rest/webhook",
-                "ftp://127.0.0.1/x"):
+    for url in (
+        "http://10.0.0.5:5005/webhooks/rest/webhook",
+        "http://example.com/webhooks/rest/webhook",
+        "ftp://127.0.0.1/x",
+    ):
         with pytest.raises(NotLoopback):
             await run_chat_load(url, [], options)
     check_loopback("http://[::1]:5005/x")
@@ -154,12 +160,14 @@ def test_the_step_report() -> None:
     turns = [TurnRecord(sent=i * 0.5, latency=0.05 + 0.001 * i) for i in range(20)]  # sent 0..9.5 s
     turns.append(TurnRecord(sent=3.0, latency=0.4, error="http 503"))
     turns.append(TurnRecord(sent=10.2, latency=0.1))  # the next step's
-    convs = [ConversationRecord("a", "claim", 1.0, outcome="issued"),
-             ConversationRecord("b", "claim", 2.0, outcome="existing"),
-             ConversationRecord("c", "claim", 3.0, outcome="error", error="http 503"),
-             ConversationRecord("d", "question", 4.0, outcome="answered"),
-             ConversationRecord("e", "claim", 5.0, outcome="unfinished"),
-             ConversationRecord("f", "claim", 11.0, outcome="issued")]
+    convs = [
+        ConversationRecord("a", "claim", 1.0, outcome="issued"),
+        ConversationRecord("b", "claim", 2.0, outcome="existing"),
+        ConversationRecord("c", "claim", 3.0, outcome="error", error="http 503"),
+        ConversationRecord("d", "question", 4.0, outcome="answered"),
+        ConversationRecord("e", "claim", 5.0, outcome="unfinished"),
+        ConversationRecord("f", "claim", 11.0, outcome="issued"),
+    ]
     r = step_report("step 1", (0.0, 10.0), 2.0, turns, convs, p95_target_ms=300, shed=1)
     assert (r.turns, r.answered, r.errors, r.error_kinds) == (21, 20, 1, {"http 503": 1})
     assert r.achieved_rate == 2.0  # 20 answers completed within the 10 s
@@ -177,8 +185,14 @@ def test_the_step_report() -> None:
 
 
 def _card(person: Person, number: str) -> Card:
-    return Card(card_number=number, holder_id_number=person.id_number, holder_name=person.name, path="k12_student",
-                identities=["k12_student"], permissions=["learn"])
+    return Card(
+        card_number=number,
+        holder_id_number=person.id_number,
+        holder_name=person.name,
+        path="k12_student",
+        identities=["k12_student"],
+        permissions=["learn"],
+    )
 
 
 def test_the_card_audit_against_the_backend_schema(tmp_path: Path) -> None:
@@ -190,14 +204,17 @@ def test_the_card_audit_against_the_backend_schema(tmp_path: Path) -> None:
         session.add_all([_card(a, "360000000011"), _card(c, "360000000029"), _card(d, "360000000037")])
         session.commit()
     engine.dispose()
-    claims = [ClaimRecord(a.id_number, "issued", "360000000011"),  # as told
-              ClaimRecord(b.id_number, "issued", "360000000045"),  # told, but no card: lost
-              ClaimRecord(c.id_number, "existing", "360000000052"),  # told another number
-              ClaimRecord(d.id_number, "error"),  # the answer was lost, the card was not
-              ClaimRecord(e.id_number, "failed")]
+    claims = [
+        ClaimRecord(a.id_number, "issued", "360000000011"),  # as told
+        ClaimRecord(b.id_number, "issued", "360000000045"),  # told, but no card: lost
+        ClaimRecord(c.id_number, "existing", "360000000052"),  # told another number
+        ClaimRecord(d.id_number, "error"),  # the answer was lost, the card was not
+        ClaimRecord(e.id_number, "failed"),
+    ]
     ids = [x.id_number for x in claims]
-    assert sorted(fetch_cards(url, ids)) == sorted([(a.id_number, "360000000011"), (c.id_number, "360000000029"),
-                                                    (d.id_number, "360000000037")])
+    assert sorted(fetch_cards(url, ids)) == sorted(
+        [(a.id_number, "360000000011"), (c.id_number, "360000000029"), (d.id_number, "360000000037")]
+    )
     assert fetch_cards(url.replace("sqlite:", "sqlite+aiosqlite:"), [a.id_number]) == [(a.id_number, "360000000011")]
     assert fetch_cards(url, []) == []
     audit = audit_cards(claims, fetch_cards(url, ids))
@@ -205,9 +222,12 @@ def test_the_card_audit_against_the_backend_schema(tmp_path: Path) -> None:
     assert (audit.lost, audit.mismatched, audit.duplicated, audit.silent, audit.ok) == (1, 1, 0, 1, False)
     assert all(not FULL_ID.search(x) for x in audit.examples)
     # Conversations to claims: questions and warm-ups without a person carry none.
-    convs = [ConversationRecord("x", "claim", 0, person=Claimant(a.name, a.id_number), outcome="issued",
-                                card_number="360000000011"),
-             ConversationRecord("y", "question", 0, outcome="answered")]
+    convs = [
+        ConversationRecord(
+            "x", "claim", 0, person=Claimant(a.name, a.id_number), outcome="issued", card_number="360000000011"
+        ),
+        ConversationRecord("y", "question", 0, outcome="answered"),
+    ]
     assert claims_of(convs) == [claims[0]]
     good = audit_run(url, convs)
     assert (good.people, good.told_success, good.cards_found, good.ok) == (1, 1, 1, True)
@@ -221,8 +241,13 @@ def test_the_card_audit_finds_duplicates_a_schema_without_constraints_would_allo
     conn.executemany("INSERT INTO cards VALUES (?, ?)", [("P1", "N1"), ("P1", "N2"), ("P2", "N3"), ("P3", "N3")])
     conn.commit()
     conn.close()
-    claims = [ClaimRecord("P1", "issued", "N1"), ClaimRecord("P2", "issued", "N3"), ClaimRecord("P3", "issued", "N3"),
-              ClaimRecord("P4", "failed"), ClaimRecord("P4", "failed")]
+    claims = [
+        ClaimRecord("P1", "issued", "N1"),
+        ClaimRecord("P2", "issued", "N3"),
+        ClaimRecord("P3", "issued", "N3"),
+        ClaimRecord("P4", "failed"),
+        ClaimRecord("P4", "failed"),
+    ]
     audit = audit_cards(claims, fetch_cards(f"sqlite:///{path}", [c.id_number for c in claims]))
     # P1 holds two cards, N3 has two holders, P4 was claimed in two conversations.
     assert (audit.duplicated, audit.lost, audit.mismatched, audit.ok) == (3, 0, 0, False)
@@ -267,16 +292,18 @@ async def channel() -> AsyncIterator[tuple[FakeChannel, str]]:
 
 async def test_a_run_is_bounded_by_count_and_uses_each_person_once(channel: tuple[FakeChannel, str]) -> None:
     fake, url = channel
-    options = LoadOptions(steps=[Step(200, 5)], claim_ratio=0.75, think_time=0, max_conversations=12, warmup=2,
-                          p95_target_ms=1000)
+    options = LoadOptions(
+        steps=[Step(200, 5)], claim_ratio=0.75, think_time=0, max_conversations=12, warmup=2, p95_target_ms=1000
+    )
     result = await run_chat_load(url, PEOPLE, options, log=lambda _: None)
     assert result.total.conversations == 12 and result.warmup and result.warmup.conversations == 2
     assert result.seconds < 4  # ended with its last arrival, not at the time limit
     claims = [c for c in result.conversations if c.kind == "claim"]
     assert len({c.person for c in claims}) == len(claims) and all(c.outcome == "issued" for c in claims)
     assert result.errors == 0 and result.steps[0].passed
-    assert result.total.turns == sum(7 if c.kind == "claim" else 2 for c in result.conversations
-                                     if not c.sender.split("-")[-1].startswith("w"))
+    assert result.total.turns == sum(
+        7 if c.kind == "claim" else 2 for c in result.conversations if not c.sender.split("-")[-1].startswith("w")
+    )
     senders = {s for s, _ in fake.messages}
     assert len(senders) == 14 and all(s.startswith("load-") for s in senders)
     # Nothing in the JSON document holds an ID number; the summary reads.
@@ -286,8 +313,9 @@ async def test_a_run_is_bounded_by_count_and_uses_each_person_once(channel: tupl
 
 async def test_errors_are_counted_by_kind_and_stop_their_conversation(channel: tuple[FakeChannel, str]) -> None:
     fake, url = channel
-    options = LoadOptions(steps=[Step(100, 2)], claim_ratio=0.0, think_time=0, max_conversations=20, warmup=0,
-                          questions=("空", "忙"))  # questions the channel answers badly
+    options = LoadOptions(
+        steps=[Step(100, 2)], claim_ratio=0.0, think_time=0, max_conversations=20, warmup=0, questions=("空", "忙")
+    )  # questions the channel answers badly
     result = await run_chat_load(url, [], options, log=lambda _: None)
     assert result.total.conversations == 20
     assert set(result.total.error_kinds) <= {"empty reply", "http 503"} and result.total.errors == 20
@@ -297,10 +325,18 @@ async def test_errors_are_counted_by_kind_and_stop_their_conversation(channel: t
 
 
 async def test_conversations_in_flight_get_the_drain_timeout_then_count_as_unfinished(
-        channel: tuple[FakeChannel, str]) -> None:
+    channel: tuple[FakeChannel, str],
+) -> None:
     _, url = channel
-    options = LoadOptions(steps=[Step(20, 1)], claim_ratio=0.0, think_time=0, max_conversations=3, warmup=0,
-                          drain_timeout=0.5, questions=("慢",))
+    options = LoadOptions(
+        steps=[Step(20, 1)],
+        claim_ratio=0.0,
+        think_time=0,
+        max_conversations=3,
+        warmup=0,
+        drain_timeout=0.5,
+        questions=("慢",),
+    )
     result = await run_chat_load(url, [], options, log=lambda _: None)
     assert result.seconds < 2.5
     assert all(c.outcome == "unfinished" for c in result.conversations)
@@ -309,8 +345,16 @@ async def test_conversations_in_flight_get_the_drain_timeout_then_count_as_unfin
 
 async def test_arrivals_beyond_the_in_flight_bound_are_shed(channel: tuple[FakeChannel, str]) -> None:
     _, url = channel
-    options = LoadOptions(steps=[Step(40, 1)], claim_ratio=0.0, think_time=0, max_conversations=100, warmup=0,
-                          max_in_flight=2, drain_timeout=5, questions=("慢",))
+    options = LoadOptions(
+        steps=[Step(40, 1)],
+        claim_ratio=0.0,
+        think_time=0,
+        max_conversations=100,
+        warmup=0,
+        max_in_flight=2,
+        drain_timeout=5,
+        questions=("慢",),
+    )
     result = await run_chat_load(url, [], options, log=lambda _: None)
     assert result.total.conversations == 2 and result.total.shed > 0 and result.steps[0].passed is False
 
@@ -327,8 +371,16 @@ async def test_a_short_real_run_has_no_error_and_its_card_audits(stack: Stack) -
     """10 s at 5 msg/s, 4 conversations: a claim for the one K-12 student of
     tests/people.py that no other stack test claims for, and questions."""
     url = f"{stack.rasa_url}/webhooks/rest/webhook"
-    options = LoadOptions(steps=[Step(5, 10)], claim_ratio=1.0, think_time=0.2, max_conversations=4, warmup=0,
-                          request_timeout=30, drain_timeout=60, sender_prefix="load-test")
+    options = LoadOptions(
+        steps=[Step(5, 10)],
+        claim_ratio=1.0,
+        think_time=0.2,
+        max_conversations=4,
+        warmup=0,
+        request_timeout=30,
+        drain_timeout=60,
+        sender_prefix="load-test",
+    )
     result = await run_chat_load(url, [Claimant(MINORITY.name, MINORITY.id_number)], options, log=lambda _: None)
     assert result.errors == 0, result.total.error_kinds
     claims = [c for c in result.conversations if c.kind == "claim"]
@@ -339,7 +391,6 @@ async def test_a_short_real_run_has_no_error_and_its_card_audits(stack: Stack) -
     assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"] < 30_000
     audit = await asyncio.to_thread(audit_run, stack.env["BACKEND_DATABASE_URL"], result.conversations)
     assert (audit.people, audit.told_success, audit.cards_found, audit.ok) == (1, 1, 1, True), audit.examples
-
 
 
 @needs_stack

@@ -21,6 +21,7 @@ Rasa's 60 s lifetime. Prints one JSON line.
 
 Used by tests/bot/test_lock_store.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ def make_store(kind: str, prefix: str, port: int, db: int) -> Any:
     from rasa.core.lock_store import LockStore
     from rasa.utils.endpoints import EndpointConfig
 
-    config = EndpointConfig(url="127.0.0.1", type="bot.lock_store.AtomicRedisLockStore", port=port, db=db,
-                            key_prefix=prefix)
+    config = EndpointConfig(
+        url="127.0.0.1", type="bot.lock_store.AtomicRedisLockStore", port=port, db=db, key_prefix=prefix
+    )
     store = LockStore.create(config)
     assert type(store).__name__ == "AtomicRedisLockStore", store
     return store
@@ -157,8 +159,12 @@ def lease(port: int = 6379, db: int = 15) -> dict[str, Any]:
         waited = waiter_seconds(prefix, port, db, "conv")
         proc.join(timeout=30)
         order = [e.decode() for e in red.lrange(f"{prefix}:log", 0, -1)]
-        result[case] = {"waited_s": round(waited, 2), "order": order, "holder_exit": proc.exitcode,
-                        "locks_left": sum(1 for _ in red.scan_iter(f"{prefix}*")) - 1}
+        result[case] = {
+            "waited_s": round(waited, 2),
+            "order": order,
+            "holder_exit": proc.exitcode,
+            "locks_left": sum(1 for _ in red.scan_iter(f"{prefix}*")) - 1,
+        }
         for key in red.scan_iter(f"{prefix}*"):
             red.delete(key)
     return result

@@ -15,6 +15,7 @@ Prints one JSON line.
 
 Used by tests/bot/test_rasa_engine.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,8 @@ def comparable(parse: dict[str, Any]) -> str:
 
 
 async def main(model: str) -> dict[str, Any]:
-    from rasa.core.agent import Agent
     import structlog
+    from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
 
     from bot.patches import nlu_cache
@@ -102,8 +103,13 @@ async def main(model: str) -> dict[str, Any]:
         agent.processor._parse_message_with_graph(UserMessage(texts[0]), None, only_output_properties=False)
     assert runs["n"] - before == 3, runs
 
-    return {"texts": len(texts), "mismatches": 0, "pipeline_runs_per_text": 2, "cached_parses": len(cache._parses),
-            "hits": cache.hits}
+    return {
+        "texts": len(texts),
+        "mismatches": 0,
+        "pipeline_runs_per_text": 2,
+        "cached_parses": len(cache._parses),
+        "hits": cache.hits,
+    }
 
 
 if __name__ == "__main__":

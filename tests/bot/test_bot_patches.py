@@ -4,6 +4,7 @@ on the Rasa series they are written for only. Run in the Rasa environment
 and the server's listeners registered on the app Rasa builds; on a Rasa
 that claims another version, each patch skipped with a warning naming it,
 Rasa left as it was and its command line still working."""
+
 from __future__ import annotations
 
 import json
@@ -70,13 +71,20 @@ print(json.dumps({{"installed": installed, "before": before, "after": replaced()
 DIRECT = "from bot import patches\ninstalled = patches.install()"
 TWICE = DIRECT + "\nassert patches.install() == installed"
 # Through the entry point, as devstack starts Rasa: `python -m bot --version`.
-ENTRY_POINT = ("import runpy\nsys.argv = ['bot', '--version']\nrunpy.run_module('bot', run_name='__main__')\n"
-               "installed = None")
+ENTRY_POINT = (
+    "import runpy\nsys.argv = ['bot', '--version']\nrunpy.run_module('bot', run_name='__main__')\ninstalled = None"
+)
 
 
 def probe(tmp_path: Path, install: str, fake: str = "") -> dict[str, Any]:
-    out = subprocess.run([str(RASA_PY), "-c", PROBE.format(fake=fake, install=install)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", PROBE.format(fake=fake, install=install)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=rasa_env(tmp_path),
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -113,7 +121,7 @@ def test_skipped_and_logged_on_another_rasa_version(tmp_path: Path, install: str
     assert found["imported"] == []  # no patch module even imported
     assert "bot.patches.gc_freeze.freeze_after_start" not in found["listeners"].get("after_server_start", [])
     assert len(found["warnings"]) == len(PATCHES)
-    for name, warning in zip(PATCHES, found["warnings"]):
+    for name, warning in zip(PATCHES, found["warnings"], strict=True):
         assert f"bot.patches.{name} skipped" in warning and "3.7.2" in warning and "3.6.x" in warning, warning
 
 

@@ -1,5 +1,6 @@
 """The Rasa engine environment (.venv-rasa, Python 3.10) that `make`
 installs: Rasa 3.6.21, and our shared identity code importable there."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ def test_rasa_engine_environment(tmp_path: Path) -> None:
         "print(sys.version_info[:2], rasa.__version__, sqlalchemy.__version__, "
         "normalise_text('幫孩子領卡３６'), mask_id('36010219900101123X'))"
     )
-    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path)
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(3, 10) 3.6.21 1.4.54 帮孩子领卡36 3601**********123X"
 
@@ -39,7 +41,9 @@ def test_rasa_data_validates_without_warnings(tmp_path: Path) -> None:
     # sent, everything else must be used by a rule.
     unused = re.findall(r"The (?:utterance|intent) '(\w+)' is not used in any story or rule", out.stdout + out.stderr)
     actions_source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "actions").glob("*.py"))
-    form_slots = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["forms"]["claim_form"]["required_slots"]
+    form_slots = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["forms"]["claim_form"][
+        "required_slots"
+    ]
     sent_by_code = {u for u in unused if f'"{u}"' in actions_source or u in {f"utter_ask_{s}" for s in form_slots}}
     assert set(unused) == sent_by_code, set(unused) - sent_by_code
 
@@ -75,8 +79,9 @@ assert RemoteAction("action_x", None)._validate_action_result(good)
 assert len(checks) == 1, checks
 print("ok")
 """
-    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path)
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
 
 
@@ -109,7 +114,8 @@ assert walks == [], walks
 bad = [{"events": "x", "responses": []}, {"events": [{"event": 3}], "responses": []},
        {"events": [{"event": "slot", "name": "a"}]},  # no value
        {"events": [{"event": "no_such_event"}]}, {"events": [{"name": "a", "value": 1}]},
-       {"events": [{"event": "slot", "name": 1, "value": 2}]}, {"events": [{"event": ["slot"], "name": "a", "value": 1}]},
+       {"events": [{"event": "slot", "name": 1, "value": 2}]},
+       {"events": [{"event": ["slot"], "name": "a", "value": 1}]},
        {"events": [{"event": "slot", "name": "a", "value": 1, "timestamp": "now"}]}, {"responses": "x"},
        {"events": [{"event": "slot", "name": "a", "value": 1}, "not an event"]}]
 for instance in bad:
@@ -122,8 +128,9 @@ for instance in bad:
 assert len(walks) == len(bad), walks  # each rejected by the compiled check, then explained by jsonschema
 print("ok")
 """
-    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path)
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
 
 
@@ -162,8 +169,9 @@ else:
     raise SystemExit("an object with no JSON form was encoded")
 print("ok")
 """
-    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path)
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
 
 
@@ -228,8 +236,9 @@ async def main():
 
 asyncio.run(main())
 """
-    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path)
+    )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr
 
 
@@ -237,11 +246,22 @@ def test_nlu_cache_answers_what_the_pipeline_answers(tmp_path: Path) -> None:
     """bot/patches/nlu_cache.py on the trained model (tests/bot/nlu_cache_check.py)."""
     if not MODEL.exists():
         pytest.fail(NO_MODEL)
-    out = subprocess.run([str(RASA_PY), "tests/bot/nlu_cache_check.py", str(MODEL)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600, env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "tests/bot/nlu_cache_check.py", str(MODEL)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=rasa_env(tmp_path),
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     texts = result["texts"]
     assert texts >= 80
-    assert result == {"texts": texts, "mismatches": 0, "pipeline_runs_per_text": 2, "cached_parses": texts,
-                      "hits": texts + 2}
+    assert result == {
+        "texts": texts,
+        "mismatches": 0,
+        "pipeline_runs_per_text": 2,
+        "cached_parses": texts,
+        "hits": texts + 2,
+    }

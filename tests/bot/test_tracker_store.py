@@ -28,14 +28,15 @@ and a stock `SQLTrackerStore`'s retrieve with what the store hands out:
   handed out next is still what stock Rasa loads;
 - sqlite_wal (SQLite only): the file is in WAL mode, synchronous=NORMAL.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -44,8 +45,18 @@ from tests.rasa_cli import RASA_PY, ROOT, rasa_env
 
 pytestmark = pytest.mark.rasa
 
-CHECKS = ["save_retrieve_hit", "first_message", "other_instance_write", "unsaved_not_reused", "concurrent_read",
-          "session_restart", "cache_size", "composite_index", "unknown_sender", "no_full_id_stored"]
+CHECKS = [
+    "save_retrieve_hit",
+    "first_message",
+    "other_instance_write",
+    "unsaved_not_reused",
+    "concurrent_read",
+    "session_restart",
+    "cache_size",
+    "composite_index",
+    "unknown_sender",
+    "no_full_id_stored",
+]
 EXPECTED = {"sqlite": CHECKS + ["sqlite_wal"], "postgresql": CHECKS}
 
 
@@ -69,12 +80,28 @@ def tracker_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def test_cached_tracker_store_stores_and_serves_what_stock_rasa_loads(tracker_db: tuple[str, str],
-                                                                       tmp_path: Path) -> None:
+def test_cached_tracker_store_stores_and_serves_what_stock_rasa_loads(
+    tracker_db: tuple[str, str], tmp_path: Path
+) -> None:
     backend, target = tracker_db
-    out = subprocess.run([str(RASA_PY), "tests/bot/tracker_store_check.py", backend, target, "--host", PG_HOST,
-                          "--port", str(PG_PORT), "--keep-going"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [
+            str(RASA_PY),
+            "tests/bot/tracker_store_check.py",
+            backend,
+            target,
+            "--host",
+            PG_HOST,
+            "--port",
+            str(PG_PORT),
+            "--keep-going",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=rasa_env(tmp_path),
+    )
     failures = "\n".join(line for line in out.stderr.splitlines() if line.startswith("FAILED"))
     lines = out.stdout.strip().splitlines()
     assert lines, f"no result (exit code {out.returncode}):\n{out.stderr[-3000:]}"

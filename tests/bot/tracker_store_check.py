@@ -21,6 +21,7 @@ runs every check and lists the failed ones too (for diagnosis).
 
 Used by tests/bot/test_tracker_store.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -53,7 +55,7 @@ from bot.tracker_store import COMPOSITE_INDEX, CachedSQLTrackerStore  # noqa: E4
 from trust import sealing  # noqa: E402
 
 CACHE_SIZE = 16
-Tracker = Optional[DialogueStateTracker]
+Tracker = DialogueStateTracker | None
 
 
 class CheckFailed(AssertionError):
@@ -86,7 +88,7 @@ class Talk:
         self.domain = domain
         self.clock = Clock()
 
-    def session_start(self, carried: Sequence[Tuple[str, Any]] = ()) -> List[Event]:
+    def session_start(self, carried: Sequence[tuple[str, Any]] = ()) -> list[Event]:
         """What Rasa 3.6 logs when a session starts, with its timestamps: the
         processor logs ActionExecuted(action_session_start), then the events
         ActionSessionStart returned (SessionStarted, the carried-over slots,
@@ -100,14 +102,21 @@ class Talk:
         listen = ActionExecuted(ACTION_LISTEN_NAME, timestamp=self.clock.tick())
         return [action, started, *slots, listen]
 
-    def turn(self, text: str, intent: str, response: str, slots: Sequence[Tuple[str, Any]] = ()) -> List[Event]:
+    def turn(self, text: str, intent: str, response: str, slots: Sequence[tuple[str, Any]] = ()) -> list[Event]:
         """A user message, the slots it sets, one response, back to listening."""
         assert intent in self.domain.intents and response in self.domain.responses, (intent, response)
         assert {name for name, _ in slots} <= {slot.name for slot in self.domain.slots}, slots
         ranking = [{"name": intent, "confidence": 0.97}, {"name": "out_of_scope", "confidence": 0.02}]
         parse_data = {"text": text, "intent": ranking[0], "entities": [], "intent_ranking": ranking}
-        events: List[Event] = [UserUttered(text, intent=ranking[0], parse_data=parse_data,  # type: ignore[arg-type]
-                                           timestamp=self.clock.tick(), input_channel="rest")]
+        events: list[Event] = [
+            UserUttered(
+                text,
+                intent=ranking[0],
+                parse_data=parse_data,  # type: ignore[arg-type]
+                timestamp=self.clock.tick(),
+                input_channel="rest",
+            )
+        ]
         events += [SlotSet(name, value, timestamp=self.clock.tick()) for name, value in slots]
         bot_text = self.domain.responses[response][0].get("text", response)
         events += [
@@ -117,29 +126,29 @@ class Talk:
         ]
         return events
 
-    def greet(self) -> List[Event]:
+    def greet(self) -> list[Event]:
         return self.turn("你好", "greet", "utter_greet")
 
-    def choose_role(self) -> List[Event]:
+    def choose_role(self) -> list[Event]:
         return self.turn("我是大学生", "choose_role", "utter_greet", slots=[("role", "university_student")])
 
-    def give_name(self, name: str = "王小明") -> List[Event]:
+    def give_name(self, name: str = "王小明") -> list[Event]:
         return self.turn(name, "inform", "utter_greet", slots=[("person_name", name)])
 
-    def thank(self) -> List[Event]:
+    def thank(self) -> list[Event]:
         return self.turn("谢谢", "thank", "utter_thank")
 
 
-def dicts(tracker: Tracker) -> List[dict]:
+def dicts(tracker: Tracker) -> list[dict]:
     assert tracker is not None
     return [event.as_dict() for event in tracker.events]
 
 
-def as_dicts(events: Iterable[Event]) -> List[dict]:
+def as_dicts(events: Iterable[Event]) -> list[dict]:
     return [event.as_dict() for event in events]
 
 
-def latest_session(history: List[dict]) -> List[dict]:
+def latest_session(history: list[dict]) -> list[dict]:
     """The events stock Rasa 3.6 loads of a stored conversation: those, in
     id order, whose timestamp is no older than the latest SessionStarted's."""
     starts = [e["timestamp"] for e in history if e["event"] == "session_started"]
@@ -150,14 +159,14 @@ def label(event: dict) -> str:
     return event["event"] + (f":{event['name']}" if event.get("name") else "")
 
 
-def outline(events: List[dict]) -> str:
+def outline(events: list[dict]) -> str:
     """A short description of events, for failure messages."""
     names = [label(e) for e in events]
     shown = names if len(names) <= 6 else names[:4] + ["...", names[-1]]
     return f"{len(events)} events [{', '.join(shown)}]"
 
 
-def first_difference(rows: List[dict], history: List[dict]) -> str:
+def first_difference(rows: list[dict], history: list[dict]) -> str:
     """Where the stored rows part from the conversation's events."""
     for i in range(max(len(rows), len(history))):
         row = rows[i] if i < len(rows) else None
@@ -175,10 +184,10 @@ def first_difference(rows: List[dict], history: List[dict]) -> str:
 class Harness:
     """The stores under test, a stock reader, and the table as it is."""
 
-    def __init__(self, domain: Domain, db_kwargs: Dict[str, Any]) -> None:
+    def __init__(self, domain: Domain, db_kwargs: dict[str, Any]) -> None:
         self.domain = domain
         self.db_kwargs = db_kwargs
-        self.stores: List[SQLTrackerStore] = []
+        self.stores: list[SQLTrackerStore] = []
         self.a = self.cached(CACHE_SIZE)
         self.stock = SQLTrackerStore(domain=domain, **db_kwargs)
         self.stores.append(self.stock)
@@ -194,7 +203,7 @@ class Harness:
         self.add(tracker, events)
         return tracker
 
-    def add(self, tracker: Tracker, events: Iterable[Event]) -> List[dict]:
+    def add(self, tracker: Tracker, events: Iterable[Event]) -> list[dict]:
         """Appends events keeping their timestamps (Talk's clock: session
         boundaries as in a real conversation, never dependent on two
         time.time() calls differing); returns them as dicts."""
@@ -203,32 +212,40 @@ class Harness:
         tracker.update_with_events(events, self.domain, override_timestamp=False)
         return as_dicts(events)
 
-    def rows(self, sender_id: str) -> List[dict]:
+    def rows(self, sender_id: str) -> list[dict]:
         """Every stored event of the conversation, in id order."""
         with self.a.engine.connect() as conn:
             result = conn.execute(sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender_id})
             return [json.loads(data) for (data,) in result]
 
-    async def stored(self, check: str, sender_id: str, history: List[dict]) -> None:
+    async def stored(self, check: str, sender_id: str, history: list[dict]) -> None:
         """The table holds the conversation's events `history`, each once, in
         order, and stock Rasa loads its latest session."""
         rows = self.rows(sender_id)
         if rows != history:
-            raise CheckFailed(f"check {check!r} failed: {sender_id}: `events` holds {outline(rows)}; the "
-                              f"conversation is {outline(history)}: {first_difference(rows, history)}")
+            raise CheckFailed(
+                f"check {check!r} failed: {sender_id}: `events` holds {outline(rows)}; the "
+                f"conversation is {outline(history)}: {first_difference(rows, history)}"
+            )
         loaded = await self.stock.retrieve(sender_id)
-        expect(loaded is not None and dicts(loaded) == latest_session(history), check,
-               f"{sender_id}: stock SQLTrackerStore loads {outline(dicts(loaded)) if loaded else None}, expected "
-               f"{outline(latest_session(history))}")
+        expect(
+            loaded is not None and dicts(loaded) == latest_session(history),
+            check,
+            f"{sender_id}: stock SQLTrackerStore loads {outline(dicts(loaded)) if loaded else None}, expected "
+            f"{outline(latest_session(history))}",
+        )
 
     async def as_stock(self, check: str, sender_id: str, ours: Tracker) -> None:
         """A tracker the cached store handed out holds what stock Rasa loads."""
         loaded = await self.stock.retrieve(sender_id)
-        expect(ours is not None and loaded is not None and dicts(ours) == dicts(loaded), check,
-               f"{sender_id}: the cached store handed out {outline(dicts(ours)) if ours else None}; stock Rasa "
-               f"loads {outline(dicts(loaded)) if loaded else None} from the same database")
+        expect(
+            ours is not None and loaded is not None and dicts(ours) == dicts(loaded),
+            check,
+            f"{sender_id}: the cached store handed out {outline(dicts(ours)) if ours else None}; stock Rasa "
+            f"loads {outline(dicts(loaded)) if loaded else None} from the same database",
+        )
 
-    async def seed(self, check: str, sender_id: str, events: Iterable[Event]) -> List[dict]:
+    async def seed(self, check: str, sender_id: str, events: Iterable[Event]) -> list[dict]:
         """A conversation stored by stock Rasa (an earlier message, handled
         elsewhere): the cached stores here have not seen it."""
         tracker = self.new_tracker(self.stock, sender_id, events)
@@ -252,12 +269,13 @@ class Harness:
             store.engine.dispose()
 
 
-def counters(store: CachedSQLTrackerStore) -> Tuple[int, int]:
+def counters(store: CachedSQLTrackerStore) -> tuple[int, int]:
     return store.hits, store.misses
 
 
-def expect_counters(store: CachedSQLTrackerStore, check: str, before: Tuple[int, int], hits: int, misses: int,
-                    what: str) -> None:
+def expect_counters(
+    store: CachedSQLTrackerStore, check: str, before: tuple[int, int], hits: int, misses: int, what: str
+) -> None:
     want = (before[0] + hits, before[1] + misses)
     expect(counters(store) == want, check, f"{what}: hits/misses {counters(store)}, expected {want}")
 
@@ -265,8 +283,14 @@ def expect_counters(store: CachedSQLTrackerStore, check: str, before: Tuple[int,
 # -- checks --------------------------------------------------------------------------
 
 
-async def save_then_hit(h: Harness, name: str, store: CachedSQLTrackerStore, sender_id: str,
-                        tracker: DialogueStateTracker, history: List[dict]) -> DialogueStateTracker:
+async def save_then_hit(
+    h: Harness,
+    name: str,
+    store: CachedSQLTrackerStore,
+    sender_id: str,
+    tracker: DialogueStateTracker,
+    history: list[dict],
+) -> DialogueStateTracker:
     """Save; the rows are the history; the next retrieve is a cache hit that
     hands out that very tracker, equal to what stock Rasa loads."""
     await store.save(tracker)
@@ -290,13 +314,16 @@ async def check_save_retrieve_hit(h: Harness) -> None:
     got = await save_then_hit(h, name, a, "c1", tracker, history)
     history += h.add(got, t.give_name())
     again = await save_then_hit(h, name, a, "c1", got, history)  # after a cache hit, too
-    expect((again.get_slot("role"), again.get_slot("person_name")) == ("university_student", "王小明"), name,
-           f"slots {again.current_slot_values()}")
+    expect(
+        (again.get_slot("role"), again.get_slot("person_name")) == ("university_student", "王小明"),
+        name,
+        f"slots {again.current_slot_values()}",
+    )
     await a.save(again)  # nothing new: nothing written
     await h.stored(name, "c1", history)
 
 
-async def first_message(h: Harness, sender_id: str) -> Tuple[DialogueStateTracker, List[dict]]:
+async def first_message(h: Harness, sender_id: str) -> tuple[DialogueStateTracker, list[dict]]:
     """A conversation's first message as MessageProcessor handles it:
     get_or_create_tracker (no action_listen) saves an empty tracker, the
     session starts, the user speaks, the tracker is saved."""
@@ -363,8 +390,11 @@ async def check_unsaved_not_reused(h: Harness) -> None:
     again = await a.retrieve("c3")
     expect(again is not got, name, "the tracker of a message that was never saved was handed out again")
     expect_counters(a, name, before, 0, 1, "retrieve after a failed message")
-    expect(dicts(again) == latest_session(history), name,
-           f"retrieve gave {outline(dicts(again))}; the database holds {outline(latest_session(history))}")
+    expect(
+        dicts(again) == latest_session(history),
+        name,
+        f"retrieve gave {outline(dicts(again))}; the database holds {outline(latest_session(history))}",
+    )
     history += h.add(again, t.thank())
     await a.save(again)
     await h.stored(name, "c3", history)
@@ -402,8 +432,11 @@ async def check_concurrent_read(h: Harness) -> None:
             second = await a.retrieve(sender_id)
             expect(first is tracker, name, "setup: no cache hit")
             expect_counters(a, name, before, 1, 1, f"{sender_id}: two retrieves")
-        expect(first is not None and second is not None and second is not first, name,
-               f"{sender_id}: two retrieves before a save shared one object")
+        expect(
+            first is not None and second is not None and second is not first,
+            name,
+            f"{sender_id}: two retrieves before a save shared one object",
+        )
         await h.as_stock(name, sender_id, second)
         pair = (first, second)
         changed, other = pair[saver], pair[1 - saver]
@@ -431,12 +464,18 @@ async def check_session_restart(h: Harness) -> None:
     loaded = await a.retrieve("c5")
     expect(loaded is not got, name, "a tracker spanning two sessions was served from the cache")
     expect_counters(a, name, before, 0, 1, "retrieve after a session restart")
-    expect(dicts(loaded) == latest_session(history), name,
-           f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}")
+    expect(
+        dicts(loaded) == latest_session(history),
+        name,
+        f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}",
+    )
     await h.as_stock(name, "c5", loaded)
     assert loaded is not None
-    expect((loaded.get_slot("role"), loaded.get_slot("person_name")) == ("university_student", "王小明"), name,
-           f"slots after the restart {loaded.current_slot_values()}")
+    expect(
+        (loaded.get_slot("role"), loaded.get_slot("person_name")) == ("university_student", "王小明"),
+        name,
+        f"slots after the restart {loaded.current_slot_values()}",
+    )
     # The new session goes on: one session again, cached after its save.
     history += h.add(loaded, t.thank())
     await a.save(loaded)
@@ -456,8 +495,11 @@ async def check_session_restart(h: Harness) -> None:
     loaded = await a.retrieve("c5-two")
     expect(loaded is not two, name, "a tracker spanning two sessions was served from the cache")
     expect_counters(a, name, before, 0, 1, "retrieve after saving two sessions")
-    expect(dicts(loaded) == latest_session(history), name,
-           f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}")
+    expect(
+        dicts(loaded) == latest_session(history),
+        name,
+        f"retrieve gave {outline(dicts(loaded))}, the latest session is {outline(latest_session(history))}",
+    )
 
 
 async def check_cache_size(h: Harness) -> None:
@@ -482,12 +524,18 @@ async def check_cache_size(h: Harness) -> None:
         saved[sender_id] = await h.loaded(name, lru, sender_id)
         await lru.save(saved[sender_id])
     oldest = await lru.retrieve("c6-1")
-    expect(oldest is not None and oldest is not saved["c6-1"], name,
-           "cache_size=2: the oldest of three conversations was still cached")
+    expect(
+        oldest is not None and oldest is not saved["c6-1"],
+        name,
+        "cache_size=2: the oldest of three conversations was still cached",
+    )
     expect(counters(lru) == (0, 4), name, f"cache_size=2: hits/misses {counters(lru)}, expected (0, 4)")
     for sender_id in ("c6-2", "c6-3"):
-        expect(await lru.retrieve(sender_id) is saved[sender_id], name,
-               f"cache_size=2: {sender_id}, one of the two newest, was not cached")
+        expect(
+            await lru.retrieve(sender_id) is saved[sender_id],
+            name,
+            f"cache_size=2: {sender_id}, one of the two newest, was not cached",
+        )
     expect(counters(lru) == (2, 4), name, f"cache_size=2: hits/misses {counters(lru)}, expected (2, 4)")
 
 
@@ -532,8 +580,9 @@ async def check_no_full_id_stored(h: Harness) -> None:
     events = t.turn(f"身份证号是{spaced}", "inform", "utter_greet", slots=[("id_number", sealing.seal(h_id))])
     user, bot = events[0], events[-2]
     assert isinstance(user, UserUttered) and isinstance(bot, BotUttered)
-    user.parse_data["entities"] = [{"entity": "id_number", "value": h_id, "start": 5, "end": 5 + len(spaced),
-                                    "extractor": "RegexEntityExtractor"}]
+    user.parse_data["entities"] = [
+        {"entity": "id_number", "value": h_id, "start": 5, "end": 5 + len(spaced), "extractor": "RegexEntityExtractor"}
+    ]
     user.entities = list(user.parse_data["entities"])
     bot.text = f"身份证号：{h_id}\n请确认"
     history += h.add(tracker, events)
@@ -548,7 +597,7 @@ async def check_no_full_id_stored(h: Harness) -> None:
     expect(sealing.unseal(got.get_slot("id_number")) == h_id, name, "the sealed slot does not open to the number")
 
 
-CHECKS: List[Tuple[str, Callable[[Harness], Awaitable[None]]]] = [
+CHECKS: list[tuple[str, Callable[[Harness], Awaitable[None]]]] = [
     ("save_retrieve_hit", check_save_retrieve_hit),
     ("first_message", check_first_message),
     ("other_instance_write", check_other_instance_write),
@@ -562,18 +611,18 @@ CHECKS: List[Tuple[str, Callable[[Harness], Awaitable[None]]]] = [
 ]
 
 
-async def run(backend: str, target: str, host: str, port: int, keep_going: bool) -> Dict[str, Any]:
+async def run(backend: str, target: str, host: str, port: int, keep_going: bool) -> dict[str, Any]:
     domain = Domain.load(str(ROOT / "domain.yml"))
     if backend == "sqlite":
-        db_kwargs: Dict[str, Any] = {"dialect": "sqlite", "db": target}
+        db_kwargs: dict[str, Any] = {"dialect": "sqlite", "db": target}
     else:
         db_kwargs = {"dialect": "postgresql", "host": host, "port": port, "db": target, "username": "postgres"}
     h = Harness(domain, db_kwargs)
     checks = list(CHECKS)
     if backend == "sqlite":
         checks.append(("sqlite_wal", check_sqlite_wal))
-    passed: List[str] = []
-    failed: List[str] = []
+    passed: list[str] = []
+    failed: list[str] = []
     try:
         for name, check in checks:
             try:
@@ -587,7 +636,7 @@ async def run(backend: str, target: str, host: str, port: int, keep_going: bool)
                 passed.append(name)
     finally:
         h.dispose()
-    result: Dict[str, Any] = {"backend": backend, "checks_passed": passed}
+    result: dict[str, Any] = {"backend": backend, "checks_passed": passed}
     if keep_going:
         result["checks_failed"] = failed
     return result
@@ -605,7 +654,7 @@ def main() -> None:
         result = asyncio.run(run(args.backend, args.target, args.host, args.port, args.keep_going))
     except CheckFailed as e:
         print(f"FAILED ({args.backend}): {e}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     print(json.dumps(result))
     if result.get("checks_failed"):
         raise SystemExit(1)

@@ -9,6 +9,7 @@ Rasa environment).
 tests/e2e/test_buttons.py types and taps these buttons against the running
 stack, and checks that its explorer reaches every button of this set.
 """
+
 from __future__ import annotations
 
 import ast
@@ -35,6 +36,7 @@ ButtonKey = tuple[str, str]  # (title, payload)
 
 # -- every button the bot can show -----------------------------------------------------
 
+
 def domain() -> dict[str, Any]:
     return yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))
 
@@ -51,8 +53,9 @@ def domain_buttons() -> list[tuple[str, str, str]]:
 
 def every_button() -> list[tuple[str, str, str]]:
     """(title, payload, where defined) of the registry and the domain."""
-    return ([(b.title, b.payload, "contract/buttons.py") for b in REGISTRY]
-            + [(t, p, f"domain.yml {r}") for t, p, r in domain_buttons()])
+    return [(b.title, b.payload, "contract/buttons.py") for b in REGISTRY] + [
+        (t, p, f"domain.yml {r}") for t, p, r in domain_buttons()
+    ]
 
 
 def button_set() -> set[ButtonKey]:
@@ -60,6 +63,7 @@ def button_set() -> set[ButtonKey]:
 
 
 # -- fast tests ----------------------------------------------------------------------
+
 
 def test_there_are_buttons_in_both_places() -> None:
     assert len(REGISTRY) > 20
@@ -90,8 +94,7 @@ def test_every_payload_is_a_domain_intent_with_domain_entities() -> None:
 def test_a_title_never_has_two_payloads() -> None:
     payloads: dict[str, set[str]] = {}
     for title, payload, _ in every_button():
-        payloads.setdefault(title, set()).add(json.dumps(parse_payload(payload), ensure_ascii=False,
-                                                         sort_keys=True))
+        payloads.setdefault(title, set()).add(json.dumps(parse_payload(payload), ensure_ascii=False, sort_keys=True))
     assert {t: p for t, p in payloads.items() if len(p) > 1} == {}
 
 
@@ -102,8 +105,7 @@ def _names_holding(button: contract_buttons.Button) -> set[str]:
     for name, value in vars(contract_buttons).items():
         if name == "REGISTRY":
             continue
-        members = (value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list))
-                   else (value,))
+        members = value.values() if isinstance(value, dict) else value if isinstance(value, (tuple, list)) else (value,)
         if any(m is button for m in members):
             names.add(name)
     return names
@@ -116,8 +118,11 @@ def _names_used_by_actions() -> set[str]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module == "contract.buttons":
                 used |= {alias.name for alias in node.names}
-            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                  and node.value.id in ("buttons", "contract_buttons")):
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("buttons", "contract_buttons")
+            ):
                 used.add(node.attr)
     return used
 
@@ -127,8 +132,11 @@ def test_every_registry_button_is_shown_by_an_action() -> None:
     is stale (a button nobody sees, whose title is still read as that
     button)."""
     used = _names_used_by_actions()
-    stale = [f"{'/'.join(sorted(_names_holding(b))) or '?'} = {b.title!r} {b.payload}"
-             for b in REGISTRY if not (_names_holding(b) & used)]
+    stale = [
+        f"{'/'.join(sorted(_names_holding(b))) or '?'} = {b.title!r} {b.payload}"
+        for b in REGISTRY
+        if not (_names_holding(b) & used)
+    ]
     assert not stale, "registry buttons no action in actions/*.py refers to:\n" + "\n".join(stale)
 
 
@@ -154,13 +162,13 @@ def test_every_phone_number_of_the_responses_is_a_contact() -> None:
 
 # What `bot.quick_replies` must read as a button, beyond the titles themselves.
 TYPED_VARIANTS = {
-    "確認無誤 領卡": "确认无误，领卡",   # Traditional, a space for the comma
+    "確認無誤 領卡": "确认无误，领卡",  # Traditional, a space for the comma
     "确认无误领卡": "确认无误，领卡",
     "確認無誤，領卡！": "确认无误，领卡",
     "本人领取。": "本人领取",
     "本人領取吧": "本人领取",
     " 本人领取 ": "本人领取",
-    "　开通　": "开通",                  # full-width spaces
+    "　开通　": "开通",  # full-width spaces
     "开通。": "开通",
     "开通吧": "开通",
     "暫不開通": "暂不开通",
@@ -189,8 +197,10 @@ def test_typed_titles_and_their_variants_are_the_buttons(tmp_path: Path) -> None
     """bot/quick_replies.py (it imports Rasa: run in .venv-rasa)."""
     cases = {
         "titles": [[t, list(parse_payload(p))] for t, p, _ in every_button()],  # type: ignore[arg-type]
-        "variants": [[v, list(parse_payload(next(p for t, p, _ in every_button() if t == title)))]  # type: ignore[arg-type]
-                     for v, title in TYPED_VARIANTS.items()],
+        "variants": [
+            [v, list(parse_payload(next(p for t, p, _ in every_button() if t == title)))]  # type: ignore[arg-type]
+            for v, title in TYPED_VARIANTS.items()
+        ],
         "not_titles": NOT_TITLES,
     }
     script = """
@@ -211,9 +221,17 @@ for text in cases["not_titles"]:
         wrong.append(["not_titles", text, key(text), None, None, list(component.match(text))])
 print(json.dumps({"wrong": wrong, "size": len(table)}, ensure_ascii=False))
 """
-    out = subprocess.run([str(RASA_PY), "-c", script], cwd=ROOT, input=json.dumps(cases, ensure_ascii=False),
-                         capture_output=True, text=True, timeout=300, env=rasa_env(tmp_path))
+    out = subprocess.run(
+        [str(RASA_PY), "-c", script],
+        cwd=ROOT,
+        input=json.dumps(cases, ensure_ascii=False),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=rasa_env(tmp_path),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["wrong"] == [], "\n".join(
-        f"{g}: typed {t!r} (key {k!r}): expected {e}, table {got}, match {m}" for g, t, k, e, got, m in result["wrong"])
+        f"{g}: typed {t!r} (key {k!r}): expected {e}, table {got}, match {m}" for g, t, k, e, got, m in result["wrong"]
+    )

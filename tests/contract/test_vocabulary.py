@@ -16,6 +16,7 @@ in a template: an `<option>` whose value is a literal code. Word lists the
 bot reads typed text with (tuples of words) are not labels, nor are
 sentences (longer) or the texts of calls.
 """
+
 from __future__ import annotations
 
 import ast
@@ -25,9 +26,9 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 import pytest
 import yaml
@@ -47,9 +48,9 @@ OPTION = re.compile(r'<option value="(?P<code>[a-z][a-z0-9_]*)"[^>]*>(?P<label>[
 @dataclass(frozen=True)
 class Label:
     text: str
-    code: Optional[str]
+    code: str | None
     where: str  # path:line
-    table: Optional[str] = None  # path:line of the dict literal holding it
+    table: str | None = None  # path:line of the dict literal holding it
 
     @property
     def in_contract(self) -> bool:
@@ -63,12 +64,18 @@ def product_files(*suffixes: str) -> Iterator[Path]:
                 yield path
 
 
-def _is_label(node: Optional[ast.AST]) -> bool:
-    return (isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) <= MAX_LABEL
-            and CJK.search(node.value) is not None and "\n" not in node.value and "{" not in node.value)
+def _is_label(node: ast.AST | None) -> bool:
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and len(node.value) <= MAX_LABEL
+        and CJK.search(node.value) is not None
+        and "\n" not in node.value
+        and "{" not in node.value
+    )
 
 
-def _is_code(node: Optional[ast.AST]) -> bool:
+def _is_code(node: ast.AST | None) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, str) and CODE.match(node.value) is not None
 
 
@@ -77,7 +84,7 @@ def python_labels(path: Path) -> Iterator[Label]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values):
+            for key, value in zip(node.keys, node.values, strict=True):
                 if _is_code(key) and _is_label(value):
                     assert isinstance(key, ast.Constant) and isinstance(value, ast.Constant)
                     yield Label(value.value, key.value, f"{rel}:{value.lineno}", f"{rel}:{node.lineno}")
@@ -109,9 +116,13 @@ def all_labels() -> list[Label]:
 
 
 def _assigned_names(tree: ast.Module) -> set[str]:
-    return {target.id for statement in tree.body if isinstance(statement, (ast.Assign, ast.AnnAssign))
-            for target in (statement.targets if isinstance(statement, ast.Assign) else [statement.target])
-            if isinstance(target, ast.Name)}
+    return {
+        target.id
+        for statement in tree.body
+        if isinstance(statement, (ast.Assign, ast.AnnAssign))
+        for target in (statement.targets if isinstance(statement, ast.Assign) else [statement.target])
+        if isinstance(target, ast.Name)
+    }
 
 
 def contract_vocabularies() -> dict[str, dict[str, str]]:
@@ -122,9 +133,13 @@ def contract_vocabularies() -> dict[str, dict[str, str]]:
         module = importlib.import_module(info.name)
         defined = _assigned_names(ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8")))
         for name, value in vars(module).items():
-            if (name in defined and isinstance(value, dict) and len(value) >= 2
-                    and all(isinstance(k, str) and CODE.match(k) for k in value)
-                    and all(isinstance(v, str) and CJK.search(v) for v in value.values())):
+            if (
+                name in defined
+                and isinstance(value, dict)
+                and len(value) >= 2
+                and all(isinstance(k, str) and CODE.match(k) for k in value)
+                and all(isinstance(v, str) and CJK.search(v) for v in value.values())
+            ):
                 tables[f"{info.name}.{name}"] = value
     return tables
 
@@ -144,7 +159,8 @@ def test_a_label_is_defined_in_one_place() -> None:
         places[label.text].append(label)
     twice = {text: [label.where for label in found] for text, found in places.items() if len(found) > 1}
     assert not twice, "labels defined more than once (define them in contract/ and import them):\n" + "\n".join(
-        f"  {text}: {', '.join(where)}" for text, where in sorted(twice.items()))
+        f"  {text}: {', '.join(where)}" for text, where in sorted(twice.items())
+    )
 
 
 def test_no_module_relabels_a_contract_vocabulary() -> None:
@@ -169,15 +185,22 @@ PHONE = re.compile(r"(?<![0-9])0[0-9]{2,3}-[0-9]{7,8}(?![0-9])")
 def test_contacts_are_written_in_contract_only() -> None:
     """Phone numbers live in contract/contacts.py; domain.yml's responses
     (which cannot import) name only those."""
-    elsewhere = [f"{path.relative_to(ROOT)}: {m.group(0)}"
-                 for path in product_files(".py", ".html", ".js", ".css") if path != ROOT / "contract" / "contacts.py"
-                 for m in PHONE.finditer(path.read_text(encoding="utf-8"))]
+    elsewhere = [
+        f"{path.relative_to(ROOT)}: {m.group(0)}"
+        for path in product_files(".py", ".html", ".js", ".css")
+        if path != ROOT / "contract" / "contacts.py"
+        for m in PHONE.finditer(path.read_text(encoding="utf-8"))
+    ]
     assert not elsewhere, "phone numbers outside contract/contacts.py:\n  " + "\n  ".join(elsewhere)
     known = {v for k, v in vars(contacts).items() if isinstance(v, str) and PHONE.fullmatch(v)}
     assert contacts.HOTLINE in known
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-    in_responses = {m.group(0) for variants in domain["responses"].values() for variant in variants
-                    for m in PHONE.finditer(variant.get("text") or "")}
+    in_responses = {
+        m.group(0)
+        for variants in domain["responses"].values()
+        for variant in variants
+        for m in PHONE.finditer(variant.get("text") or "")
+    }
     assert in_responses, "domain.yml names no phone number: is the scan still reading its responses?"
     assert in_responses <= known, f"domain.yml names numbers contract/contacts.py does not: {in_responses - known}"
 
@@ -186,10 +209,13 @@ BEIJING_OFFSET = re.compile(r"hours\s*=\s*8\b|'\+8 hours'|'8 hours'|\+08:?00")
 
 
 def test_beijing_time_is_defined_in_contract_only() -> None:
-    found = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
-             for path in product_files(".py") if not path.relative_to(ROOT).as_posix().startswith("contract/")
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if BEIJING_OFFSET.search(line) and not line.lstrip().startswith("#")]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in product_files(".py")
+        if not path.relative_to(ROOT).as_posix().startswith("contract/")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if BEIJING_OFFSET.search(line) and not line.lstrip().startswith("#")
+    ]
     assert not found, "Beijing's offset written outside contract/ (import contract.beijing):\n  " + "\n  ".join(found)
 
 
@@ -197,9 +223,13 @@ ID_SHAPE = re.compile(r"\{17\}\[0-9X")
 
 
 def test_the_id_pattern_is_written_in_identity_idnumber_only() -> None:
-    found = [f"{path.relative_to(ROOT)}:{n}"
-             for path in product_files(".py") if path != ROOT / "identity" / "idnumber.py"
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if ID_SHAPE.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in product_files(".py")
+        if path != ROOT / "identity" / "idnumber.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ID_SHAPE.search(line)
+    ]
     assert not found, "ID number patterns outside identity/idnumber.py (import ID_PATTERN):\n  " + "\n  ".join(found)
 
 
@@ -220,8 +250,13 @@ def test_contract_imports_nothing_but_the_standard_library() -> None:
         if not rel.startswith("contract/"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             for name in names:
                 top = name.split(".")[0]
                 assert top in stdlib or top in ("contract", "__future__"), f"{rel} imports {name}"

@@ -9,13 +9,15 @@ them in one test are two different people. Waits use WebDriverWait, never
 sleeps; a wait that times out saves a screenshot and the page source under
 tests/artifacts/ to see what the page showed.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -23,17 +25,17 @@ import pytest
 os.environ["SE_OFFLINE"] = "true"
 os.environ.setdefault("SE_AVOID_STATS", "true")
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import (  # noqa: E402
+from selenium import webdriver
+from selenium.common.exceptions import (
     NoAlertPresentException,
     NoSuchElementException,
     StaleElementReferenceException,
     TimeoutException,
 )
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -51,19 +53,35 @@ def start_chromium(width: int, height: int, mobile: bool = False) -> webdriver.C
         pytest.fail(f"missing {', '.join(missing)}: `make chromium` installs Debian's chromium and chromium-driver")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--disable-extensions", "--no-first-run", "--no-default-browser-check",
-                "--disable-background-networking", "--disable-sync", "--disable-component-update",
-                "--lang=zh-CN", f"--window-size={width},{height}", "--hide-scrollbars",
-                "--force-device-scale-factor=1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--disable-extensions",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-sync",
+        "--disable-component-update",
+        "--lang=zh-CN",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(arg)
     options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     if mobile:
-        options.add_experimental_option("mobileEmulation", {
-            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": True},
-            "userAgent": ("Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
-                          "Chrome/120.0 Mobile Safari/537.36"),
-        })
+        options.add_experimental_option(
+            "mobileEmulation",
+            {
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": True},
+                "userAgent": (
+                    "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                    "Chrome/120.0 Mobile Safari/537.36"
+                ),
+            },
+        )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=str(CHROMEDRIVER), log_output=os.devnull)
     driver = webdriver.Chrome(service=service, options=options)
@@ -87,7 +105,7 @@ class Browser:
     @property
     def path(self) -> str:
         url: str = self.driver.current_url
-        return url[len(self.base_url):] if url.startswith(self.base_url) else url
+        return url[len(self.base_url) :] if url.startswith(self.base_url) else url
 
     def wait_for(self, condition: Callable[[Any], T], what: str, timeout: float = WAIT_SECONDS) -> T:
         """Wait until `condition(driver)` is truthy; on time-out, save what the
@@ -95,9 +113,12 @@ class Browser:
         or gone with the page it was on (a form submitted, a navigation),
         counts as "not yet"."""
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.2,
-                                 ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-                                 ).until(condition)
+            return WebDriverWait(
+                self.driver,
+                timeout,
+                poll_frequency=0.2,
+                ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+            ).until(condition)
         except TimeoutException:
             shot = self.screenshot(f"timeout-{self.name}")
             (ARTIFACTS / f"timeout-{self.name}.html").write_text(self.driver.page_source, encoding="utf-8")
@@ -109,7 +130,7 @@ class Browser:
     def find_all(self, css: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
-    def wait_visible(self, css: str, what: Optional[str] = None) -> WebElement:
+    def wait_visible(self, css: str, what: str | None = None) -> WebElement:
         def visible(d: Any) -> Any:
             for e in d.find_elements(By.CSS_SELECTOR, css):
                 if e.is_displayed():
@@ -144,8 +165,11 @@ class Browser:
     def console_errors(self) -> list[str]:
         """The page's JavaScript errors and failed loads so far (a missing
         favicon does not count)."""
-        return [entry["message"] for entry in self.driver.get_log("browser")
-                if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]]
+        return [
+            entry["message"]
+            for entry in self.driver.get_log("browser")
+            if entry["level"] == "SEVERE" and "favicon.ico" not in entry["message"]
+        ]
 
     def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -157,8 +181,11 @@ class Browser:
         """A screenshot as tall as the page (the window grows to fit, then
         returns to its size)."""
         size = self.driver.get_window_size()
-        height = int(self.driver.execute_script(
-            "return Math.max(document.documentElement.scrollHeight, arguments[0].scrollHeight)", self.find(css)))
+        height = int(
+            self.driver.execute_script(
+                "return Math.max(document.documentElement.scrollHeight, arguments[0].scrollHeight)", self.find(css)
+            )
+        )
         self.driver.set_window_size(size["width"], max(size["height"], min(height + 120, 4000)))
         try:
             return self.screenshot(name)

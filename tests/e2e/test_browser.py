@@ -8,25 +8,27 @@ Screenshots land in tests/artifacts/ (not committed); with
 XXH_UPDATE_SCREENSHOTS=1 the chat page's and the dashboard's are also
 copied to docs/screenshots/ for the README.
 """
+
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy import func, select
 
 from backend.claims.cardnumber import is_valid_card_number
-from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import async_database_url
 from backend.db import Database
 from backend.models import Card, Ticket
+from backend.web.chat_page import COOKIE, conversation_sender
 from backend.web.console.staff import create_staff
 from identity import mask_id
-from tests.e2e.browser import Browser, desktop, phone, publish  # noqa: F401 - fixtures
 from tests.chat_client import session_secret
+from tests.e2e.browser import Browser, publish
 from tests.people import SUSPENDED, VOCATIONAL
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, slots
 
@@ -78,8 +80,7 @@ class Chat:
         knows nothing of it and keeps nothing in browser storage."""
         c = self.cookie()
         assert c["httpOnly"] is True and c["sameSite"] == "Strict" and c["path"] == "/chat/api", c
-        page = self.b.driver.execute_script(
-            "return [document.cookie, localStorage.length, sessionStorage.length]")
+        page = self.b.driver.execute_script("return [document.cookie, localStorage.length, sessionStorage.length]")
         assert page == ["", 0, 0], page
 
     def _answered(self, act: Any, what: str) -> str:
@@ -87,8 +88,10 @@ class Chat:
         bots, notices = self.count("bot"), self.count("system")
         act()
         self.b.wait_for(
-            lambda d: (self.count("bot") > bots or self.count("system") > notices)
-            and not self.b.find("#typing").is_displayed(),
+            lambda d: (
+                (self.count("bot") > bots or self.count("system") > notices)
+                and not self.b.find("#typing").is_displayed()
+            ),
             f"the bot's answer to {what}",
         )
         assert self.count("system") == notices, self.b.texts("#messages .msg.system")
@@ -117,8 +120,10 @@ class Chat:
     def reload(self, users: int) -> None:
         """Reload the page; wait until the conversation is restored."""
         self.b.driver.refresh()
-        self.b.wait_for(lambda d: self.count("user") == users and self.count("bot") > 0,
-                        f"the restored history ({users} user messages)")
+        self.b.wait_for(
+            lambda d: self.count("user") == users and self.count("bot") > 0,
+            f"the restored history ({users} user messages)",
+        )
 
 
 @pytest.fixture
@@ -269,8 +274,10 @@ async def test_an_agent_answers_a_handoff_and_the_user_sees_it(chat: Chat, deskt
 
     # The conversation transcript: masked ID numbers only, markup as text.
     console.find("#ticket-transcript").click()
-    console.wait_for(lambda d: console.path.startswith("/staff/conversations/")
-                     and console.find("ol.transcript").is_displayed(), "the conversation transcript")
+    console.wait_for(
+        lambda d: console.path.startswith("/staff/conversations/") and console.find("ol.transcript").is_displayed(),
+        "the conversation transcript",
+    )
     main = console.find("main").text
     assert mask_id(person.id_number) in main and "转人工" in main
     assert SCRIPT in main  # shown as text...

@@ -9,6 +9,7 @@ conversation free to reach either instance). Rasa takes about a minute to
 load, so each profile's services start once per test session. The model is
 the one `make test` trains (models/xuexihao.tar.gz).
 """
+
 from __future__ import annotations
 
 import time
@@ -62,14 +63,24 @@ async def test_k12_student_claims_for_themselves(stack: Stack) -> None:
     assert is_valid_card_number(state["card_number"])
     assert state["card_number"] in text(reply)
     assert (state["role"], state["face_verification"], state["details_confirmed"], state["failure_reason"]) == (
-        "k12_student", True, True, None)
+        "k12_student",
+        True,
+        True,
+        None,
+    )
     assert (state["person_name"], state["id_number"]) == (XIAOMING.name, XIAOMING.id_number)
 
 
 async def test_one_detail_is_changed_and_the_rest_kept(stack: Stack) -> None:
     me = "e2e-change"
-    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', "李晓明",
-                    XIAOMING.id_number, "不开通"):
+    for message in (
+        "我要领卡",
+        '/choose_role{"role": "k12_student"}',
+        '/inform{"k12_claimant": "self"}',
+        "李晓明",
+        XIAOMING.id_number,
+        "不开通",
+    ):
         reply = await say(stack, me, message)
     assert "请确认" in text(reply) and "李晓明" in text(reply)
     reply = await say(stack, me, "需要修改")
@@ -78,7 +89,10 @@ async def test_one_detail_is_changed_and_the_rest_kept(stack: Stack) -> None:
     assert "请确认" in text(reply) and "李小明" in text(reply) and XIAOMING.id_number in text(reply)
     state = await slots(stack, me)
     assert (state["person_name"], state["id_number"], state["face_verification"]) == (
-        XIAOMING.name, XIAOMING.id_number, False)
+        XIAOMING.name,
+        XIAOMING.id_number,
+        False,
+    )
     reply = await say(stack, me, "确认")
     assert "领卡成功" in text(reply) or "已经领取" in text(reply)
 
@@ -131,8 +145,9 @@ async def test_a_signed_real_name_needs_only_a_confirmation(stack: Stack) -> Non
     assert "领卡成功" in text(reply) and "教师" in text(reply)
 
 
-@pytest.mark.parametrize("message", ["", "😀😀😀", "<script>alert(1)</script>", "'; DROP TABLE events;--",
-                                     "学" * 10_000])
+@pytest.mark.parametrize(
+    "message", ["", "😀😀😀", "<script>alert(1)</script>", "'; DROP TABLE events;--", "学" * 10_000]
+)
 async def test_every_message_gets_a_reply(stack: Stack, message: str) -> None:
     await say(stack, f"e2e-odd-{len(message)}-{message[:1]}", message)
 
@@ -206,8 +221,11 @@ async def test_rasa_restart_mid_form_loses_nothing(stack: Stack) -> None:
     stack.start("rasa")
     stack.wait_ready("rasa")
     state = await slots(stack, me)
-    assert (state["role"], state["guardian_name"], state["requested_slot"]) == ("parent", FATHER_LI.name,
-                                                                                "guardian_id_number")
+    assert (state["role"], state["guardian_name"], state["requested_slot"]) == (
+        "parent",
+        FATHER_LI.name,
+        "guardian_id_number",
+    )
     reply = await say(stack, me, FATHER_LI.id_number)
     assert "孩子" in text(reply)
 
@@ -217,7 +235,6 @@ async def test_details_given_first_start_the_claim(stack: Stack) -> None:
     reply = await say(stack, me, f"身份证号{TEACHER.id_number}")
     assert "身份" in text(reply)  # the claim starts: which kind of claimant?
     assert (await slots(stack, me))["requested_slot"] == "role"
-
 
 
 async def claim_k12(stack: Stack, me: str, person: Person) -> dict[str, Any]:
@@ -285,8 +302,11 @@ async def test_traditional_and_full_width_chat(stack: Stack) -> None:
     reply = await say(stack, me, f"身份證號{full_width}")
     assert "人脸识别" in text(reply)
     state = await slots(stack, me)
-    assert (state["role"], state["person_name"], state["id_number"]) == ("k12_student", TRADITIONAL.name,
-                                                                         TRADITIONAL.id_number)
+    assert (state["role"], state["person_name"], state["id_number"]) == (
+        "k12_student",
+        TRADITIONAL.name,
+        TRADITIONAL.id_number,
+    )
 
 
 @pytest.mark.parametrize("typed", ["我是老师", "我是大学生", "我就是普通市民，想领一张"])
@@ -305,7 +325,6 @@ async def test_the_self_service_paths_need_the_verified_real_name(stack: Stack, 
     # Details typed anyway claim nothing.
     reply = await say(stack, me, f"{typed}，我叫{PUBLIC.name}，身份证{PUBLIC.id_number}")
     assert "实名认证" in text(reply) and (await slots(stack, me))["card_number"] is None
-
 
 
 async def test_two_fallbacks_in_a_row_offer_a_human(stack: Stack) -> None:

@@ -47,6 +47,7 @@ one of them in the middle of its processing. Then:
   conversation whose message the instance was handling waited a minute for
   the orphaned ticket (found by this test).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -57,17 +58,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.channel_replies import SILENCE_APOLOGY
 from backend.claims.cardnumber import is_valid_card_number
 from bench.load.audit import ClaimRecord, audit_cards
 from bench.load.conversation import CARD_NUMBER, EXISTING, ISSUED, Claimant, mask_text, registry_claimants
+from bot.channel_replies import SILENCE_APOLOGY
 from identity.masking import mask_id, mask_name
 from tests.responses import text_of
 from tests.stack import NEEDS_STACK, ROOT, Stack, run_services, started_scaled_stack
@@ -91,8 +93,12 @@ STALL_S = 15.0  # a turn answered later than this (or not at all) stalled its co
 
 # What the claimant answers to each question of the claim form.
 ROLE, SELF, START, RETRY, WHERE_IS_MY_CARD = (
-    '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', "我要领卡", "重试",
-    "验证成功了但是没有领到卡")
+    '/choose_role{"role": "k12_student"}',
+    '/inform{"k12_claimant": "self"}',
+    "我要领卡",
+    "重试",
+    "验证成功了但是没有领到卡",
+)
 FIXED_ANSWERS = {"role": ROLE, "k12_claimant": SELF, "face_verification": "不开通", "details_confirmed": "确认"}
 
 
@@ -108,7 +114,7 @@ CLEAR_MESSAGES = {
 }
 
 
-def clear_message(text: str) -> Optional[str]:
+def clear_message(text: str) -> str | None:
     """Which of the clear messages the text holds, if any."""
     return next((kind for kind, message in CLEAR_MESSAGES.items() if message in text), None)
 
@@ -123,13 +129,28 @@ class PrivateRedis:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.port = run_services.free_port()
-        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = open(self.folder / "redis-server.log", "ab")
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self.wait_ready()
 
@@ -180,11 +201,20 @@ def claimants(fault_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> I
     """Enrolled K-12 students of a demo registry imported into the stack's
     backend, each handed out once in the module."""
     folder = tmp_path_factory.mktemp("faults-registry")
-    for command in (["demo-registry", "--students", "400", "--teachers", "10", "--out", str(folder)],
-                    ["import-registry", "--students", str(folder / "students.csv"), "--teachers",
-                     str(folder / "teachers.csv"), "--no-progress"]):
-        subprocess.run([sys.executable, "-m", "backend", *command], cwd=ROOT, env=fault_stack.env, check=True,
-                       capture_output=True)
+    for command in (
+        ["demo-registry", "--students", "400", "--teachers", "10", "--out", str(folder)],
+        [
+            "import-registry",
+            "--students",
+            str(folder / "students.csv"),
+            "--teachers",
+            str(folder / "teachers.csv"),
+            "--no-progress",
+        ],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "backend", *command], cwd=ROOT, env=fault_stack.env, check=True, capture_output=True
+        )
     people = registry_claimants(folder / "students.csv")
     assert len(people) >= 4 * CONVERSATIONS
     return iter(people)
@@ -217,9 +247,9 @@ class Turn:
     sent: float  # time.monotonic()
     seconds: float
     said: str  # a short label of the message sent (no personal data)
-    error: Optional[str]  # None: HTTP 200 with a list of messages
+    error: str | None  # None: HTTP 200 with a list of messages
     text: str  # what the user saw (the 503's busy message too), masked
-    clear: Optional[str]  # the clear message it held (CLEAR_MESSAGES' key)
+    clear: str | None  # the clear message it held (CLEAR_MESSAGES' key)
 
     @property
     def shown(self) -> str:
@@ -235,15 +265,15 @@ class Conversation:
     person: Claimant = field(repr=False)
     turns: list[Turn] = field(default_factory=list)
     started: float = 0.0
-    ended: Optional[float] = None
-    waiting_since: Optional[float] = None  # a turn in flight, sent then
+    ended: float | None = None
+    waiting_since: float | None = None  # a turn in flight, sent then
     told: list[tuple[str, str]] = field(default_factory=list)  # ("issued" | "existing", card number)
-    tracker_card: Optional[str] = None
+    tracker_card: str | None = None
     kept: dict[str, str] = field(default_factory=dict, repr=False)  # details seen in the tracker
     lost: list[str] = field(default_factory=list)  # masked notes
 
     @property
-    def card_number(self) -> Optional[str]:
+    def card_number(self) -> str | None:
         return self.told[-1][1] if self.told else None
 
     @property
@@ -271,16 +301,20 @@ class Conversation:
                 self.lost.append(f"{slot} {shown(self.kept[slot])} -> {shown(value) if value else value} ({when})")
 
     def describe(self) -> str:
-        return (f"{self.sender} {self.person.masked}: told {self.told}, tracker card {self.tracker_card}, "
-                f"{self.ended - self.started if self.ended else 0:.0f}s: {' > '.join(t.shown for t in self.turns)}"
-                + ("" if self.told else f"; last {self.last_text[:80]!r}"))
+        return (
+            f"{self.sender} {self.person.masked}: told {self.told}, tracker card {self.tracker_card}, "
+            f"{self.ended - self.started if self.ended else 0:.0f}s: {' > '.join(t.shown for t in self.turns)}"
+            + ("" if self.told else f"; last {self.last_text[:80]!r}")
+        )
 
 
-async def fetch_tracker(http: aiohttp.ClientSession, base: str, sender: str) -> Optional[dict[str, Any]]:
+async def fetch_tracker(http: aiohttp.ClientSession, base: str, sender: str) -> dict[str, Any] | None:
     try:
-        async with http.get(f"{base}/conversations/{sender}/tracker",
-                            params={"include_events": "NONE", "token": secret(RASA_AUTH_TOKEN)},
-                            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as resp:
+        async with http.get(
+            f"{base}/conversations/{sender}/tracker",
+            params={"include_events": "NONE", "token": secret(RASA_AUTH_TOKEN)},
+            timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+        ) as resp:
             if resp.status != 200:
                 return None
             body = await resp.json(content_type=None)
@@ -300,13 +334,15 @@ class SimulatedUser:
     async def say(self, http: aiohttp.ClientSession, message: str) -> None:
         conv = self.conv
         sent = time.monotonic()
-        error: Optional[str] = None
+        error: str | None = None
         replies: Any = None
         conv.waiting_since = sent
         try:
-            async with http.post(f"{self.base}/webhooks/rest/webhook",
-                                 json={"sender": conv.sender, "message": message},
-                                 timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)) as resp:
+            async with http.post(
+                f"{self.base}/webhooks/rest/webhook",
+                json={"sender": conv.sender, "message": message},
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+            ) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
                     error = f"http {resp.status}"
@@ -322,16 +358,22 @@ class SimulatedUser:
             conv.waiting_since = None
         if error is None and not (isinstance(replies, list) and replies):
             error = "no messages"
-        text = "\n".join(str(r.get("text") or "") for r in replies if isinstance(r, dict)) \
-            if isinstance(replies, list) else ""
+        text = (
+            "\n".join(str(r.get("text") or "") for r in replies if isinstance(r, dict))
+            if isinstance(replies, list)
+            else ""
+        )
         said = {conv.person.name: "NAME", conv.person.id_number: "ID", ROLE: "role", SELF: "self"}.get(message, message)
-        conv.turns.append(Turn(sent, time.monotonic() - sent, said, error, mask_text(text, conv.person, limit=300),
-                               clear_message(text)))
+        conv.turns.append(
+            Turn(
+                sent, time.monotonic() - sent, said, error, mask_text(text, conv.person, limit=300), clear_message(text)
+            )
+        )
         if error is None and (ISSUED in text or EXISTING in text):
             found = CARD_NUMBER.search(text)
             conv.told.append(("issued" if ISSUED in text else "existing", found.group(1) if found else ""))
 
-    async def look(self, http: aiohttp.ClientSession, deadline: float) -> Optional[dict[str, Any]]:
+    async def look(self, http: aiohttp.ClientSession, deadline: float) -> dict[str, Any] | None:
         while time.monotonic() < deadline:
             tracker = await fetch_tracker(http, self.base, self.conv.sender)
             if tracker is not None:
@@ -379,7 +421,7 @@ class Run:
 
 async def snapshot(http: aiohttp.ClientSession, base: str, convs: list[Conversation]) -> dict[str, dict[str, Any]]:
     trackers = await asyncio.gather(*(fetch_tracker(http, base, c.sender) for c in convs))
-    return {c.sender: t["slots"] for c, t in zip(convs, trackers) if t is not None}
+    return {c.sender: t["slots"] for c, t in zip(convs, trackers, strict=True) if t is not None}
 
 
 Fault = Callable[[Stack, PrivateRedis, Run], Awaitable[None]]
@@ -411,7 +453,7 @@ def serving(redis: PrivateRedis) -> dict[str, int]:
             raw = client.get(key)
             tickets = [json.loads(t) for t in json.loads(raw)["tickets"]] if raw else []
             if tickets:
-                found[key.decode()[len("lock:"):]] = int(tickets[0]["number"])
+                found[key.decode()[len("lock:") :]] = int(tickets[0]["number"])
         return found
     finally:
         client.close()
@@ -459,6 +501,7 @@ async def run_with_fault(stack: Stack, redis: PrivateRedis, people: Iterator[Cla
     run = Run([Conversation(f"faults-{fault}-{i}", next(people)) for i in range(CONVERSATIONS)])
     connector = aiohttp.TCPConnector(limit=4 * CONVERSATIONS)
     async with aiohttp.ClientSession(connector=connector) as http:
+
         async def start(i: int, conv: Conversation) -> None:
             await asyncio.sleep(i * STAGGER_S)
             await SimulatedUser(conv, stack.rasa_url, rng).chat(http)
@@ -488,10 +531,14 @@ async def card_rows(database_url: str, convs: list[Conversation]) -> tuple[list[
     try:
         cards = await conn.fetch(
             "SELECT holder_id_number, card_number, channel_user, created_at FROM cards "
-            "WHERE holder_id_number = ANY($1::text[])", [c.person.id_number for c in convs])
+            "WHERE holder_id_number = ANY($1::text[])",
+            [c.person.id_number for c in convs],
+        )
         log = await conn.fetch(
             "SELECT channel_user, success, card_number, created_at FROM claim_attempts "
-            "WHERE action = 'claim' AND card_number = ANY($1::text[])", [r["card_number"] for r in cards])
+            "WHERE action = 'claim' AND card_number = ANY($1::text[])",
+            [r["card_number"] for r in cards],
+        )
         return list(cards), list(log)
     finally:
         await conn.close()
@@ -510,8 +557,12 @@ async def check(stack: Stack, run: Run) -> None:
 
     # What the users saw: every failed turn explained (the load balancer's
     # 503 is; a bare 500 is not; no answer in time is a stall, below) ...
-    unexplained = [f"{c.sender}: {t.shown} after {t.seconds:.1f}s" for c in convs for t in c.turns
-                   if t.error not in (None, "timeout") and not t.clear]
+    unexplained = [
+        f"{c.sender}: {t.shown} after {t.seconds:.1f}s"
+        for c in convs
+        for t in c.turns
+        if t.error not in (None, "timeout") and not t.clear
+    ]
     assert not unexplained, "turns that failed without a clear message:\n" + "\n".join(unexplained)
     # ... every conversation ended with its card or a clear message ...
     unclear = [c.describe() for c in convs if not c.told and not c.ended_clearly]
@@ -538,14 +589,18 @@ async def check(stack: Stack, run: Run) -> None:
     # conversation was told; one "issued" log row per card (written by the
     # card's INSERT: same number, same time), by the person's conversation.
     cards, log = await card_rows(stack.env["BACKEND_DATABASE_URL"], convs)
-    audit = audit_cards([ClaimRecord(c.person.id_number, c.told[0][0], c.card_number) for c in convs],
-                        [(r["holder_id_number"], r["card_number"]) for r in cards])
+    audit = audit_cards(
+        [ClaimRecord(c.person.id_number, c.told[0][0], c.card_number) for c in convs],
+        [(r["holder_id_number"], r["card_number"]) for r in cards],
+    )
     assert audit.ok and audit.cards_found == len(convs), audit.as_dict()
     issued_by: dict[str, list[str]] = {}
     for card in cards:
-        issued_by[card["card_number"]] = [r["channel_user"] for r in log if r["success"]
-                                          and r["card_number"] == card["card_number"]
-                                          and r["created_at"] == card["created_at"]]
+        issued_by[card["card_number"]] = [
+            r["channel_user"]
+            for r in log
+            if r["success"] and r["card_number"] == card["card_number"] and r["created_at"] == card["created_at"]
+        ]
     assert all(len(users) == 1 for users in issued_by.values()), issued_by
     for c in convs:  # each person is claimed by one conversation only
         assert issued_by[c.card_number or ""] == [c.sender], c.describe()
@@ -553,8 +608,10 @@ async def check(stack: Stack, run: Run) -> None:
     # No conversation stalled: every turn answered within STALL_S.
     stalled = [f"{c.sender}: {t.shown}" for c in convs for t in c.turns if t.error == "timeout" or t.seconds > STALL_S]
     if stalled:
-        raise Stalled(f"turns unanswered for more than {STALL_S:g}s (locks held by a killed instance: "
-                      f"{run.orphaned}):\n" + "\n".join(stalled))
+        raise Stalled(
+            f"turns unanswered for more than {STALL_S:g}s (locks held by a killed instance: "
+            f"{run.orphaned}):\n" + "\n".join(stalled)
+        )
 
 
 class Stalled(AssertionError):
@@ -562,11 +619,14 @@ class Stalled(AssertionError):
 
 
 @pytest.mark.parametrize("fault", ["backend", "actions", "redis", "rasa-1"])
-async def test_conversations_ride_over_a_fault(fault: str, fault_stack: Stack, private_redis: PrivateRedis,
-                                               claimants: Iterator[Claimant]) -> None:
+async def test_conversations_ride_over_a_fault(
+    fault: str, fault_stack: Stack, private_redis: PrivateRedis, claimants: Iterator[Claimant]
+) -> None:
     started = time.monotonic()
     run = await run_with_fault(fault_stack, private_redis, claimants, fault)
-    print(f"\n{fault}: {time.monotonic() - started:.0f}s, down {run.up_at - run.down_at:.1f}s, "
-          f"{run.running_at_fault} running at the fault, locks held by the killed instance: {run.orphaned}\n"
-          f"{run.summary()}")
+    print(
+        f"\n{fault}: {time.monotonic() - started:.0f}s, down {run.up_at - run.down_at:.1f}s, "
+        f"{run.running_at_fault} running at the fault, locks held by the killed instance: {run.orphaned}\n"
+        f"{run.summary()}"
+    )
     await check(fault_stack, run)

@@ -13,6 +13,7 @@ would:
 - production mode refuses development secrets, in every service, naming
   the variable; secrets may come from files.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,19 +62,21 @@ def test_every_service_listens_on_loopback_only(stack: Stack) -> None:
 # -- Rasa's HTTP API ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("GET", "/status", None),
-    ("POST", "/model/parse", {"text": "我要领卡"}),
-    ("GET", "/conversations/attack-victim/tracker", None),
-    ("POST", "/conversations/attack-victim/messages", {"text": "你好", "sender": "user"}),
-    ("POST", "/conversations/attack-victim/trigger_intent", {"name": "greet"}),
-    ("PUT", "/conversations/attack-victim/tracker/events", []),
-    ("DELETE", "/model", None),
-    ("PUT", "/model", {"model_file": "/tmp/other.tar.gz"}),
-    ("GET", "/domain", None),
-])
-async def test_rasa_api_refuses_requests_without_the_token(stack: Stack, method: str, path: str,
-                                                           body: Any) -> None:
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("GET", "/status", None),
+        ("POST", "/model/parse", {"text": "我要领卡"}),
+        ("GET", "/conversations/attack-victim/tracker", None),
+        ("POST", "/conversations/attack-victim/messages", {"text": "你好", "sender": "user"}),
+        ("POST", "/conversations/attack-victim/trigger_intent", {"name": "greet"}),
+        ("PUT", "/conversations/attack-victim/tracker/events", []),
+        ("DELETE", "/model", None),
+        ("PUT", "/model", {"model_file": "/tmp/other.tar.gz"}),
+        ("GET", "/domain", None),
+    ],
+)
+async def test_rasa_api_refuses_requests_without_the_token(stack: Stack, method: str, path: str, body: Any) -> None:
     async with aiohttp.ClientSession() as http:
         for params in ({}, {"token": "wrong"}, {"token": ""}):
             async with http.request(method, stack.rasa_url + path, json=body, params=params) as resp:
@@ -88,8 +91,9 @@ async def test_rasa_api_answers_with_the_token_and_the_channel_without(stack: St
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{stack.rasa_url}/status", params=rasa_token(stack)) as resp:
             assert resp.status == 200 and (await resp.json())["model_file"]
-        async with http.post(f"{stack.rasa_url}/model/parse", params=rasa_token(stack),
-                             json={"text": "我要领卡"}) as resp:
+        async with http.post(
+            f"{stack.rasa_url}/model/parse", params=rasa_token(stack), json={"text": "我要领卡"}
+        ) as resp:
             assert resp.status == 200 and (await resp.json())["intent"]["name"] == "claim_card"
         async with http.get(f"{stack.rasa_url}/conversations/{me}/tracker", params=rasa_token(stack)) as resp:
             assert resp.status == 200 and (await resp.json())["sender_id"] == me
@@ -104,19 +108,37 @@ def action_url(stack: Stack) -> str:
 
 def action_call(sender: str) -> dict[str, Any]:
     """What an attacker would send: a made-up conversation that claims a card."""
-    return {"next_action": "action_claim_card", "sender_id": sender, "version": "3.6.21", "domain": {},
-            "tracker": {"sender_id": sender, "slots": {"role": "public", "person_name": PUBLIC.name,
-                                                       "id_number": PUBLIC.id_number, "details_confirmed": True},
-                        "latest_message": {}, "events": [], "paused": False, "followup_action": None,
-                        "active_loop": {}, "latest_action_name": None}}
+    return {
+        "next_action": "action_claim_card",
+        "sender_id": sender,
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {
+            "sender_id": sender,
+            "slots": {
+                "role": "public",
+                "person_name": PUBLIC.name,
+                "id_number": PUBLIC.id_number,
+                "details_confirmed": True,
+            },
+            "latest_message": {},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": None,
+        },
+    }
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-Action-Token": "wrong"}, {"X-Action-Token": ""},
-                                     {"Authorization": "Bearer dev-action-token"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-Action-Token": "wrong"}, {"X-Action-Token": ""}, {"Authorization": "Bearer dev-action-token"}]
+)
 async def test_action_server_runs_nothing_for_anyone_but_rasa(stack: Stack, headers: dict[str, str]) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{action_url(stack)}/webhook", json=action_call("attack-actions"),
-                             headers=headers) as resp:
+        async with http.post(
+            f"{action_url(stack)}/webhook", json=action_call("attack-actions"), headers=headers
+        ) as resp:
             assert resp.status == 403
             assert PUBLIC.id_number not in await resp.text()
         async with http.get(f"{action_url(stack)}/actions", headers=headers) as resp:
@@ -130,21 +152,29 @@ async def test_action_server_caps_compressed_and_plain_bodies(stack: Stack) -> N
     bomb = zlib.compress(b'{"next_action": "' + b"a" * 64_000_000 + b'"}', 9)
     assert len(bomb) < 100_000
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{action_url(stack)}/webhook", data=bomb,
-                             headers={**token, "Content-Encoding": "deflate",
-                                      "Content-Type": "application/json"}) as resp:
+        async with http.post(
+            f"{action_url(stack)}/webhook",
+            data=bomb,
+            headers={**token, "Content-Encoding": "deflate", "Content-Type": "application/json"},
+        ) as resp:
             assert resp.status == 413
-        async with http.post(f"{action_url(stack)}/webhook", data=b"{" + b" " * 5_000_000 + b"}",
-                             headers={**token, "Content-Type": "application/json"}) as resp:
+        async with http.post(
+            f"{action_url(stack)}/webhook",
+            data=b"{" + b" " * 5_000_000 + b"}",
+            headers={**token, "Content-Type": "application/json"},
+        ) as resp:
             assert resp.status == 413
-        async with http.post(f"{action_url(stack)}/webhook", data=b"x",
-                             headers={**token, "Content-Encoding": "gzip"}) as resp:
+        async with http.post(
+            f"{action_url(stack)}/webhook", data=b"x", headers={**token, "Content-Encoding": "gzip"}
+        ) as resp:
             assert resp.status == 415
         # A small compressed call from Rasa still works.
         call = zlib.compress(json.dumps({**action_call("attack-small"), "next_action": "action_repeat"}).encode())
-        async with http.post(f"{action_url(stack)}/webhook", data=call,
-                             headers={**token, "Content-Encoding": "deflate",
-                                      "Content-Type": "application/json"}) as resp:
+        async with http.post(
+            f"{action_url(stack)}/webhook",
+            data=call,
+            headers={**token, "Content-Encoding": "deflate", "Content-Type": "application/json"},
+        ) as resp:
             assert resp.status == 200, await resp.text()
 
 
@@ -163,8 +193,9 @@ async def test_an_action_error_does_not_echo_the_request(stack: Stack) -> None:
 
 def other_key() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def forged(kind: str, sender: str) -> dict[str, Any]:
@@ -174,8 +205,10 @@ def forged(kind: str, sender: str) -> dict[str, Any]:
     if kind == "unsigned":
         return {"realname": {"name": name, "id_number": number}}
     if kind == "unsigned beside a token":
-        return {"realname": {"name": name, "id_number": number}, **realname(PUBLIC.name, PUBLIC.id_number,
-                                                                              sender="someone-else")}
+        return {
+            "realname": {"name": name, "id_number": number},
+            **realname(PUBLIC.name, PUBLIC.id_number, sender="someone-else"),
+        }
     if kind == "another key":
         return {"realname_token": signing.sign(other_key(), name, number)}
     if kind == "expired":
@@ -185,14 +218,29 @@ def forged(kind: str, sender: str) -> dict[str, Any]:
     if kind == "another conversation":
         return {"realname_token": signing.sign(dev, name, number, subject=f"{sender}-other")}
     if kind == "no expiry":
-        return {"realname_token": jwt.encode({"name": name, "id_number": number, "aud": signing.AUDIENCE,
-                                              "iat": int(time.time())}, dev, algorithm="ES256")}
+        return {
+            "realname_token": jwt.encode(
+                {"name": name, "id_number": number, "aud": signing.AUDIENCE, "iat": int(time.time())},
+                dev,
+                algorithm="ES256",
+            )
+        }
     if kind == "HS256 with the public key":
         return {"realname_token": _hs256(signing.public_key().encode(), name, number)}
     if kind == "alg none":
-        return {"realname_token": jwt.encode({"name": name, "id_number": number, "aud": signing.AUDIENCE,
-                                              "iat": int(time.time()), "exp": int(time.time()) + 600},
-                                             None, algorithm="none")}
+        return {
+            "realname_token": jwt.encode(
+                {
+                    "name": name,
+                    "id_number": number,
+                    "aud": signing.AUDIENCE,
+                    "iat": int(time.time()),
+                    "exp": int(time.time()) + 600,
+                },
+                None,
+                algorithm="none",
+            )
+        }
     if kind == "lives a year":
         return {"realname_token": signing.sign(dev, name, number, ttl_s=365 * 24 * 3600)}
     if kind == "bad ID number":
@@ -211,15 +259,34 @@ def _hs256(key: bytes, name: str, number: str) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
     header = part(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = part(json.dumps({"name": name, "id_number": number, "aud": signing.AUDIENCE,
-                               "iat": int(time.time()), "exp": int(time.time()) + 600}).encode())
+    payload = part(
+        json.dumps(
+            {
+                "name": name,
+                "id_number": number,
+                "aud": signing.AUDIENCE,
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 600,
+            }
+        ).encode()
+    )
     signature = part(hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest())
     return f"{header}.{payload}.{signature}"
 
 
-FORGERIES = ["unsigned", "unsigned beside a token", "another key", "expired", "another audience",
-             "another conversation", "no expiry", "HS256 with the public key", "alg none", "lives a year",
-             "bad ID number"]
+FORGERIES = [
+    "unsigned",
+    "unsigned beside a token",
+    "another key",
+    "expired",
+    "another audience",
+    "another conversation",
+    "no expiry",
+    "HS256 with the public key",
+    "alg none",
+    "lives a year",
+    "bad ID number",
+]
 
 
 @pytest.mark.parametrize("kind", FORGERIES)
@@ -230,8 +297,7 @@ async def test_an_identity_that_is_not_validly_signed_fills_nothing(stack: Stack
     reply = await say(stack, me, "我是老师", metadata=meta)
     assert "实名认证" in text(reply) and TEACHER.name not in text(reply)
     state = await slots(stack, me)
-    assert (state["role"], state["person_name"], state["id_number"], state["card_number"]) == (None, None, None,
-                                                                                                 None)
+    assert (state["role"], state["person_name"], state["id_number"], state["card_number"]) == (None, None, None, None)
 
 
 async def test_a_valid_token_prefills_and_is_not_stored(stack: Stack) -> None:
@@ -263,12 +329,20 @@ def production_env(tmp_path: Path, **changes: str) -> dict[str, str]:
     public = tmp_path / "mini-program.pub"
     if not public.exists():
         key = ec.generate_private_key(ec.SECP256R1())
-        public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+        public.write_bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
     env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_SECRETS and not k.startswith("REALNAME_")}
-    env.update({"APP_ENV": "production", **PRODUCTION_SECRETS, "REALNAME_PUBLIC_KEY_FILE": str(public),
-                "BACKEND_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", "BACKEND_PORT": "1",
-                "ACTION_PORT": "1"})
+    env.update(
+        {
+            "APP_ENV": "production",
+            **PRODUCTION_SECRETS,
+            "REALNAME_PUBLIC_KEY_FILE": str(public),
+            "BACKEND_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+            "BACKEND_PORT": "1",
+            "ACTION_PORT": "1",
+        }
+    )
     for key, value in changes.items():
         if value == "":
             env.pop(key, None)
@@ -281,21 +355,33 @@ SERVICES = {
     "backend": [sys.executable, "-m", "backend", "serve", "--port", "1"],
     "action server": [sys.executable, "-m", "actions.server", "--port", "1"],
     # The Rasa server refuses in its channel's module, loaded before it serves.
-    "rasa": [str(RASA_PY), "-c", "import sys; sys.argv = ['rasa', 'run', '--enable-api', '--auth-token', 'x']; "
-                                 "import bot.channels"],
+    "rasa": [
+        str(RASA_PY),
+        "-c",
+        "import sys; sys.argv = ['rasa', 'run', '--enable-api', '--auth-token', 'x']; import bot.channels",
+    ],
 }
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
-@pytest.mark.parametrize("variable, value", [
-    ("BACKEND_SERVICE_TOKEN", ""), ("BACKEND_SERVICE_TOKEN", "dev-service-token"),
-    ("BACKEND_SESSION_SECRET", "dev-session-secret"), ("BACKEND_ID_HASH_KEY", ""),
-    ("RASA_AUTH_TOKEN", "dev-rasa-token"), ("ACTION_SERVER_TOKEN", ""), ("ID_SEAL_KEY", "dev-id-seal-key"),
-    ("ID_SEAL_KEY", ""), ("REALNAME_PUBLIC_KEY_FILE", ""),
-    ("REALNAME_PUBLIC_KEY_FILE", str(signing.DEV_PUBLIC_KEY)),
-])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("BACKEND_SERVICE_TOKEN", ""),
+        ("BACKEND_SERVICE_TOKEN", "dev-service-token"),
+        ("BACKEND_SESSION_SECRET", "dev-session-secret"),
+        ("BACKEND_ID_HASH_KEY", ""),
+        ("RASA_AUTH_TOKEN", "dev-rasa-token"),
+        ("ACTION_SERVER_TOKEN", ""),
+        ("ID_SEAL_KEY", "dev-id-seal-key"),
+        ("ID_SEAL_KEY", ""),
+        ("REALNAME_PUBLIC_KEY_FILE", ""),
+        ("REALNAME_PUBLIC_KEY_FILE", str(signing.DEV_PUBLIC_KEY)),
+    ],
+)
 def test_production_refuses_development_secrets_naming_the_variable(
-        tmp_path: Path, service: str, variable: str, value: str) -> None:
+    tmp_path: Path, service: str, variable: str, value: str
+) -> None:
     signing.ensure_dev_keys()
     env = production_env(tmp_path, **{variable: value})
     out = subprocess.run(SERVICES[service], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -318,19 +404,28 @@ def test_production_takes_secrets_from_files(tmp_path: Path) -> None:
 
 def test_rasa_in_production_needs_its_api_token() -> None:
     env = {**os.environ, **PRODUCTION_SECRETS, "APP_ENV": "production"}
-    code = ("import sys; sys.argv = ['rasa', 'run', '--enable-api']; import bot.channels")
-    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    code = "import sys; sys.argv = ['rasa', 'run', '--enable-api']; import bot.channels"
+    key = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     env["REALNAME_PUBLIC_KEY"] = key
     out = subprocess.run([str(RASA_PY), "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "--auth-token" in out.stderr, out.stderr[-2000:]
 
 
 def test_sign_realname_signs_as_the_mini_program_would_and_never_in_production(tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "backend", "sign-realname", "--name", TEACHER.name, "--id-number",
-            TEACHER.id_number]
-    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={k: v for k, v in os.environ.items() if k != "APP_ENV"})
+    args = [sys.executable, "-m", "backend", "sign-realname", "--name", TEACHER.name, "--id-number", TEACHER.id_number]
+    out = subprocess.run(
+        args,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "APP_ENV"},
+    )
     assert out.returncode == 0, out.stderr
     verified = signing.verify(out.stdout.strip(), signing.public_key({}))
     assert verified == signing.RealName(TEACHER.name, TEACHER.id_number)
@@ -359,8 +454,10 @@ async def test_an_overlong_message_is_answered_politely_and_loses_nothing(stack:
 
 async def test_rasa_refuses_huge_bodies(stack: Stack) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{stack.rasa_url}/webhooks/rest/webhook",
-                             json={"sender": "attack-huge", "message": "你好", "pad": "x" * 2_000_000}) as resp:
+        async with http.post(
+            f"{stack.rasa_url}/webhooks/rest/webhook",
+            json={"sender": "attack-huge", "message": "你好", "pad": "x" * 2_000_000},
+        ) as resp:
             assert resp.status == 413
 
 

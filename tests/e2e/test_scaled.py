@@ -14,21 +14,21 @@ share one conversation store (PostgreSQL) and one lock store (Redis).
   message; with none left, a polite 503 in the REST channel's own shape;
   after the restart the conversation goes on with every detail kept.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from backend.claims.cardnumber import is_valid_card_number
 from tests.people import MINORITY
-from tests.stack import (NEEDS_STACK, SCALED_E2E_OVERRIDES, Stack, run_services, say, slots, started_scaled_stack,
-                         text)
+from tests.stack import NEEDS_STACK, SCALED_E2E_OVERRIDES, Stack, run_services, say, slots, text
 from trust.secrets import RASA_AUTH_TOKEN, secret
 
 pytestmark = NEEDS_STACK
@@ -37,15 +37,19 @@ CAP = int(SCALED_E2E_OVERRIDES["CONVERSATION_MAX_MESSAGES"])
 
 
 async def post(http: aiohttp.ClientSession, base: str, sender: str, message: str) -> tuple[int, Any]:
-    async with http.post(f"{base}/webhooks/rest/webhook", json={"sender": sender, "message": message},
-                         timeout=aiohttp.ClientTimeout(total=60)) as resp:
+    async with http.post(
+        f"{base}/webhooks/rest/webhook",
+        json={"sender": sender, "message": message},
+        timeout=aiohttp.ClientTimeout(total=60),
+    ) as resp:
         return resp.status, await resp.json(content_type=None)
 
 
 async def events(base: str, sender: str) -> list[dict[str, Any]]:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{base}/conversations/{sender}/tracker",
-                            params={"token": secret(RASA_AUTH_TOKEN)}) as resp:
+        async with http.get(
+            f"{base}/conversations/{sender}/tracker", params={"token": secret(RASA_AUTH_TOKEN)}
+        ) as resp:
             return (await resp.json())["events"]  # type: ignore[no-any-return]
 
 
@@ -53,8 +57,15 @@ async def test_any_instance_continues_any_conversation(scaled_stack: Stack) -> N
     s = scaled_stack
     first, second = s.member_urls("rasa")
     me = "scaled-alternate"
-    turns = ["我要领卡", '/choose_role{"role": "k12_student"}', '/inform{"k12_claimant": "self"}', MINORITY.name,
-             MINORITY.id_number, "开通", "确认"]
+    turns = [
+        "我要领卡",
+        '/choose_role{"role": "k12_student"}',
+        '/inform{"k12_claimant": "self"}',
+        MINORITY.name,
+        MINORITY.id_number,
+        "开通",
+        "确认",
+    ]
     async with aiohttp.ClientSession() as http:
         for i, message in enumerate(turns):
             status, reply = await post(http, (first, second)[i % 2], me, message)
@@ -66,7 +77,8 @@ async def test_any_instance_continues_any_conversation(scaled_stack: Stack) -> N
 
 
 async def test_a_conversation_past_its_length_cap_is_answered_politely_and_keeps_its_details(
-        scaled_stack: Stack) -> None:
+    scaled_stack: Stack,
+) -> None:
     """CONVERSATION_MAX_MESSAGES (the scaled stack of the tests: 60) user
     messages a session: past it, each instance answers without handling the
     message, whichever instance it reaches; the details stay."""
@@ -95,7 +107,7 @@ def check_turns(evs: list[dict[str, Any]], sent: list[str]) -> None:
     users = [e["text"] for e in kinds if e["event"] == "user"]
     if sorted(users) != sorted(sent):
         raise Interleaved(f"messages in the conversation: {users}, sent: {sent}")
-    for here, after in zip(kinds, kinds[1:]):
+    for here, after in pairwise(kinds):
         if here["event"] == "user" and after["event"] != "action":
             raise Interleaved(f"two user messages without a bot turn between them: {kinds}")
 
@@ -106,8 +118,9 @@ async def race_rounds(s: Stack, tag: str) -> None:
         for i in range(ROUNDS):
             me = f"race-{tag}-{i}"
             assert (await post(http, first, me, "你好"))[0] == 200
-            answers = await asyncio.gather(post(http, first, me, "怎么领卡"),
-                                           post(http, second, me, "在哪里查看电子卡"))
+            answers = await asyncio.gather(
+                post(http, first, me, "怎么领卡"), post(http, second, me, "在哪里查看电子卡")
+            )
             assert [status for status, _ in answers] == [200, 200]
             check_turns(await events(s.rasa_url, me), ["你好", "怎么领卡", "在哪里查看电子卡"])
 
@@ -117,8 +130,7 @@ async def test_simultaneous_messages_at_two_instances_are_served_in_turn(scaled_
 
     s = scaled_stack
     assert s.env["LOCK_STORE_TYPE"] == "bot.lock_store.AtomicRedisLockStore"
-    red = redis.Redis(host=s.env["LOCK_STORE_HOST"], port=int(s.env["LOCK_STORE_PORT"]),
-                      db=int(s.env["LOCK_STORE_DB"]))
+    red = redis.Redis(host=s.env["LOCK_STORE_HOST"], port=int(s.env["LOCK_STORE_PORT"]), db=int(s.env["LOCK_STORE_DB"]))
     watches = int(red.info("commandstats").get("cmdstat_watch", {}).get("calls", 0))
     await race_rounds(s, "atomic")
     # Rasa really took its locks through our store (WATCH is ours alone),
@@ -148,8 +160,11 @@ async def test_load_balancer_rides_over_a_killed_instance(scaled_stack: Stack) -
         s.start("rasa")
         s.wait_ready("rasa")
     state = await slots(s, me)
-    assert (state["role"], state["requested_slot"], state["person_name"]) == ("k12_student", "id_number",
-                                                                              "阿依古丽·买买提")
+    assert (state["role"], state["requested_slot"], state["person_name"]) == (
+        "k12_student",
+        "id_number",
+        "阿依古丽·买买提",
+    )
 
 
 def test_nginx_configuration_is_valid(scaled_stack: Stack, tmp_path: Path) -> None:
@@ -157,8 +172,11 @@ def test_nginx_configuration_is_valid(scaled_stack: Stack, tmp_path: Path) -> No
     import subprocess
 
     conf = Path(scaled_stack.members["nginx"].command[-1])
-    out = subprocess.run([scaled_stack.members["nginx"].command[0], "-t", "-p", str(conf.parent), "-c", str(conf)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [scaled_stack.members["nginx"].command[0], "-t", "-p", str(conf.parent), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(run_services.BUSY_REPLY)[0]["text"].startswith("系统繁忙")
 

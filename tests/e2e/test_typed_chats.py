@@ -15,22 +15,20 @@ at the end of the module, so a person can read them whole. The people are
 this module's own (tests/people.py, TYPED_*): their claims and failures
 happen nowhere else.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
 
 from contract.contacts import HOTLINE
 from tests.people import (
-    TYPED_MOTHER_ZHOU,
-    TYPED_YOUNG_ZHOU,
-    TYPED_YOUNGER_ZHOU,
     TYPED_DAUGHTER_LI,
     TYPED_FATHER_HUANG,
     TYPED_FATHER_SUN,
@@ -38,6 +36,7 @@ from tests.people import (
     TYPED_HUANG_CHILDREN,
     TYPED_MOTHER_LI,
     TYPED_MOTHER_ZHAO,
+    TYPED_MOTHER_ZHOU,
     TYPED_PUBLIC_MA,
     TYPED_SON_SUN,
     TYPED_SON_WANG,
@@ -46,16 +45,28 @@ from tests.people import (
     TYPED_STUDENT_XU,
     TYPED_TEACHER_CHEN,
     TYPED_UNIVERSITY_SONG,
+    TYPED_YOUNG_ZHOU,
+    TYPED_YOUNGER_ZHOU,
     Person,
-    make_id,
 )
-from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, slots, text, tracker
+from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, text, tracker
 
 pytestmark = NEEDS_STACK
 
 TRANSCRIPT_FILE = ROOT / "var" / "typed-transcripts.txt"
-SHOWN_SLOTS = ("role", "k12_claimant", "guardian_name", "guardian_id_number", "person_name", "id_number",
-               "face_verification", "details_confirmed", "card_number", "failure_reason", "requested_slot")
+SHOWN_SLOTS = (
+    "role",
+    "k12_claimant",
+    "guardian_name",
+    "guardian_id_number",
+    "person_name",
+    "id_number",
+    "face_verification",
+    "details_confirmed",
+    "card_number",
+    "failure_reason",
+    "requested_slot",
+)
 # The form's questions, as the user reads them (domain.yml utter_ask_*).
 ASK_ID = "18位身份证号"
 ASK_CHILD_ID = "请输入孩子的18位身份证号"
@@ -68,6 +79,7 @@ CONFIRM_SCREEN = "以下信息"
 
 
 # -- transcripts ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Transcript:
@@ -98,11 +110,12 @@ def test_name(request: pytest.FixtureRequest) -> str:
 
 # -- one typed turn ---------------------------------------------------------------------------------
 
+
 @dataclass
 class Turn:
     messages: list[dict[str, Any]]
     state: dict[str, Any]
-    active_loop: Optional[str]
+    active_loop: str | None
 
     @property
     def text(self) -> str:
@@ -123,7 +136,7 @@ class Chat:
     """One typed conversation: each `say` returns the reply and the slots
     after it, and is written to the module's transcripts."""
 
-    def __init__(self, stack: Stack, sender: str, test: str, metadata: Optional[dict[str, Any]] = None) -> None:
+    def __init__(self, stack: Stack, sender: str, test: str, metadata: dict[str, Any] | None = None) -> None:
         self.stack, self.sender, self.metadata = stack, sender, metadata
         assert sender not in TRANSCRIPTS, f"sender id {sender} used twice"
         self.transcript = TRANSCRIPTS.setdefault(sender, Transcript(test))
@@ -145,11 +158,12 @@ class Chat:
         parsed = next((e.get("parse_data") or {} for e in reversed(t["events"]) if e.get("event") == "user"), {})
         shown = {k: turn.state.get(k) for k in SHOWN_SLOTS if turn.state.get(k) is not None}
         self.transcript.lines.append(
-            f"      (intent {(parsed.get('intent') or {}).get('name')}; loop {turn.active_loop}; {shown})")
+            f"      (intent {(parsed.get('intent') or {}).get('name')}; loop {turn.active_loop}; {shown})"
+        )
         return turn
 
 
-def chat(stack: Stack, sender: str, test: str, metadata: Optional[dict[str, Any]] = None) -> Chat:
+def chat(stack: Stack, sender: str, test: str, metadata: dict[str, Any] | None = None) -> Chat:
     """A typed chat; `metadata` (the channel's signed real name) goes with every message."""
     return Chat(stack, sender, test, metadata)
 
@@ -172,17 +186,22 @@ def details(turn: Turn, **expected: Any) -> None:
 
 # -- every question answered in words ----------------------------------------------------------------
 
-@pytest.mark.parametrize("answer, role, next_slot", [
-    ("我是家长", "parent", "guardian_name"),
-    ("孩子他爸", "parent", "guardian_name"),
-    # The self-service paths claim for the chat's verified real name: a chat
-    # without one hears why (issue 13) and nothing is asked.
-    ("我是老师", None, None),
-    ("我在读大学", None, None),
-    ("上班族", None, None),
-])
-async def test_role_question_answered_in_words(stack: Stack, test_name: str, answer: str, role: Optional[str],
-                                               next_slot: Optional[str]) -> None:
+
+@pytest.mark.parametrize(
+    "answer, role, next_slot",
+    [
+        ("我是家长", "parent", "guardian_name"),
+        ("孩子他爸", "parent", "guardian_name"),
+        # The self-service paths claim for the chat's verified real name: a chat
+        # without one hears why (issue 13) and nothing is asked.
+        ("我是老师", None, None),
+        ("我在读大学", None, None),
+        ("上班族", None, None),
+    ],
+)
+async def test_role_question_answered_in_words(
+    stack: Stack, test_name: str, answer: str, role: str | None, next_slot: str | None
+) -> None:
     say_ = chat(stack, ascii_sender("typed-role", answer), test_name)
     t = await say_("我要领卡")
     assert t["requested_slot"] == "role" and "领卡身份" in t.text, t.text
@@ -191,13 +210,17 @@ async def test_role_question_answered_in_words(stack: Stack, test_name: str, ans
     assert ("姓名" in t.text) if role else ("实名认证" in t.text), t.text
 
 
-@pytest.mark.parametrize("answer, who, role, label", [
-    ("我是老师", TYPED_TEACHER_CHEN, "teacher", "教师"),
-    ("我在读大学", TYPED_UNIVERSITY_SONG, "university_student", "大学生"),
-    ("上班族", TYPED_PUBLIC_MA, "public", "社会公众"),
-])
+@pytest.mark.parametrize(
+    "answer, who, role, label",
+    [
+        ("我是老师", TYPED_TEACHER_CHEN, "teacher", "教师"),
+        ("我在读大学", TYPED_UNIVERSITY_SONG, "university_student", "大学生"),
+        ("上班族", TYPED_PUBLIC_MA, "public", "社会公众"),
+    ],
+)
 async def test_with_a_verified_real_name_the_self_service_paths_only_confirm(
-        stack: Stack, test_name: str, answer: str, who: Person, role: str, label: str) -> None:
+    stack: Stack, test_name: str, answer: str, who: Person, role: str, label: str
+) -> None:
     sender = ascii_sender("typed-verified", answer)
     say_ = chat(stack, sender, test_name, metadata=realname(who.name, who.id_number, sender=sender))
     await say_("我要领卡")
@@ -209,16 +232,20 @@ async def test_with_a_verified_real_name_the_self_service_paths_only_confirm(
     assert t["card_number"]
 
 
-@pytest.mark.parametrize("answer, role, claimant, next_slot", [
-    ("我是学生本人", "k12_student", "self", "person_name"),
-    ("本人", "k12_student", "self", "person_name"),
-    ("我自己领", "k12_student", "self", "person_name"),
-    ("我是学生", "k12_student", "self", "person_name"),
-    ("家长代领", "parent", None, "guardian_name"),
-    ("我是他妈妈", "parent", None, "guardian_name"),
-])
-async def test_self_or_parent_question_answered_in_words(stack: Stack, test_name: str, answer: str, role: str,
-                                                         claimant: Optional[str], next_slot: str) -> None:
+@pytest.mark.parametrize(
+    "answer, role, claimant, next_slot",
+    [
+        ("我是学生本人", "k12_student", "self", "person_name"),
+        ("本人", "k12_student", "self", "person_name"),
+        ("我自己领", "k12_student", "self", "person_name"),
+        ("我是学生", "k12_student", "self", "person_name"),
+        ("家长代领", "parent", None, "guardian_name"),
+        ("我是他妈妈", "parent", None, "guardian_name"),
+    ],
+)
+async def test_self_or_parent_question_answered_in_words(
+    stack: Stack, test_name: str, answer: str, role: str, claimant: str | None, next_slot: str
+) -> None:
     say_ = chat(stack, ascii_sender("typed-claimant", answer), test_name)
     await say_("我要领卡")
     t = await say_("中小学生")
@@ -230,8 +257,10 @@ async def test_self_or_parent_question_answered_in_words(stack: Stack, test_name
 
 # -- the main paths, typed, with typos and corrections -----------------------------------------------
 
-async def test_k12_student_typed_with_typos_and_a_name_correction_at_the_confirmation(stack: Stack,
-                                                                                     test_name: str) -> None:
+
+async def test_k12_student_typed_with_typos_and_a_name_correction_at_the_confirmation(
+    stack: Stack, test_name: str
+) -> None:
     me, say_ = TYPED_STUDENT_LIU, chat(stack, "typed-k12-liu", test_name)
     t = await say_("你好")
     assert {"我要领卡", "领取失败怎么办", "联系人工客服"} <= set(t.buttons), t.buttons
@@ -259,8 +288,15 @@ async def test_k12_student_typed_with_typos_and_a_name_correction_at_the_confirm
     assert CONFIRM_SCREEN in t.text and "刘晓冬" in t.text and me.id_number in t.text, t.text
     assert {"确认无误，领卡", "需要修改"} <= set(t.buttons), t.buttons
     t = await say_(f"名字打错了，是{me.name}")
-    details(t, person_name=me.name, id_number=me.id_number, face_verification=False, role="k12_student",
-            details_confirmed=None, requested_slot="details_confirmed")
+    details(
+        t,
+        person_name=me.name,
+        id_number=me.id_number,
+        face_verification=False,
+        role="k12_student",
+        details_confirmed=None,
+        requested_slot="details_confirmed",
+    )
     assert CONFIRM_SCREEN in t.text and f"姓名：{me.name}" in t.text and me.id_number in t.text, t.text
     t = await say_("没问题")
     assert "领卡成功" in t.text, t.text
@@ -268,8 +304,9 @@ async def test_k12_student_typed_with_typos_and_a_name_correction_at_the_confirm
     assert t["card_number"] and t["card_number"] in t.text
 
 
-async def test_parent_typed_through_the_student_question_with_a_child_name_correction(stack: Stack,
-                                                                                     test_name: str) -> None:
+async def test_parent_typed_through_the_student_question_with_a_child_name_correction(
+    stack: Stack, test_name: str
+) -> None:
     dad, son, say_ = TYPED_FATHER_WANG, TYPED_SON_WANG, chat(stack, "typed-parent-wang", test_name)
     t = await say_("我想给孩子领个学习号")
     assert t.active_loop == "claim_form", t.text
@@ -291,8 +328,15 @@ async def test_parent_typed_through_the_student_question_with_a_child_name_corre
     details(t, face_verification=True, requested_slot="details_confirmed")
     assert "王子含" in t.text and dad.id_number in t.text and son.id_number in t.text, t.text
     t = await say_("改一下孩子的名字")
-    details(t, person_name=None, guardian_name=dad.name, guardian_id_number=dad.id_number, id_number=son.id_number,
-            face_verification=True, requested_slot="person_name")
+    details(
+        t,
+        person_name=None,
+        guardian_name=dad.name,
+        guardian_id_number=dad.id_number,
+        id_number=son.id_number,
+        face_verification=True,
+        requested_slot="person_name",
+    )
     assert ASK_CHILD_NAME in t.text
     t = await say_(son.name)
     details(t, person_name=son.name, id_number=son.id_number, requested_slot="details_confirmed")
@@ -334,6 +378,7 @@ async def test_a_student_with_a_wrong_name_fixes_it_after_the_failure(stack: Sta
 
 # -- answers checked for what they are -------------------------------------------------------------
 
+
 async def test_answers_are_checked_for_what_they_are(stack: Stack, test_name: str) -> None:
     mum, girl, say_ = TYPED_MOTHER_LI, TYPED_DAUGHTER_LI, chat(stack, "typed-checked", test_name)
     await say_("我要领卡")
@@ -362,20 +407,26 @@ async def test_answers_are_checked_for_what_they_are(stack: Stack, test_name: st
     t2 = await say_(girl.id_number)
     details(t2, id_number=girl.id_number, person_name=None, requested_slot="person_name")
     t = await say_(girl.name)
-    details(t, person_name=girl.name, id_number=girl.id_number, guardian_name=mum.name,
-            guardian_id_number=mum.id_number, requested_slot="face_verification")
+    details(
+        t,
+        person_name=girl.name,
+        id_number=girl.id_number,
+        guardian_name=mum.name,
+        guardian_id_number=mum.id_number,
+        requested_slot="face_verification",
+    )
 
 
-async def test_a_name_typed_at_the_id_question_is_kept_where_the_name_was_missing(stack: Stack,
-                                                                                 test_name: str) -> None:
+async def test_a_name_typed_at_the_id_question_is_kept_where_the_name_was_missing(stack: Stack, test_name: str) -> None:
     dad, son, say_ = TYPED_FATHER_WANG, TYPED_SON_WANG, chat(stack, "typed-name-at-id", test_name)
     await say_("我要领卡")
     await say_("我是家长")
     t = await say_(dad.name)
     details(t, guardian_name=dad.name, requested_slot="guardian_id_number")
     t = await say_(son.name)  # the child's name, typed at the parent's ID question
-    details(t, guardian_name=dad.name, guardian_id_number=None, person_name=son.name,
-            requested_slot="guardian_id_number")
+    details(
+        t, guardian_name=dad.name, guardian_id_number=None, person_name=son.name, requested_slot="guardian_id_number"
+    )
     assert ASK_GUARDIAN_ID in t.text and t.count(ASK_GUARDIAN_ID) == 1, t.text
     t = await say_(dad.id_number)
     # The child's name is known: the next question is the child's ID number.
@@ -387,8 +438,10 @@ async def test_a_name_typed_at_the_id_question_is_kept_where_the_name_was_missin
 
 # -- corrections at any point --------------------------------------------------------------------
 
-async def test_corrections_at_any_question_and_at_the_confirmation_change_one_detail(stack: Stack,
-                                                                                    test_name: str) -> None:
+
+async def test_corrections_at_any_question_and_at_the_confirmation_change_one_detail(
+    stack: Stack, test_name: str
+) -> None:
     mum, girl, say_ = TYPED_MOTHER_LI, TYPED_DAUGHTER_LI, chat(stack, "typed-corrections", test_name)
     await say_("我要领卡")
     await say_("我是家长")
@@ -400,15 +453,20 @@ async def test_corrections_at_any_question_and_at_the_confirmation_change_one_de
     t = await say_("李晓雨")
     details(t, person_name="李晓雨", requested_slot="id_number")
     t = await say_("改一下孩子的名字")  # at the child's ID question
-    details(t, person_name=None, guardian_name=mum.name, guardian_id_number=mum.id_number,
-            requested_slot="person_name")
+    details(t, person_name=None, guardian_name=mum.name, guardian_id_number=mum.id_number, requested_slot="person_name")
     t = await say_(girl.name)
     details(t, person_name=girl.name, requested_slot="id_number")
     t = await say_(girl.id_number)
     details(t, requested_slot="face_verification")
     t = await say_("我的身份证号输错了")  # at the face question: the parent's own
-    details(t, guardian_id_number=None, guardian_name=mum.name, person_name=girl.name, id_number=girl.id_number,
-            requested_slot="guardian_id_number")
+    details(
+        t,
+        guardian_id_number=None,
+        guardian_name=mum.name,
+        person_name=girl.name,
+        id_number=girl.id_number,
+        requested_slot="guardian_id_number",
+    )
     t = await say_(mum.id_number)
     details(t, guardian_id_number=mum.id_number, requested_slot="face_verification")
     t = await say_("开通")
@@ -416,8 +474,15 @@ async def test_corrections_at_any_question_and_at_the_confirmation_change_one_de
     for value in (mum.name, mum.id_number, girl.name, girl.id_number):
         assert value in t.text, (value, t.text)
     t = await say_("孩子名字错了，是李晓雨")  # at the confirmation
-    details(t, person_name="李晓雨", id_number=girl.id_number, guardian_name=mum.name,
-            guardian_id_number=mum.id_number, face_verification=True, requested_slot="details_confirmed")
+    details(
+        t,
+        person_name="李晓雨",
+        id_number=girl.id_number,
+        guardian_name=mum.name,
+        guardian_id_number=mum.id_number,
+        face_verification=True,
+        requested_slot="details_confirmed",
+    )
     assert "孩子姓名：李晓雨" in t.text, t.text
     t = await say_("需要修改")
     assert "哪一项" in t.text and "修改孩子姓名" in t.buttons, t.text
@@ -432,11 +497,19 @@ async def test_corrections_at_any_question_and_at_the_confirmation_change_one_de
 
 # -- several details in one message ---------------------------------------------------------------
 
+
 async def test_several_details_in_one_message_fill_everything(stack: Stack, test_name: str) -> None:
     mum, girl, say_ = TYPED_MOTHER_LI, TYPED_DAUGHTER_LI, chat(stack, "typed-all-at-once", test_name)
     t = await say_(f"我是{mum.name}，身份证{mum.id_number}，给女儿{girl.name}领卡，她的身份证号是{girl.id_number}")
-    details(t, role="parent", guardian_name=mum.name, guardian_id_number=mum.id_number, person_name=girl.name,
-            id_number=girl.id_number, requested_slot="face_verification")
+    details(
+        t,
+        role="parent",
+        guardian_name=mum.name,
+        guardian_id_number=mum.id_number,
+        person_name=girl.name,
+        id_number=girl.id_number,
+        requested_slot="face_verification",
+    )
     assert ASK_FACE in t.text and "姓名" not in t.text.split("\n")[-1], t.text
     t = await say_("暂不开通")
     details(t, face_verification=False, requested_slot="details_confirmed")
@@ -458,6 +531,7 @@ async def test_some_details_in_one_message_and_only_the_missing_ones_asked(stack
 
 # -- several children ----------------------------------------------------------------------------
 
+
 async def claim_child(say_: Chat, child_name: str, child_id: str) -> Turn:
     t = await say_(child_name)
     assert t["person_name"] == child_name and t["requested_slot"] == "id_number", t.text
@@ -468,8 +542,9 @@ async def claim_child(say_: Chat, child_name: str, child_id: str) -> Turn:
     return await say_("确认")
 
 
-async def test_several_children_keep_the_parent_and_the_fourth_hears_the_limit_first(stack: Stack,
-                                                                                     test_name: str) -> None:
+async def test_several_children_keep_the_parent_and_the_fourth_hears_the_limit_first(
+    stack: Stack, test_name: str
+) -> None:
     dad, kids, say_ = TYPED_FATHER_HUANG, TYPED_HUANG_CHILDREN, chat(stack, "typed-children", test_name)
     await say_("我要领卡")
     await say_("我是家长")
@@ -480,8 +555,16 @@ async def test_several_children_keep_the_parent_and_the_fourth_hears_the_limit_f
     for i, kid in enumerate(kids[:3]):
         if i:
             t = await say_("还有一个孩子")
-            details(t, role="parent", guardian_name=dad.name, guardian_id_number=dad.id_number, person_name=None,
-                    id_number=None, card_number=None, requested_slot="person_name")
+            details(
+                t,
+                role="parent",
+                guardian_name=dad.name,
+                guardian_id_number=dad.id_number,
+                person_name=None,
+                id_number=None,
+                card_number=None,
+                requested_slot="person_name",
+            )
             assert "家长信息沿用" in t.text and ASK_CHILD_NAME in t.text, t.text
         t = await claim_child(say_, kid.name, kid.id_number)
         assert "领卡成功" in t.text or "已经领取" in t.text, t.text
@@ -501,6 +584,7 @@ async def test_several_children_keep_the_parent_and_the_fourth_hears_the_limit_f
 
 # -- no dead ends ----------------------------------------------------------------------------------
 
+
 async def test_a_failure_offers_next_steps_understood_typed(stack: Stack, test_name: str) -> None:
     mum, boy, say_ = TYPED_MOTHER_ZHAO, TYPED_SON_SUN, chat(stack, "typed-guardian-mismatch", test_name)
     await say_("我要领卡")
@@ -512,7 +596,9 @@ async def test_a_failure_offers_next_steps_understood_typed(stack: Stack, test_n
     await say_("不开通")
     t = await say_("确认无误，领卡")
     details(t, failure_reason="guardian_mismatch", card_number=None)
-    assert {"修改家长姓名", "修改家长身份证号", "让孩子本人领取", "需要学校改什么", "转人工"} <= set(t.buttons), t.buttons
+    assert {"修改家长姓名", "修改家长身份证号", "让孩子本人领取", "需要学校改什么", "转人工"} <= set(t.buttons), (
+        t.buttons
+    )
     t = await say_("为什么")
     assert "监护人" in t.text and "学籍" in t.text and "那怎么办" in t.buttons, t.text
     t = await say_("那怎么办")
@@ -525,8 +611,14 @@ async def test_a_failure_offers_next_steps_understood_typed(stack: Stack, test_n
     assert "工单号" in t.text, t.text
     t = await say_("让孩子本人领取")
     # The child's details are kept: the child claims as a student.
-    details(t, role="k12_student", k12_claimant="self", person_name=boy.name, id_number=boy.id_number,
-            requested_slot="details_confirmed")
+    details(
+        t,
+        role="k12_student",
+        k12_claimant="self",
+        person_name=boy.name,
+        id_number=boy.id_number,
+        requested_slot="details_confirmed",
+    )
     assert boy.name in t.text and boy.id_number in t.text, t.text
     t = await say_("确认")
     assert "领卡成功" in t.text, t.text
@@ -534,15 +626,17 @@ async def test_a_failure_offers_next_steps_understood_typed(stack: Stack, test_n
     assert t["card_number"]
 
 
-async def test_not_enrolled_failure_then_why_and_what_now_answer_from_that_failure(stack: Stack,
-                                                                                 test_name: str) -> None:
-    """"为什么"/"那怎么办" answer from the failure of this chat (a student
+async def test_not_enrolled_failure_then_why_and_what_now_answer_from_that_failure(
+    stack: Stack, test_name: str
+) -> None:
+    """ "为什么"/"那怎么办" answer from the failure of this chat (a student
     on the wrong path: the university student claims as a K-12 student).
     Her mini-program sends her verified real name, which the university
     path needs."""
     me = TYPED_UNIVERSITY_SONG
-    say_ = chat(stack, "typed-not-enrolled", test_name,
-                metadata=realname(me.name, me.id_number, sender="typed-not-enrolled"))
+    say_ = chat(
+        stack, "typed-not-enrolled", test_name, metadata=realname(me.name, me.id_number, sender="typed-not-enrolled")
+    )
     await say_("我要领卡")
     await say_("中小学生")
     await say_("本人领取")
@@ -559,8 +653,9 @@ async def test_not_enrolled_failure_then_why_and_what_now_answer_from_that_failu
     t = await say_("换一个领卡身份")
     assert t.active_loop == "claim_form" and t["requested_slot"] == "role", t.text
     t = await say_("我在读大学")
-    details(t, role="university_student", person_name=me.name, id_number=me.id_number,
-            requested_slot="details_confirmed")
+    details(
+        t, role="university_student", person_name=me.name, id_number=me.id_number, requested_slot="details_confirmed"
+    )
 
 
 async def test_a_grandparent_hears_their_real_options(stack: Stack, test_name: str) -> None:
@@ -574,6 +669,7 @@ async def test_a_grandparent_hears_their_real_options(stack: Stack, test_name: s
 
 
 # -- grounded answers ----------------------------------------------------------------------------
+
 
 async def test_grounded_answers_for_schools_officials_and_face_verification(stack: Stack, test_name: str) -> None:
     say_ = chat(stack, "typed-grounded", test_name)
@@ -596,8 +692,10 @@ async def test_grounded_answers_for_schools_officials_and_face_verification(stac
 
 # -- greeting, goodbye and hand-over mid-claim --------------------------------------------------
 
-async def test_goodbye_and_handoff_mid_claim_end_the_turn_and_the_claim_goes_on_later(stack: Stack,
-                                                                                    test_name: str) -> None:
+
+async def test_goodbye_and_handoff_mid_claim_end_the_turn_and_the_claim_goes_on_later(
+    stack: Stack, test_name: str
+) -> None:
     me, say_ = TYPED_STUDENT_XU, chat(stack, "typed-goodbye", test_name)
     t = await say_("您好")
     assert "我要领卡" in t.buttons and "联系人工客服" in t.buttons, t.buttons
@@ -627,6 +725,7 @@ async def test_goodbye_and_handoff_mid_claim_end_the_turn_and_the_claim_goes_on_
 
 
 # -- repeat, don't know, cancel, unclear ---------------------------------------------------------
+
 
 async def test_repeat_dont_know_and_cancel(stack: Stack, test_name: str) -> None:
     dad, say_ = TYPED_FATHER_SUN, chat(stack, "typed-repeat", test_name)
@@ -677,7 +776,8 @@ async def test_an_unclear_message_gets_did_you_mean_buttons_understood_typed(sta
 
 
 async def test_the_privacy_notice_comes_once_before_the_first_name_and_a_refusal_can_end_the_claim(
-        stack: Stack, test_name: str) -> None:
+    stack: Stack, test_name: str
+) -> None:
     say_ = chat(stack, "typed-privacy-refused", test_name)
     t = await say_("我要领卡")
     assert "个人信息" not in t.text
@@ -717,7 +817,8 @@ async def test_a_child_under_14_claims_alone_only_with_a_parents_consent_typed(s
 
 
 async def test_a_child_under_14_can_hand_the_claim_to_the_parent_keeping_her_details(
-        stack: Stack, test_name: str) -> None:
+    stack: Stack, test_name: str
+) -> None:
     me, mother, say_ = TYPED_YOUNGER_ZHOU, TYPED_MOTHER_ZHOU, chat(stack, "typed-under-14-parent", test_name)
     await say_("我要领卡")
     await say_("中小学生")
@@ -734,4 +835,3 @@ async def test_a_child_under_14_can_hand_the_claim_to_the_parent_keeping_her_det
     assert "不满14周岁" not in t.text and mother.id_number in t.text and me.id_number in t.text, t.text
     t = await say_("确认无误")
     assert t["card_number"] and "领卡成功" in t.text, t.text
-

@@ -4,6 +4,7 @@ Pure functions, so most checks are Hypothesis properties against an
 independent oracle (ISO 7064 MOD 11-2 written out by hand, datetime for
 calendar validity), plus crafted examples for each failure reason.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -167,7 +168,7 @@ def test_gender_and_birth_date_come_from_the_number(area, born, seq):
 @given(valid_ids, st.integers(min_value=0, max_value=17), st.sampled_from("0123456789"))
 def test_single_digit_substitution_is_detected(value, pos, digit):
     assume(value[pos] != digit)
-    mutated = value[:pos] + digit + value[pos + 1:]
+    mutated = value[:pos] + digit + value[pos + 1 :]
     result = validate_id(mutated, today=TODAY)
     assert not result.ok
     want = expected_problem(mutated)
@@ -181,7 +182,7 @@ def test_single_digit_substitution_is_detected(value, pos, digit):
 @given(valid_ids, st.integers(min_value=0, max_value=16))
 def test_adjacent_transposition_is_detected(value, pos):
     assume(value[pos] != value[pos + 1])
-    mutated = value[:pos] + value[pos + 1] + value[pos] + value[pos + 2:]
+    mutated = value[:pos] + value[pos + 1] + value[pos] + value[pos + 2 :]
     result = validate_id(mutated, today=TODAY)
     assert not result.ok
     assert result.problem == expected_problem(mutated)
@@ -195,7 +196,7 @@ def test_every_single_digit_error_in_an_example_is_caught():
         for digit in "0123456789":
             if digit == GB_EXAMPLE[pos]:
                 continue
-            mutated = GB_EXAMPLE[:pos] + digit + GB_EXAMPLE[pos + 1:]
+            mutated = GB_EXAMPLE[:pos] + digit + GB_EXAMPLE[pos + 1 :]
             assert not validate_id(mutated, today=TODAY).ok, mutated
 
 
@@ -216,7 +217,9 @@ def test_normalise_id_examples():
 
 
 id_like_text = st.text(
-    alphabet=st.sampled_from(list("0123456789Xx") + [full_width(c) for c in "0123456789Xx"] + SEPARATOR_CHARS + list("abcYZ\u00e9\u4e00")),
+    alphabet=st.sampled_from(
+        list("0123456789Xx") + [full_width(c) for c in "0123456789Xx"] + SEPARATOR_CHARS + list("abcYZ\u00e9\u4e00")
+    ),
     max_size=40,
 )
 
@@ -231,13 +234,15 @@ def test_normalise_id_is_idempotent(raw):
 
 
 @PROPS
-@given(valid_ids, st.booleans(), st.booleans(), st.lists(st.sampled_from([""] * 6 + SEPARATORS), min_size=19, max_size=19))
+@given(
+    valid_ids, st.booleans(), st.booleans(), st.lists(st.sampled_from([""] * 6 + SEPARATORS), min_size=19, max_size=19)
+)
 def test_typed_variants_validate_to_the_same_id(value, wide, lower, seps):
     typed = value.lower() if lower else value
     if wide:
         typed = full_width(typed)
     # seps[0] before the first character, seps[i] after character i-1.
-    typed = seps[0] + "".join(c + s for c, s in zip(typed, seps[1:]))
+    typed = seps[0] + "".join(c + s for c, s in zip(typed, seps[1:], strict=True))
     result = validate_id(typed, today=TODAY)
     assert result.ok, (typed, result)
     assert result.normalised == value
@@ -379,8 +384,19 @@ def test_mask_id_never_reveals_more_than_eight(raw):
 # --------------------------------------------------------------------------
 
 DOT_VARIANTS = [
-    "\u00b7", "\u2022", "\u30fb", "\uff65", ".", "\uff0e", "\u2027", "\u2219",
-    "\u22c5", "\u0387", "\u2e31", "\u318d", "\u2024",
+    "\u00b7",
+    "\u2022",
+    "\u30fb",
+    "\uff65",
+    ".",
+    "\uff0e",
+    "\u2027",
+    "\u2219",
+    "\u22c5",
+    "\u0387",
+    "\u2e31",
+    "\u318d",
+    "\u2024",
 ]
 
 
@@ -423,7 +439,12 @@ def _composition_hazard(text: str) -> bool:
     for ch in unicodedata.normalize("NFKD", text):
         if unicodedata.category(ch) in ("Mn", "Mc", "Me"):
             return True
-        if "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f" or "\ua960" <= ch <= "\ua97f" or "\ud7b0" <= ch <= "\ud7ff":
+        if (
+            "\u1100" <= ch <= "\u11ff"
+            or "\u3130" <= ch <= "\u318f"
+            or "\ua960" <= ch <= "\ua97f"
+            or "\ud7b0" <= ch <= "\ud7ff"
+        ):
             return True
     return False
 

@@ -1,4 +1,5 @@
 """No full ID number reaches the log, even inside an exception's text."""
+
 from __future__ import annotations
 
 import io

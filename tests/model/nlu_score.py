@@ -20,6 +20,7 @@ For tuning, with the Rasa environment (loads the model once):
 prints the scores, the errors per intent and the missed entities
 (`--json` prints one JSON object instead).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,9 @@ import re
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -116,8 +118,7 @@ def score(examples: Iterable[Example], parse: Callable[[str], dict[str, Any]]) -
             per_intent[ex.intent][0] += 1
         else:
             conf = (result.get("intent") or {}).get("confidence")
-            errors[ex.intent].append({"text": ex.text, "predicted": name,
-                                      "confidence": round(float(conf or 0), 3)})
+            errors[ex.intent].append({"text": ex.text, "predicted": name, "confidence": round(float(conf or 0), 3)})
             confusion[(ex.intent, name)] += 1
         want = Counter(canonical(e, v) for e, v in ex.entities)
         got = Counter(canonical(e.get("entity", ""), e.get("value")) for e in result.get("entities") or [])
@@ -127,8 +128,9 @@ def score(examples: Iterable[Example], parse: Callable[[str], dict[str, Any]]) -
         predicted_n += sum(got.values())
         predicted_ok += sum(hit.values())
         if want - got:
-            missed.append({"text": ex.text, "intent": ex.intent, "missed": sorted(want - got),
-                           "predicted": sorted(got)})
+            missed.append(
+                {"text": ex.text, "intent": ex.intent, "missed": sorted(want - got), "predicted": sorted(got)}
+            )
         if got - want:
             spurious.append({"text": ex.text, "intent": ex.intent, "spurious": sorted(got - want)})
     return {
@@ -147,9 +149,11 @@ def score(examples: Iterable[Example], parse: Callable[[str], dict[str, Any]]) -
 
 def report(result: dict[str, Any], out: Any = sys.stdout) -> None:
     w = out.write
-    w(f"examples {result['examples']}  intent accuracy {result['intent_accuracy']:.4f}  "
-      f"entity recall {result['entity_recall']:.4f} (of {result['annotated_entities']})  "
-      f"entity precision {result['entity_precision']:.4f}\n")
+    w(
+        f"examples {result['examples']}  intent accuracy {result['intent_accuracy']:.4f}  "
+        f"entity recall {result['entity_recall']:.4f} (of {result['annotated_entities']})  "
+        f"entity precision {result['entity_precision']:.4f}\n"
+    )
     if result.get("ms_per_message") is not None:
         w(f"parse time {result['ms_per_message']:.2f} ms a message\n")
     w("\n== intent errors (expected -> predicted)\n")

@@ -8,6 +8,7 @@ each `user:` text through the NLU model, so a wrong intent or entity fails
 too; without it the texts would be ignored. The action server is not
 called: the events written after each action are taken as given. Results
 go to var/story-results/ (git-ignored)."""
+
 from __future__ import annotations
 
 import json
@@ -59,11 +60,29 @@ def test_stories_are_predicted_without_errors(tmp_path: Path) -> None:
     assert MODEL.exists(), NO_MODEL
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
-    out = run_rasa(["test", "core", "--model", str(MODEL), "--stories", str(STORIES), "--e2e",
-                    "--fail-on-prediction-errors", "--out", str(OUT), "--no-plot"], home=tmp_path)
+    out = run_rasa(
+        [
+            "test",
+            "core",
+            "--model",
+            str(MODEL),
+            "--stories",
+            str(STORIES),
+            "--e2e",
+            "--fail-on-prediction-errors",
+            "--out",
+            str(OUT),
+            "--no-plot",
+        ],
+        home=tmp_path,
+    )
     assert out.returncode == 0, failure_report(out)
     # Every story was replayed (a story file Rasa skipped would not fail).
     expected = sum(len(yaml.safe_load(p.read_text(encoding="utf-8"))["stories"]) for p in story_files())
     report = json.loads((OUT / "story_report.json").read_text())
-    assert report["conversation_accuracy"] == {"accuracy": 1.0, "correct": expected, "with_warnings": 0,
-                                               "total": expected}
+    assert report["conversation_accuracy"] == {
+        "accuracy": 1.0,
+        "correct": expected,
+        "with_warnings": 0,
+        "total": expected,
+    }

@@ -1,18 +1,20 @@
 """Tests for tools.demo_registry: the deterministic demo registry CSVs."""
+
 from __future__ import annotations
 
 import collections
 import csv
 import datetime as dt
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from backend.registry.jiangxi import COUNTIES
-from tools import demo_registry as dr
-from tools.demo_registry.ids import guardian_space
 from identity.idnumber import validate_id
 from identity.names import MIDDLE_DOT
+from tools import demo_registry as dr
+from tools.demo_registry.ids import guardian_space
 
 STUDENTS = 3000
 TEACHERS = 500
@@ -88,8 +90,7 @@ def test_deterministic_and_seed_dependent(registry: tuple[Path, dr.DemoSummary],
 
 def test_headers_and_row_counts(registry: tuple[Path, dr.DemoSummary]) -> None:
     out, summary = registry
-    for name, header, count in (("students.csv", STUDENT_HEADER, STUDENTS),
-                                ("teachers.csv", TEACHER_HEADER, TEACHERS)):
+    for name, header, count in (("students.csv", STUDENT_HEADER, STUDENTS), ("teachers.csv", TEACHER_HEADER, TEACHERS)):
         text = (out / name).read_text(encoding="utf-8")
         assert text.splitlines()[0] == header
         assert ",".join(dr.STUDENT_HEADER if name == "students.csv" else dr.TEACHER_HEADER) == header
@@ -125,8 +126,7 @@ def test_progress_callback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 # ---------------------------------------------------------------------------
 
 
-def test_every_id_is_valid_and_matches_row(students: list[dict[str, str]],
-                                           teachers: list[dict[str, str]]) -> None:
+def test_every_id_is_valid_and_matches_row(students: list[dict[str, str]], teachers: list[dict[str, str]]) -> None:
     for row in students:
         check = validate_id(row["id_number"], today=REFERENCE)
         assert check.ok, row
@@ -144,8 +144,7 @@ def test_every_id_is_valid_and_matches_row(students: list[dict[str, str]],
         assert check.gender == row["gender"]
 
 
-def test_ids_unique_except_teacher_students(students: list[dict[str, str]],
-                                            teachers: list[dict[str, str]]) -> None:
+def test_ids_unique_except_teacher_students(students: list[dict[str, str]], teachers: list[dict[str, str]]) -> None:
     student_ids = [r["id_number"] for r in students]
     teacher_ids = [r["id_number"] for r in teachers]
     assert len(set(student_ids)) == len(student_ids)
@@ -254,7 +253,7 @@ def test_guardians_and_siblings(students: list[dict[str, str]]) -> None:
                 assert name.startswith(surname), (name, row["name"])
     for kids in children.values():
         born = sorted(dt.date.fromisoformat(k["birth_date"]) for k in kids)
-        assert all((b - a).days > 300 for a, b in zip(born, born[1:]))
+        assert all((b - a).days > 300 for a, b in pairwise(born))
 
 
 def test_names(students: list[dict[str, str]], teachers: list[dict[str, str]]) -> None:
@@ -296,8 +295,9 @@ def test_schools(students: list[dict[str, str]], teachers: list[dict[str, str]])
 # ---------------------------------------------------------------------------
 
 
-def test_samples(registry: tuple[Path, dr.DemoSummary], students: list[dict[str, str]],
-                 teachers: list[dict[str, str]]) -> None:
+def test_samples(
+    registry: tuple[Path, dr.DemoSummary], students: list[dict[str, str]], teachers: list[dict[str, str]]
+) -> None:
     out, summary = registry
     samples = dr.find_samples(out)
     assert samples == summary.samples
@@ -306,8 +306,13 @@ def test_samples(registry: tuple[Path, dr.DemoSummary], students: list[dict[str,
     student_by_id = {r["id_number"]: r for r in students}
     teacher_by_id = {r["id_number"]: r for r in teachers}
 
-    for kind in ("k12_student", "vocational_student", "university_student",
-                 "graduated_student", "student_without_guardian"):
+    for kind in (
+        "k12_student",
+        "vocational_student",
+        "university_student",
+        "graduated_student",
+        "student_without_guardian",
+    ):
         row = student_by_id[by_kind[kind]["id_number"]]
         assert row["name"] == by_kind[kind]["name"]
     assert student_by_id[by_kind["vocational_student"]["id_number"]]["stage"] == "vocational"

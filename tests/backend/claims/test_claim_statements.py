@@ -2,6 +2,7 @@
 named parameter is bound, PostgreSQL's numbering keeps a repeated name one
 parameter, and the failures the rate limit counts are contract codes. (The
 statements run for real in tests/backend/claims/test_claims.py, on SQLite and PostgreSQL.)"""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,16 +27,42 @@ from contract.failures import FAILURE_CODES
 
 NOW = dt.datetime(2019, 6, 18, 9, 0)
 NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-ATTEMPT = Attempt(created_at=NOW, channel_user="chat", action="claim", path="public", id_hash="h1", id_masked="m",
-                  name_masked="n", guardian_id_hash=None, guardian_id_masked=None)
-CARD = CardValues(card_number="360000000011", holder_id_number="X", holder_name="张三", path="public",
-                  identities=["public"], permissions=["learning_space"], face_verification=None,
-                  claimed_by_guardian_id=None, channel_user="chat", district_code=None, school_code=None,
-                  school_name=None, created_at=NOW, updated_at=NOW)
+ATTEMPT = Attempt(
+    created_at=NOW,
+    channel_user="chat",
+    action="claim",
+    path="public",
+    id_hash="h1",
+    id_masked="m",
+    name_masked="n",
+    guardian_id_hash=None,
+    guardian_id_masked=None,
+)
+CARD = CardValues(
+    card_number="360000000011",
+    holder_id_number="X",
+    holder_name="张三",
+    path="public",
+    identities=["public"],
+    permissions=["learning_space"],
+    face_verification=None,
+    claimed_by_guardian_id=None,
+    channel_user="chat",
+    district_code=None,
+    school_code=None,
+    school_name=None,
+    created_at=NOW,
+    updated_at=NOW,
+)
 FAILURES = RecentFailures("chat", "h1", "h2", NOW, 5)
 ONE_OF_EACH: list[Op] = [
-    FAILURES, Gate(FAILURES, "X"), FindCard("X"), HasProxyClaim("G", "C"), TakeProxySlot("G", 1, "C", NOW),
-    InsertCard(CARD, ATTEMPT), UpdateCard(1, ["public"], ["learning_space"], None, None, None, NOW),
+    FAILURES,
+    Gate(FAILURES, "X"),
+    FindCard("X"),
+    HasProxyClaim("G", "C"),
+    TakeProxySlot("G", 1, "C", NOW),
+    InsertCard(CARD, ATTEMPT),
+    UpdateCard(1, ["public"], ["learning_space"], None, None, None, NOW),
     LogAttempt(ATTEMPT),
 ]
 

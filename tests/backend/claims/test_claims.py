@@ -1,4 +1,5 @@
 """The claim rules, through the real HTTP API on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,13 @@ async def claim_self(api: Api, p: Person, path: str = "k12_student", user: str =
 
 async def claim_child(api: Api, guardian: Person, child: Person, user: str = "parent-1", **kw):
     return await api.claim(
-        path="parent", name=child.name, id_number=child.id_number,
-        guardian_name=guardian.name, guardian_id_number=guardian.id_number, channel_user=user, **kw,
+        path="parent",
+        name=child.name,
+        id_number=child.id_number,
+        guardian_name=guardian.name,
+        guardian_id_number=guardian.id_number,
+        channel_user=user,
+        **kw,
     )
 
 
@@ -93,8 +99,9 @@ async def test_a_card_is_shown_only_to_its_holder_its_guardian_or_the_chat_that_
     # The recorded guardian, once the guardian check passed: shown.
     _, guardian = await claim_child(api, FATHER_LI, XIAOMING, user="father-phone")
     assert (guardian["status"], guardian["holder_proven"]) == ("existing", True)
-    status, bad = await api.claim(path="k12_student", name=XIAOMING.name, id_number=XIAOMING.id_number,
-                                  verified_id_number="123")
+    status, bad = await api.claim(
+        path="k12_student", name=XIAOMING.name, id_number=XIAOMING.id_number, verified_id_number="123"
+    )
     assert status == 422 and bad["code"] == "invalid_id_number"
 
 
@@ -270,7 +277,9 @@ async def test_someone_elses_id_on_public_path_is_refused(api: Api) -> None:
 
 async def test_rate_limit_per_channel_user(api: Api) -> None:
     for i in range(5):
-        status, body = await api.claim(path="k12_student", name="张三", id_number=PUBLIC.id_number, channel_user="probe")
+        status, body = await api.claim(
+            path="k12_student", name="张三", id_number=PUBLIC.id_number, channel_user="probe"
+        )
         assert body["code"] == "identity_not_found", i
     status, body = await claim_self(api, XIAOMING, user="probe")
     assert (status, body["code"]) == (429, "rate_limited")
@@ -301,8 +310,14 @@ async def test_failures_against_a_childs_id_do_not_lock_out_the_recorded_guardia
     status, body = await claim_child(api, FATHER_LI, XIAOMING, user="her-father")
     assert (status, body["status"]) == (201, "issued"), body
     for _ in range(5):
-        await api.claim(path="parent", name="李小红", id_number=XIAOMING.id_number, channel_user="her-mother",
-                        guardian_name=MOTHER_WANG.name, guardian_id_number=MOTHER_WANG.id_number)
+        await api.claim(
+            path="parent",
+            name="李小红",
+            id_number=XIAOMING.id_number,
+            channel_user="her-mother",
+            guardian_name=MOTHER_WANG.name,
+            guardian_id_number=MOTHER_WANG.id_number,
+        )
     status, body = await claim_child(api, MOTHER_WANG, XIAOMING, user="her-mother")
     assert (status, body["code"]) == (429, "rate_limited")
 
@@ -317,14 +332,19 @@ async def test_failures_against_an_id_do_not_lock_out_its_verified_holder(api: A
     status, body = await claim_self(api, XIAOMING, user="her-phone", verified_id_number=XIAOMING.id_number)
     assert (status, body["status"], body["holder_proven"]) == (201, "issued", True)
     for _ in range(5):
-        await api.claim(path="k12_student", name="李小红", id_number=XIAOMING.id_number, channel_user="her-tablet",
-                        verified_id_number=XIAOMING.id_number)
+        await api.claim(
+            path="k12_student",
+            name="李小红",
+            id_number=XIAOMING.id_number,
+            channel_user="her-tablet",
+            verified_id_number=XIAOMING.id_number,
+        )
     status, body = await claim_self(api, XIAOMING, user="her-tablet", verified_id_number=XIAOMING.id_number)
     assert (status, body["code"]) == (429, "rate_limited")
 
 
 async def test_blank_channel_users_do_not_share_a_limit(api: Api) -> None:
-    for i in range(5):
+    for _ in range(5):
         await api.claim(path="k12_student", name="张三", id_number=PUBLIC.id_number, channel_user="")
     # PUBLIC's own ID is now limited, but another person with a blank user is not.
     status, body = await claim_self(api, XIAOMING, user="")
@@ -416,7 +436,8 @@ async def test_card_query(api: Api) -> None:
 
 async def test_match_only_issues_nothing(api: Api) -> None:
     status, body = await api.post(
-        "/api/v1/matches", {"path": "teacher", "name": TEACHER_AND_UNIVERSITY.name, "id_number": TEACHER_AND_UNIVERSITY.id_number}
+        "/api/v1/matches",
+        {"path": "teacher", "name": TEACHER_AND_UNIVERSITY.name, "id_number": TEACHER_AND_UNIVERSITY.id_number},
     )
     assert status == 200
     assert body["status"] == "matched" and body["identities"] == ["university_student", "teacher"]
@@ -427,7 +448,9 @@ async def test_match_only_issues_nothing(api: Api) -> None:
 
 
 async def test_ticket_is_opened_once_per_conversation(api: Api) -> None:
-    status, first = await api.post("/api/v1/tickets", {"channel_user": "chat-7", "summary": f"身份证{XIAOMING.id_number}"})
+    status, first = await api.post(
+        "/api/v1/tickets", {"channel_user": "chat-7", "summary": f"身份证{XIAOMING.id_number}"}
+    )
     assert status == 201 and first["created"] is True and first["ticket_number"].startswith("T")
     status, again = await api.post("/api/v1/tickets", {"channel_user": "chat-7"})
     assert status == 200 and again["ticket_number"] == first["ticket_number"]

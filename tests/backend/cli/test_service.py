@@ -1,4 +1,5 @@
 """The backend as `make run` starts it: a real process on a real port."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,12 +40,27 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, work
     }
     students, teachers = write_registry(tmp_path)
     subprocess.run(
-        [sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--teachers",
-         str(teachers), "--no-progress"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "backend",
+            "import-registry",
+            "--students",
+            str(students),
+            "--teachers",
+            str(teachers),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     log = open(tmp_path / "backend.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend", "serve"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": "Bearer svc-token"}
     try:
@@ -64,12 +80,20 @@ async def test_served_backend_claims_and_logs_no_id_numbers(tmp_path: Path, work
             while open(tmp_path / "backend.log").read().count("Running on") < workers:
                 assert time.monotonic() < deadline, "not every worker started"
                 await asyncio.sleep(0.2)
-            claim = {"path": "parent", "name": XIAOMING.name, "id_number": XIAOMING.id_number,
-                     "guardian_name": FATHER_LI.name, "guardian_id_number": FATHER_LI.id_number,
-                     "face_verification": False, "channel_user": "svc"}
+            claim = {
+                "path": "parent",
+                "name": XIAOMING.name,
+                "id_number": XIAOMING.id_number,
+                "guardian_name": FATHER_LI.name,
+                "guardian_id_number": FATHER_LI.id_number,
+                "face_verification": False,
+                "channel_user": "svc",
+            }
             async with http.post(f"{base}/api/v1/claims", json=claim, headers=headers) as resp:
                 assert resp.status == 201
-            async with http.post(f"{base}/api/v1/claims", json={**claim, "guardian_name": "王五"}, headers=headers) as resp:
+            async with http.post(
+                f"{base}/api/v1/claims", json={**claim, "guardian_name": "王五"}, headers=headers
+            ) as resp:
                 # The card exists, but only a recorded guardian is shown it.
                 assert (resp.status, (await resp.json())["code"]) == (422, "guardian_mismatch")
             async with http.post(f"{base}/api/v1/claims", json={**claim, "name": "李小红"}, headers=headers) as resp:

@@ -6,6 +6,7 @@ The pure helpers (masking, payloads, fictional ID numbers) are tested
 without the stack; everything else reads the tracker database the running
 Rasa server wrote.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,31 +16,31 @@ import functools
 import json
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import yaml
 
+from actions.privacy import under_consent_age
 from backend.config import async_database_url
-from backend.web.console.search import outcome_of
-from backend.db import Database
-from backend.models import ConversationSummary
 from backend.conversations.events import parse_payload
 from backend.conversations.index import refresh_index, summarise
 from backend.conversations.masking import Masker
 from backend.conversations.story import Pseudonymiser, export_story, fictional_id
-from backend.conversations.tracker import EVENTS, TrackerStore, TrackerEvent, TrackerUnavailable
+from backend.conversations.tracker import EVENTS, TrackerEvent, TrackerStore, TrackerUnavailable
 from backend.conversations.transcript import build_transcript
-from identity import validate_id
+from backend.db import Database
+from backend.models import ConversationSummary
+from backend.web.console.search import outcome_of
+from contract.buttons import CLAIM_SELF, CONFIRM, CONFIRM_WITH_CONSENT
+from identity import mask_id, mask_name, validate_id
 from identity.freetext import mask_for_staff as mask_numbers
 from tests.conftest import PG_HOST, PG_PORT, pg_admin, postgres_reachable, reset_schema
-from identity import mask_id, mask_name
 from tests.people import NO_GUARDIAN, PUBLIC, TEACHER, TEACHER_AND_UNIVERSITY, XIAOMING
 from tests.rasa_cli import MODEL, RASA, run_rasa
-from actions.privacy import under_consent_age
-from contract.buttons import CLAIM_SELF, CONFIRM, CONFIRM_WITH_CONSENT
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, realname, say, slots, text
 
 MOBILE = "13812345678"
@@ -75,13 +76,14 @@ def test_known_names_are_masked_wherever_they_appear() -> None:
     assert masker.value("person_name", "王芳") == "王*"
     assert masker.value("id_number", XIAOMING.id_number) == "3601**********0137"
     assert masker.value(None, {"realname": {"name": "郑老师", "id_number": TEACHER.id_number}}) == {
-        "realname": {"name": "郑*师", "id_number": "3601**********0178"}}
+        "realname": {"name": "郑*师", "id_number": "3601**********0178"}
+    }
 
 
 def test_button_payloads_are_parsed() -> None:
     assert parse_payload('/choose_role{"role": "parent"}') == ("choose_role", {"role": "parent"})
     assert parse_payload("/affirm") == ("affirm", {})
-    assert parse_payload("/inform@0.9{\"k12_claimant\":\"self\"}") == ("inform", {"k12_claimant": "self"})
+    assert parse_payload('/inform@0.9{"k12_claimant":"self"}') == ("inform", {"k12_claimant": "self"})
     assert parse_payload("我要领卡") is None
     assert parse_payload("/choose_role{not json}") is None
 
@@ -105,21 +107,36 @@ def test_reverted_turns_are_left_out_of_the_story_but_shown() -> None:
     """Rasa's rewind (UserUtteranceReverted, e.g. from action_core_fallback)
     takes back the user's message and what followed it, as in the tracker's
     applied events: the story keeps it as a comment, the transcript shows it."""
+
     def e(n: int, kind: str, **data: Any) -> TrackerEvent:
         return TrackerEvent(n, "s", kind, 1_700_000_000.0 + n, {"event": kind, **data})
 
     def said(n: int, words: str, intent: str) -> TrackerEvent:
         return e(n, "user", text=words, parse_data={"intent": {"name": intent, "confidence": 0.9}, "entities": []})
 
-    events = [e(1, "action", name="action_session_start"), e(2, "session_started"),
-              e(3, "action", name="action_listen"), said(4, "你好", "greet"), e(5, "action", name="utter_greet"),
-              e(6, "bot", text="您好！"), e(7, "action", name="action_listen"), said(8, "嗯嗯啊啊", "out_of_scope"),
-              e(9, "action", name="action_core_fallback"), e(10, "bot", text="抱歉，我没有理解您的意思。"),
-              e(11, "rewind"), e(12, "action", name="action_listen"), said(13, "谢谢", "thank"),
-              e(14, "action", name="utter_thank")]
+    events = [
+        e(1, "action", name="action_session_start"),
+        e(2, "session_started"),
+        e(3, "action", name="action_listen"),
+        said(4, "你好", "greet"),
+        e(5, "action", name="utter_greet"),
+        e(6, "bot", text="您好！"),
+        e(7, "action", name="action_listen"),
+        said(8, "嗯嗯啊啊", "out_of_scope"),
+        e(9, "action", name="action_core_fallback"),
+        e(10, "bot", text="抱歉，我没有理解您的意思。"),
+        e(11, "rewind"),
+        e(12, "action", name="action_listen"),
+        said(13, "谢谢", "thank"),
+        e(14, "action", name="utter_thank"),
+    ]
     yml = export_story("s", events)
-    assert story_steps(yml) == [{"user": "你好\n", "intent": "greet"}, {"action": "utter_greet"},
-                                {"user": "谢谢\n", "intent": "thank"}, {"action": "utter_thank"}]
+    assert story_steps(yml) == [
+        {"user": "你好\n", "intent": "greet"},
+        {"action": "utter_greet"},
+        {"user": "谢谢\n", "intent": "thank"},
+        {"action": "utter_thank"},
+    ]
     assert '# taken back by the bot: "嗯嗯啊啊" (intent out_of_scope)' in yml
     turns = build_transcript(events)
     assert [t.text for t in turns if t.kind == "user"] == ["你好", "嗯嗯啊啊", "谢谢"]
@@ -176,13 +193,20 @@ async def hold_conversations(stack: Stack, tag: str) -> Chats:
     """A K-12 claim with button payloads, a claim with the channel's verified
     identity, a hand-over, a failed claim, and a message with numbers."""
     suffix = uuid.uuid4().hex[:6]
-    c = Chats(*(f"{tag}-{kind}-{suffix}" for kind in ("k12", "realname", "human", "failure", "phone", "started")),
-              "", "")
+    c = Chats(
+        *(f"{tag}-{kind}-{suffix}" for kind in ("k12", "realname", "human", "failure", "phone", "started")), "", ""
+    )
     # The student's mini-program sends her verified real name: the card, issued
     # now or earlier in this test session (by another tag's chats), is shown.
     own = realname(K12.name, K12.id_number, sender=c.k12)
-    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', CLAIM_SELF.payload, f"我叫{K12.name}",
-                    K12.id_number, "开通"):
+    for message in (
+        "我要领卡",
+        '/choose_role{"role": "k12_student"}',
+        CLAIM_SELF.payload,
+        f"我叫{K12.name}",
+        K12.id_number,
+        "开通",
+    ):
         await say(stack, c.k12, message, metadata=own)
     reply = await say(stack, c.k12, "/affirm", metadata=own)
     c.card_number = (await slots(stack, c.k12))["card_number"]
@@ -196,8 +220,14 @@ async def hold_conversations(stack: Stack, tag: str) -> Chats:
     found = re.search(r"T\d{13}", text(reply))
     assert found, text(reply)
     c.ticket_number = found.group(0)
-    for message in ("我要领卡", '/choose_role{"role": "k12_student"}', CLAIM_SELF.payload, "王大明",
-                    PUBLIC.id_number, "不开通"):  # not a student of the registry
+    for message in (
+        "我要领卡",
+        '/choose_role{"role": "k12_student"}',
+        CLAIM_SELF.payload,
+        "王大明",
+        PUBLIC.id_number,
+        "不开通",
+    ):  # not a student of the registry
         await say(stack, c.failure, message)
     await say(stack, c.failure, "/affirm")
     assert (await slots(stack, c.failure))["failure_reason"] == "identity_not_found"
@@ -233,8 +263,7 @@ async def stored_summaries(db: Database) -> dict[str, ConversationSummary]:
 
 
 def fields(s: ConversationSummary) -> tuple[Any, ...]:
-    return (s.started_at, s.last_at, s.path, s.outcome, s.failure_code, s.handed_off, s.user_messages,
-            s.last_event_id)
+    return (s.started_at, s.last_at, s.path, s.outcome, s.failure_code, s.handed_off, s.user_messages, s.last_event_id)
 
 
 @needs_stack
@@ -247,8 +276,10 @@ async def test_summaries_say_path_outcome_failure_and_handoff(stack: Stack, chat
     finally:
         await store.close()
         await db.dispose()
-    view = {who: (got[who].path, got[who].outcome, got[who].failure_code, got[who].handed_off, got[who].user_messages)
-            for who in (chats.k12, chats.realname, chats.human, chats.failure, chats.phone, chats.started)}
+    view = {
+        who: (got[who].path, got[who].outcome, got[who].failure_code, got[who].handed_off, got[who].user_messages)
+        for who in (chats.k12, chats.realname, chats.human, chats.failure, chats.phone, chats.started)
+    }
     assert view == {
         chats.k12: ("k12_student", "issued", None, False, 7),
         chats.realname: ("teacher", "issued", None, False, 3),
@@ -320,8 +351,12 @@ async def test_transcript_shows_turns_buttons_slots_and_actions_masked(stack: St
     role_question = next(t for t in k12 if t.kind == "bot" and any(b.title == "中小学生/中职学生" for b in t.buttons))
     assert [b.title for b in role_question.buttons if b.pressed] == ["中小学生/中职学生"]
     slot_lines = {(t.name, t.value) for t in k12 if t.kind == "slot"}
-    assert {("role", "k12_student"), ("person_name", mask_name(K12.name)), ("id_number", mask_id(K12.id_number)),
-            ("face_verification", "是")} <= slot_lines
+    assert {
+        ("role", "k12_student"),
+        ("person_name", mask_name(K12.name)),
+        ("id_number", mask_id(K12.id_number)),
+        ("face_verification", "是"),
+    } <= slot_lines
     assert ("card_number", chats.card_number) in slot_lines
     actions = [t.name for t in k12 if t.kind == "action"]
     assert "claim_form" in actions and "action_claim_card" in actions and "action_listen" not in actions
@@ -387,15 +422,30 @@ async def test_exported_stories_pass_rasa_test(stack: Stack, chats: Chats, tmp_p
     stories.mkdir()
     try:
         for n, sender in enumerate((chats.k12, chats.realname, chats.human, chats.failure)):
-            (stories / f"test_exported_{n}.yml").write_text(export_story(sender, await store.events_of(sender)),
-                                                         encoding="utf-8")
+            (stories / f"test_exported_{n}.yml").write_text(
+                export_story(sender, await store.events_of(sender)), encoding="utf-8"
+            )
     finally:
         await store.close()
     out = tmp_path / "out"
     result = await asyncio.to_thread(
-        run_rasa, ["test", "core", "--model", str(MODEL), "--stories", str(stories), "--e2e",
-                   "--fail-on-prediction-errors", "--out", str(out), "--no-plot"], tmp_path / "home")
-    assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-3000:])
+        run_rasa,
+        [
+            "test",
+            "core",
+            "--model",
+            str(MODEL),
+            "--stories",
+            str(stories),
+            "--e2e",
+            "--fail-on-prediction-errors",
+            "--out",
+            str(out),
+            "--no-plot",
+        ],
+        tmp_path / "home",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "story_report.json").read_text())
     assert report["conversation_accuracy"]["correct"] == report["conversation_accuracy"]["total"] == 4
 
@@ -406,7 +456,8 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
     Rasa's table on PostgreSQL read the same, through a read-only session."""
     if not postgres_reachable():
         pytest.skip("PostgreSQL not reachable")
-    from sqlalchemy import insert, text as sql
+    from sqlalchemy import insert
+    from sqlalchemy import text as sql
     from sqlalchemy.ext.asyncio import create_async_engine
 
     name = f"xxh_tracker_{uuid.uuid4().hex[:10]}"
@@ -416,8 +467,16 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
     sqlite_store, pg_store = tracker(stack), TrackerStore(url)
     writer = create_async_engine(url)
     try:
-        rows = [{"id": ev.id, "sender_id": ev.sender_id, "type_name": ev.type_name, "timestamp": ev.timestamp,
-                 "data": json.dumps(ev.data)} for ev in await sqlite_store.events_after(0, 1_000_000)]
+        rows = [
+            {
+                "id": ev.id,
+                "sender_id": ev.sender_id,
+                "type_name": ev.type_name,
+                "timestamp": ev.timestamp,
+                "data": json.dumps(ev.data),
+            }
+            for ev in await sqlite_store.events_after(0, 1_000_000)
+        ]
         async with writer.begin() as conn:
             await conn.run_sync(EVENTS.metadata.create_all)
             await conn.execute(insert(EVENTS), rows)
@@ -425,7 +484,9 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
             ours, theirs = await sqlite_store.events_of(sender), await pg_store.events_of(sender)
             assert ours == theirs
             assert export_story(sender, theirs) == export_story(sender, ours)
-        assert await pg_store.events_after(rows[-1]["id"] - 3, 10) == await sqlite_store.events_after(rows[-1]["id"] - 3, 10)
+        assert await pg_store.events_after(rows[-1]["id"] - 3, 10) == await sqlite_store.events_after(
+            rows[-1]["id"] - 3, 10
+        )
         with pytest.raises(Exception, match="read-only"):
             async with pg_store.engine.begin() as conn:
                 await conn.execute(sql("DELETE FROM events"))
@@ -437,8 +498,7 @@ async def test_a_postgresql_tracker_store_reads_the_same(stack: Stack, chats: Ch
 
 
 @needs_stack
-async def test_index_conversations_command_catches_up_and_rebuilds(stack: Stack, chats: Chats,
-                                                                   tmp_path: Path) -> None:
+async def test_index_conversations_command_catches_up_and_rebuilds(stack: Stack, chats: Chats, tmp_path: Path) -> None:
     import subprocess
     import sys
 
@@ -447,8 +507,14 @@ async def test_index_conversations_command_catches_up_and_rebuilds(stack: Stack,
     root = Path(__file__).resolve().parents[3]
 
     def command(*extra: str) -> int:
-        out = subprocess.run([sys.executable, "-m", "backend", "index-conversations", *extra], cwd=root, env=env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "backend", "index-conversations", *extra],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         match = re.fullmatch(r"(\d+) tracker events indexed\n", out.stdout)
         assert match, out.stdout

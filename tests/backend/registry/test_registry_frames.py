@@ -1,11 +1,12 @@
 """The import's vectorised fast path (backend/registry/frames.py) must give
 exactly what the row-by-row converters give, for every row: canonical rows
 through the fast path, everything else through the converters."""
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -14,9 +15,9 @@ from hypothesis import strategies as st
 from backend.registry.chunks import _dedupe, _frame, _rows_by_line, convert_chunk, read_header
 from backend.registry.frames import fast_split
 from backend.registry.rows import KINDS, RowError
-from tools.demo_registry import generate
 from identity.idnumber import check_char
 from tests.people import student_rows, teacher_rows
+from tools.demo_registry import generate
 
 
 def _fix_check(id_number: str) -> str:
@@ -94,7 +95,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, str]], reorder: 
     return path
 
 
-def _both_paths(kind: str, path: Path) -> tuple[Any, Any, Optional[tuple[pl.DataFrame, pl.DataFrame]]]:
+def _both_paths(kind: str, path: Path) -> tuple[Any, Any, tuple[pl.DataFrame, pl.DataFrame] | None]:
     columns, db_columns, convert = KINDS[kind]
     index, width, offset, problem = read_header(path, columns)
     assert problem is None and index is not None
@@ -111,10 +112,23 @@ def _both_paths(kind: str, path: Path) -> tuple[Any, Any, Optional[tuple[pl.Data
 def test_fast_path_agrees_with_row_by_row(tmp_path: Path) -> None:
     students, teachers = _registry(tmp_path)
     student_mutations = STUDENT_MUTATIONS
-    teacher_mutations = [m for m in STUDENT_MUTATIONS if m[0] in {
-        "lower-case x", "Traditional name", "name with spaces", "gender in Chinese", "checksum", "long name",
-        "empty school code", "file separator at the edge", "HTML name", "district letters",
-    }] + [("retired capitalised", lambda r: r.update(status="Retired"))]
+    teacher_mutations = [
+        m
+        for m in STUDENT_MUTATIONS
+        if m[0]
+        in {
+            "lower-case x",
+            "Traditional name",
+            "name with spaces",
+            "gender in Chinese",
+            "checksum",
+            "long name",
+            "empty school code",
+            "file separator at the edge",
+            "HTML name",
+            "district letters",
+        }
+    ] + [("retired capitalised", lambda r: r.update(status="Retired"))]
     for kind, rows, mutations, columns in (
         ("students", students, student_mutations, KINDS["students"][0]),
         ("teachers", teachers, teacher_mutations, KINDS["teachers"][0]),
@@ -162,17 +176,44 @@ _field_text = st.text(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    field=st.sampled_from(["name", "id_number", "gender", "birth_date", "stage", "status", "school_name", "grade",
-                           "guardian1_name", "guardian1_id_number", "guardian1_relation", "district_code"]),
+    field=st.sampled_from(
+        [
+            "name",
+            "id_number",
+            "gender",
+            "birth_date",
+            "stage",
+            "status",
+            "school_name",
+            "grade",
+            "guardian1_name",
+            "guardian1_id_number",
+            "guardian1_relation",
+            "district_code",
+        ]
+    ),
     value=_field_text,
 )
 def test_one_changed_field_either_path(tmp_path: Path, field: str, value: str) -> None:
     columns, _, convert = KINDS["students"]
     row = {c: "" for c in columns}
-    row.update(student_no="S1", name="李小明", id_number="360102201505061234", gender="M", birth_date="2015-05-06",
-               stage="primary", school_code="3601", school_name="南昌小学", district_code="360102", grade="三年级",
-               class_name="1班", status="enrolled", guardian1_name="李大明", guardian1_id_number="360102198001011236",
-               guardian1_relation="父亲")
+    row.update(
+        student_no="S1",
+        name="李小明",
+        id_number="360102201505061234",
+        gender="M",
+        birth_date="2015-05-06",
+        stage="primary",
+        school_code="3601",
+        school_name="南昌小学",
+        district_code="360102",
+        grade="三年级",
+        class_name="1班",
+        status="enrolled",
+        guardian1_name="李大明",
+        guardian1_id_number="360102198001011236",
+        guardian1_relation="父亲",
+    )
     row["id_number"] = _fix_check(row["id_number"])
     row["guardian1_id_number"] = _fix_check(row["guardian1_id_number"])
     row[field] = value
@@ -182,7 +223,7 @@ def test_one_changed_field_either_path(tmp_path: Path, field: str, value: str) -
         return  # e.g. a value with a line separator: row-by-row as a whole
     good, bad = split
     try:
-        expected: Optional[tuple[Any, ...]] = convert([row[c] for c in columns])
+        expected: tuple[Any, ...] | None = convert([row[c] for c in columns])
     except RowError:
         expected = None
     if good.height:

@@ -1,5 +1,6 @@
 """Registry import: upsert by ID number, bad rows reported by line, strict
 mode, on SQLite and PostgreSQL; and the CLI around it."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from sqlalchemy import text
 
+from backend.db import Database
 from backend.registry.columns import STUDENT_COLUMNS, TEACHER_COLUMNS
 from backend.registry.importer import import_registry
 from tests.conftest import reset_schema
@@ -24,8 +26,6 @@ from tests.people import (
     write_csv,
     write_registry,
 )
-from backend.db import Database
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -73,13 +73,17 @@ async def test_import_counts_and_upsert(database_url: str, tmp_path: Path) -> No
     changed = [_student(XIAOMING, "junior", status="graduated", g1=FATHER_LI)]
     await import_registry(database_url, students=write_csv(tmp_path / "s2.csv", STUDENT_COLUMNS, changed))
     assert await scalar(database_url, "SELECT count(*) FROM students") == len(student_rows())
-    assert await scalar(
-        database_url, f"SELECT stage || '/' || status FROM students WHERE id_number = '{XIAOMING.id_number}'"
-    ) == "junior/graduated"
+    assert (
+        await scalar(
+            database_url, f"SELECT stage || '/' || status FROM students WHERE id_number = '{XIAOMING.id_number}'"
+        )
+        == "junior/graduated"
+    )
     # Guardian 2 was removed by the new row.
-    assert await scalar(
-        database_url, f"SELECT guardian2_id_number FROM students WHERE id_number = '{XIAOMING.id_number}'"
-    ) is None
+    assert (
+        await scalar(database_url, f"SELECT guardian2_id_number FROM students WHERE id_number = '{XIAOMING.id_number}'")
+        is None
+    )
 
 
 async def test_bad_rows_reported_by_line_rest_imported(database_url: str, tmp_path: Path) -> None:
@@ -91,8 +95,18 @@ async def test_bad_rows_reported_by_line_rest_imported(database_url: str, tmp_pa
     assert report.rows == len(rows)
     assert [line for line, _ in report.errors] == list(range(3, 3 + len(bad_rows())))
     messages = " | ".join(m for _, m in report.errors)
-    for expected in ("checksum", "name", "stage", "status", "birth_date", "differs", "gender", "district_code",
-                     "guardian1", "school_code"):
+    for expected in (
+        "checksum",
+        "name",
+        "stage",
+        "status",
+        "birth_date",
+        "differs",
+        "gender",
+        "district_code",
+        "guardian1",
+        "school_code",
+    ):
         assert expected in messages
     assert await scalar(database_url, "SELECT count(*) FROM students") == 2
 
@@ -127,9 +141,12 @@ async def test_last_row_of_an_id_wins_across_chunks_and_workers(database_url: st
     (report,) = await import_registry(database_url, students=path, workers=2, chunk_bytes=4096)
     assert (report.rows, report.imported, report.errors) == (len(rows), len(rows), [])
     assert await scalar(database_url, "SELECT count(*) FROM students") == len(student_rows())
-    assert await scalar(
-        database_url, f"SELECT stage || '/' || status FROM students WHERE id_number = '{XIAOMING.id_number}'"
-    ) == "senior/suspended"
+    assert (
+        await scalar(
+            database_url, f"SELECT stage || '/' || status FROM students WHERE id_number = '{XIAOMING.id_number}'"
+        )
+        == "senior/suspended"
+    )
     assert not list(tmp_path.glob(".import-*")), "staging files left behind"
 
 
@@ -179,8 +196,9 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 def test_cli_import_lookup_and_report(tmp_path: Path) -> None:
     env = {**os.environ, "BACKEND_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     students, teachers = write_registry(tmp_path)
-    result = run_cli("import-registry", "--students", str(students), "--teachers", str(teachers), "--no-progress",
-                     env=env)
+    result = run_cli(
+        "import-registry", "--students", str(students), "--teachers", str(teachers), "--no-progress", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert f"students: {len(student_rows())} rows read, {len(student_rows())} imported, 0 bad" in result.stdout
     bad = write_csv(tmp_path / "bad.csv", STUDENT_COLUMNS, bad_rows()[:2])

@@ -1,5 +1,6 @@
 """Hostile and malformed input to every endpoint: always a JSON 4xx answer
 with a stable code, never a 5xx or a stack trace, and nothing written."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, TOKEN, serve_api
+from tests.conftest import TOKEN, Api, serve_api
 from tests.people import FATHER_LI, XIAOMING
 
 ENDPOINTS = [
@@ -55,9 +56,16 @@ WRONG_TYPES: list[Any] = [123, 1.5, True, None, [], {}, ["张三"], {"$ne": ""}]
 
 def field_bodies() -> list[dict[str, Any]]:
     valid = {
-        "path": "parent", "name": XIAOMING.name, "id_number": XIAOMING.id_number,
-        "guardian_name": FATHER_LI.name, "guardian_id_number": FATHER_LI.id_number,
-        "face_verification": True, "channel_user": "hostile", "limit": 5, "summary": "摘要", "reason": "x",
+        "path": "parent",
+        "name": XIAOMING.name,
+        "id_number": XIAOMING.id_number,
+        "guardian_name": FATHER_LI.name,
+        "guardian_id_number": FATHER_LI.id_number,
+        "face_verification": True,
+        "channel_user": "hostile",
+        "limit": 5,
+        "summary": "摘要",
+        "reason": "x",
     }
     bodies = []
     for key in valid:

@@ -12,20 +12,22 @@ backend, so what is measured is the backend's own gate):
   for the conversation outside production, and does not exist in
   production, where the page shows no switch.
 """
+
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
-from backend.web.address_limits import SlidingWindow
 from backend.app import create_app
+from backend.web.address_limits import SlidingWindow
 from tests.chat_client import ChatClient
 from tests.conftest import settings_for
 from tests.people import PUBLIC
@@ -40,9 +42,13 @@ def new_sender() -> str:
 @pytest_asyncio.fixture
 async def backend(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}",
-                            rasa_url=f"http://127.0.0.1:{run_services.free_port()}",
-                            chat_messages_per_minute=5, chat_conversations_per_hour=3, **overrides)
+    settings = settings_for(
+        f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}",
+        rasa_url=f"http://127.0.0.1:{run_services.free_port()}",
+        chat_messages_per_minute=5,
+        chat_conversations_per_hour=3,
+        **overrides,
+    )
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     try:
@@ -97,13 +103,15 @@ def test_a_sliding_window_forgets_what_is_older_than_its_span() -> None:
 
 async def test_the_simulated_real_name_signs_for_this_conversation(backend: str) -> None:
     async with ChatClient(backend) as me:
-        status, signed, _ = await me.post("/chat/api/realname-token",
-                                          {"name": PUBLIC.name, "id_number": PUBLIC.id_number})
+        status, signed, _ = await me.post(
+            "/chat/api/realname-token", {"name": PUBLIC.name, "id_number": PUBLIC.id_number}
+        )
         assert status == 200
         token = signed["realname_token"]
         mine = me.sender  # the token's request started the conversation
-        status, refused, _ = await me.post("/chat/api/realname-token",
-                                           {"name": PUBLIC.name, "id_number": "360102198001010178"})
+        status, refused, _ = await me.post(
+            "/chat/api/realname-token", {"name": PUBLIC.name, "id_number": "360102198001010178"}
+        )
         assert status == 400 and "身份证号" in refused["message"]
         async with me.http.get(f"{backend}/") as resp:
             assert 'id="realname-toggle"' in await resp.text()
@@ -115,8 +123,9 @@ async def test_the_simulated_real_name_signs_for_this_conversation(backend: str)
 @pytest.mark.parametrize("backend", [{"production": True}], indirect=True)
 async def test_production_has_no_simulated_real_name(backend: str) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{backend}/chat/api/realname-token",
-                             json={"name": PUBLIC.name, "id_number": PUBLIC.id_number}) as resp:
+        async with http.post(
+            f"{backend}/chat/api/realname-token", json={"name": PUBLIC.name, "id_number": PUBLIC.id_number}
+        ) as resp:
             assert resp.status in (404, 405)
         async with http.get(f"{backend}/") as resp:
             page = await resp.text()

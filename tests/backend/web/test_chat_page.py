@@ -13,15 +13,17 @@ and buttons through the backend, the simulated real-name identity reaching
 Rasa, the restored history, and a handoff answered by an agent. How the
 page renders all this is checked by the browser tests.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import Any
 
 import aiohttp
 import pytest
@@ -31,15 +33,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from backend.app import create_app
-from backend.web.chat_page import COOKIE, MAX_MESSAGE, RASA_UNAVAILABLE, conversation_sender
 from backend.config import DEV_SESSION_SECRET, async_database_url
 from backend.db import Database
 from backend.models import AgentReply, Ticket
+from backend.web.chat_page import COOKIE, MAX_MESSAGE, RASA_UNAVAILABLE, conversation_sender
+from contract.buttons import CLAIM_SELF
 from identity import mask_id
 from tests.chat_client import ChatClient, session_secret
 from tests.conftest import settings_for
 from tests.people import PUBLIC, XIAOMING
-from contract.buttons import CLAIM_SELF
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, assert_only_own_ids, realname, run_services, slots
 from trust import realname as signing
 
@@ -52,7 +54,7 @@ def new_sender() -> str:
     return "web-" + secrets.token_hex(16)
 
 
-def cookie_attributes(resp: aiohttp.ClientResponse) -> Optional[dict[str, str]]:
+def cookie_attributes(resp: aiohttp.ClientResponse) -> dict[str, str] | None:
     """The conversation cookie a response sets: {"value": ..., attribute: value}, or None."""
     for header in resp.headers.getall("Set-Cookie", []):
         name, _, rest = header.partition("=")
@@ -75,10 +77,10 @@ class PageParser(HTMLParser):
         self.refs: list[str] = []
         self.inline: list[str] = []
         self.maxlength: dict[str, str] = {}
-        self.body: dict[str, Optional[str]] = {}
+        self.body: dict[str, str | None] = {}
         self._in_script = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if a.get("id"):
             self.ids.add(a["id"] or "")
@@ -112,8 +114,9 @@ class PageParser(HTMLParser):
 @pytest_asyncio.fixture
 async def offline(tmp_path: Path) -> AsyncIterator[TestClient]:
     """A real backend app whose Rasa URL is a closed port."""
-    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}",
-                            rasa_url=f"http://127.0.0.1:{run_services.free_port()}")
+    settings = settings_for(
+        f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}", rasa_url=f"http://127.0.0.1:{run_services.free_port()}"
+    )
     client = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
     await client.start_server()
     try:
@@ -195,15 +198,19 @@ async def test_the_first_message_gets_its_conversation_in_an_httponly_strict_coo
     # A malformed cookie is replaced by a fresh conversation.
     for bad in ("web-" + "a" * 32, "A" * 32, "a" * 31, "x"):
         offline.session.cookie_jar.clear()  # only the cookie given here
-        async with offline.post("/chat/api/messages", json={"message": "你好"},
-                                headers={"Cookie": f"{COOKIE}={bad}"}) as resp:
+        async with offline.post(
+            "/chat/api/messages", json={"message": "你好"}, headers={"Cookie": f"{COOKIE}={bad}"}
+        ) as resp:
             fresh = cookie_attributes(resp)
             assert fresh is not None and fresh["value"] not in (bad, cookie["value"]), bad
 
 
 async def test_the_conversation_cookie_is_secure_behind_https(tmp_path: Path) -> None:
-    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}", secure_cookies=True,
-                            rasa_url=f"http://127.0.0.1:{run_services.free_port()}")
+    settings = settings_for(
+        f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}",
+        secure_cookies=True,
+        rasa_url=f"http://127.0.0.1:{run_services.free_port()}",
+    )
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as client:
         async with client.post("/chat/api/messages", json={"message": "你好"}) as resp:
             cookie = cookie_attributes(resp)
@@ -231,9 +238,11 @@ async def test_chat_posts_cannot_be_forged_cross_site(offline: TestClient, path:
     body = {"message": "转人工", "name": PUBLIC.name, "id_number": PUBLIC.id_number}
     key = secrets.token_hex(16)
     headers = {"Cookie": f"{COOKIE}={key}"}
-    for content_type, data in (("application/x-www-form-urlencoded", "message=%E8%BD%AC%E4%BA%BA%E5%B7%A5"),
-                               ("text/plain", '{"message": "转人工"}'), ("multipart/form-data; boundary=x",
-                                                                        "--x--")):
+    for content_type, data in (
+        ("application/x-www-form-urlencoded", "message=%E8%BD%AC%E4%BA%BA%E5%B7%A5"),
+        ("text/plain", '{"message": "转人工"}'),
+        ("multipart/form-data; boundary=x", "--x--"),
+    ):
         async with offline.post(path, data=data, headers={**headers, "Content-Type": content_type}) as resp:
             assert resp.status == 415, (path, content_type, resp.status)
             assert cookie_attributes(resp) is None
@@ -245,11 +254,19 @@ async def test_chat_posts_cannot_be_forged_cross_site(offline: TestClient, path:
         assert resp.status != 403
 
 
-@pytest.mark.parametrize("message, code", [
-    ("", "empty_message"), ("   \n\t ", "empty_message"), ("学" * (MAX_MESSAGE + 1), "too_long"),
-    (" " + "学" * (MAX_MESSAGE + 1) + " ", "too_long"), (None, "wrong_type"), (42, "wrong_type"),
-    (["你好"], "wrong_type"), ("你\x00好", "bad_request"),
-])
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        ("", "empty_message"),
+        ("   \n\t ", "empty_message"),
+        ("学" * (MAX_MESSAGE + 1), "too_long"),
+        (" " + "学" * (MAX_MESSAGE + 1) + " ", "too_long"),
+        (None, "wrong_type"),
+        (42, "wrong_type"),
+        (["你好"], "wrong_type"),
+        ("你\x00好", "bad_request"),
+    ],
+)
 async def test_bad_message_is_refused_in_chinese(offline: TestClient, message: Any, code: str) -> None:
     async with offline.post("/chat/api/messages", json={"message": message}) as resp:
         assert resp.status == 400 and resp.content_type == "application/json"
@@ -262,13 +279,24 @@ GOOD_REALNAME = {"name": PUBLIC.name, "id_number": PUBLIC.id_number}
 GOOD_TOKEN = realname(PUBLIC.name, PUBLIC.id_number)
 
 
-@pytest.mark.parametrize("metadata", [
-    "realname", [GOOD_TOKEN], {**GOOD_TOKEN, "extra": 1}, {"other": 1},
-    # An unsigned identity (what the page used to send) is no identity.
-    {"realname": GOOD_REALNAME}, {"realname": GOOD_REALNAME, **GOOD_TOKEN},
-    {"realname_token": None}, {"realname_token": ""}, {"realname_token": 1}, {"realname_token": GOOD_REALNAME},
-    {"realname_token": "x" * 4097}, {"realname_token": "令牌"},
-])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "realname",
+        [GOOD_TOKEN],
+        {**GOOD_TOKEN, "extra": 1},
+        {"other": 1},
+        # An unsigned identity (what the page used to send) is no identity.
+        {"realname": GOOD_REALNAME},
+        {"realname": GOOD_REALNAME, **GOOD_TOKEN},
+        {"realname_token": None},
+        {"realname_token": ""},
+        {"realname_token": 1},
+        {"realname_token": GOOD_REALNAME},
+        {"realname_token": "x" * 4097},
+        {"realname_token": "令牌"},
+    ],
+)
 async def test_bad_metadata_is_refused(offline: TestClient, metadata: Any) -> None:
     body = {"message": "我要领卡", "metadata": metadata}
     async with offline.post("/chat/api/messages", json=body) as resp:
@@ -276,23 +304,37 @@ async def test_bad_metadata_is_refused(offline: TestClient, metadata: Any) -> No
         assert (await resp.json())["code"] == "bad_metadata"
 
 
-@pytest.mark.parametrize("body, status", [
-    (b"{not json", 400), (b"[]", 400), (b'"text"', 400),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"{not json", 400),
+        (b"[]", 400),
+        (b'"text"', 400),
+    ],
+)
 async def test_malformed_body_is_refused_as_json(offline: TestClient, body: bytes, status: int) -> None:
     async with offline.post("/chat/api/messages", data=body, headers={"Content-Type": "application/json"}) as resp:
         assert resp.status == status and resp.content_type == "application/json"
-    async with offline.post("/chat/api/messages", data=b"message=y",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+    async with offline.post(
+        "/chat/api/messages", data=b"message=y", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    ) as resp:
         assert resp.status == 415 and resp.content_type == "application/json"
 
 
-@pytest.mark.parametrize("message, metadata", [
-    ("你好", None), ("学" * MAX_MESSAGE, None), ("  " + "学" * MAX_MESSAGE + "  ", None),
-    ("我要领卡", GOOD_TOKEN), ("我要领卡", {}), (SCRIPT, None),
-])
-async def test_rasa_down_answers_503_in_chinese(offline: TestClient, message: str,
-                                                metadata: Optional[dict[str, Any]]) -> None:
+@pytest.mark.parametrize(
+    "message, metadata",
+    [
+        ("你好", None),
+        ("学" * MAX_MESSAGE, None),
+        ("  " + "学" * MAX_MESSAGE + "  ", None),
+        ("我要领卡", GOOD_TOKEN),
+        ("我要领卡", {}),
+        (SCRIPT, None),
+    ],
+)
+async def test_rasa_down_answers_503_in_chinese(
+    offline: TestClient, message: str, metadata: dict[str, Any] | None
+) -> None:
     """Valid messages (up to the limit) pass validation and reach for Rasa,
     which is down: a polite Chinese answer with the hotline, as JSON."""
     body: dict[str, Any] = {"message": message}
@@ -324,8 +366,9 @@ async def test_rasa_down_logs_no_message_body(offline: TestClient, caplog: pytes
 
 @pytest_asyncio.fixture
 async def chat(database_url: str) -> AsyncIterator[tuple[TestClient, Database]]:
-    client = TestClient(TestServer(create_app(settings_for(database_url, rasa_url="http://127.0.0.1:9")),
-                                   host="127.0.0.1"))
+    client = TestClient(
+        TestServer(create_app(settings_for(database_url, rasa_url="http://127.0.0.1:9")), host="127.0.0.1")
+    )
     await client.start_server()  # creates the schema
     db = Database(database_url)
     try:
@@ -335,10 +378,15 @@ async def chat(database_url: str) -> AsyncIterator[tuple[TestClient, Database]]:
         await client.close()
 
 
-async def add_reply(db: Database, sender: str, text: str, ticket_id: Optional[int] = None) -> int:
+async def add_reply(db: Database, sender: str, text: str, ticket_id: int | None = None) -> int:
     async with db.writing() as session:
-        reply = AgentReply(channel_user=sender, ticket_id=ticket_id, staff_username="agent-wang", text=text,
-                           created_at=dt.datetime(2025, 3, 1, 8, 30, 5))
+        reply = AgentReply(
+            channel_user=sender,
+            ticket_id=ticket_id,
+            staff_username="agent-wang",
+            text=text,
+            created_at=dt.datetime(2025, 3, 1, 8, 30, 5),
+        )
         session.add(reply)
         await session.flush()
         return reply.id
@@ -351,8 +399,9 @@ def conversation() -> tuple[str, dict[str, str]]:
     return conversation_sender(DEV_SESSION_SECRET, key), {"Cookie": f"{COOKIE}={key}"}
 
 
-async def updates(client: Any, cookie: dict[str, str], after: Optional[int] = None, base: str = "",
-                  **params: str) -> list[dict[str, Any]]:
+async def updates(
+    client: Any, cookie: dict[str, str], after: int | None = None, base: str = "", **params: str
+) -> list[dict[str, Any]]:
     if after is not None:
         params["after"] = str(after)
     async with client.get(f"{base}/chat/api/updates", params=params, headers=cookie) as resp:
@@ -370,7 +419,11 @@ async def test_agent_replies_reach_only_their_conversation(chat: tuple[TestClien
     assert await updates(client, strangers) == []
     got = await updates(client, mine)
     assert [r["id"] for r in got] == [first, second]
-    assert got[0] == {"id": first, "text": "您好，我是人工客服，请问遇到了什么问题？", "created_at": "2025-03-01T08:30:05Z"}
+    assert got[0] == {
+        "id": first,
+        "text": "您好，我是人工客服，请问遇到了什么问题？",
+        "created_at": "2025-03-01T08:30:05Z",
+    }
     # Text is data: markup comes back as it was written; an ID number is masked.
     assert got[1]["text"] == f"{SCRIPT} 您的身份证号 {mask_id(XIAOMING.id_number)} 已核对"
     assert [r["id"] for r in await updates(client, mine, after=first)] == [second]
@@ -410,10 +463,12 @@ class FakeRasa:
         sender, text = body["sender"], body["message"]
         self.said.append((sender, text))
         now = time.time()
-        self.events.setdefault(sender, []).extend([
-            {"event": "user", "text": text, "timestamp": now},
-            {"event": "bot", "text": f"收到：{text}", "timestamp": now},
-        ])
+        self.events.setdefault(sender, []).extend(
+            [
+                {"event": "user", "text": text, "timestamp": now},
+                {"event": "bot", "text": f"收到：{text}", "timestamp": now},
+            ]
+        )
         return web.json_response([{"recipient_id": sender, "text": f"收到：{text}"}])
 
     async def tracker(self, request: web.Request) -> web.Response:
@@ -429,8 +484,9 @@ async def faked(tmp_path: Path) -> AsyncIterator[tuple[str, FakeRasa, Database]]
     rasa_server = TestServer(rasa.app, host="127.0.0.1")
     await rasa_server.start_server()
     url = f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}"
-    backend = TestServer(create_app(settings_for(url, rasa_url=str(rasa_server.make_url("")).rstrip("/"))),
-                         host="127.0.0.1")
+    backend = TestServer(
+        create_app(settings_for(url, rasa_url=str(rasa_server.make_url("")).rstrip("/"))), host="127.0.0.1"
+    )
     await backend.start_server()
     db = Database(url)
     try:
@@ -446,7 +502,8 @@ def said(history: dict[str, Any]) -> list[str]:
 
 
 async def test_knowing_a_conversation_id_gives_nothing_of_that_conversation(
-        faked: tuple[str, FakeRasa, Database]) -> None:
+    faked: tuple[str, FakeRasa, Database],
+) -> None:
     base, rasa, db = faked
     async with ChatClient(base) as victim, ChatClient(base, "127.0.0.2") as attacker:
         assert (await victim.send(f"我的身份证号是 {XIAOMING.id_number}"))[0] == 200
@@ -461,8 +518,9 @@ async def test_knowing_a_conversation_id_gives_nothing_of_that_conversation(
         assert status == 200 and said(restored) == ["转人工"] and restored["last_reply_id"] == 0
         assert XIAOMING.id_number[-4:] not in str(restored)
         assert (await attacker.updates(sender=v)) == (200, {"replies": []})
-        status, signed, _ = await attacker.post("/chat/api/realname-token",
-                                                {"sender": v, "name": PUBLIC.name, "id_number": PUBLIC.id_number})
+        status, signed, _ = await attacker.post(
+            "/chat/api/realname-token", {"sender": v, "name": PUBLIC.name, "id_number": PUBLIC.id_number}
+        )
         assert status == 200
         public = signing.public_key({})
         assert signing.verify(signed["realname_token"], public, sender=v) is None  # bound to the attacker's own
@@ -509,8 +567,7 @@ def chatter(stack: Stack) -> ChatClient:
     return ChatClient(stack.backend_url, secret=session_secret(stack.env))
 
 
-async def post_message(me: ChatClient, message: str,
-                       metadata: Optional[dict[str, Any]] = None) -> list[dict[str, Any]]:
+async def post_message(me: ChatClient, message: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     status, answer = await me.send(message, metadata)
     assert status == 200, answer
     messages: list[dict[str, Any]] = answer["messages"]
@@ -562,7 +619,10 @@ class TestThroughTheStack:
             assert "请确认" in joined(reply) and PUBLIC.name in joined(reply)  # shown whole to its holder
             state = await slots(stack, me.sender)
             assert (state["role"], state["person_name"], state["id_number"]) == (
-                "public", PUBLIC.name, PUBLIC.id_number)
+                "public",
+                PUBLIC.name,
+                PUBLIC.id_number,
+            )
             reply = await post_message(me, "确认", meta)
             assert "领卡成功" in joined(reply)
             assert (await slots(stack, me.sender))["card_number"]
@@ -585,8 +645,9 @@ class TestThroughTheStack:
         assert said == ["我要领卡", "中小学生/中职学生", "本人领取", XIAOMING.name, mask_id(XIAOMING.id_number)]
         bot = [m for m in restored if m["from"] == "bot"]
         assert bot[0]["text"] == first[0]["text"] and buttons(bot) and "中小学生/中职学生" in buttons(bot)
-        assert restored[-1]["from"] == "bot" and [m["text"] for m in restored[-len(last):]] == [
-            m.get("text", "") for m in last]
+        assert restored[-1]["from"] == "bot" and [m["text"] for m in restored[-len(last) :]] == [
+            m.get("text", "") for m in last
+        ]
         assert restored[-1].get("buttons") == last[-1].get("buttons")
         assert {m["from"] for m in restored} == {"user", "bot"}
 
@@ -606,8 +667,12 @@ class TestThroughTheStack:
                 async with db.reading() as session:
                     ticket = (await session.scalars(select(Ticket).where(Ticket.channel_user == me.sender))).one()
                 async with db.writing() as session:
-                    row = AgentReply(channel_user=me.sender, ticket_id=ticket.id, staff_username="agent-wang",
-                                     text="您好，我是人工客服小王，请问领卡遇到了什么问题？")
+                    row = AgentReply(
+                        channel_user=me.sender,
+                        ticket_id=ticket.id,
+                        staff_username="agent-wang",
+                        text="您好，我是人工客服小王，请问领卡遇到了什么问题？",
+                    )
                     session.add(row)
                     await session.flush()
                     reply_id = row.id
@@ -615,7 +680,8 @@ class TestThroughTheStack:
                 await db.dispose()
             status, got = await me.updates()
             assert [(r["id"], r["text"]) for r in got["replies"]] == [
-                (reply_id, "您好，我是人工客服小王，请问领卡遇到了什么问题？")]
+                (reply_id, "您好，我是人工客服小王，请问领卡遇到了什么问题？")
+            ]
             assert (await me.updates(after=str(reply_id)))[1]["replies"] == []
             assert (await other.updates())[1]["replies"] == []
             # Naming the conversation from another browser gets nothing of it.
@@ -623,7 +689,10 @@ class TestThroughTheStack:
             assert said(await history(other)) == ["你好"]
             restored = await history(me)
             assert restored["last_reply_id"] == reply_id
-            assert restored["messages"][-1] == {"from": "agent", "id": reply_id,
-                                                "text": "您好，我是人工客服小王，请问领卡遇到了什么问题？"}
+            assert restored["messages"][-1] == {
+                "from": "agent",
+                "id": reply_id,
+                "text": "您好，我是人工客服小王，请问领卡遇到了什么问题？",
+            }
             assert [m["from"] for m in restored["messages"][:2]] == ["user", "bot"]
             assert (await history(other))["last_reply_id"] == 0

@@ -8,11 +8,12 @@ and tickets the search looks up; the index and pagination tests run a
 backend of their own on SQLite and PostgreSQL, reading the stack's
 tracker store.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import unquote, urlencode
 
 import pytest_asyncio
@@ -20,17 +21,17 @@ import yaml
 from sqlalchemy import func, select
 
 from backend.config import async_database_url
-from backend.web.console.refs import conversation_ref
+from backend.conversations.tracker import TrackerStore
 from backend.db import Database
 from backend.models import AgentReply, AuditEntry, ConversationSummary, ConversationTag
-from backend.conversations.tracker import TrackerStore
+from backend.web.console.refs import conversation_ref
 from contract.beijing import BEIJING
 from identity import mask_id, mask_name, validate_id
+from tests.backend.conversations.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
 from tests.chat_client import session_secret
 from tests.conftest import reset_schema, serve_api
 from tests.stack import FULL_ID, NEEDS_STACK, Stack, say
 from tests.staff_client import StaffClient, signed_in
-from tests.backend.conversations.test_transcripts import K12, MOBILE, REALNAME, Chats, hold_conversations
 
 pytestmark = NEEDS_STACK
 
@@ -73,8 +74,13 @@ async def agent(stack: Stack, stack_db: Database) -> AsyncIterator[StaffClient]:
 
 async def audit_entries(db: Database, username: str, action: str) -> list[AuditEntry]:
     async with db.reading() as session:
-        return list(await session.scalars(select(AuditEntry).where(
-            AuditEntry.staff_username == username, AuditEntry.action == action).order_by(AuditEntry.id)))
+        return list(
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.staff_username == username, AuditEntry.action == action)
+                .order_by(AuditEntry.id)
+            )
+        )
 
 
 async def list_page(client: StaffClient, **params: str) -> str:
@@ -140,7 +146,7 @@ async def test_list_filters_and_search(stack: Stack, chats: Chats, agent: StaffC
     html = (await agent.get(searched.location)).text
     assert listed(html, chats.k12) and not listed(html, chats.phone) and not listed(html, chats.realname)
     assert K12.id_number not in html and f'value="{mask_id(K12.id_number)}"' in html and 'name="idh"' in html
-    spaced = " ".join(K12.id_number[i:i + 6] for i in range(0, 18, 6))
+    spaced = " ".join(K12.id_number[i : i + 6] for i in range(0, 18, 6))
     assert listed(await list_page(agent, q=spaced), chats.k12)
     # The masked form alone (without the hash) finds nothing.
     assert not listed(await list_page(agent, q=mask_id(K12.id_number)), chats.k12)
@@ -155,20 +161,30 @@ async def test_list_filters_and_search(stack: Stack, chats: Chats, agent: StaffC
     assert not any(FULL_ID.search(d or "") for d in searches)
     # The row: outcome, path, failure, hand-over.
     html = await list_page(agent, q=chats.failure)
-    row = html[html.index(href(chats.failure)):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index(href(chats.failure)) :]
+    row = row[: row.index("</tr>")]
     assert "中小学生/中职学生" in row and "领卡失败" in row and "未核验到身份" in row and "<td>7</td>" in row
 
 
-async def test_transcript_is_masked_and_audited(stack: Stack, chats: Chats, agent: StaffClient,
-                                                stack_db: Database) -> None:
+async def test_transcript_is_masked_and_audited(
+    stack: Stack, chats: Chats, agent: StaffClient, stack_db: Database
+) -> None:
     page = await agent.get(href(chats.k12))
     assert page.status == 200 and page.headers["Cache-Control"] == "no-store"
     html = page.text
     assert not FULL_ID.search(html) and K12.name not in html
-    for shown in (f"我叫{mask_name(K12.name)}", mask_id(K12.id_number), "点击按钮：「中小学生/中职学生」", "tr-button-pressed",
-                  "意图 <code>claim_card</code>", f"槽位 <code>person_name</code> = {mask_name(K12.name)}", "动作 <code>action_claim_card</code>",
-                  "表单 <code>claim_form</code> 开始", chats.card_number, "已领卡"):
+    for shown in (
+        f"我叫{mask_name(K12.name)}",
+        mask_id(K12.id_number),
+        "点击按钮：「中小学生/中职学生」",
+        "tr-button-pressed",
+        "意图 <code>claim_card</code>",
+        f"槽位 <code>person_name</code> = {mask_name(K12.name)}",
+        "动作 <code>action_claim_card</code>",
+        "表单 <code>claim_form</code> 开始",
+        chats.card_number,
+        "已领卡",
+    ):
         assert shown in html, shown
     assert "parse_data" not in html and "intent_ranking" not in html  # no raw event JSON
     page = await agent.get(href(chats.realname))
@@ -184,14 +200,19 @@ async def test_transcript_is_masked_and_audited(stack: Stack, chats: Chats, agen
     assert missing.status == 404 and "未找到会话" in missing.text
 
 
-async def test_handover_transcript_shows_ticket_and_agent_reply(stack: Stack, chats: Chats, agent: StaffClient,
-                                                                stack_db: Database) -> None:
+async def test_handover_transcript_shows_ticket_and_agent_reply(
+    stack: Stack, chats: Chats, agent: StaffClient, stack_db: Database
+) -> None:
     ticket_id = int(chats.ticket_number[9:])
     reply = await agent.post(f"/staff/tickets/{ticket_id}/reply", {"text": "您好，我来帮您，请留手机 13912345678"})
     assert reply.status == 303, reply.text[:300]
     async with stack_db.reading() as session:
-        assert await session.scalar(select(func.count()).select_from(AgentReply)
-                                    .where(AgentReply.channel_user == chats.human)) == 1
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(AgentReply).where(AgentReply.channel_user == chats.human)
+            )
+            == 1
+        )
     html = (await agent.get(href(chats.human))).text
     assert f'<a href="/staff/tickets/{ticket_id}">{chats.ticket_number}</a>' in html and "转人工" in html
     assert "客服 cv-agent" in html and "您好，我来帮您，请留手机 139****5678" in html and "13912345678" not in html
@@ -199,8 +220,9 @@ async def test_handover_transcript_shows_ticket_and_agent_reply(stack: Stack, ch
     assert html.index("转人工</span></div>") < html.index("已为您转接人工客服") < html.index("您好，我来帮您")
 
 
-async def test_tags_are_added_filtered_escaped_and_removed(stack: Stack, chats: Chats, agent: StaffClient,
-                                                          stack_db: Database) -> None:
+async def test_tags_are_added_filtered_escaped_and_removed(
+    stack: Stack, chats: Chats, agent: StaffClient, stack_db: Database
+) -> None:
     page = await agent.post(href(chats.k12, "/tags"), {"tag": "  NLU错误 "})
     assert page.status == 303 and page.location == href(chats.k12)
     await agent.post(href(chats.k12, "/tags"), {"tag": "NLU错误"})  # twice: still one tag
@@ -236,16 +258,18 @@ async def test_tags_are_added_filtered_escaped_and_removed(stack: Stack, chats: 
     assert (k12, "NLU错误") in added and (k12, XSS) in added and removed == [(k12, XSS)]
 
 
-async def test_export_downloads_a_test_story(stack: Stack, chats: Chats, agent: StaffClient,
-                                             stack_db: Database) -> None:
+async def test_export_downloads_a_test_story(
+    stack: Stack, chats: Chats, agent: StaffClient, stack_db: Database
+) -> None:
     page = await agent.get(href(chats.k12, "/story.yml"))
     assert page.status == 200
     assert page.headers["Content-Disposition"] == f'attachment; filename="test_conversation_{ref(chats.k12)[:12]}.yml"'
     assert page.headers["Content-Type"].startswith("application/x-yaml")
     assert not {K12.id_number} & set(FULL_ID.findall(page.text)) and K12.name not in page.text
     story = yaml.safe_load(page.text)["stories"][0]
-    fake = next(s["slot_was_set"][0]["id_number"] for s in story["steps"]
-                if "id_number" in s.get("slot_was_set", [{}])[0])
+    fake = next(
+        s["slot_was_set"][0]["id_number"] for s in story["steps"] if "id_number" in s.get("slot_was_set", [{}])[0]
+    )
     assert validate_id(fake).ok and fake != K12.id_number
     assert {"action": "action_claim_card"} in story["steps"]
     assert [e.target for e in await audit_entries(stack_db, "cv-agent", "export_story")][-1] == ref(chats.k12)

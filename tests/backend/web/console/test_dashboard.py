@@ -1,6 +1,7 @@
 """The campaign dashboard and the distribution report download, from real
 claims made through the API, on SQLite and PostgreSQL; and the SVG charts
 themselves (well-formed, escaped)."""
+
 from __future__ import annotations
 
 import csv
@@ -8,14 +9,14 @@ import datetime as dt
 import io
 import re
 import xml.etree.ElementTree as ET
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import pytest_asyncio
 from sqlalchemy import select, update
 
-from backend.web.console.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
 from backend.models import AuditEntry, Card, ClaimAttempt, utcnow
+from backend.web.console.charts import Series, bar_chart, column_chart, line_chart, nice_ticks
 from contract.beijing import today
 from tests.conftest import Api
 from tests.people import (
@@ -33,8 +34,13 @@ from tests.people import (
 from tests.staff_client import StaffClient, signed_in
 
 SVG = "{http://www.w3.org/2000/svg}"
-CHART_IDS = {"chart-cards-per-day", "chart-cards-by-identity", "chart-claims-by-district",
-             "chart-claims-by-school", "chart-failures-over-time"}
+CHART_IDS = {
+    "chart-cards-per-day",
+    "chart-cards-by-identity",
+    "chart-claims-by-district",
+    "chart-claims-by-school",
+    "chart-failures-over-time",
+}
 # The known days: D (Beijing) and the day after; one card the day before.
 D = today() - dt.timedelta(days=100)
 LATE_ON_D = dt.datetime.combine(D, dt.time(15, 59, 59))  # UTC: 23:59:59 on D in Beijing
@@ -47,6 +53,7 @@ async def make_claims(api: Api) -> dict[str, str]:
     """Five cards and ten claim attempts (four failing), then moved to known
     times: everything late on D, the teacher's card and claim just after
     midnight (Beijing) of D+1, the public card and claim the day before D."""
+
     async def claim(person_path: str, name: str, id_number: str, **kw: str) -> dict:
         status, body = await api.claim(path=person_path, name=name, id_number=id_number, channel_user="dash", **kw)
         assert status in (200, 201, 422), body
@@ -55,18 +62,32 @@ async def make_claims(api: Api) -> dict[str, str]:
     cards = {
         "xiaoming": (await claim("k12_student", XIAOMING.name, XIAOMING.id_number))["card"]["card_number"],
         "teacher": (await claim("teacher", TEACHER.name, TEACHER.id_number))["card"]["card_number"],
-        "both": (await claim("teacher", TEACHER_AND_UNIVERSITY.name, TEACHER_AND_UNIVERSITY.id_number))
-        ["card"]["card_number"],
+        "both": (await claim("teacher", TEACHER_AND_UNIVERSITY.name, TEACHER_AND_UNIVERSITY.id_number))["card"][
+            "card_number"
+        ],
         "public": (await claim("public", PUBLIC.name, PUBLIC.id_number))["card"]["card_number"],
-        "chen": (await claim("parent", CHEN_CHILDREN[0].name, CHEN_CHILDREN[0].id_number,
-                             guardian_name=FATHER_CHEN.name, guardian_id_number=FATHER_CHEN.id_number))
-        ["card"]["card_number"],
+        "chen": (
+            await claim(
+                "parent",
+                CHEN_CHILDREN[0].name,
+                CHEN_CHILDREN[0].id_number,
+                guardian_name=FATHER_CHEN.name,
+                guardian_id_number=FATHER_CHEN.id_number,
+            )
+        )["card"]["card_number"],
     }
     assert (await claim("k12_student", XIAOMING.name, XIAOMING.id_number))["status"] == "existing"
     assert (await claim("k12_student", GRADUATED.name, GRADUATED.id_number))["code"] == "not_enrolled"
     assert (await claim("k12_student", "张三", PUBLIC.id_number))["code"] == "identity_not_found"
-    assert (await claim("parent", XIAOMING.name, XIAOMING.id_number, guardian_name=GUARDIAN_HU.name,
-                        guardian_id_number=GUARDIAN_HU.id_number))["code"] == "guardian_mismatch"
+    assert (
+        await claim(
+            "parent",
+            XIAOMING.name,
+            XIAOMING.id_number,
+            guardian_name=GUARDIAN_HU.name,
+            guardian_id_number=GUARDIAN_HU.id_number,
+        )
+    )["code"] == "guardian_mismatch"
     bad_id = XIAOMING.id_number[:-1] + ("0" if XIAOMING.id_number[-1] != "0" else "1")
     assert (await claim("k12_student", XIAOMING.name, bad_id))["code"] == "invalid_id_number"
 
@@ -141,7 +162,12 @@ async def test_dashboard_figures_for_known_claims(api: Api, admin: StaffClient) 
     assert set(charts) == CHART_IDS
     d, d1 = D.strftime("%m-%d"), (D + dt.timedelta(days=1)).strftime("%m-%d")
     assert tooltips(charts["chart-cards-per-day"]) == {d: "3", d1: "1"}  # the Beijing-day boundary
-    assert tooltips(charts["chart-cards-by-identity"]) == {"中小学生/中职学生": "2", "大学生": "1", "教师": "2", "社会公众": "0"}
+    assert tooltips(charts["chart-cards-by-identity"]) == {
+        "中小学生/中职学生": "2",
+        "大学生": "1",
+        "教师": "2",
+        "社会公众": "0",
+    }
     assert [table_row(html, "identity-table", "data-identity", k)[1] for k in ("k12_student", "teacher")] == ["2", "2"]
     assert table_row(html, "path-table", "data-path", "parent") == ["家长代领", "1"]
     assert table_row(html, "path-table", "data-path", "teacher") == ["教师", "2"]
@@ -160,16 +186,21 @@ async def test_dashboard_figures_for_known_claims(api: Api, admin: StaffClient) 
 
     failures = tooltips(charts["chart-failures-over-time"], "circle")
     assert failures == {
-        f"{d} · 学籍非在读": "1", f"{d1} · 学籍非在读": "0",
-        f"{d} · 未核验到身份": "1", f"{d1} · 未核验到身份": "0",
-        f"{d} · 监护人不符": "1", f"{d1} · 监护人不符": "0",
-        f"{d} · 身份证号无效": "1", f"{d1} · 身份证号无效": "0",
+        f"{d} · 学籍非在读": "1",
+        f"{d1} · 学籍非在读": "0",
+        f"{d} · 未核验到身份": "1",
+        f"{d1} · 未核验到身份": "0",
+        f"{d} · 监护人不符": "1",
+        f"{d1} · 监护人不符": "0",
+        f"{d} · 身份证号无效": "1",
+        f"{d1} · 身份证号无效": "0",
     }
 
     async with api.db.reading() as session:
         views = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "view_dashboard"))).all()
     assert [(v.staff_username, v.detail) for v in views] == [
-        ("boss", f"{D.isoformat()}~{(D + dt.timedelta(days=1)).isoformat()}")]
+        ("boss", f"{D.isoformat()}~{(D + dt.timedelta(days=1)).isoformat()}")
+    ]
 
 
 async def test_the_default_range_is_the_last_thirty_days(api: Api, admin: StaffClient) -> None:
@@ -194,20 +225,33 @@ async def test_a_bad_range_is_refused_with_the_default(api: Api, admin: StaffCli
 
 
 async def test_labels_from_the_database_are_escaped_in_the_charts(api: Api, admin: StaffClient) -> None:
-    nasty = '<script>alert(1)</script>&"\'\x01学校'
+    nasty = "<script>alert(1)</script>&\"'\x01学校"
     async with api.db.writing() as session:
-        session.add(Card(card_number="X1", holder_id_number="X" * 18, holder_name="某", path="k12_student",
-                         identities=["k12_student"], permissions=[], district_code="360102",
-                         school_code="S<1>", school_name=nasty, created_at=utcnow(), updated_at=utcnow()))
-        session.add(ClaimAttempt(created_at=utcnow(), action="claim", success=True, district_code="360102",
-                                 school_code="S<1>"))
+        session.add(
+            Card(
+                card_number="X1",
+                holder_id_number="X" * 18,
+                holder_name="某",
+                path="k12_student",
+                identities=["k12_student"],
+                permissions=[],
+                district_code="360102",
+                school_code="S<1>",
+                school_name=nasty,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+        session.add(
+            ClaimAttempt(created_at=utcnow(), action="claim", success=True, district_code="360102", school_code="S<1>")
+        )
     page = await admin.get("/staff/dashboard")
     assert page.status == 200
     assert "<script>alert(1)" not in page.text
     charts = svgs(page.text)
     assert set(charts) == CHART_IDS
     labels = "".join(charts["chart-claims-by-school"].itertext())
-    assert '<script>alert(1)</script>&"\'学校' in labels  # shown as text, not markup
+    assert "<script>alert(1)</script>&\"'学校" in labels  # shown as text, not markup
 
 
 # -- the report download ---------------------------------------------------------------------
@@ -226,34 +270,42 @@ async def test_report_csv_download(api: Api, admin: StaffClient) -> None:
     header = rows[0]
     assert header[:5] == ["区县代码", "区县", "学校代码", "学校名称", "发卡总数"]
     assert "发卡-中小学生/中职学生" in header and "领取失败-监护人不符" in header
-    by_school = {(r[0], r[2]): dict(zip(header, r)) for r in rows[1:-1]}
+    by_school = {(r[0], r[2]): dict(zip(header, r, strict=True)) for r in rows[1:-1]}
     school = by_school[(SCHOOL[2], SCHOOL[0])]
-    assert (school["区县"], school["学校名称"], school["发卡总数"], school["发卡-中小学生/中职学生"], school["发卡-教师"]) == (
-        "南昌市东湖区", SCHOOL[1], "3", "2", "1")
+    assert (
+        school["区县"],
+        school["学校名称"],
+        school["发卡总数"],
+        school["发卡-中小学生/中职学生"],
+        school["发卡-教师"],
+    ) == ("南昌市东湖区", SCHOOL[1], "3", "2", "1")
     assert (school["领取失败-学籍非在读"], school["领取失败-监护人不符"]) == ("1", "1")
     unlinked = by_school[("", "")]
     assert (unlinked["区县"], unlinked["发卡-社会公众"], unlinked["领取失败-未核验到身份"]) == ("未关联", "1", "1")
-    total = dict(zip(header, rows[-1]))
+    total = dict(zip(header, rows[-1], strict=True))
     assert (total["区县代码"], total["发卡总数"], total["领取失败-身份证号无效"]) == ("合计", "5", "1")
 
-    ranged = await admin.get(f"/staff/dashboard/report.csv?from={(D + dt.timedelta(days=1)).isoformat()}"
-                             f"&to={(D + dt.timedelta(days=1)).isoformat()}")
+    ranged = await admin.get(
+        f"/staff/dashboard/report.csv?from={(D + dt.timedelta(days=1)).isoformat()}"
+        f"&to={(D + dt.timedelta(days=1)).isoformat()}"
+    )
     ranged_rows = list(csv.reader(io.StringIO(ranged.body[3:].decode("utf-8"))))
-    assert dict(zip(header, ranged_rows[-1]))["发卡总数"] == "1"  # only the teacher, after midnight
+    assert dict(zip(header, ranged_rows[-1], strict=True))["发卡总数"] == "1"  # only the teacher, after midnight
     assert (await admin.get("/staff/dashboard/report.csv?from=nonsense")).status == 400
 
     async with api.db.reading() as session:
         exports = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "export_report"))).all()
     assert [e.detail for e in exports] == [
-        f"累计，{len(rows) - 2} 行", f"{(D + dt.timedelta(days=1)).isoformat()}~{(D + dt.timedelta(days=1)).isoformat()}，"
-        f"{len(ranged_rows) - 2} 行"]
+        f"累计，{len(rows) - 2} 行",
+        f"{(D + dt.timedelta(days=1)).isoformat()}~{(D + dt.timedelta(days=1)).isoformat()}，{len(ranged_rows) - 2} 行",
+    ]
 
 
 # -- the charts themselves -----------------------------------------------------------------------
 
 
 def test_charts_are_well_formed_and_escape_their_text() -> None:
-    label = '<b>&"\'\x00\x1f名称'
+    label = "<b>&\"'\x00\x1f名称"
     for svg in (
         column_chart("c1", label, [label, "b"], [Series(label, [1, 2]), Series("二", [3, 0])]),
         bar_chart("c2", label, [label, "很长很长很长很长很长很长很长很长很长很长的学校名称"], [Series(label, [5, 7])]),

@@ -12,6 +12,7 @@ every page added under /staff later is covered without editing this file.
 Chat messages reach the console's transcripts through Rasa's tracker
 store, so their XSS test runs against the running stack (tests/stack.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -19,14 +20,15 @@ import json
 import os
 import pwd
 import re
-import sqlite3
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import AsyncIterator
 from html.parser import HTMLParser
-from typing import Any, AsyncIterator, Optional
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
@@ -38,11 +40,10 @@ from argon2.exceptions import VerifyMismatchError
 from sqlalchemy import text as sql
 
 from backend.appkeys import SETTINGS
+from backend.config import async_database_url
+from backend.db import Database
 from backend.web.chat_page import COOKIE as CHAT_COOKIE
 from backend.web.chat_page import conversation_sender
-from backend.config import async_database_url
-from backend.web.console.refs import conversation_ref
-from backend.db import Database
 from backend.web.console.auth import (
     LOGIN_COOKIE,
     LOGIN_MAX_FAILURES,
@@ -51,6 +52,7 @@ from backend.web.console.auth import (
     SESSION_SECONDS,
     sign,
 )
+from backend.web.console.refs import conversation_ref
 from backend.web.console.staff import create_staff
 from identity import mask_id
 from tests.chat_client import ChatClient, session_secret
@@ -79,8 +81,9 @@ class Staff:
     def __init__(self, base_url: str, address: str = "127.0.0.1") -> None:
         self.base = base_url.rstrip("/")
         # Another loopback address (127.0.0.2) is another client address to the server.
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
-                                          connector=aiohttp.TCPConnector(local_addr=(address, 0)))
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), connector=aiohttp.TCPConnector(local_addr=(address, 0))
+        )
         self.csrf = ""  # the token of the last page that had a form
 
     async def close(self) -> None:
@@ -98,15 +101,14 @@ class Staff:
     async def get(self, path: str, **kw: Any) -> tuple[int, str, Any]:
         return await self.request("GET", path, **kw)
 
-    async def post(self, path: str, form: dict[str, str], csrf: Optional[str] = None,
-                   **kw: Any) -> tuple[int, str, Any]:
+    async def post(self, path: str, form: dict[str, str], csrf: str | None = None, **kw: Any) -> tuple[int, str, Any]:
         """POST a form; with the current CSRF token unless `csrf` is given
         ("" sends none at all)."""
         token = self.csrf if csrf is None else csrf
         data = dict(form, csrf_token=token) if token else dict(form)
         return await self.request("POST", path, data=data, **kw)
 
-    async def login(self, username: str, password: str, next_: Optional[str] = None) -> tuple[int, str, Any]:
+    async def login(self, username: str, password: str, next_: str | None = None) -> tuple[int, str, Any]:
         status, _, _ = await self.get("/staff/login")
         assert status == 200
         form = {"username": username, "password": password}
@@ -114,7 +116,7 @@ class Staff:
             form["next"] = next_
         return await self.post("/staff/login", form)
 
-    async def signed_in(self, username: str, password: str) -> "Staff":
+    async def signed_in(self, username: str, password: str) -> Staff:
         status, body, _ = await self.login(username, password)
         assert status == 302, body
         await self.refresh()
@@ -126,7 +128,7 @@ class Staff:
         if status != 200:  # an admin-only page for an agent; the audit log for an admin
             status, body, _ = await self.get("/staff/audit")
 
-    def cookie(self, name: str) -> Optional[str]:
+    def cookie(self, name: str) -> str | None:
         for c in self.http.cookie_jar:
             if c.key == name:
                 return c.value
@@ -167,8 +169,7 @@ def fill(template: str, values: dict[str, str]) -> str:
 def placeholders(user: str, ticket: int, ref: str = "1") -> dict[str, str]:
     """Values for route placeholders: a conversation (its opaque reference)
     and a ticket that exist."""
-    return {"ref": ref, "sender": user, "conversation": user, "user": user, "ticket": str(ticket),
-            "id": str(ticket)}
+    return {"ref": ref, "sender": user, "conversation": user, "user": user, "ticket": str(ticket), "id": str(ticket)}
 
 
 async def new_ticket(api: Api, user: str, summary: str = "想找人工客服") -> int:
@@ -249,8 +250,9 @@ async def test_anonymous_page_redirect_comes_back_after_login(console: Api, clie
     assert parse_qs(urlsplit(location).query) == {"next": ["/staff/audit?page=2"]}
     status, body, _ = await visitor.get(location)
     assert status == 200 and 'value="/staff/audit?page=2"' in body
-    status, _, resp = await visitor.post("/staff/login", {"username": ADMIN, "password": ADMIN_PASSWORD,
-                                                          "next": "/staff/audit?page=2"})
+    status, _, resp = await visitor.post(
+        "/staff/login", {"username": ADMIN, "password": ADMIN_PASSWORD, "next": "/staff/audit?page=2"}
+    )
     assert status == 302 and resp.headers["Location"] == "/staff/audit?page=2"
 
 
@@ -289,8 +291,7 @@ async def test_a_disabled_account_or_a_changed_role_takes_effect_at_once(console
         await session.execute(sql("UPDATE staff_users SET role = 'agent' WHERE username = :u"), {"u": ADMIN})
     assert (await admin.get("/staff/audit"))[0] == 403
     async with console.db.writing() as session:
-        await session.execute(sql("UPDATE staff_users SET active = :f WHERE username = :u"),
-                              {"u": ADMIN, "f": False})
+        await session.execute(sql("UPDATE staff_users SET active = :f WHERE username = :u"), {"u": ADMIN, "f": False})
     status, _, resp = await admin.get("/staff/audit")
     assert status == 302 and resp.headers["Location"].startswith("/staff/login")
     # ...and a disabled account cannot sign in again.
@@ -310,8 +311,15 @@ async def test_posts_without_a_valid_csrf_token_are_refused_and_change_nothing(c
     other = await clients().signed_in(AGENT, PASSWORD)  # a valid token, of another session
     assert admin.csrf and other.csrf and admin.csrf != other.csrf
     before = await snapshot(console)
-    form = {"text": "您好", "reply": "您好", "tag": "NLU错误", "summary": "改了", "status": "resolved",
-            "username": "x", "role": "admin"}
+    form = {
+        "text": "您好",
+        "reply": "您好",
+        "tag": "NLU错误",
+        "summary": "改了",
+        "status": "resolved",
+        "username": "x",
+        "role": "admin",
+    }
     for template in post_routes:
         path = fill(template, values)
         for token in ("", "forged-token", other.csrf, admin.csrf + "x"):
@@ -365,8 +373,9 @@ async def test_forged_tampered_and_expired_session_cookies_are_refused(console: 
 
     async def audit_page_with(cookie: str) -> int:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            async with http.get(agent.base + "/staff/audit", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},
-                                allow_redirects=False) as resp:
+            async with http.get(
+                agent.base + "/staff/audit", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, allow_redirects=False
+            ) as resp:
                 return resp.status
 
     # The control: a cookie signed with the server's secret for the admin works.
@@ -391,13 +400,12 @@ async def test_forged_tampered_and_expired_session_cookies_are_refused(console: 
         assert await audit_page_with(cookie) == 302, what
 
 
-async def test_a_copy_of_the_cookie_is_worthless_after_logout_or_a_password_reset(
-    console: Api, clients: Any
-) -> None:
+async def test_a_copy_of_the_cookie_is_worthless_after_logout_or_a_password_reset(console: Api, clients: Any) -> None:
     async def tickets_with(cookie: str) -> int:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            async with http.get(console_base + "/staff/tickets", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},
-                                allow_redirects=False) as resp:
+            async with http.get(
+                console_base + "/staff/tickets", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}, allow_redirects=False
+            ) as resp:
                 return resp.status
 
     agent = await clients().signed_in(AGENT, PASSWORD)
@@ -428,7 +436,7 @@ async def test_session_cookie_is_httponly_and_samesite_strict(console: Api, clie
         assert "secure" not in attributes  # plain HTTP in development; see the next test
     assert any(a.strip().lower().startswith("max-age=") for a in session.split(";"))
     # Signing in drops the login form's cookie.
-    assert cookies[LOGIN_COOKIE].startswith(f"{LOGIN_COOKIE}=;") or 'max-age=0' in cookies[LOGIN_COOKIE].lower()
+    assert cookies[LOGIN_COOKIE].startswith(f"{LOGIN_COOKIE}=;") or "max-age=0" in cookies[LOGIN_COOKIE].lower()
 
 
 async def test_cookies_are_secure_when_served_over_https(registry_db: str) -> None:
@@ -513,9 +521,21 @@ async def test_wrong_username_and_wrong_password_answer_the_same(console: Api, c
     assert fastest_unknown > 0.3 * fastest_wrong, (fastest_unknown, fastest_wrong)
 
 
-@pytest.mark.parametrize("target", ["//evil.com", "https://evil", "/\\evil", "http://evil.com/staff",
-                                    "/staff\\@evil.com", "javascript:alert(1)", "//evil.com/staff",
-                                    "\\\\evil.com", " //evil.com", "/%2F%2Fevil.com"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.com",
+        "https://evil",
+        "/\\evil",
+        "http://evil.com/staff",
+        "/staff\\@evil.com",
+        "javascript:alert(1)",
+        "//evil.com/staff",
+        "\\\\evil.com",
+        " //evil.com",
+        "/%2F%2Fevil.com",
+    ],
+)
 async def test_next_never_leaves_the_console(console: Api, clients: Any, target: str) -> None:
     visitor = clients()
     status, body, _ = await visitor.get("/staff/login", params={"next": target})
@@ -558,8 +578,15 @@ async def test_logins_failures_and_logouts_are_audited(console: Api, clients: An
 
 def create_staff_cli(database_url: str, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "BACKEND_DATABASE_URL": database_url, "HOME": str(ROOT / "var")}
-    return subprocess.run([sys.executable, "-m", "backend", "create-staff", *args], input=stdin, text=True,
-                          capture_output=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "backend", "create-staff", *args],
+        input=stdin,
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
 
 
 async def test_create_staff_cli(api: Api, clients: Any) -> None:
@@ -601,9 +628,10 @@ def assert_escaped(page: str, payload: str, escaped: str, where: str) -> None:
     assert "<script>alert" not in page and "<img src=x" not in page, where
 
 
-@pytest.mark.parametrize("payload,escaped", list(zip(XSS_PAYLOADS, XSS_ESCAPED)))
-async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(console: Api, clients: Any, payload: str,
-                                                                    escaped: str) -> None:
+@pytest.mark.parametrize("payload,escaped", list(zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True)))
+async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(
+    console: Api, clients: Any, payload: str, escaped: str
+) -> None:
     key = secrets.token_hex(16)  # the chat page's conversation cookie
     user = conversation_sender(app_of(console)[SETTINGS].session_secret, key)
     ticket = await new_ticket(console, user, summary=payload)
@@ -622,8 +650,10 @@ async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(console: Api
     assert page.count(escaped) >= 2  # the summary and the reply
     assert_escaped(page, payload, escaped, "ticket page (reply)")
     # The reply reaches the chat page as JSON data (the page sets it as text).
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser, browser.get(
-            agent.base + "/chat/api/updates", headers={"Cookie": f"{CHAT_COOKIE}={key}"}) as resp:
+    async with (
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser,
+        browser.get(agent.base + "/chat/api/updates", headers={"Cookie": f"{CHAT_COOKIE}={key}"}) as resp,
+    ):
         assert resp.content_type == "application/json"
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert [r["text"] for r in (await resp.json())["replies"]] == [f"回复 {payload}"]
@@ -635,7 +665,7 @@ async def test_xss_in_ticket_summaries_and_replies_is_shown_escaped(console: Api
 
 
 async def test_a_username_echoed_by_the_login_form_is_escaped(console: Api, clients: Any) -> None:
-    for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+    for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
         status, page, _ = await clients().login(payload, "wrong password!")
         assert status == 401
         assert_escaped(page, payload, escaped, "login form")
@@ -670,7 +700,7 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
         transcript = f"/staff/conversations/{conversation_ref(secret, sender)}"
         status, page, _ = await admin.get(transcript)
         assert status == 200, page
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             assert_escaped(page, payload, escaped, "transcript (messages)")
         for payload in XSS_PAYLOADS:
             status, _, resp = await admin.post(f"{transcript}/tags", {"tag": payload})
@@ -678,10 +708,10 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
             await admin.refresh()
         status, page, _ = await admin.get(transcript)
         assert status == 200
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             assert page.count(escaped) >= 2, "the message and the tag"
             assert_escaped(page, payload, escaped, "transcript (tags)")
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             status, page, _ = await admin.get("/staff/conversations", params={"tag": payload})
             assert status == 200 and f'href="{transcript}"' in page, "the conversation, found by its tag"
             assert_escaped(page, payload, escaped, "conversation list (tags, filter)")
@@ -690,7 +720,7 @@ async def test_xss_in_chat_messages_and_tags_is_shown_escaped(stack: Stack) -> N
             assert payload not in page and "<img src=x" not in page and "<script>alert" not in page
         status, page, _ = await admin.get("/staff/audit")
         assert status == 200 and "tag_conversation" in page
-        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED):
+        for payload, escaped in zip(XSS_PAYLOADS, XSS_ESCAPED, strict=True):
             assert_escaped(page, payload, escaped, "audit log (tags)")
     finally:
         await admin.close()
@@ -703,19 +733,27 @@ def write_tracker(path: Path, conversations: dict[str, list[str]]) -> str:
     """A Rasa SQL tracker store (SQLite, Rasa's `events` table) holding these
     conversations: each user message answered by the bot."""
     con = sqlite3.connect(path)
-    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), type_name VARCHAR(255),"
-                " timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)")
+    con.execute(
+        "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), type_name VARCHAR(255),"
+        " timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"
+    )
     t = time.time() - 120
     for sender, said in conversations.items():
         for text in said:
             t += 1
-            user = {"event": "user", "text": text, "timestamp": t,
-                    "parse_data": {"intent": {"name": "greet", "confidence": 0.98}, "entities": []}}
+            user = {
+                "event": "user",
+                "text": text,
+                "timestamp": t,
+                "parse_data": {"intent": {"name": "greet", "confidence": 0.98}, "entities": []},
+            }
             bot = {"event": "bot", "text": "您好！请问有什么可以帮您？", "timestamp": t + 0.5, "data": {}}
             for event, intent in ((user, "greet"), (bot, None)):
-                con.execute("INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)"
-                            " VALUES (?, ?, ?, ?, NULL, ?)", (sender, event["event"], event["timestamp"], intent,
-                                                               json.dumps(event, ensure_ascii=False)))
+                con.execute(
+                    "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)"
+                    " VALUES (?, ?, ?, ?, NULL, ?)",
+                    (sender, event["event"], event["timestamp"], intent, json.dumps(event, ensure_ascii=False)),
+                )
     con.commit()
     con.close()
     return f"sqlite+aiosqlite:///{path}"
@@ -758,8 +796,9 @@ async def browsers(tracked: Tracked) -> AsyncIterator[Any]:
         await c.close()
 
 
-async def test_conversations_are_named_by_an_opaque_reference_never_by_their_id(tracked: Tracked,
-                                                                               browsers: Any) -> None:
+async def test_conversations_are_named_by_an_opaque_reference_never_by_their_id(
+    tracked: Tracked, browsers: Any
+) -> None:
     t = tracked
     agent = await browsers().signed_in(AGENT, PASSWORD)
     # The queue, the ticket and the list link to the conversation by its reference.
@@ -808,7 +847,8 @@ async def test_conversations_are_named_by_an_opaque_reference_never_by_their_id(
 async def audit_rows(api: Api, username: str, column: str = "detail") -> list[tuple[str, Any]]:
     async with api.db.reading() as session:
         rows = await session.execute(
-            sql(f"SELECT action, {column} FROM staff_audit WHERE staff_username = :u ORDER BY id"), {"u": username})
+            sql(f"SELECT action, {column} FROM staff_audit WHERE staff_username = :u ORDER BY id"), {"u": username}
+        )
         return [(r[0], r[1]) for r in rows]
 
 
@@ -823,7 +863,7 @@ class InlineCode(HTMLParser):
         self.found: list[str] = []
         self._script = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "style":
             self.found.append("<style>")
@@ -858,8 +898,7 @@ def assert_strict_policy(resp: Any, where: Any) -> None:
     assert resp.headers.get("X-Content-Type-Options") == "nosniff", where
 
 
-async def test_every_console_answer_has_a_strict_policy_and_cannot_be_framed(tracked: Tracked,
-                                                                            browsers: Any) -> None:
+async def test_every_console_answer_has_a_strict_policy_and_cannot_be_framed(tracked: Tracked, browsers: Any) -> None:
     t = tracked
     values = placeholders(t.sender, t.ticket, t.ref)
     anonymous, agent = browsers(), await browsers().signed_in(AGENT, PASSWORD)
@@ -883,8 +922,12 @@ async def test_every_console_answer_has_a_strict_policy_and_cannot_be_framed(tra
             parser.feed(page)
             assert parser.found == [], (path, parser.found)  # the policy would block them: there are none
     assert pages >= 6  # tickets, a ticket, conversations, a transcript, the dashboard, the audit log
-    for who, path, status in ((anonymous, "/staff/login", 200), (agent, "/staff/audit", 403),
-                              (agent, "/staff/no-such-page", 404), (agent, "/staff/conversations/x", 404)):
+    for who, path, status in (
+        (anonymous, "/staff/login", 200),
+        (agent, "/staff/audit", 403),
+        (agent, "/staff/no-such-page", 404),
+        (agent, "/staff/conversations/x", 404),
+    ):
         got, page, resp = await who.get(path)
         assert got == status, path
         assert_strict_policy(resp, path)
@@ -940,8 +983,9 @@ async def test_list_views_searches_and_exports_are_audited(tracked: Tracked, bro
 
 def backend_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "BACKEND_DATABASE_URL": database_url, "HOME": str(ROOT / "var")}
-    return subprocess.run([sys.executable, "-m", "backend", *args], text=True, capture_output=True, cwd=ROOT,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "backend", *args], text=True, capture_output=True, cwd=ROOT, env=env, timeout=120
+    )
 
 
 async def test_the_cli_look_ups_are_audited_with_the_os_user(console: Api, clients: Any) -> None:
@@ -951,13 +995,22 @@ async def test_the_cli_look_ups_are_audited_with_the_os_user(console: Api, clien
     assert backend_cli(url, "lookup-card", "--id-number", XIAOMING.id_number).returncode == 1  # no card yet
     assert backend_cli(url, "lookup-card", "--card-number", "360000000000").returncode == 1
     async with console.db.reading() as session:
-        rows = [tuple(r) for r in await session.execute(sql(
-            "SELECT staff_username, action, target, detail, remote FROM staff_audit"
-            " WHERE action LIKE 'lookup%' ORDER BY id"))]
+        rows = [
+            tuple(r)
+            for r in await session.execute(
+                sql(
+                    "SELECT staff_username, action, target, detail, remote FROM staff_audit"
+                    " WHERE action LIKE 'lookup%' ORDER BY id"
+                )
+            )
+        ]
     who = "cli:" + pwd.getpwuid(os.getuid()).pw_name
     masked = mask_id(XIAOMING.id_number)
-    assert [r[:3] for r in rows] == [(who, "lookup_person", masked), (who, "lookup_card", masked),
-                                     (who, "lookup_card", "360000000000")], rows
+    assert [r[:3] for r in rows] == [
+        (who, "lookup_person", masked),
+        (who, "lookup_card", masked),
+        (who, "lookup_card", "360000000000"),
+    ], rows
     assert [r[3] for r in rows] == ["found", "not found", "not found"]
     assert XIAOMING.id_number not in json.dumps(rows, ensure_ascii=False)
     admin = await clients().signed_in(ADMIN, ADMIN_PASSWORD)

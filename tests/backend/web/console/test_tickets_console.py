@@ -1,21 +1,22 @@
 """The 转人工 ticket queue through the real staff console: tickets opened as
 the bot opens them (POST /api/v1/tickets with the service token), staff
 signed in through the login form, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
 import re
 import uuid
 from collections import Counter
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from sqlalchemy import select
 
-from backend.web.chat_page import COOKIE, conversation_sender
 from backend.config import DEV_SESSION_SECRET
-from backend.web.console.refs import conversation_ref
 from backend.models import AgentReply, AuditEntry, Ticket, utcnow
+from backend.web.chat_page import COOKIE, conversation_sender
+from backend.web.console.refs import conversation_ref
 from tests.conftest import Api
 from tests.people import XIAOMING
 from tests.staff_client import StaffClient, signed_in
@@ -46,9 +47,11 @@ class Console:
 
     async def ticket_of(self, user: str) -> Ticket:
         async with self.api.db.reading() as session:
-            return (await session.scalars(
-                select(Ticket).where(Ticket.channel_user == user).order_by(Ticket.id.desc()).limit(1)
-            )).one()
+            return (
+                await session.scalars(
+                    select(Ticket).where(Ticket.channel_user == user).order_by(Ticket.id.desc()).limit(1)
+                )
+            ).one()
 
     async def ticket(self, ticket_id: int) -> Ticket:
         async with self.api.db.reading() as session:
@@ -58,15 +61,21 @@ class Console:
 
     async def replies(self, user: str) -> list[AgentReply]:
         async with self.api.db.reading() as session:
-            return list((await session.scalars(
-                select(AgentReply).where(AgentReply.channel_user == user).order_by(AgentReply.id)
-            )).all())
+            return list(
+                (
+                    await session.scalars(
+                        select(AgentReply).where(AgentReply.channel_user == user).order_by(AgentReply.id)
+                    )
+                ).all()
+            )
 
     async def audit(self, action: str) -> list[AuditEntry]:
         async with self.api.db.reading() as session:
-            return list((await session.scalars(
-                select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
-            )).all())
+            return list(
+                (
+                    await session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id))
+                ).all()
+            )
 
 
 @pytest_asyncio.fixture
@@ -147,8 +156,12 @@ async def test_queue_lists_open_tickets_oldest_first_with_counts(console: Consol
     page = await agent.get("/staff/tickets")
     assert page.status == 200
     assert queue_rows(page.text) == [first.number, second.number]
-    assert (tab_count(page.text, "open"), tab_count(page.text, "assigned"), tab_count(page.text, "resolved"),
-            tab_count(page.text, "all")) == (2, 1, 0, 3)
+    assert (
+        tab_count(page.text, "open"),
+        tab_count(page.text, "assigned"),
+        tab_count(page.text, "resolved"),
+        tab_count(page.text, "all"),
+    ) == (2, 1, 0, 3)
     assert "身份：家长代领；失败原因：监护人不符" in page.text
     # The conversation is linked by its opaque reference, never named by its id.
     assert f'href="/staff/conversations/{ref("web-q2")}"' in page.text and "web-q2" not in page.text
@@ -170,8 +183,15 @@ async def test_summaries_are_shown_with_id_numbers_masked(console: Console) -> N
     )
     assert status == 201
     async with console.api.db.writing() as session:
-        session.add(Ticket(channel_user="web-raw", reason="request_human", status="open", created_at=utcnow(),
-                           summary=f"raw {XIAOMING.id_number} <b>bold</b>"))
+        session.add(
+            Ticket(
+                channel_user="web-raw",
+                reason="request_human",
+                status="open",
+                created_at=utcnow(),
+                summary=f"raw {XIAOMING.id_number} <b>bold</b>",
+            )
+        )
     agent = await console.staff("agent_a")
     page = await agent.get("/staff/tickets")
     assert XIAOMING.id_number not in page.text
@@ -256,7 +276,9 @@ async def test_replying_to_an_open_ticket_assigns_it_and_reaches_the_chat_user(c
     assert (await console.ticket(ticket.id)).assigned_to == "agent_b"
     replies = await console.replies(sender)
     assert [(r.staff_username, r.text, r.ticket_id) for r in replies] == [
-        ("agent_b", "您好，我是人工客服。", ticket.id), ("agent_c", "补充一点。", ticket.id)]
+        ("agent_b", "您好，我是人工客服。", ticket.id),
+        ("agent_c", "补充一点。", ticket.id),
+    ]
     # What the chat page polls for this conversation (and only this one).
     async with console.api.client.get("/chat/api/updates", headers={"Cookie": f"{COOKIE}={key}"}) as resp:
         assert resp.status == 200
@@ -287,11 +309,9 @@ async def test_reply_text_is_checked_and_shown_escaped(console: Console) -> None
 async def test_two_agents_taking_at_once_exactly_one_wins(console: Console) -> None:
     tickets = [await console.open_ticket(f"web-race-{i}") for i in range(6)]
     a, b = await console.staff("agent_a"), await console.staff("agent_b")
-    pages = await asyncio.gather(*[
-        client.post(f"/staff/tickets/{t.id}/take") for t in tickets for client in (a, b)
-    ])
+    pages = await asyncio.gather(*[client.post(f"/staff/tickets/{t.id}/take") for t in tickets for client in (a, b)])
     for i, t in enumerate(tickets):
-        outcomes = sorted(p.location.rsplit("=", 1)[-1] for p in pages[2 * i: 2 * i + 2])
+        outcomes = sorted(p.location.rsplit("=", 1)[-1] for p in pages[2 * i : 2 * i + 2])
         assert outcomes == ["held", "taken"], outcomes
         winner = "agent_a" if pages[2 * i].location.endswith("=taken") else "agent_b"
         stored = await console.ticket(t.id)
@@ -351,10 +371,10 @@ async def test_unknown_tickets_are_not_found(console: Console) -> None:
 
 
 async def test_the_ticket_page_shows_the_users_claim_attempts_masked(console: Console) -> None:
-    await console.api.claim(path="k12_student", name=XIAOMING.name, id_number=XIAOMING.id_number,
-                            channel_user="web-attempts")
-    await console.api.claim(path="k12_student", name="张三", id_number=XIAOMING.id_number,
-                            channel_user="web-attempts")
+    await console.api.claim(
+        path="k12_student", name=XIAOMING.name, id_number=XIAOMING.id_number, channel_user="web-attempts"
+    )
+    await console.api.claim(path="k12_student", name="张三", id_number=XIAOMING.id_number, channel_user="web-attempts")
     ticket = await console.open_ticket("web-attempts")
     agent = await console.staff("agent_a")
     page = await agent.get(f"/staff/tickets/{ticket.id}")
