@@ -3,13 +3,15 @@ on SQLite and PostgreSQL. Like the anonymous-access test, this enumerates
 the app's router: every /staff route must be classified below, so a route
 added later fails here until someone decides what a school or a district
 may do with it. Also: create-staff with --scope, and the schema's checks."""
+
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -87,8 +89,9 @@ class Browser:
 
     async def sign_in(self, username: str) -> Browser:
         await self.request("GET", "/staff/login")
-        status, body = await self.request("POST", "/staff/login", data={
-            "username": username, "password": PASSWORD, "csrf_token": self.csrf})
+        status, body = await self.request(
+            "POST", "/staff/login", data={"username": username, "password": PASSWORD, "csrf_token": self.csrf}
+        )
         assert status == 302, body
         status, _ = await self.request("GET", "/staff/dashboard")  # a page with the logout form's token
         assert status == 200
@@ -129,8 +132,9 @@ async def test_every_console_route_is_limited_for_districts_and_schools(console:
                 path = template.replace("{ticket_id}", ticket).replace("{ref}", "x")
                 kind = ROUTES[(method, template)]
                 if method == "POST":
-                    status, body = await browser.request("POST", path, data={
-                        "csrf_token": browser.csrf, "text": "hi", "tag": "t", "id_number": "x"})
+                    status, body = await browser.request(
+                        "POST", path, data={"csrf_token": browser.csrf, "text": "hi", "tag": "t", "id_number": "x"}
+                    )
                     if path == "/staff/logout":
                         assert status == 302
                         await browser.sign_in(username)
@@ -170,9 +174,19 @@ def test_scope_formats() -> None:
     assert Scope.parse("district", "3601").label == "南昌市"
     assert Scope.parse("district", "360781").label == "赣州市瑞金市"
     assert Scope.parse("school", " 3601020101, 3601020102,3601020101").codes == ("3601020101", "3601020102")
-    for role, scope in (("district", ""), ("district", "36010"), ("district", "3612"), ("district", "360105"),
-                        ("district", "3601,3602"), ("district", "３６０１"), ("school", ""),
-                        ("school", "36'; DROP"), ("admin", "3601"), ("agent", "3601020101"), ("root", None)):
+    for role, scope in (
+        ("district", ""),
+        ("district", "36010"),
+        ("district", "3612"),
+        ("district", "360105"),
+        ("district", "3601,3602"),
+        ("district", "３６０１"),
+        ("school", ""),
+        ("school", "36'; DROP"),
+        ("admin", "3601"),
+        ("agent", "3601020101"),
+        ("root", None),
+    ):
         with pytest.raises(ValueError):
             Scope.parse(role, scope)
     assert Scope.parse("admin", None).everything and Scope.parse("agent", "").text is None
@@ -182,15 +196,26 @@ async def test_the_schema_requires_a_scope_for_districts_and_schools(console: Ap
     for role, scope in (("district", None), ("school", None), ("district", "36010101"), ("admin", "3601")):
         with pytest.raises(IntegrityError):
             async with console.db.writing() as session:
-                await session.execute(sql(
-                    "INSERT INTO staff_users (username, password_hash, role, active, session_version, scope) "
-                    "VALUES ('x', 'h', :role, :t, 0, :scope)"), {"role": role, "scope": scope, "t": True})
+                await session.execute(
+                    sql(
+                        "INSERT INTO staff_users (username, password_hash, role, active, session_version, scope) "
+                        "VALUES ('x', 'h', :role, :t, 0, :scope)"
+                    ),
+                    {"role": role, "scope": scope, "t": True},
+                )
 
 
 def create_staff_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "BACKEND_DATABASE_URL": database_url, "HOME": str(ROOT / "var")}
-    return subprocess.run([sys.executable, "-m", "backend", "create-staff", *args, "--password-stdin"],
-                          input=PASSWORD + "\n", text=True, capture_output=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "backend", "create-staff", *args, "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
 
 
 async def test_create_staff_with_a_scope(console: Api) -> None:
@@ -200,10 +225,13 @@ async def test_create_staff_with_a_scope(console: Api) -> None:
     done = create_staff_cli(url, "schools2", "--role", "school", "--scope", "3601020101,3601110201")
     assert done.returncode == 0, done.stderr
     assert await console.scalar("SELECT scope FROM staff_users WHERE username = 'ganzhou'") == "3607"
-    assert await console.scalar("SELECT scope FROM staff_users WHERE username = 'schools2'") == \
-        "3601020101,3601110201"
-    for args in (("--role", "district"), ("--role", "district", "--scope", "36"),
-                 ("--role", "school"), ("--role", "admin", "--scope", "3601")):
+    assert await console.scalar("SELECT scope FROM staff_users WHERE username = 'schools2'") == "3601020101,3601110201"
+    for args in (
+        ("--role", "district"),
+        ("--role", "district", "--scope", "36"),
+        ("--role", "school"),
+        ("--role", "admin", "--scope", "3601"),
+    ):
         done = create_staff_cli(url, "refused", *args)
         assert done.returncode == 2 and "scope" in done.stderr, (args, done.stderr)
     assert await console.scalar("SELECT count(*) FROM staff_users WHERE username = 'refused'") == 0

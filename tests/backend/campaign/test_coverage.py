@@ -3,12 +3,14 @@ students and active teachers against those holding a card, by city,
 county, school, grade and class, within a scope; and over HTTP:
 `POST /staff/api/login` and `GET /staff/api/coverage` (CONTRACT.md,
 "Campaign"), the dashboard's drill-down and its downloads."""
+
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -61,14 +63,16 @@ async def test_coverage_is_limited_to_the_scope_and_narrowed_by_within(campaign_
     city = Scope.parse("district", "3601")
     assert set(await figures(campaign_db, "county", city)) == {"360102", "360111"}
     assert await figures(campaign_db, "school", city) == {
-        k: v for k, v in expected("school").items() if k.startswith("3601")}
+        k: v for k, v in expected("school").items() if k.startswith("3601")
+    }
     county = Scope.parse("district", "360781")
     assert await figures(campaign_db, "city", county) == {"3607": expected("county")["360781"]}
     schools = Scope.parse("school", "3601020102,3607810301")
     assert set(await figures(campaign_db, "school", schools)) == {"3601020102", "3607810301"}
     # within: a unit's code narrows (and never widens) the rows.
     assert await figures(campaign_db, "class", Scope("admin"), within="3601020101/二年级") == {
-        k: v for k, v in expected("class").items() if k.startswith("3601020101/二年级/")}
+        k: v for k, v in expected("class").items() if k.startswith("3601020101/二年级/")
+    }
     assert await figures(campaign_db, "school", city, within="360781") == {}
     assert await figures(campaign_db, "grade", schools, within="3601020101") == {}
     # stage: the students of one stage and their schools' teachers.
@@ -91,8 +95,9 @@ class Client:
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
     async def login(self, username: str, password: str = PASSWORD, **kw: Any) -> tuple[int, Any]:
-        async with self.http.post(self.base + "/staff/api/login", json={"username": username, "password": password},
-                                  **kw) as resp:
+        async with self.http.post(
+            self.base + "/staff/api/login", json={"username": username, "password": password}, **kw
+        ) as resp:
             return resp.status, await resp.json()
 
     async def get(self, path: str) -> tuple[int, bytes, Any]:
@@ -126,8 +131,9 @@ async def test_api_login_and_coverage_within_the_accounts_scope(console: Api, cl
     assert status == 401
     assert (await anonymous.login("prov_admin", "wrong password!"))[0] == 401
     assert (await anonymous.login("nobody", PASSWORD))[0] == 401
-    async with anonymous.http.post(anonymous.base + "/staff/api/login",
-                                   data={"username": "prov_admin", "password": PASSWORD}) as resp:
+    async with anonymous.http.post(
+        anonymous.base + "/staff/api/login", data={"username": "prov_admin", "password": PASSWORD}
+    ) as resp:
         assert resp.status == 415  # JSON only: a cross-site form cannot sign anyone in
     assert anonymous.http.cookie_jar.filter_cookies(anonymous.base + "/staff").get(SESSION_COOKIE) is None
 
@@ -204,6 +210,7 @@ async def test_coverage_downloads_are_excel_ready_and_audited(console: Api, clie
     status, body, resp = await county.get("/staff/dashboard/coverage?level=school")
     assert status == 200 and body.startswith("\ufeff".encode())
     assert "3607810301" not in body.decode("utf-8-sig")
-    actions = await console.scalar("SELECT count(*) FROM staff_audit WHERE staff_username = 'donghu' "
-                                   "AND action = 'export_coverage'")
+    actions = await console.scalar(
+        "SELECT count(*) FROM staff_audit WHERE staff_username = 'donghu' AND action = 'export_coverage'"
+    )
     assert actions == 2

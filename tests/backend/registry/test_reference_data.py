@@ -2,6 +2,7 @@
 their 100 county-level divisions with their current GB/T 2260 codes, the
 省直管县; and a registry import that reports district codes it does not
 know (SQLite and PostgreSQL), through the API and the CLI."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,19 @@ def test_eleven_cities_and_their_hundred_county_level_divisions() -> None:
     assert len(codes) == len(set(codes)) == 100
     assert all(len(c) == 6 and c[:4] in CITIES for c in codes)
     per_city = Counter(c[:4] for c in codes)
-    assert per_city == {"3601": 9, "3602": 4, "3603": 5, "3604": 13, "3605": 2, "3606": 3, "3607": 18,
-                        "3608": 13, "3609": 10, "3610": 11, "3611": 12}
+    assert per_city == {
+        "3601": 9,
+        "3602": 4,
+        "3603": 5,
+        "3604": 13,
+        "3605": 2,
+        "3606": 3,
+        "3607": 18,
+        "3608": 13,
+        "3609": 10,
+        "3610": 11,
+        "3611": 12,
+    }
     kinds = Counter(name[-1] for _, name, _ in COUNTIES)
     assert kinds == {"区": 27, "市": 12, "县": 61}
     # Changes since 2017: the old codes are gone, the new ones there.
@@ -64,17 +76,27 @@ async def test_an_import_reports_the_district_codes_it_does_not_know(database_ur
     known = _student(XIAOMING, "primary")
     old = dict(_student(TEACHER, "primary"), district_code="360105")  # 湾里区, merged in 2019
     students = write_csv(tmp_path / "s.csv", STUDENT_COLUMNS, [known, old])
-    teachers = write_csv(tmp_path / "t.csv", TEACHER_COLUMNS,
-                         [dict(_teacher(TEACHER), district_code="110101")])  # Beijing
+    teachers = write_csv(
+        tmp_path / "t.csv", TEACHER_COLUMNS, [dict(_teacher(TEACHER), district_code="110101")]
+    )  # Beijing
     s, t = await import_registry(database_url, students, teachers)
     # Imported all the same, and reported.
     assert (s.imported, s.errors, s.unknown_districts) == (2, [], {"360105": 1})
     assert (t.imported, t.errors, t.unknown_districts) == (1, [], {"110101": 1})
     # The CLI says so.
-    env = {"PATH": "/usr/bin:/bin", "BACKEND_DATABASE_URL": database_url, "HOME": str(ROOT / "var"),
-           "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "backend", "import-registry", "--students", str(students),
-                           "--no-progress"], text=True, capture_output=True, cwd=ROOT,
-                          env={**env, **{k: v for k, v in os.environ.items() if k == "TMPDIR"}}, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "BACKEND_DATABASE_URL": database_url,
+        "HOME": str(ROOT / "var"),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--no-progress"],
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env={**env, **{k: v for k, v in os.environ.items() if k == "TMPDIR"}},
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "360105 (1 rows)" in done.stdout and "not in the Jiangxi reference data" in done.stdout
