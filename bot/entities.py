@@ -65,10 +65,13 @@ class EntityRules(GraphComponent):
             return
         intent = message.get(INTENT) or {}
         name = intent.get("name") if isinstance(intent, dict) else None
+        if self.bare_name_intent and name not in (NAME_INTENT, "correct") and bare_name(text):
+            # First: the entities are refined for the intent the message ends
+            # with, so a bare name carries its person_name whatever DIET guessed.
+            self._set_intent(message, NAME_INTENT)
+            name = NAME_INTENT
         entities = refine(text, message.get(ENTITIES) or [], name)
         message.set(ENTITIES, entities, add_to_output=True)
-        if self.bare_name_intent and name not in (NAME_INTENT, "correct") and bare_name(text):
-            self._set_intent(message, NAME_INTENT)
 
     @staticmethod
     def _set_intent(message: Message, intent_name: str) -> None:
