@@ -1,5 +1,6 @@
 """The registries: `import-registry`, `demo-registry` (tools/demo_registry), `demo-identities`,
-and the campaign's reports (`report`: coverage by unit with --level, else cards and failures).
+and the campaign's reports (`report`: coverage by unit with --level, else cards and failures;
+`bulletin`: the September report as PDF, Excel or HTML).
 """
 
 from __future__ import annotations
@@ -159,4 +160,42 @@ def _campaign_report(args: argparse.Namespace) -> int:
         print(f"wrote {len(rows)} rows to {args.out}")
     else:
         write_csv(rows, sys.stdout)
+    return 0
+
+
+def cmd_bulletin(args: argparse.Namespace) -> int:
+    """The September report (发放领取情况通报) of the province or one unit, as PDF, Excel or HTML."""
+    from backend.campaign.bulletin import PROVINCE, UnitError, check_unit, gather
+    from backend.campaign.bulletin_files import ChromiumMissing, PdfFailed
+    from backend.web.console.bulletin import document, pdf, xlsx
+
+    try:
+        unit = check_unit(args.unit or PROVINCE)
+    except UnitError as exc:
+        print(f"--{exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> bytes:
+        db = await with_db(load_settings())
+        try:
+            async with db.reading() as session:
+                bulletin = await gather(session, db.dialect, unit)
+            if args.format == "pdf":
+                body = await pdf(bulletin)
+            elif args.format == "xlsx":
+                body = xlsx(bulletin)
+            else:
+                body = document(bulletin).encode("utf-8")
+            await audit_cli(db, "export_bulletin", bulletin.name, f"{args.format}; unit={unit}")
+            return body
+        finally:
+            await db.dispose()
+
+    try:
+        body = asyncio.run(run())
+    except (ChromiumMissing, PdfFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args.out.write_bytes(body)
+    print(f"wrote the {args.format} bulletin of unit {unit} to {args.out} ({len(body):,} bytes)")
     return 0

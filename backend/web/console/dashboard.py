@@ -23,12 +23,13 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import Date, String, case, cast, func, literal_column, select
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import Interval
 
 from backend.appkeys import DB
 from backend.campaign.coverage import LEVEL_LABELS, LEVELS, child_level, coverage, top_level, totals
+from backend.campaign.days import as_day as _day
+from backend.campaign.days import day_bucket
 from backend.campaign.scope import Scope
 from backend.models import Card, ClaimAttempt
 from backend.registry.jiangxi import district_name
@@ -95,19 +96,6 @@ def parse_range(query: Any) -> tuple[DayRange, str | None]:
     if (last - first).days + 1 > MAX_DAYS:
         return default_range(), f"时间范围最长 {MAX_DAYS} 天，已显示最近 30 天。"
     return DayRange(first, last), None
-
-
-def day_bucket(column: Any, dialect: str) -> Any:
-    """The Beijing date of a naive-UTC timestamp column, in SQL (literal
-    offsets, so GROUP BY repeats the very same expression)."""
-    if dialect == "sqlite":
-        return func.date(column, literal_column(f"'+{clock.UTC_OFFSET_HOURS} hours'"))
-    return cast(column + literal_column(f"INTERVAL '{clock.UTC_OFFSET_HOURS} hours'", Interval()), Date)
-
-
-def _day(value: Any) -> str:
-    """SQLite gives 'YYYY-MM-DD' text, PostgreSQL a date."""
-    return value.isoformat() if isinstance(value, dt.date) else str(value)[:10]
 
 
 # -- queries ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ DASHBOARD = PREFIX + "/dashboard"
 API_LOGIN = API_PREFIX + "login"
 API_COVERAGE = API_PREFIX + "coverage"
 COVERAGE_EXPORT = DASHBOARD + "/coverage"  # ?format=csv|xlsx
+BULLETIN = PREFIX + "/campaign/bulletin"  # ?unit=36|3601|360102&format=html|pdf|xlsx
 
 
 def is_console(path: str) -> bool:

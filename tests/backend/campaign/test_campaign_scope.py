@@ -33,6 +33,7 @@ SUPPORT = "support"  # agents and admins: tickets, conversations (403 to schools
 ADMIN = "admin"  # admins only
 CAMPAIGN = "campaign"  # admins, districts and schools, each within the scope
 ANYONE = "anyone signed in"
+BUREAU = "bureau"  # admins and districts within the scope (the 通报: 403 to schools)
 ROUTES = {
     ("GET", "/staff"): ANYONE,
     ("GET", "/staff/"): ANYONE,
@@ -57,6 +58,7 @@ ROUTES = {
     ("GET", "/staff/dashboard/report.csv"): CAMPAIGN,
     ("GET", "/staff/dashboard/coverage"): CAMPAIGN,
     ("GET", "/staff/api/coverage"): CAMPAIGN,
+    ("GET", "/staff/campaign/bulletin"): BUREAU,
 }
 # What each scoped account must never see on a campaign page: other units.
 OTHERS = {
@@ -149,6 +151,8 @@ async def test_every_console_route_is_limited_for_districts_and_schools(console:
                         assert '"forbidden"' in body
                 elif kind == ANYONE:
                     assert status == 302, (username, path, status)
+                elif kind == BUREAU and username == "one_school":
+                    assert status == 403 and "<table" not in body, (username, path, status)
                 else:
                     assert status == 200, (username, path, status, body[:300])
                     for other in OTHERS[username]:
