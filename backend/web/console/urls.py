@@ -14,6 +14,8 @@ DASHBOARD = PREFIX + "/dashboard"
 API_LOGIN = API_PREFIX + "login"
 API_COVERAGE = API_PREFIX + "coverage"
 COVERAGE_EXPORT = DASHBOARD + "/coverage"  # ?format=csv|xlsx
+FIXES = PREFIX + "/fixes"  # records to fix (?school=&state=)
+FIXES_EXPORT = FIXES + ".csv"
 
 
 def is_console(path: str) -> bool:

@@ -57,6 +57,8 @@ ROUTES = {
     ("GET", "/staff/dashboard/report.csv"): CAMPAIGN,
     ("GET", "/staff/dashboard/coverage"): CAMPAIGN,
     ("GET", "/staff/api/coverage"): CAMPAIGN,
+    ("GET", "/staff/fixes"): CAMPAIGN,
+    ("GET", "/staff/fixes.csv"): CAMPAIGN,
 }
 # What each scoped account must never see on a campaign page: other units.
 OTHERS = {
