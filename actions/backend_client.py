@@ -81,6 +81,10 @@ class BackendClient:
     async def attempts(self, channel_user: str, limit: int = 5) -> Reply:
         return await self.post("/attempts/query", {"channel_user": channel_user, "limit": limit})
 
+    async def corrected_records(self, channel_user: str) -> Reply:
+        """This chat's failed claims whose registry record was corrected since."""
+        return await self.post("/records/corrected", {"channel_user": channel_user})
+
     async def proxy_claims(self, guardian_id_number: str) -> Reply:
         return await self.post("/proxy-claims/query", {"guardian_id_number": guardian_id_number})
 

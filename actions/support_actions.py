@@ -27,6 +27,7 @@ from contract.buttons import (
 )
 from contract.buttons import HUMAN as HUMAN_BUTTON
 from contract.buttons import START_CLAIM as START_BUTTON
+from contract.failures import REGISTRY_FAILURES
 from identity import mask_id, mask_name
 
 START_CLAIM = START_BUTTON.as_dict()
@@ -212,6 +213,8 @@ class ActionStartClaim(Action):
     领取"); a new claim after a card or a failure starts afresh; a claim
     left mid-way (再见, 转人工) goes on where it stopped."""
 
+    client: BackendClient = backend
+
     def name(self) -> str:
         return "action_start_claim"
 
@@ -219,6 +222,14 @@ class ActionStartClaim(Action):
         failure, card = tracker.get_slot("failure_reason"), tracker.get_slot("card_number")
         if failure == "backend_unavailable" and not card:
             return []
+        if (
+            not card
+            and (failure is None or failure in REGISTRY_FAILURES)
+            and await self._corrected(dispatcher, tracker)
+        ):
+            # The school corrected the record since this chat's claim failed:
+            # the same details, confirmed again, claim now.
+            return [SlotSet("failure_reason", None), SlotSet("details_confirmed", None)] if failure else []
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         fixing = intent in ("correct", "inform", "choose_role")
         if card or (failure and not fixing):
@@ -231,6 +242,20 @@ class ActionStartClaim(Action):
         if intent == "claim_card" and any(tracker.get_slot(s) for s in ("person_name", "guardian_name", "id_number")):
             dispatcher.utter_message(response="utter_claim_resumed")
         return []
+
+    async def _corrected(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        """Says so when a registry import corrected the record of a claim
+        this chat failed on the registry (backend/campaign/fixes.py)."""
+        try:
+            reply = await self.client.corrected_records(tracker.sender_id)
+        except BackendUnavailable:
+            return False
+        corrected = reply.body.get("corrected") if reply.ok else None
+        if not corrected or not isinstance(corrected, list):
+            return False
+        names = "、".join(str(c.get("name_masked") or "") for c in corrected if isinstance(c, dict))
+        dispatcher.utter_message(response="utter_record_corrected", student=names or "您")
+        return True
 
 
 class ActionNextChild(Action):

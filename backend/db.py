@@ -59,7 +59,12 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
 
 # Columns added to existing tables since their first release: create_all
 # makes new tables only. (table, column, SQL type)
-ADDED_COLUMNS = (("staff_users", "scope", "TEXT"),)
+ADDED_COLUMNS = (
+    ("staff_users", "scope", "TEXT"),
+    # When an import last changed a registry row (NULL for rows older than the column).
+    ("students", "updated_at", "TIMESTAMP"),
+    ("teachers", "updated_at", "TIMESTAMP"),
+)
 
 
 def _add_missing_columns(conn: Connection) -> None:

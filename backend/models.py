@@ -73,6 +73,9 @@ class Student(Base):
     guardian2_name_norm: Mapped[str | None] = mapped_column(String(64))
     guardian2_id_number: Mapped[str | None] = mapped_column(String(18))
     guardian2_relation: Mapped[str | None] = mapped_column(String(16))
+    # When an import last inserted or changed the row (UTC; backend/registry/sinks.py);
+    # NULL: not since the column was added.
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow)
 
 
 class Teacher(Base):
@@ -93,6 +96,7 @@ class Teacher(Base):
     school_name: Mapped[str] = mapped_column(String(128))
     district_code: Mapped[str] = mapped_column(String(6))
     status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=utcnow)  # as Student's
 
 
 class Card(Base):

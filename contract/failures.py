@@ -22,6 +22,9 @@ FAILURE_CODES = (
     RATE_LIMITED,
     BACKEND_UNAVAILABLE,
 )
+# Failures on the 学籍库 that the student's school can fix (backend/campaign/fixes.py):
+# guardians missing or another's, status not 在读, a name other than the record's.
+REGISTRY_FAILURES = (GUARDIAN_MISMATCH, NOT_ENROLLED, IDENTITY_NOT_FOUND)
 # Not a claim's failure: a refresh of the identities of someone without a card.
 CARD_NOT_FOUND = "card_not_found"
 

@@ -189,7 +189,12 @@ def _claim_steps(
     name_norm = normalise_name(req.name)
     match = match_registry(person.student, person.teacher, name_norm)
     if match.other_name_only:
-        # Someone else's ID, or a typo in the name: say neither.
+        # Someone else's ID, or a typo in the name: say neither. A K-12
+        # claim is logged at the school of the student on record: the name
+        # there may be what the school must correct (campaign/fixes.py).
+        if req.path in K12_PATHS and person.student is not None:
+            attempt.district_code = person.student.district_code
+            attempt.school_code = person.student.school_code
         return Outcome(False, failure_code=IDENTITY_NOT_FOUND, bad_field="id_number")
     if match.origin is not None:
         attempt.district_code = match.origin.district_code

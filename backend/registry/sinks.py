@@ -1,11 +1,18 @@
 """Writing registry rows, keyed on `id_number`, straight through the
 database driver (the ORM would cost ten times the time at ten million rows):
 SQLite through ADBC (SqliteSink, which also merges what workers staged),
-PostgreSQL by COPY into a temporary table and an upsert (PostgresSink)."""
+PostgreSQL by COPY into a temporary table and an upsert (PostgresSink).
+
+Every upsert stamps `updated_at` (UTC, the time the rows are written) on
+the rows it inserts and on the rows whose values it changes; a row imported
+again unchanged keeps its stamp. So "the school corrected this record since
+that failed claim" is `updated_at > attempt.created_at`
+(backend/campaign/fixes.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import sqlite3
 from collections.abc import Sequence
@@ -33,11 +40,31 @@ def sqlite_connection(path: str, cache_mib: int) -> Any:
     return conn
 
 
-def upsert_sql(table: str, columns: Sequence[str]) -> str:
+def stamp(dialect: str) -> str:
+    """Now (UTC) as an SQL literal of the `updated_at` column: the text
+    SQLAlchemy stores on SQLite, a timestamp on PostgreSQL."""
+    text = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"'{text}'" if dialect == "sqlite" else f"TIMESTAMP '{text}'"
+
+
+def on_conflict(table: str, columns: Sequence[str], dialect: str) -> str:
+    """The upsert's conflict clause (columns[0] is id_number): every value
+    replaced; `updated_at` taken from the new row only when a value differs,
+    null-safely (excluded.updated_at is the stamp the insert carried)."""
+    differs = "IS NOT" if dialect == "sqlite" else "IS DISTINCT FROM"
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+    changed = " OR ".join(f"{table}.{c} {differs} excluded.{c}" for c in columns[1:])
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-        f"ON CONFLICT (id_number) DO UPDATE SET {updates}"
+        f"ON CONFLICT (id_number) DO UPDATE SET {updates}, "
+        f"updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE {table}.updated_at END"
+    )
+
+
+def upsert_sql(table: str, columns: Sequence[str]) -> str:
+    values = ", ".join("?" for _ in columns)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}, updated_at) VALUES ({values}, {stamp('sqlite')}) "
+        + on_conflict(table, columns, "sqlite")
     )
 
 
@@ -87,13 +114,12 @@ class SqliteSink:
         try:
             union = " UNION ALL ".join(f"SELECT * FROM {name}.{table}" for name in names)
             cols = ", ".join(columns)
-            updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
             self._execute("BEGIN IMMEDIATE")
             self.in_tx = True
             # "WHERE true": SQLite's way to tell an upsert's ON CONFLICT from a join's ON.
             self._execute(
-                f"INSERT INTO {kind} ({cols}) SELECT {cols} FROM ({union}) WHERE true ORDER BY id_number, seq "
-                f"ON CONFLICT (id_number) DO UPDATE SET {updates}"
+                f"INSERT INTO {kind} ({cols}, updated_at) SELECT {cols}, {stamp('sqlite')} FROM ({union}) "
+                f"WHERE true ORDER BY id_number, seq " + on_conflict(kind, columns, "sqlite")
             )
             await self.checkpoint()
         finally:
@@ -141,9 +167,9 @@ class PostgresLane:
         data.seek(0)
         await self.conn.copy_to_table(stage, source=data, columns=list(columns), format="csv")
         cols = ", ".join(columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
         await self.conn.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT (id_number) DO UPDATE SET {updates}"
+            f"INSERT INTO {table} ({cols}, updated_at) SELECT {cols}, {stamp('postgresql')} FROM {stage} "
+            + on_conflict(table, columns, "postgresql")
         )
         await self.conn.execute(f"TRUNCATE {stage}")
 

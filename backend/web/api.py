@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from backend.appkeys import CLAIMS, DB, HASHER, SETTINGS
+from backend.campaign.fixes import corrected_for
 from backend.claims.attempts import latest_attempts
 from backend.claims.service import ClaimRequest, Outcome, card_for, card_view
 from backend.models import ProxyClaim, Student, Ticket, utcnow
@@ -165,6 +166,20 @@ async def post_attempt_query(request: web.Request) -> web.Response:
     return json_response({"success": True, "attempts": attempts})
 
 
+async def post_corrected_query(request: web.Request) -> web.Response:
+    """Whether this chat's earlier claim, failed on the registry (guardian,
+    status, name), has since been corrected by a registry import: the
+    students concerned, masked, newest correction first."""
+    body = await json_body(request)
+    user = channel_user(body)
+    if not user:
+        raise ApiError(400, "missing_field", "channel_user is required", field="channel_user")
+    async with request.app[DB].reading() as session:
+        found = await corrected_for(session, request.app[HASHER], user)
+    records = [{"failure_code": c.failure_code, "name_masked": c.student_masked} for c in found]
+    return json_response({"success": True, "corrected": records})
+
+
 async def post_proxy_query(request: web.Request) -> web.Response:
     """The children a guardian has claimed for (masked), and the limit."""
     body = await json_body(request)
@@ -241,4 +256,5 @@ def setup_api(app: web.Application) -> None:
     app.router.add_post("/api/v1/cards/refresh", post_refresh)
     app.router.add_post("/api/v1/attempts/query", post_attempt_query)
     app.router.add_post("/api/v1/proxy-claims/query", post_proxy_query)
+    app.router.add_post("/api/v1/records/corrected", post_corrected_query)
     app.router.add_post("/api/v1/tickets", post_ticket)

@@ -15,6 +15,8 @@ API_LOGIN = API_PREFIX + "login"
 API_COVERAGE = API_PREFIX + "coverage"
 COVERAGE_EXPORT = DASHBOARD + "/coverage"  # ?format=csv|xlsx
 BULLETIN = PREFIX + "/campaign/bulletin"  # ?unit=36|3601|360102&format=html|pdf|xlsx
+FIXES = PREFIX + "/fixes"  # records to fix (?school=&state=)
+FIXES_EXPORT = FIXES + ".csv"
 
 
 def is_console(path: str) -> bool:

@@ -59,6 +59,8 @@ ROUTES = {
     ("GET", "/staff/dashboard/coverage"): CAMPAIGN,
     ("GET", "/staff/api/coverage"): CAMPAIGN,
     ("GET", "/staff/campaign/bulletin"): BUREAU,
+    ("GET", "/staff/fixes"): CAMPAIGN,
+    ("GET", "/staff/fixes.csv"): CAMPAIGN,
 }
 # What each scoped account must never see on a campaign page: other units.
 OTHERS = {
