@@ -13,3 +13,5 @@ ACTIVE = "active"  # a teacher who may claim as one (在职)
 # The units coverage is counted by (CONTRACT.md, "Campaign": `report --level`,
 # `/staff/api/coverage?level=`), from the largest to the smallest.
 COVERAGE_LEVELS = ("city", "county", "school", "grade", "class")
+# The units of those levels, as the console, the files and the bulletin name them.
+COVERAGE_LEVEL_LABELS = {"city": "设区市", "county": "县（市、区）", "school": "学校", "grade": "年级", "class": "班级"}

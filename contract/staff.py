@@ -10,11 +10,18 @@ users choose (contract/paths.py).
 
 from __future__ import annotations
 
+from contract.registry import COVERAGE_LEVEL_LABELS
+
 STAFF_ROLES = ("agent", "admin", "district", "school")
 SUPPORT_ROLES = ("agent", "admin")  # tickets and conversations: support work
 SCOPED_ROLES = ("district", "school")  # accounts limited to their scope codes
 CAMPAIGN_ROLES = ("admin", "district", "school")  # coverage, the dashboard, the reports
-STAFF_ROLE_LABELS = {"agent": "客服", "admin": "管理员", "district": "教育局", "school": "学校"}
+STAFF_ROLE_LABELS = {
+    "agent": "客服",
+    "admin": "管理员",
+    "district": "教育局",
+    "school": COVERAGE_LEVEL_LABELS["school"],
+}
 
 TICKET_STATUSES = ("open", "assigned", "resolved")
 TICKET_STATUS_LABELS = {"open": "待处理", "assigned": "处理中", "resolved": "已解决"}

@@ -32,13 +32,13 @@ from backend.models import Card, ClaimAttempt, Student, Teacher
 from backend.registry.jiangxi import CITIES, COUNTIES, city_name, district_name, is_known_district
 from contract import beijing as clock
 from contract.failures import FAILURE_LABELS
-from contract.registry import ACTIVE, ENROLLED
+from contract.registry import ACTIVE, COVERAGE_LEVEL_LABELS, ENROLLED
 
 PROVINCE = "36"
 PROVINCE_NAME = "江西省"
 # The level of the ranked units, by the length of the unit's code.
 RANKED_LEVEL = {2: "city", 4: "county", 6: "school"}
-RANKED_LABELS = {"city": "设区市", "county": "县（市、区）", "school": "学校"}
+RANKED_LABELS = {level: COVERAGE_LEVEL_LABELS[level] for level in ("city", "county", "school")}
 MAX_TREND_DAYS = 366  # the trend shows at most the last year of days
 NOTICE = "赣教规划字〔2019〕20号"
 NOTICE_TITLE = "关于做好江西省终身学习账号发放工作的通知"

@@ -29,10 +29,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from backend.campaign.scope import Scope
 from backend.models import Card, Student, Teacher
 from backend.registry.jiangxi import city_name, district_name
-from contract.registry import ACTIVE, COVERAGE_LEVELS, ENROLLED, STAGES
+from contract.registry import ACTIVE, COVERAGE_LEVEL_LABELS, COVERAGE_LEVELS, ENROLLED, STAGES
 
 LEVELS = COVERAGE_LEVELS
-LEVEL_LABELS = {"city": "设区市", "county": "县（市、区）", "school": "学校", "grade": "年级", "class": "班级"}
+LEVEL_LABELS = COVERAGE_LEVEL_LABELS
 SEP = "/"  # between a school code, a grade and a class in a unit's code
 
 
