@@ -168,6 +168,9 @@ TYPED_STUDENT_XU = Person("徐文博", make_id("360124", "20100606", 17))  # cla
 TYPED_MOTHER_ZHOU = Person("周丽", make_id("360124", "19880808", 28))
 TYPED_YOUNG_ZHOU = Person("周小禾", make_id("360124", "20180808", 31))
 TYPED_YOUNGER_ZHOU = Person("周小苗", make_id("360124", "20190909", 42))
+# Her school records no guardian until the registry is imported again (records to fix).
+TYPED_FATHER_DENG = Person("邓建国", make_id("360124", "19800303", 53))
+TYPED_DAUGHTER_DENG = Person("邓欣怡", make_id("360124", "20140404", 64))
 
 
 def _typed_students() -> list[dict[str, str]]:
@@ -186,6 +189,7 @@ def _typed_students() -> list[dict[str, str]]:
         _student(TYPED_STUDENT_XU, "primary", g1=TYPED_FATHER_SUN),
         _student(TYPED_YOUNG_ZHOU, "primary", g1=TYPED_MOTHER_ZHOU),
         _student(TYPED_YOUNGER_ZHOU, "primary", g1=TYPED_MOTHER_ZHOU),
+        _student(TYPED_DAUGHTER_DENG, "primary"),
     ]
 
 

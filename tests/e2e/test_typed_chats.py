@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +29,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from backend.registry.columns import STUDENT_COLUMNS
 from contract.contacts import HOTLINE
 from tests.people import (
+    TYPED_DAUGHTER_DENG,
     TYPED_DAUGHTER_LI,
+    TYPED_FATHER_DENG,
     TYPED_FATHER_HUANG,
     TYPED_FATHER_SUN,
     TYPED_FATHER_WANG,
@@ -48,6 +53,9 @@ from tests.people import (
     TYPED_YOUNG_ZHOU,
     TYPED_YOUNGER_ZHOU,
     Person,
+    _student,
+    student_rows,
+    write_csv,
 )
 from tests.stack import NEEDS_STACK, ROOT, Stack, opened, realname, say, text, tracker
 
@@ -835,3 +843,46 @@ async def test_a_child_under_14_can_hand_the_claim_to_the_parent_keeping_her_det
     assert "不满14周岁" not in t.text and mother.id_number in t.text and me.id_number in t.text, t.text
     t = await say_("确认无误")
     assert t["card_number"] and "领卡成功" in t.text, t.text
+
+
+async def test_a_parent_whose_record_the_school_corrected_hears_it_and_claims(
+    stack: Stack, test_name: str, tmp_path: Any
+) -> None:
+    """Records to fix (issue 15): the claim fails (the school records no
+    guardian); the school corrects the record and the registry is imported
+    again; the parent's next 我要领卡 hears that the record was corrected and
+    goes on with the details kept, to a card."""
+    dad, girl, say_ = TYPED_FATHER_DENG, TYPED_DAUGHTER_DENG, chat(stack, "typed-record-corrected", test_name)
+    await say_("我要领卡")
+    await say_("我是家长")
+    await say_(dad.name)
+    await say_(dad.id_number)
+    await say_(girl.name)
+    await say_(girl.id_number)
+    await say_("不开通")
+    t = await say_("确认无误，领卡")
+    details(t, failure_reason="guardian_mismatch", card_number=None)
+    t = await say_("我要领卡")
+    assert "更正" not in t.text, t.text  # nothing corrected yet
+    await say_("算了")
+
+    corrected = [
+        _student(girl, "primary", g1=dad) if row["id_number"] == girl.id_number else row for row in student_rows()
+    ]
+    students = write_csv(tmp_path / "students-corrected.csv", STUDENT_COLUMNS, corrected)
+    done = subprocess.run(
+        [sys.executable, "-m", "backend", "import-registry", "--students", str(students), "--no-progress"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    t = await say_("我要领卡")
+    assert "学校已经在学籍系统中更正" in t.text and "邓*怡" in t.text, t.text
+    assert girl.id_number not in t.text
+    assert "确认无误，领卡" in t.buttons, t.buttons
+    t = await say_("确认无误，领卡")
+    assert t["card_number"] and t["failure_reason"] is None, t.text
