@@ -11,7 +11,7 @@ from aiohttp import web
 
 from backend.appkeys import SETTINGS, TRACKER
 from backend.conversations.tracker import TrackerStore
-from backend.web.console import auth, campaign, conversations, dashboard, person_data, tickets
+from backend.web.console import auth, campaign, conversations, dashboard, not_claimed, person_data, tickets
 from backend.web.console.urls import API_PREFIX
 from backend.web.errors import answer_json
 
@@ -31,4 +31,5 @@ def setup(app: web.Application) -> None:
     tickets.setup(app)
     dashboard.setup(app)
     campaign.setup(app)
+    not_claimed.setup(app)
     person_data.setup(app)

@@ -5,6 +5,8 @@ the backend names them."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 PREFIX = "/staff"
 API_PREFIX = PREFIX + "/api/"
 LOGIN = PREFIX + "/login"
@@ -14,10 +16,20 @@ DASHBOARD = PREFIX + "/dashboard"
 API_LOGIN = API_PREFIX + "login"
 API_COVERAGE = API_PREFIX + "coverage"
 COVERAGE_EXPORT = DASHBOARD + "/coverage"  # ?format=csv|xlsx
+NOT_CLAIMED = PREFIX + "/campaign/not-claimed"  # ?school=&grade=&class=&page=
+NOT_CLAIMED_EXPORT = NOT_CLAIMED + "/export"  # ?format=csv|xlsx&school=&grade=&class=
+API_NOT_CLAIMED = API_PREFIX + "not-claimed"  # ?unit=&kind=&page=
 
 
 def is_console(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def not_claimed_href(unit: str, base: str = NOT_CLAIMED) -> str:
+    """Who has not claimed in a unit (a coverage code: SCHOOL, SCHOOL/GRADE, SCHOOL/GRADE/CLASS)."""
+    names = ("school", "grade", "class")
+    parts = unit.split("/")[:3]
+    return base + "?" + "&".join(f"{n}={quote(p, safe='')}" for n, p in zip(names, parts, strict=False))
 
 
 def conversation_href(ref: str, suffix: str = "") -> str:
