@@ -139,7 +139,7 @@ async def not_claimed_export(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": content_type,
             "Content-Disposition": (
-                f"attachment; filename=\"not-claimed-{unit.school}-{today}.{kind}\"; "
+                f'attachment; filename="not-claimed-{unit.school}-{today}.{kind}"; '
                 f"filename*=UTF-8''{quote(filename, safe='')}"
             ),
             "Cache-Control": "no-store",

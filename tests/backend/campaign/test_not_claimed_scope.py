@@ -12,7 +12,6 @@ import pytest
 
 from identity import mask_id, mask_name
 from tests.backend.campaign.campaign_data import members
-from tests.backend.campaign.not_claimed_client import client, console  # noqa: F401 (fixtures)
 from tests.conftest import Api
 
 PAGE = "/staff/campaign/not-claimed"
@@ -59,8 +58,8 @@ def attacks(school: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("username", "school"), OUTSIDE)
-async def test_another_schools_lists_are_not_found(console: Api, client: Any, username: str, school: str) -> None:  # noqa: F811
-    c = await client(username)
+async def test_another_schools_lists_are_not_found(accounts_api: Api, login: Any, username: str, school: str) -> None:
+    c = await login(username)
     for path in attacks(school):
         status, body, _ = await c.get(path)
         text = body.decode("utf-8", "replace")
@@ -70,7 +69,7 @@ async def test_another_schools_lists_are_not_found(console: Api, client: Any, us
             assert status in (403, 404), (username, path, status)
         for trace in traces(school)[1 if "/../" in path else 0 :]:  # (the unit asked for is echoed)
             assert trace not in text, (username, path, trace)
-    exports = await console.scalar("SELECT count(*) FROM staff_audit WHERE action = 'export_not_claimed'")
+    exports = await accounts_api.scalar("SELECT count(*) FROM staff_audit WHERE action = 'export_not_claimed'")
     assert exports == 0  # nothing was exported
 
 
@@ -86,8 +85,8 @@ INJECTIONS = [
 ]
 
 
-async def test_ids_in_the_url_are_taken_as_they_are(console: Api, client: Any) -> None:  # noqa: F811
-    c = await client("one_school")
+async def test_ids_in_the_url_are_taken_as_they_are(accounts_api: Api, login: Any) -> None:
+    c = await login("one_school")
     paths = [
         path
         for value in INJECTIONS
@@ -108,12 +107,14 @@ async def test_ids_in_the_url_are_taken_as_they_are(console: Api, client: Any) -
                 assert trace not in text, (path, trace)
         if status == 200 and path.startswith(API):
             assert json.loads(body)["rows"] == [], path
-    assert await console.scalar("SELECT count(*) FROM students") == sum(1 for m in members() if m.kind == "student")
+    assert await accounts_api.scalar("SELECT count(*) FROM students") == sum(
+        1 for m in members() if m.kind == "student"
+    )
 
 
-async def test_agents_and_the_anonymous_see_no_list(console: Api, client: Any) -> None:  # noqa: F811
-    agent = await client("desk_agent")
-    anonymous = await client()
+async def test_agents_and_the_anonymous_see_no_list(accounts_api: Api, login: Any) -> None:
+    agent = await login("desk_agent")
+    anonymous = await login()
     for path in (f"{PAGE}?school={OWN}", f"{EXPORT}?school={OWN}", f"{API}?unit={OWN}", PAGE):
         status, body, _ = await agent.get(path)
         assert status == 403, (path, status)
@@ -123,9 +124,9 @@ async def test_agents_and_the_anonymous_see_no_list(console: Api, client: Any) -
         assert all(t not in body.decode() for t in traces(OWN)[1:])
 
 
-async def test_each_account_sees_its_own_school(console: Api, client: Any) -> None:  # noqa: F811
+async def test_each_account_sees_its_own_school(accounts_api: Api, login: Any) -> None:
     for username in ("prov_admin", "nc_city", "donghu", "one_school"):
-        c = await client(username)
+        c = await login(username)
         status, body, _ = await c.get(f"{API}?unit={OWN}/{quote('一年级')}/{quote('1班')}")
         assert status == 200, (username, body[:300])
         rows = json.loads(body)["rows"]
