@@ -96,10 +96,10 @@ def write_xlsx(rows: list[CoverageRow], out: BinaryIO, level: str, scope_label: 
 # (attribute, header for people); a person's kind shown by its label
 UNCLAIMED_COLUMNS = (
     ("kind", "类别"),
-    ("school_code", "学校代码"),
-    ("school_name", "学校名称"),
-    ("grade", "年级"),
-    ("class_name", "班级"),
+    ("school_code", LEVEL_LABELS["school"] + "代码"),
+    ("school_name", LEVEL_LABELS["school"] + "名称"),
+    ("grade", LEVEL_LABELS["grade"]),
+    ("class_name", LEVEL_LABELS["class"]),
     ("name", "姓名（已脱敏）"),
     ("id_number", "身份证号（已脱敏）"),
 )

@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.campaign.coverage import SEP
 from backend.campaign.scope import Scope
+from contract.paths import IDENTITY_LABELS, TEACHER
 from identity import mask_id, mask_name
 
 KINDS = ("student", "teacher")
-KIND_LABELS = {"student": "学生", "teacher": "教师"}
+KIND_LABELS = {"student": "学生", "teacher": IDENTITY_LABELS[TEACHER]}
 MAX_PART = 32  # school_code, grade and class_name are VARCHAR(32)
 
 # The school as the registry names it, when it lies in the scope's district prefix
