@@ -74,7 +74,7 @@ def test_console_pages_do_not_import_each_other() -> None:
     # The pages (each a set of handlers); the rest is what they share
     # (urls, refs, auth, staff, search, charts, ticket_stats) and the
     # route table that assembles them (routes).
-    pages = {"bulletin", "campaign", "conversations", "dashboard", "fixes", "person_data", "tickets"}
+    pages = {"bulletin", "campaign", "conversations", "dashboard", "fixes", "not_claimed", "person_data", "tickets"}
     assert pages <= {p.stem for p in console.glob("*.py")}
     wrong = {}
     for path in console.glob("*.py"):

@@ -1,4 +1,5 @@
-"""Coverage rows (coverage.py) as files: CSV for scripts (column codes as
+"""Coverage rows (coverage.py) and the lists of who has not claimed
+(not_claimed.py, masked) as files: CSV for scripts (column codes as
 the header, rates in per cent), CSV for Excel (Chinese header, UTF-8 BOM
 written by the caller) and an Excel workbook (openpyxl): numbers as
 numbers, a header row, frozen panes, rates in Excel's per-cent format."""
@@ -10,6 +11,7 @@ import io
 from typing import Any, BinaryIO, TextIO
 
 from backend.campaign.coverage import LEVEL_LABELS, CoverageRow, totals
+from backend.campaign.not_claimed import KIND_LABELS, Unclaimed
 
 # (row attribute, header for scripts, header for people)
 COLUMNS = (
@@ -84,6 +86,60 @@ def write_xlsx(rows: list[CoverageRow], out: BinaryIO, level: str, scope_label: 
         sheet.column_dimensions[column].width = 14
     sheet.auto_filter.ref = f"A1:H{sheet.max_row}"
     book.properties.title = f"学习号领卡覆盖率（{scope_label}，按{LEVEL_LABELS[level]}）"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    out.write(buffer.getvalue())
+
+
+# -- who has not claimed (not_claimed.py) -------------------------------------------------
+
+# (attribute, header for people); a person's kind shown by its label
+UNCLAIMED_COLUMNS = (
+    ("kind", "类别"),
+    ("school_code", LEVEL_LABELS["school"] + "代码"),
+    ("school_name", LEVEL_LABELS["school"] + "名称"),
+    ("grade", LEVEL_LABELS["grade"]),
+    ("class_name", LEVEL_LABELS["class"]),
+    ("name", "姓名（已脱敏）"),
+    ("id_number", "身份证号（已脱敏）"),
+)
+
+
+def _unclaimed_values(person: Unclaimed) -> list[Any]:
+    return [
+        KIND_LABELS[person.kind] if attr == "kind" else _text(getattr(person, attr)) for attr, _ in UNCLAIMED_COLUMNS
+    ]
+
+
+def write_unclaimed_csv(people: list[Unclaimed], out: TextIO) -> None:
+    """One line per person without a card, Chinese headers, CRLF (for Excel;
+    the caller writes the UTF-8 BOM)."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([c[1] for c in UNCLAIMED_COLUMNS])
+    for person in people:
+        writer.writerow(_unclaimed_values(person))
+
+
+def write_unclaimed_xlsx(people: list[Unclaimed], out: BinaryIO, unit_label: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None  # a new workbook has one sheet
+    sheet.title = "未领卡名单"
+    sheet.append([c[1] for c in UNCLAIMED_COLUMNS])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for person in people:
+        sheet.append(_unclaimed_values(person))
+    for (cell,) in sheet.iter_rows(min_row=2, min_col=2, max_col=2):
+        cell.number_format = "@"  # school codes are text, never numbers
+    sheet.freeze_panes = "A2"
+    for column, width in {"A": 8, "B": 14, "C": 30, "D": 12, "E": 12, "F": 16, "G": 24}.items():
+        sheet.column_dimensions[column].width = width
+    sheet.auto_filter.ref = f"A1:G{sheet.max_row}"
+    book.properties.title = f"学习号未领卡名单（{unit_label}）"
     buffer = io.BytesIO()
     book.save(buffer)
     out.write(buffer.getvalue())

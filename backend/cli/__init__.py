@@ -5,9 +5,9 @@ var/backend.db by default), the same one the running backend uses. Personal
 data is printed masked.
 
 The commands, by what they work on: serve.py (the service, the schema),
-registry.py (registry import, the demo registry, the campaign's reports and bulletin), people.py (look-ups,
-staff accounts, real-name tokens), conversations.py (the console's index, retention),
-person_data.py (one person's data on request); common.py what they share.
+registry.py (registry import, the demo registry, the campaign's reports and bulletin, who has
+not claimed), people.py (look-ups, staff accounts, real-name tokens), conversations.py (the
+console's index, retention), person_data.py (one person's data on request); common.py what they share.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from backend.cli.people import (
     cmd_sign_realname,
 )
 from backend.cli.person_data import cmd_person_data
-from backend.cli.registry import cmd_bulletin, cmd_demo_identities, cmd_demo_registry, cmd_import_registry, cmd_report
+from backend.cli.registry import (
+    cmd_bulletin,
+    cmd_demo_identities,
+    cmd_demo_registry,
+    cmd_import_registry,
+    cmd_not_claimed,
+    cmd_report,
+)
 from backend.cli.serve import cmd_init_db, cmd_serve
 from backend.config import PROJECT_ROOT
 from contract.registry import COVERAGE_LEVELS, STAGES
@@ -127,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("pdf", "xlsx", "html"), default="pdf", help="PDF needs Chromium")
     p.add_argument("--out", type=Path, required=True, help="the file to write")
     p.set_defaults(func=cmd_bulletin)
+    p = sub.add_parser("not-claimed", help="a school's (grade's, class's) people without a card, masked (audited)")
+    p.add_argument("--school", required=True, help="the school code")
+    p.add_argument("--grade", help="only this grade")
+    p.add_argument("--class", help="only this class of --grade")
+    p.add_argument("--format", choices=("csv", "xlsx"), default="csv")
+    p.add_argument("--out", type=Path, help="the file to write (standard output for CSV without it)")
+    p.set_defaults(func=cmd_not_claimed)
     return parser
 
 

@@ -1,6 +1,6 @@
 """The registries: `import-registry`, `demo-registry` (tools/demo_registry), `demo-identities`,
 and the campaign's reports (`report`: coverage by unit with --level, else cards and failures;
-`bulletin`: the September report as PDF, Excel or HTML).
+`bulletin`: the September report as PDF, Excel or HTML; `not-claimed`: who in a school has no card, masked).
 """
 
 from __future__ import annotations
@@ -198,4 +198,51 @@ def cmd_bulletin(args: argparse.Namespace) -> int:
         return 1
     args.out.write_bytes(body)
     print(f"wrote the {args.format} bulletin of unit {unit} to {args.out} ({len(body):,} bytes)")
+
+
+def cmd_not_claimed(args: argparse.Namespace) -> int:
+    """Who has not claimed in a school (a grade, a class), masked, as CSV or Excel; audited."""
+    from backend.campaign.export import write_unclaimed_csv, write_unclaimed_xlsx
+    from backend.campaign.not_claimed import Unclaimed, Unit, find_school, unclaimed
+    from backend.campaign.scope import Scope
+
+    try:
+        unit = Unit.of(args.school, args.grade, getattr(args, "class"))
+    except ValueError as exc:
+        print(f"--school/--grade/--class: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "xlsx" and not args.out:
+        print("--format xlsx needs --out FILE", file=sys.stderr)
+        return 2
+    scope = Scope("admin")
+
+    async def run() -> tuple[str | None, list[Unclaimed]]:
+        db = await with_db(load_settings())
+        try:
+            async with db.reading() as session:
+                school = await find_school(session, unit.school, scope)
+                if school is None:
+                    return None, []
+                people = await unclaimed(session, "student", unit, scope)
+                if unit.is_school:
+                    people += await unclaimed(session, "teacher", unit, scope)
+            await audit_cli(db, "export_not_claimed", unit.code, f"{args.format}; {len(people)} 人")
+            return school.name, people
+        finally:
+            await db.dispose()
+
+    name, people = asyncio.run(run())
+    if name is None:
+        print(f"no school {unit.school} in the registry", file=sys.stderr)
+        return 1
+    if args.format == "xlsx":
+        with open(args.out, "wb") as binary:
+            write_unclaimed_xlsx(people, binary, " ".join(p for p in (name, unit.grade, unit.class_name) if p))
+    elif args.out:
+        with open(args.out, "w", encoding="utf-8-sig", newline="") as text:
+            write_unclaimed_csv(people, text)
+    else:
+        write_unclaimed_csv(people, sys.stdout)
+    if args.out:
+        print(f"wrote {len(people)} rows to {args.out}")
     return 0

@@ -37,7 +37,7 @@ from backend.report import campaign_rows, write_excel_csv
 from backend.web.console.auth import audit, render, require_staff, staff_of
 from backend.web.console.charts import Series, bar_chart, column_chart, line_chart
 from backend.web.console.ticket_stats import ticket_counts
-from backend.web.console.urls import COVERAGE_EXPORT, DASHBOARD
+from backend.web.console.urls import COVERAGE_EXPORT, DASHBOARD, not_claimed_href
 from contract import beijing as clock
 from contract.failures import FAILURE_LABELS
 from contract.paths import IDENTITIES, IDENTITY_LABELS, PATH_LABELS
@@ -304,6 +304,8 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
                 "crumbs": crumbs,
                 "scope": staff.scope.label,
                 "export": COVERAGE_EXPORT,
+                # who has not claimed, by school and by class (grades: their classes)
+                "not_claimed": not_claimed_href if level in ("school", "grade", "class") else None,
             },
         },
         status=400 if error else 200,

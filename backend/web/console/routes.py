@@ -11,7 +11,17 @@ from aiohttp import web
 
 from backend.appkeys import SETTINGS, TRACKER
 from backend.conversations.tracker import TrackerStore
-from backend.web.console import auth, bulletin, campaign, conversations, dashboard, fixes, person_data, tickets
+from backend.web.console import (
+    auth,
+    bulletin,
+    campaign,
+    conversations,
+    dashboard,
+    fixes,
+    not_claimed,
+    person_data,
+    tickets,
+)
 from backend.web.console.urls import API_PREFIX
 from backend.web.errors import answer_json
 
@@ -33,4 +43,5 @@ def setup(app: web.Application) -> None:
     campaign.setup(app)
     bulletin.setup(app)
     fixes.setup(app)
+    not_claimed.setup(app)
     person_data.setup(app)

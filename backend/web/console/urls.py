@@ -5,6 +5,8 @@ the backend names them."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 PREFIX = "/staff"
 API_PREFIX = PREFIX + "/api/"
 LOGIN = PREFIX + "/login"
@@ -17,10 +19,20 @@ COVERAGE_EXPORT = DASHBOARD + "/coverage"  # ?format=csv|xlsx
 BULLETIN = PREFIX + "/campaign/bulletin"  # ?unit=36|3601|360102&format=html|pdf|xlsx
 FIXES = PREFIX + "/fixes"  # records to fix (?school=&state=)
 FIXES_EXPORT = FIXES + ".csv"
+NOT_CLAIMED = PREFIX + "/campaign/not-claimed"  # ?school=&grade=&class=&page=
+NOT_CLAIMED_EXPORT = NOT_CLAIMED + "/export"  # ?format=csv|xlsx&school=&grade=&class=
+API_NOT_CLAIMED = API_PREFIX + "not-claimed"  # ?unit=&kind=&page=
 
 
 def is_console(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def not_claimed_href(unit: str, base: str = NOT_CLAIMED) -> str:
+    """Who has not claimed in a unit (a coverage code: SCHOOL, SCHOOL/GRADE, SCHOOL/GRADE/CLASS)."""
+    names = ("school", "grade", "class")
+    parts = unit.split("/")[:3]
+    return base + "?" + "&".join(f"{n}={quote(p, safe='')}" for n, p in zip(names, parts, strict=False))
 
 
 def conversation_href(ref: str, suffix: str = "") -> str:

@@ -61,6 +61,15 @@ ROUTES = {
     ("GET", "/staff/campaign/bulletin"): BUREAU,
     ("GET", "/staff/fixes"): CAMPAIGN,
     ("GET", "/staff/fixes.csv"): CAMPAIGN,
+    ("GET", "/staff/campaign/not-claimed"): CAMPAIGN,
+    ("GET", "/staff/campaign/not-claimed/export"): CAMPAIGN,
+    ("GET", "/staff/api/not-claimed"): CAMPAIGN,
+}
+# The query a route needs to answer 200 (a unit both scoped accounts hold).
+QUERIES = {
+    "/staff/campaign/not-claimed": "?school=3601020102",
+    "/staff/campaign/not-claimed/export": "?school=3601020102&format=csv",
+    "/staff/api/not-claimed": "?unit=3601020102",
 }
 # What each scoped account must never see on a campaign page: other units.
 OTHERS = {
@@ -145,7 +154,7 @@ async def test_every_console_route_is_limited_for_districts_and_schools(console:
                     else:
                         assert status == 403, (username, path, status, body[:200])
                     continue
-                status, body = await browser.request("GET", path)
+                status, body = await browser.request("GET", path + QUERIES.get(path, ""))
                 if kind in (SUPPORT, ADMIN):
                     assert status == 403, (username, path, status)
                     assert "<table" not in body and "scope-user" not in body, (username, path)
