@@ -198,6 +198,7 @@ def cmd_bulletin(args: argparse.Namespace) -> int:
         return 1
     args.out.write_bytes(body)
     print(f"wrote the {args.format} bulletin of unit {unit} to {args.out} ({len(body):,} bytes)")
+    return 0
 
 
 def cmd_not_claimed(args: argparse.Namespace) -> int:
