@@ -20,7 +20,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from backend.models import Base
+from backend.models import Base, create_card_triggers
 from backend.private_files import private_sqlite
 from backend.sqlite import setup_sqlite
 
@@ -74,6 +74,22 @@ def _add_missing_columns(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
 
 
+def _add_missing_indexes_and_triggers(conn: Connection) -> None:
+    """What create_all adds only with a new table: indexes added to existing
+    tables since, and the coverage counts' triggers on `cards` (an existing
+    database then needs `python -m backend recount-coverage` once)."""
+    for table in Base.metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    if conn.dialect.name != "postgresql" or not conn.exec_driver_sql(PG_HAS_CARD_TRIGGER).first():
+        create_card_triggers(conn)
+
+
+PG_HAS_CARD_TRIGGER = "SELECT 1 FROM pg_trigger WHERE tgname = 'cards_counted' AND NOT tgisinternal"
+# Server processes starting together create the schema one at a time.
+PG_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(3600360036)"
+
+
 class Database:
     """The engines of one process, and sessions on them (one per task)."""
 
@@ -109,8 +125,11 @@ class Database:
 
     async def create_schema(self) -> None:
         async with self.write_engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text(PG_SCHEMA_LOCK))
             await conn.run_sync(Base.metadata.create_all)
             await conn.run_sync(_add_missing_columns)
+            await conn.run_sync(_add_missing_indexes_and_triggers)
 
     async def ping(self) -> bool:
         async with self.read_engine.connect() as conn:

@@ -1,6 +1,7 @@
 """Database schema. Rules that must hold under concurrency live here as
 constraints: one card per person, unique learning account numbers, at most
-three proxy slots per guardian, one proxy record per guardian and child."""
+three proxy slots per guardian, one proxy record per guardian and child;
+and the coverage counts, kept by triggers on `cards` (CARD_TRIGGERS)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from contract.beijing import beijing
@@ -47,6 +50,9 @@ class Student(Base):
     __table_args__ = (
         CheckConstraint(_in("stage", STAGES), name="ck_students_stage"),
         CheckConstraint(_in("status", STUDENT_STATUSES), name="ck_students_status"),
+        # A school's (grade's, class's) students: the not-claimed lists, the
+        # fixes query and the coverage recount of a school (backend/campaign/counts.py).
+        Index("ix_students_school_class", "school_code", "grade", "class_name"),
         # SQLite: one B-tree keyed by ID number (not a rowid table plus an
         # index): half the writes in a bulk import, one look-up per match.
         {"sqlite_with_rowid": False},
@@ -84,6 +90,7 @@ class Teacher(Base):
     __tablename__ = "teachers"
     __table_args__ = (
         CheckConstraint(_in("status", TEACHER_STATUSES), name="ck_teachers_status"),
+        Index("ix_teachers_school", "school_code"),
         {"sqlite_with_rowid": False},
     )
 
@@ -125,6 +132,90 @@ class Card(Base):
     school_name: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class StudentCount(Base):
+    """Coverage counts of the 学籍库 (backend/campaign/counts.py): one row per
+    school, grade, class, stage and district (and school name, which
+    coverage shows) of the registry's students of any status. `students`:
+    those enrolled; `claimed`: those of them holding a card. Rows whose
+    `students` is 0 still tell which schools teach a stage."""
+
+    __tablename__ = "coverage_students"
+
+    school_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    grade: Mapped[str] = mapped_column(String(32), primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(16), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    school_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    students: Mapped[int] = mapped_column(Integer, default=0)
+    claimed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TeacherCount(Base):
+    """Coverage counts of the 教师库, as StudentCount's: one row per school
+    (district, name); `teachers`: the active ones; `claimed`: those of them
+    holding a card."""
+
+    __tablename__ = "coverage_teachers"
+
+    school_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    district_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    school_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    teachers: Mapped[int] = mapped_column(Integer, default=0)
+    claimed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# A card inserted (deleted) adds (takes) one to the `claimed` of its holder's
+# counts row: the enrolled student's, the active teacher's, or both. A trigger,
+# so that every writer of cards (both claim runners, erasure, tests and
+# bench/ inserting through the ORM) keeps the counts in the card's own
+# transaction; `claimed = claimed + 1` is one atomic row update, never a
+# read-modify-write. (A card's holder never changes: UPDATE needs no trigger.)
+_COUNT_HOLDER = """
+UPDATE coverage_students SET claimed = claimed + {delta}
+WHERE (school_code, grade, class_name, stage, district_code, school_name) IN (
+    SELECT school_code, grade, class_name, stage, district_code, school_name
+    FROM students WHERE id_number = {row}.holder_id_number AND status = 'enrolled'
+);
+UPDATE coverage_teachers SET claimed = claimed + {delta}
+WHERE (school_code, district_code, school_name) IN (
+    SELECT school_code, district_code, school_name
+    FROM teachers WHERE id_number = {row}.holder_id_number AND status = 'active'
+);
+"""
+
+CARD_TRIGGERS = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS cards_counted AFTER INSERT ON cards BEGIN"
+        + _COUNT_HOLDER.format(delta=1, row="NEW")
+        + "END",
+        "CREATE TRIGGER IF NOT EXISTS cards_uncounted AFTER DELETE ON cards BEGIN"
+        + _COUNT_HOLDER.format(delta=-1, row="OLD")
+        + "END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION cards_count() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+        + "IF TG_OP = 'INSERT' THEN"
+        + _COUNT_HOLDER.format(delta=1, row="NEW")
+        + "ELSE"
+        + _COUNT_HOLDER.format(delta=-1, row="OLD")
+        + "END IF;\nRETURN NULL;\nEND\n$$",
+        "CREATE OR REPLACE TRIGGER cards_counted AFTER INSERT OR DELETE ON cards"
+        " FOR EACH ROW EXECUTE FUNCTION cards_count()",
+    ],
+}
+
+
+def create_card_triggers(connection: Connection) -> None:
+    """CARD_TRIGGERS of the connection's database (idempotent): with the
+    `cards` table, and by Database.create_schema for databases made before."""
+    for sql in CARD_TRIGGERS.get(connection.dialect.name, []):
+        connection.exec_driver_sql(sql)
+
+
+event.listen(Card.__table__, "after_create", lambda _table, connection, **kw: create_card_triggers(connection))
 
 
 class ProxyClaim(Base):

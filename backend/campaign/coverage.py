@@ -14,7 +14,9 @@ narrows the rows to that unit, for the dashboard's drill-down. Every query
 is limited to a scope (scope.py); `stage` keeps the students of one stage
 and the teachers of the schools that teach it.
 
-One GROUP BY per table, joined to cards by the holder's ID number (unique).
+The figures are the coverage counts (counts.py, kept as cards are issued
+and imports land): one GROUP BY per counts table, summing rows of a class
+(students) or a school (teachers), never the registry's ten million rows.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from backend.campaign.scope import Scope
-from backend.models import Card, Student, Teacher
+from backend.models import StudentCount, TeacherCount
 from backend.registry.jiangxi import city_name, district_name
-from contract.registry import ACTIVE, COVERAGE_LEVEL_LABELS, COVERAGE_LEVELS, ENROLLED, STAGES
+from contract.registry import COVERAGE_LEVEL_LABELS, COVERAGE_LEVELS, STAGES
 
 LEVELS = COVERAGE_LEVELS
 LEVEL_LABELS = COVERAGE_LEVEL_LABELS
@@ -81,29 +83,29 @@ def child_level(level: str) -> str | None:
     return LEVELS[i + 1] if i + 1 < len(LEVELS) else None
 
 
-def _keys(level: str, model: type[Student] | type[Teacher]) -> list[Any]:
+def _keys(level: str, model: type[StudentCount] | type[TeacherCount]) -> list[Any]:
     if level == "city":
         return [func.substr(model.district_code, 1, 4)]
     if level == "county":
         return [model.district_code]
-    if level == "school" or model is Teacher:
+    if level == "school" or model is TeacherCount:
         return [model.school_code]
     if level == "grade":
-        return [Student.school_code, Student.grade]
-    return [Student.school_code, Student.grade, Student.class_name]
+        return [StudentCount.school_code, StudentCount.grade]
+    return [StudentCount.school_code, StudentCount.grade, StudentCount.class_name]
 
 
-def _within(unit: str | None, model: type[Student] | type[Teacher]) -> list[ColumnElement[bool]]:
+def _within(unit: str | None, model: type[StudentCount] | type[TeacherCount]) -> list[ColumnElement[bool]]:
     """Rows of one unit (any level's code); nothing for None or ""."""
     if not unit:
         return []
     if SEP in unit:
         school, _, rest = unit.partition(SEP)
         grade, _, klass = rest.partition(SEP)
-        if model is Teacher:
-            return [Teacher.school_code == school]
-        conditions = [Student.school_code == school, Student.grade == grade]
-        return conditions + ([Student.class_name == klass] if klass else [])
+        if model is TeacherCount:
+            return [TeacherCount.school_code == school]
+        conditions = [StudentCount.school_code == school, StudentCount.grade == grade]
+        return conditions + ([StudentCount.class_name == klass] if klass else [])
     if unit.isdigit() and len(unit) in (4, 6):
         return [Scope("district", (unit,)).where(model.district_code, model.school_code)]
     return [model.school_code == unit]
@@ -123,32 +125,27 @@ async def coverage(
     if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
     rows: dict[str, CoverageRow] = {}
-    in_scope = scope.where(Student.district_code, Student.school_code)
-    keys = _keys(level, Student)
-    stage_filter = [Student.stage == stage] if stage else []
+    sc, tc = StudentCount, TeacherCount
+    keys = _keys(level, sc)
+    stage_filter = [sc.stage == stage] if stage else []
     students = (
-        select(*keys, func.count(), func.count(Card.id), func.max(Student.school_name))
-        .select_from(Student)
-        .outerjoin(Card, Card.holder_id_number == Student.id_number)
-        .where(Student.status == ENROLLED, in_scope, *_within(within, Student), *stage_filter)
+        select(*keys, func.sum(sc.students), func.sum(sc.claimed), func.max(sc.school_name))
+        .where(sc.students > 0, scope.where(sc.district_code, sc.school_code), *_within(within, sc), *stage_filter)
         .group_by(*keys)
     )
     for *key, n, claimed, school_name in await session.execute(students):
         row = rows.setdefault(_code(key), CoverageRow(_code(key), _name(level, key, school_name)))
         row.students, row.students_claimed = int(n), int(claimed)
-    teacher_keys = _keys(level, Teacher)
-    teacher_filter: list[ColumnElement[bool]] = []
-    if stage:
-        teacher_filter.append(Teacher.school_code.in_(select(Student.school_code).where(Student.stage == stage)))
+    teacher_keys = _keys(level, tc)
+    # A stage's schools: those with students of the stage, of any status (rows of 0 enrolled included).
+    teacher_filter = [tc.school_code.in_(select(sc.school_code).where(sc.stage == stage))] if stage else []
     if level in ("city", "county", "school"):
         teachers = (
-            select(*teacher_keys, func.count(), func.count(Card.id), func.max(Teacher.school_name))
-            .select_from(Teacher)
-            .outerjoin(Card, Card.holder_id_number == Teacher.id_number)
+            select(*teacher_keys, func.sum(tc.teachers), func.sum(tc.claimed), func.max(tc.school_name))
             .where(
-                Teacher.status == ACTIVE,
-                scope.where(Teacher.district_code, Teacher.school_code),
-                *_within(within, Teacher),
+                tc.teachers > 0,
+                scope.where(tc.district_code, tc.school_code),
+                *_within(within, tc),
                 *teacher_filter,
             )
             .group_by(*teacher_keys)

@@ -32,7 +32,7 @@ from backend.cli.registry import (
     cmd_not_claimed,
     cmd_report,
 )
-from backend.cli.serve import cmd_init_db, cmd_serve
+from backend.cli.serve import cmd_init_db, cmd_recount_coverage, cmd_serve
 from backend.config import PROJECT_ROOT
 from contract.registry import COVERAGE_LEVELS, STAGES
 from contract.staff import STAFF_ROLES
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init-db", help="create the schema")
     p.set_defaults(func=cmd_init_db)
+
+    p = sub.add_parser("recount-coverage", help="recount the coverage counts from the registry and the cards")
+    p.set_defaults(func=cmd_recount_coverage)
 
     p = sub.add_parser("import-registry", help="upsert students and/or teachers from CSV")
     p.add_argument("--students", type=Path)

@@ -16,6 +16,14 @@ codes the reference data does not know (jiangxi.py) are imported and
 counted per code in the report; in strict mode the
 whole import (both files) runs in one transaction, from the main process,
 rolled back when any row is bad.
+
+Once the rows are committed, the coverage counts
+(backend/campaign/counts.py) are recounted: for an import of up to
+RECOUNT_SCHOOLS_MAX_ROWS rows written from this process, only the schools
+it touched (its rows' schools, and the schools its ID numbers were in
+before: a student who moved leaves a class behind), looked up chunk by
+chunk before the upsert; for larger imports every school (a full recount
+costs a small part of such an import; bench/README.md).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from backend.registry.sinks import SqliteSink, open_sink
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 COMMIT_ROWS = 200_000  # non-strict imports written from this process commit this often
 PG_LANES = 2  # PostgreSQL connections upserting at once (non-strict imports)
+RECOUNT_SCHOOLS_MAX_ROWS = 100_000  # larger imports recount the coverage of every school
 
 
 @dataclass
@@ -77,6 +86,7 @@ async def import_registry(
     reports: list[FileReport] = []
     ok = False
     pool: Workers | None = None
+    touched: set[str] | None = set()  # schools whose coverage to recount; None: every school
     try:
         for kind, path in jobs:
             report = FileReport(kind, str(path))
@@ -109,7 +119,12 @@ async def import_registry(
                 if strict and report.errors:
                     continue  # keep reading to report every bad row, write nothing
                 report.imported += chunk.imported
+                if chunk.written or sum(r.imported for r in reports) > RECOUNT_SCHOOLS_MAX_ROWS:
+                    touched = None
                 if chunk.frame.height and not chunk.written:
+                    if touched is not None:
+                        touched.update(chunk.frame["school_code"].to_list())
+                        touched.update(await sink.schools_of(kind, chunk.frame["id_number"].to_list()))
                     await sink.upsert(kind, db_columns, chunk.frame)
                     uncommitted += chunk.frame.height
                     if not strict and uncommitted >= COMMIT_ROWS:
@@ -126,7 +141,22 @@ async def import_registry(
         if pool is not None:
             pool.close()
         await sink.finish(commit=ok)
+    if ok and any(r.imported for r in reports):
+        await recount_coverage(database_url, touched)
     return reports
+
+
+async def recount_coverage(database_url: str, schools: set[str] | None) -> None:
+    """Recount the coverage counts of `schools` (None: of every school)."""
+    from backend.campaign.counts import recount
+    from backend.db import Database
+
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.writing() as session:
+            await recount(session, schools)
+    finally:
+        await db.dispose()
 
 
 class Workers:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import json
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,14 @@ def sqlite_connection(path: str, cache_mib: int) -> Any:
     setup_sqlite(lambda sql: execute(cur, sql), cache_mib=cache_mib)
     cur.close()
     return conn
+
+
+# The schools of some ID numbers (a JSON array of them on SQLite, an array on
+# PostgreSQL): where an import's rows were before it (importer.py).
+SCHOOLS_OF = {
+    "sqlite": "SELECT DISTINCT school_code FROM {table} WHERE id_number IN (SELECT value FROM json_each(?))",
+    "postgresql": "SELECT DISTINCT school_code FROM {table} WHERE id_number = ANY($1::varchar[])",
+}
 
 
 def stamp(dialect: str) -> str:
@@ -91,6 +100,15 @@ class SqliteSink:
         if self.in_tx:
             self._execute("COMMIT")
             self.in_tx = False
+
+    async def schools_of(self, table: str, ids: list[str]) -> set[str]:
+        """The schools of these ID numbers as committed (read through a
+        connection of its own: reading rows through ADBC would need pyarrow)."""
+        conn = sqlite3.connect(self.path)
+        try:
+            return {r[0] for r in conn.execute(SCHOOLS_OF["sqlite"].format(table=table), (json.dumps(ids),))}
+        finally:
+            conn.close()
 
     async def merge_staged(self, stage_dir: str, kind: str, columns: Sequence[str]) -> None:
         """Upsert what the workers staged (stage_chunk), in ID order; a later
@@ -214,6 +232,11 @@ class PostgresSink:
     async def checkpoint(self) -> None:
         for lane in self.lanes:
             await lane.checkpoint()
+
+    async def schools_of(self, table: str, ids: list[str]) -> set[str]:
+        """The schools of these ID numbers."""
+        rows = await self.lanes[0].conn.fetch(SCHOOLS_OF["postgresql"].format(table=table), ids)
+        return {r[0] for r in rows}
 
     async def finish(self, commit: bool) -> None:
         try:
