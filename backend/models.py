@@ -51,7 +51,7 @@ class Student(Base):
         CheckConstraint(_in("stage", STAGES), name="ck_students_stage"),
         CheckConstraint(_in("status", STUDENT_STATUSES), name="ck_students_status"),
         # A school's (grade's, class's) students: the not-claimed lists, the
-        # fixes query and the coverage recount of a school (backend/campaign/counts.py).
+        # fixes query and the coverage recount of a school (backend/registry/counts.py).
         Index("ix_students_school_class", "school_code", "grade", "class_name"),
         # SQLite: one B-tree keyed by ID number (not a rowid table plus an
         # index): half the writes in a bulk import, one look-up per match.
@@ -135,7 +135,7 @@ class Card(Base):
 
 
 class StudentCount(Base):
-    """Coverage counts of the 学籍库 (backend/campaign/counts.py): one row per
+    """Coverage counts of the 学籍库 (backend/registry/counts.py): one row per
     school, grade, class, stage and district (and school name, which
     coverage shows) of the registry's students of any status. `students`:
     those enrolled; `claimed`: those of them holding a card. Rows whose

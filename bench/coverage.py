@@ -139,11 +139,11 @@ async def measure(url: str) -> dict[str, Any]:
     from sqlalchemy import text
 
     from backend.campaign.bulletin import gather
-    from backend.campaign.counts import recount
     from backend.campaign.coverage import coverage
     from backend.campaign.not_claimed import Unit, classes, unclaimed
     from backend.campaign.scope import Scope
     from backend.db import Database
+    from backend.registry.counts import recount
 
     db = Database(url, pool_size=2)
     province, city = Scope("admin"), Scope.parse("district", "3601")

@@ -14,7 +14,7 @@ narrows the rows to that unit, for the dashboard's drill-down. Every query
 is limited to a scope (scope.py); `stage` keeps the students of one stage
 and the teachers of the schools that teach it.
 
-The figures are the coverage counts (counts.py, kept as cards are issued
+The figures are the coverage counts (backend/registry/counts.py, kept as cards are issued
 and imports land): one GROUP BY per counts table, summing rows of a class
 (students) or a school (teachers), never the registry's ten million rows.
 """

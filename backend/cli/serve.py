@@ -76,7 +76,7 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 
 
 def cmd_recount_coverage(args: argparse.Namespace) -> int:
-    from backend.campaign.counts import recount
+    from backend.registry.counts import recount
 
     async def run() -> float:
         db = await with_db(load_settings())

@@ -18,7 +18,7 @@ whole import (both files) runs in one transaction, from the main process,
 rolled back when any row is bad.
 
 Once the rows are committed, the coverage counts
-(backend/campaign/counts.py) are recounted: for an import of up to
+(backend/registry/counts.py) are recounted: for an import of up to
 RECOUNT_SCHOOLS_MAX_ROWS rows written from this process, only the schools
 it touched (its rows' schools, and the schools its ID numbers were in
 before: a student who moved leaves a class behind), looked up chunk by
@@ -148,8 +148,8 @@ async def import_registry(
 
 async def recount_coverage(database_url: str, schools: set[str] | None) -> None:
     """Recount the coverage counts of `schools` (None: of every school)."""
-    from backend.campaign.counts import recount
     from backend.db import Database
+    from backend.registry.counts import recount
 
     db = Database(database_url, pool_size=1)
     try:

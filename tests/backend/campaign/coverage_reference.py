@@ -1,5 +1,5 @@
 """Coverage as it was counted before the coverage counts
-(backend/campaign/counts.py): one GROUP BY per registry table, joined to
+(backend/registry/counts.py): one GROUP BY per registry table, joined to
 cards by the holder's ID number. The tests of the counts compare
 coverage's answers with these."""
 

@@ -1,4 +1,4 @@
-"""The coverage counts (backend/campaign/counts.py) on SQLite and
+"""The coverage counts (backend/registry/counts.py) on SQLite and
 PostgreSQL: after cards issued one by one and all at once (with recounts
 racing them), deleted, and after imports that add, remove (a status
 change) and move students and teachers, the maintained counts equal a full
@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, text
 
-from backend.campaign.counts import recount, snapshot
 from backend.campaign.coverage import LEVELS, coverage
 from backend.campaign.scope import Scope
 from backend.cli import main
@@ -24,6 +23,7 @@ from backend.db import Database
 from backend.models import Card
 from backend.registry import importer
 from backend.registry.columns import STUDENT_COLUMNS, TEACHER_COLUMNS
+from backend.registry.counts import recount, snapshot
 from tests.backend.campaign.campaign_data import SCHOOLS, Member, _student_row, _teacher_row, load, members
 from tests.backend.campaign.coverage_reference import grouped_coverage
 from tests.conftest import serve_api

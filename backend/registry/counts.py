@@ -1,12 +1,14 @@
 """The coverage counts (backend/models.py: StudentCount, TeacherCount): the
 registry's enrolled students and active teachers, and those of them holding
-a card, per class and per school, so that coverage (coverage.py) sums a few
-hundred thousand small rows instead of grouping ten million students.
+a card, per class and per school, so that coverage
+(backend/campaign/coverage.py) sums some tens of thousands of small rows
+instead of grouping ten million students. Here, beside the importer that
+recounts them, as the registry's own figures.
 
 Kept up to date:
 - as cards are issued or deleted: by triggers on `cards` (models.py), in
   the card's transaction;
-- as imports land: the importer (backend/registry/importer.py) recounts the
+- as imports land: the importer (importer.py) recounts the
   schools the import touched (the schools of its rows, before and after),
   or every school after a large import;
 - on demand: `python -m backend recount-coverage` recounts everything
