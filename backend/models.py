@@ -204,6 +204,13 @@ CARD_TRIGGERS = {
         + "END IF;\nRETURN NULL;\nEND\n$$",
         "CREATE OR REPLACE TRIGGER cards_counted AFTER INSERT OR DELETE ON cards"
         " FOR EACH ROW EXECUTE FUNCTION cards_count()",
+        # TRUNCATE fires no row trigger (SQLite has none: its DELETE fires them).
+        "CREATE OR REPLACE FUNCTION cards_truncated() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n"
+        "UPDATE coverage_students SET claimed = 0 WHERE claimed <> 0;\n"
+        "UPDATE coverage_teachers SET claimed = 0 WHERE claimed <> 0;\n"
+        "RETURN NULL;\nEND\n$$",
+        "CREATE OR REPLACE TRIGGER cards_truncated AFTER TRUNCATE ON cards"
+        " FOR EACH STATEMENT EXECUTE FUNCTION cards_truncated()",
     ],
 }
 

@@ -134,6 +134,17 @@ async def test_a_deleted_card_is_uncounted(campaign_db: str) -> None:
     await check(campaign_db)
 
 
+async def test_all_cards_deleted_at_once_are_uncounted(campaign_db: str) -> None:
+    """A DELETE of every row (SQLite) and a TRUNCATE (PostgreSQL: no row triggers)."""
+    db = Database(campaign_db)
+    try:
+        await execute(campaign_db, "DELETE FROM cards" if db.is_sqlite else "TRUNCATE cards, claim_attempts")
+        assert await _claimed(db) == (0, 0)
+    finally:
+        await db.dispose()
+    await check(campaign_db)
+
+
 async def test_create_schema_adds_the_triggers_to_a_database_made_before_them(campaign_db: str) -> None:
     db = Database(campaign_db)
     try:
