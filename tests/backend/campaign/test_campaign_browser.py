@@ -5,8 +5,9 @@ backend served in-process on a loopback port (conftest.py's
 databases by test_coverage.py; here it is what a person sees and clicks.
 
 A city's district account signs in through the form, reads the coverage
-table of its city and clicks down county → school → grade → class (every
-figure shown equal to coverage's, no unit outside its scope anywhere),
+table of its city and clicks down city → county → school → grade → class
+(every figure shown equal to coverage's, every rate and total consistent,
+no unit outside its scope anywhere, an address typed for one refused),
 follows the class's link to its not-claimed list (masked names and ID
 numbers only), opens 待修改学籍 and the 通报, and the 通报 printed (print
 media emulated) shows the report without the console's navigation. A
@@ -33,7 +34,7 @@ from selenium.webdriver.common.by import By
 from backend.campaign.coverage import LEVEL_LABELS, coverage
 from backend.campaign.scope import Scope
 from identity import mask_id, mask_name
-from tests.backend.campaign.campaign_data import Member, as_figures, members
+from tests.backend.campaign.campaign_data import SCHOOLS, Member, as_figures, members
 from tests.backend.campaign.not_claimed_lists import FULL_ID, PASSWORD, assert_nothing_in_full, masked, unclaimed
 from tests.conftest import Api
 from tests.e2e.browser import Browser, publish, start_chromium
@@ -78,27 +79,24 @@ def _student(school: str, **kw: Any) -> Member:
     )
 
 
-async def fail_claims(api: Api) -> dict[str, str]:
+async def fail_claims(api: Api) -> list[str]:
     """Four claims failed on the registry (records to fix), one in each
-    school; school code -> the failure code."""
+    school; the schools' codes."""
     parent = {"path": "parent", "guardian_name": GUARDIAN[0], "guardian_id_number": GUARDIAN[1]}
     no_guardian = _student(SCHOOL, grade=GRADE, class_name="1班", claimed=False)  # none is recorded
     suspended = _student(MY_SCHOOL, status="suspended")
     other_name = _student("3601110201", status="enrolled", claimed=False)
     outside = _student("3607810301", status="enrolled", claimed=False)
-    failures = {}
-    for n, (body, school) in enumerate(
-        (
-            ({**parent, "name": no_guardian.name, "id_number": no_guardian.id_number}, SCHOOL),
-            ({"path": "k12_student", "name": suspended.name, "id_number": suspended.id_number}, MY_SCHOOL),
-            ({"path": "k12_student", "name": WRONG_NAME, "id_number": other_name.id_number}, "3601110201"),
-            ({**parent, "name": outside.name, "id_number": outside.id_number}, "3607810301"),
-        )
-    ):
+    failed = [
+        ({**parent, "name": no_guardian.name, "id_number": no_guardian.id_number}, "guardian_mismatch"),
+        ({"path": "k12_student", "name": suspended.name, "id_number": suspended.id_number}, "not_enrolled"),
+        ({"path": "k12_student", "name": WRONG_NAME, "id_number": other_name.id_number}, "identity_not_found"),
+        ({**parent, "name": outside.name, "id_number": outside.id_number}, "guardian_mismatch"),
+    ]
+    for n, (body, code) in enumerate(failed):
         status, answer = await api.claim(**body, channel_user=f"browser-{n}")
-        assert status == 422, answer
-        failures[school] = answer["error"]["code"] if "error" in answer else str(answer)
-    return failures
+        assert (status, answer["code"]) == (422, code), answer
+    return [m.school[0] for m in (no_guardian, suspended, other_name, outside)]
 
 
 async def figures(api: Api, scope: Scope, level: str, within: str | None = None) -> Figures:
@@ -199,13 +197,11 @@ def refused(b: Browser, path: str, status: int) -> str:
     return str(b.find("body").text)
 
 
-def shot(b: Browser, name: str, css: str | None = None) -> None:
-    """The window as it is (WINDOW), `css` scrolled to the top; published
-    to docs/screenshots/ with XXH_UPDATE_SCREENSHOTS=1."""
-    if css:
-        b.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", b.find(css))
-    publish(b.screenshot(name))
+def shot(b: Browser, name: str) -> None:
+    """The top of the page (WINDOW); published to docs/screenshots/ with
+    XXH_UPDATE_SCREENSHOTS=1."""
     b.driver.execute_script("window.scrollTo(0, 0)")
+    publish(b.screenshot(name))
 
 
 # -- a city's account ------------------------------------------------------------------------------
@@ -214,9 +210,15 @@ def shot(b: Browser, name: str, css: str | None = None) -> None:
 def city_scenario(b: Browser, base: str, expect: dict[str, Any]) -> None:
     sign_in(b, base, "nc_city")
     b.wait_visible("#coverage-table")
-    at_level(b, "county", "")  # a city's account starts at its counties
+    at_level(b, "county", "")  # a city's account starts at its counties...
     assert shown_coverage(b) == expect["county"]
     nothing_outside(b, OUTSIDE_CITY, "the city's counties")
+    b.open("/staff/dashboard?level=city")  # ...and by city, its city is all there is
+    at_level(b, "city", "")
+    assert shown_coverage(b) == expect["city"] and list(expect["city"]) == [CITY]
+    nothing_outside(b, OUTSIDE_CITY, "the table by city")
+    drill(b, CITY, "county")
+    assert shown_coverage(b) == expect["county"]
     drill(b, COUNTY, "school")
     assert shown_coverage(b) == expect["school"]
     assert "3601110201" not in b.find("#section-coverage").text  # another county's school: not in this table
@@ -257,6 +259,7 @@ def city_scenario(b: Browser, base: str, expect: dict[str, Any]) -> None:
     b.wait_visible("#fixes-table", "the records to fix")
     rows = fixes_rows(b)
     assert sorted(r[0] for r in rows) == sorted(s for s in expect["failures"] if s.startswith(CITY)), rows
+    assert len(rows) == 3 and all(r[10] == "待修改" for r in rows), rows
     assert_fixes_masked(rows)
     problems = {r[0]: (r[6], r[8]) for r in rows}  # 问题, 领卡时所填
     assert problems[SCHOOL][0] == "监护人信息缺失" and mask_id(GUARDIAN[1]) in problems[SCHOOL][1], problems
@@ -309,6 +312,7 @@ async def test_a_city_drills_down_to_a_class_and_its_lists(accounts_api: Api, br
     failures = await fail_claims(accounts_api)
     scope = Scope.parse("district", CITY)
     expect = {
+        "city": await figures(accounts_api, scope, "city"),
         "county": await figures(accounts_api, scope, "county"),
         "school": await figures(accounts_api, scope, "school", COUNTY),
         "grade": await figures(accounts_api, scope, "grade", SCHOOL),
@@ -328,8 +332,8 @@ def school_scenario(b: Browser, base: str, expect: dict[str, Any]) -> None:
     b.wait_visible("#coverage-table")
     at_level(b, "school", "")
     assert shown_coverage(b) == expect["school"]
-    others = tuple(code for code, *_ in (m.school for m in members()) if code != MY_SCHOOL)
-    nothing_outside(b, (*sorted(set(others)), "东湖区实验小学", "瑞金"), "the school's dashboard")
+    others = [(code, name) for code, name, *_ in SCHOOLS if code != MY_SCHOOL]
+    nothing_outside(b, tuple(v for school in others for v in school), "the school's dashboard")
     drill(b, MY_SCHOOL, "grade")
     assert shown_coverage(b) == expect["grade"]
     # No 通报 (it ranks the units a bureau oversees), and no other school's list.
