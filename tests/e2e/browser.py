@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +35,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.png import write_small_png
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -198,10 +199,11 @@ class Browser:
 
 def publish(screenshot: Path) -> Path:
     """With XXH_UPDATE_SCREENSHOTS=1, copy a screenshot to docs/screenshots/
-    (the README's pictures); otherwise it stays in tests/artifacts/ only."""
+    (the README's pictures), made small (png.py: a palette of 256 colours);
+    otherwise it stays in tests/artifacts/ only."""
     if os.environ.get("XXH_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(screenshot, SCREENSHOTS / screenshot.name)
+        write_small_png(screenshot, SCREENSHOTS / screenshot.name)
     return screenshot
 
 
